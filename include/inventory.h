@@ -1,0 +1,73 @@
+/* The containers on this host: identity, labels, addresses, host-side
+ * interface, and the group policy put them in. O(1) lookup by id and by
+ * address (for attribution of denied packets). No I/O but JSON. */
+#ifndef BULKHEAD_INVENTORY_H
+#define BULKHEAD_INVENTORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <net/if.h>
+
+#include "policy.h"
+#include "util.h"
+
+#define CONTAINER_ID_MAX 128
+#define CONTAINER_NAME_MAX 255
+
+enum container_source {
+	SRC_STATIC,		/* bulkheadctl attach, or an inventory file */
+	SRC_ENGINE,		/* Docker / Podman Engine API */
+	SRC_CNI,		/* the chained CNI plugin */
+};
+
+struct container {
+	char *id;
+	char *name;
+	struct kv *labels;		/* full keys, e.g. bulkhead.purpose */
+	size_t n_labels;
+	struct bh_addr *addrs;		/* host addresses (plen 32/128) */
+	size_t n_addrs;
+	char ifname[IF_NAMESIZE];	/* host-side interface, "" if unknown */
+	enum container_source source;
+	bool quarantined;		/* seen, group not yet known */
+	unsigned group;			/* set by inventory_classify */
+};
+
+struct container *container_new(const char *id, const char *name);
+void container_free(struct container *c);	/* NULL is fine */
+void container_add_label(struct container *c, const char *k, const char *v);
+void container_add_addr(struct container *c, const struct bh_addr *a);
+struct container *container_dup(const struct container *c);
+
+struct inventory;
+
+struct inventory *inventory_new(void);
+void inventory_free(struct inventory *inv);	/* frees every container */
+
+size_t inventory_count(const struct inventory *inv);
+/* Iteration in insertion order; NULL past the end. Stable while the
+ * inventory is not changed. */
+struct container *inventory_at(const struct inventory *inv, size_t i);
+
+/* Takes ownership of c. -EEXIST when the id is present, -EADDRINUSE when
+ * one of its addresses belongs to another container (c is then freed). */
+int inventory_add(struct inventory *inv, struct container *c);
+/* Removes and returns the container (caller frees), NULL when unknown. */
+struct container *inventory_remove(struct inventory *inv, const char *id);
+struct container *inventory_find(const struct inventory *inv, const char *id);
+struct container *inventory_find_addr(const struct inventory *inv,
+				      const struct bh_addr *a);
+
+/* Put every container (or one) into its group under p. */
+void inventory_classify(struct inventory *inv, const struct policy *p);
+void container_classify(struct container *c, const struct policy *p);
+
+/* JSON: [{"id","name","labels":{},"ips":[],"ifname"}] — the format of
+ * `bulkheadctl ruleset --inventory FILE` and of the daemon's state file.
+ * Errors go to *err (caller frees) naming the entry. */
+struct inventory *inventory_from_json(const char *text, size_t len,
+				      char **err);
+struct inventory *inventory_load(const char *path, char **err);
+char *inventory_to_json(const struct inventory *inv);
+
+#endif

@@ -1,0 +1,40 @@
+/* The one writer of the `inet bulkhead` table: libnftnl objects from the
+ * ruleset model, sent with libmnl as one batch per transaction, with
+ * NETLINK_EXT_ACK, a send buffer sized to the batch, and every ACK read.
+ * A failing message is mapped back to the object it built (and, for rules,
+ * the YAML location it came from). */
+#ifndef BULKHEAD_NFT_H
+#define BULKHEAD_NFT_H
+
+#include <stdbool.h>
+
+#include "ruleset.h"
+
+struct nft_writer;
+
+struct nft_error {
+	int err;		/* -errno from the kernel or the socket */
+	char msg[512];		/* what failed: "add rule in_db: ... (groups/x.yaml:12:5)" */
+};
+
+/* Opens a NETLINK_NETFILTER socket in the caller's network namespace. */
+int nft_open(struct nft_writer **out);
+void nft_close(struct nft_writer *w);	/* NULL is fine */
+
+/* 1 when table inet bulkhead exists, 0 when not, -errno on error. */
+int nft_table_exists(struct nft_writer *w);
+
+/* Replace the whole table in ONE transaction: delete the old table (when
+ * present) and add every object of rs in the same batch, so no packet
+ * ever meets an empty or half-built table. On error nothing changed. */
+int nft_commit_full(struct nft_writer *w, const struct ruleset *rs,
+		    struct nft_error *e);
+
+/* Add/remove set and map elements in one batch. On error nothing changed. */
+int nft_commit_delta(struct nft_writer *w, const struct ruleset *rs,
+		     const struct rs_delta *d, struct nft_error *e);
+
+/* Delete the table (bulkheadd --flush-on-exit). Absent is not an error. */
+int nft_delete_table(struct nft_writer *w, struct nft_error *e);
+
+#endif

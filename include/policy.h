@@ -1,0 +1,140 @@
+/* The group policy: groups (by labels or by addresses), the flows declared
+ * between them, and classification of a container into its group.
+ * Loading from YAML lives in policy_yaml.c; this model has no I/O. */
+#ifndef BULKHEAD_POLICY_H
+#define BULKHEAD_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util.h"
+
+#define POLICY_NAME_MAX 31	/* [a-z][a-z0-9_-]{0,30} */
+
+/* Built-in groups sit at fixed indices before the admins' groups, which
+ * follow in file order (classification order). */
+enum {
+	GROUP_UNASSIGNED = 0,	/* containers that match no group */
+	GROUP_HOST = 1,		/* this host's own addresses */
+	GROUP_WORLD = 2,	/* every address in no group */
+	GROUP_QUARANTINE = 3,	/* seen, not yet classified: nothing passes */
+	GROUP_FIRST_USER = 4,
+};
+
+/* Where something was written: index into policy->files, 1-based line and
+ * column from libyaml's marks. */
+struct src_loc {
+	unsigned file;
+	unsigned line;
+	unsigned col;
+};
+
+struct kv {
+	char *key;
+	char *value;
+};
+
+enum group_kind { GK_BUILTIN, GK_LABELS, GK_CIDRS };
+enum group_mode { MODE_ENFORCE, MODE_AUDIT };
+enum sensitivity {
+	SENS_UNSET, SENS_LOW, SENS_MODERATE, SENS_HIGH, SENS_RESTRICTED,
+};
+
+struct group {
+	char *name;
+	char *description;		/* may be NULL */
+	enum group_kind kind;
+	struct kv *match;		/* GK_LABELS: keys without the prefix */
+	size_t n_match;
+	struct bh_addr *cidrs;		/* GK_CIDRS */
+	size_t n_cidrs;
+	enum sensitivity sensitivity;
+	enum group_mode mode;
+	bool intra_allow;		/* default true */
+	struct src_loc loc;		/* the group's key */
+};
+
+/* proto 0 = any protocol. For tcp/udp/sctp, lo..hi is the destination
+ * port range (0..65535 when no port was given). icmp/icmpv6 have none. */
+struct port_spec {
+	uint8_t proto;			/* IPPROTO_TCP, _UDP, _SCTP, _ICMP, _ICMPV6, 0 */
+	uint16_t lo;
+	uint16_t hi;
+	struct src_loc loc;
+};
+
+struct flow {
+	unsigned *from;			/* group indices */
+	size_t n_from;
+	unsigned *to;
+	size_t n_to;
+	struct port_spec *ports;	/* at least one */
+	size_t n_ports;
+	struct src_loc loc;		/* the flow's mapping in the YAML */
+};
+
+struct policy {
+	int version;
+	char *label_prefix;		/* default "bulkhead." */
+	bool unassigned_deny;		/* settings.unassigned: deny (default) */
+	uint32_t log_window_ms;		/* settings.log.window, default 10 s */
+	uint32_t log_rate;		/* settings.log.rate, per second, default 20 */
+	struct group *groups;		/* builtins first, see GROUP_* */
+	size_t n_groups;
+	struct flow *flows;
+	size_t n_flows;
+	char **files;			/* every file read, in load order */
+	size_t n_files;
+};
+
+/* Diagnostics: every finding of a load, in order. */
+enum diag_severity { DIAG_ERROR, DIAG_WARNING };
+
+struct diag {
+	enum diag_severity severity;
+	char *file;			/* as given on the command line */
+	unsigned line, col;		/* 1-based; 0 when not known */
+	char *msg;
+};
+
+struct diags {
+	struct diag *v;
+	size_t n, cap;
+	size_t n_errors, n_warnings;
+};
+
+void diags_add(struct diags *d, enum diag_severity sev, const char *file,
+	       unsigned line, unsigned col, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+/* "FILE:LINE:COL: error: message", one per line. */
+void diags_print(const struct diags *d, FILE *out);
+void diags_free(struct diags *d);
+
+struct policy *policy_new(void);	/* with the built-in groups */
+void policy_free(struct policy *p);	/* NULL is fine */
+
+/* Index of the group named name, or -1. */
+int policy_group_find(const struct policy *p, const char *name);
+const char *policy_file(const struct policy *p, unsigned file);
+
+/* The first group, in order, whose match holds for the labels (full keys,
+ * prefix included); GROUP_UNASSIGNED when none does. When why is not NULL
+ * it gets a static or policy-owned explanation such as
+ * "matches web (purpose=web, risk=exposed) at groups/demo.yaml:7:3". */
+unsigned policy_classify(const struct policy *p, const struct kv *labels,
+			 size_t n_labels, char **why);
+
+/* The normalised policy, stable text (bulkheadctl show, golden tests). */
+void policy_print(const struct policy *p, FILE *out);
+
+/* Load a file, or a directory of *.yaml merged in name order. Every error
+ * and warning goes to d. Returns NULL when there is any error: a policy
+ * with errors is never half-applied. */
+struct policy *policy_load(const char *path, struct diags *d);
+/* Load from memory (fuzzing, tests); name is used in diagnostics. */
+struct policy *policy_load_buf(const char *name, const char *buf, size_t len,
+			       struct diags *d);
+
+#endif

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Install the Debian packages that bulkhead's build, tests and demo need.
+# Idempotent: silent when everything is already there; apt-get update runs
+# at most once, and only when something is missing.
+set -eu
+
+PKGS="build-essential pkg-config clang
+libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev libyaml-dev
+libjansson-dev libcurl4-openssl-dev libsystemd-dev libcmocka-dev
+libnetfilter-conntrack-dev libnetfilter-log-dev
+nftables iptables iproute2 conntrack iputils-ping socat procps kmod
+perl jq util-linux man-db systemd logrotate bash-completion
+podman runc netavark aardvark-dns conmon containernetworking-plugins
+busybox-static catatonit"
+
+missing=""
+for p in $PKGS; do
+	st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+	case "$st" in
+	ii*) ;;
+	*) missing="$missing $p" ;;
+	esac
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing packages:$missing" >&2
+	echo "deps: run as root (or: apt-get install$missing)" >&2
+	exit 1
+fi
+echo "deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
