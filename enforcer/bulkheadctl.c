@@ -1,0 +1,72 @@
+/* bulkheadctl: check, explain and reload policy, read the denials.
+ * Dispatches to one function per subcommand (ctl_<verb>.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control.h"
+#include "ctl.h"
+
+static const struct ctl_verb verbs[] = {
+	{ "check", ctl_check, "check PATH [--strict]" },
+	{ "show", ctl_show, "show PATH" },
+	{ "ruleset", ctl_ruleset, "ruleset [PATH [--inventory FILE]]" },
+};
+
+static const char *socket_path;
+
+const char *ctl_socket_path(void)
+{
+	const char *e = getenv(CONTROL_SOCKET_ENV);
+
+	if (socket_path)
+		return socket_path;
+	return e && *e ? e : CONTROL_DEFAULT_SOCKET;
+}
+
+static void usage(FILE *out)
+{
+	size_t i;
+
+	fprintf(out, "usage: bulkheadctl [--socket PATH] VERB [ARGS]\n\n");
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		fprintf(out, "  bulkheadctl %s\n", verbs[i].usage);
+	fprintf(out, "\nThe socket defaults to $%s, then %s.\n",
+		CONTROL_SOCKET_ENV, CONTROL_DEFAULT_SOCKET);
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+	size_t v;
+
+	while (i < argc && argv[i][0] == '-') {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--socket") && i + 1 < argc) {
+			socket_path = argv[i + 1];
+			i += 2;
+			continue;
+		}
+		if (!strncmp(argv[i], "--socket=", 9)) {
+			socket_path = argv[i] + 9;
+			i++;
+			continue;
+		}
+		fprintf(stderr, "bulkheadctl: unknown option %s\n", argv[i]);
+		usage(stderr);
+		return 2;
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	for (v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++)
+		if (!strcmp(argv[i], verbs[v].name))
+			return verbs[v].run(argc - i, argv + i);
+	fprintf(stderr, "bulkheadctl: unknown verb '%s'\n", argv[i]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,21 @@
+/* bulkheadctl: one file per subcommand (enforcer/ctl_<verb>.c), each an
+ * entry of the table in bulkheadctl.c. A verb returns the process exit
+ * code: 0 success, 1 a finding or refusal (check errors, denied), 2 usage
+ * or I/O error. argv[0] is the verb itself. */
+#ifndef BULKHEAD_CTL_H
+#define BULKHEAD_CTL_H
+
+struct ctl_verb {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *usage;	/* one line, shown by `bulkheadctl --help` */
+};
+
+/* The socket chosen by --socket, $BULKHEAD_SOCKET or the default. */
+const char *ctl_socket_path(void);
+
+int ctl_check(int argc, char **argv);
+int ctl_show(int argc, char **argv);
+int ctl_ruleset(int argc, char **argv);
+
+#endif
