@@ -14,6 +14,13 @@ struct ctl_verb {
 /* The socket chosen by --socket, $BULKHEAD_SOCKET or the default. */
 const char *ctl_socket_path(void);
 
+/* One request/reply round trip on the control socket (enforcer/ctl_client.c):
+ * req gets "version" added; *reply is the parsed reply object (caller
+ * decrefs). Returns 0, or -errno with *err (caller frees) saying why:
+ * daemon not running, malformed reply, or the daemon's "error" field. */
+struct json_t;
+int ctl_call(struct json_t *req, struct json_t **reply, char **err);
+
 int ctl_check(int argc, char **argv);
 int ctl_show(int argc, char **argv);
 int ctl_ruleset(int argc, char **argv);

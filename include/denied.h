@@ -1,0 +1,38 @@
+/* The daemon's denied-flow pipeline, as bulkheadd's main loop sees it:
+ * NFLOG reader (nflog.c) -> attribution and aggregation (flowlog.c) ->
+ * JSON lines + journald + a ring of recent records. Implemented in
+ * enforcer/denied.c; only bulkheadd links it. */
+#ifndef BULKHEAD_DENIED_H
+#define BULKHEAD_DENIED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct daemon;
+struct denied;
+
+struct denied_opts {
+	const char *path;	/* JSON-lines file, created 0640 */
+	uint16_t nflog_group;	/* the group the deny chains log to */
+	bool journald;		/* also send each record to journald */
+	size_t ring_size;	/* recent records kept for --follow */
+};
+
+/* Opens the file, binds the NFLOG group in the daemon's network namespace
+ * and registers its fd and timers on daemon_loop(d). The aggregation
+ * window comes from daemon_policy(d) at each use. */
+int denied_start(struct daemon *d, const struct denied_opts *o,
+		 struct denied **out);
+/* Flushes every open aggregate as a record, then closes. NULL is fine. */
+void denied_stop(struct denied *dn);
+/* SIGUSR1 (logrotate): reopen the file by name; no record is lost. */
+int denied_reopen(struct denied *dn);
+/* Counters for `bulkheadctl status`: records, packets, unlogged, lost. */
+json_t *denied_status_json(const struct denied *dn);
+/* Records in the ring with a sequence number above after_seq:
+ * {"seq": LAST, "records": [ ... ]} (bulkheadctl denials --follow). */
+json_t *denied_recent_json(const struct denied *dn, uint64_t after_seq);
+
+#endif
