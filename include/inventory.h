@@ -31,6 +31,7 @@ struct container {
 	enum container_source source;
 	bool quarantined;		/* seen, group not yet known */
 	unsigned group;			/* set by inventory_classify */
+	size_t slot;			/* the inventory's own bookkeeping */
 };
 
 struct container *container_new(const char *id, const char *name);
@@ -45,8 +46,9 @@ struct inventory *inventory_new(void);
 void inventory_free(struct inventory *inv);	/* frees every container */
 
 size_t inventory_count(const struct inventory *inv);
-/* Iteration in insertion order; NULL past the end. Stable while the
- * inventory is not changed. */
+/* Iteration; NULL past the end. The order is insertion order until a
+ * container is removed (the last one then takes its place), and stable
+ * while the inventory is not changed. */
 struct container *inventory_at(const struct inventory *inv, size_t i);
 
 /* Takes ownership of c. -EEXIST when the id is present, -EADDRINUSE when

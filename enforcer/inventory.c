@@ -1,0 +1,466 @@
+/* The containers on this host, with O(1) lookup by id and by address.
+ * Removal moves the last container into the freed slot, so attach and
+ * detach cost the same whatever the number of containers. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+
+#include "inventory.h"
+
+struct hent {
+	struct hent *next;
+	uint32_t hash;
+	const struct bh_addr *addr;	/* address index: points into c */
+	struct container *c;
+};
+
+struct htab {
+	struct hent **b;
+	size_t nb;			/* power of two */
+	size_t n;
+};
+
+struct inventory {
+	struct container **v;
+	size_t n, cap;
+	struct htab by_id;
+	struct htab by_addr;
+};
+
+static void htab_resize(struct htab *t, size_t nb)
+{
+	struct hent **b = xcalloc(nb, sizeof(*b)), *e, *next;
+	size_t i;
+
+	for (i = 0; i < t->nb; i++)
+		for (e = t->b[i]; e; e = next) {
+			next = e->next;
+			e->next = b[e->hash & (nb - 1)];
+			b[e->hash & (nb - 1)] = e;
+		}
+	free(t->b);
+	t->b = b;
+	t->nb = nb;
+}
+
+static void htab_insert(struct htab *t, uint32_t hash, struct container *c,
+			const struct bh_addr *addr)
+{
+	struct hent *e = xmalloc(sizeof(*e));
+
+	if (t->n + 1 > t->nb)
+		htab_resize(t, t->nb ? t->nb * 2 : 64);
+	e->hash = hash;
+	e->c = c;
+	e->addr = addr;
+	e->next = t->b[hash & (t->nb - 1)];
+	t->b[hash & (t->nb - 1)] = e;
+	t->n++;
+}
+
+/* Unlink the entry that points at c (and addr, for the address index). */
+static void htab_remove(struct htab *t, uint32_t hash, const struct container *c,
+			const struct bh_addr *addr)
+{
+	struct hent **pp, *e;
+
+	if (!t->nb)
+		return;
+	for (pp = &t->b[hash & (t->nb - 1)]; (e = *pp); pp = &e->next)
+		if (e->c == c && e->addr == addr) {
+			*pp = e->next;
+			free(e);
+			t->n--;
+			return;
+		}
+}
+
+static void htab_free(struct htab *t)
+{
+	struct hent *e, *next;
+	size_t i;
+
+	for (i = 0; i < t->nb; i++)
+		for (e = t->b[i]; e; e = next) {
+			next = e->next;
+			free(e);
+		}
+	free(t->b);
+	memset(t, 0, sizeof(*t));
+}
+
+struct container *container_new(const char *id, const char *name)
+{
+	struct container *c = xcalloc(1, sizeof(*c));
+
+	c->id = xstrdup(id);
+	c->name = xstrdup(name ? name : id);
+	c->group = GROUP_UNASSIGNED;
+	return c;
+}
+
+void container_free(struct container *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	for (i = 0; i < c->n_labels; i++) {
+		free(c->labels[i].key);
+		free(c->labels[i].value);
+	}
+	free(c->labels);
+	free(c->addrs);
+	free(c->id);
+	free(c->name);
+	free(c);
+}
+
+void container_add_label(struct container *c, const char *k, const char *v)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_labels; i++)
+		if (!strcmp(c->labels[i].key, k)) {
+			free(c->labels[i].value);
+			c->labels[i].value = xstrdup(v);
+			return;
+		}
+	c->labels = xrealloc(c->labels, (c->n_labels + 1) * sizeof(*c->labels));
+	c->labels[c->n_labels].key = xstrdup(k);
+	c->labels[c->n_labels].value = xstrdup(v);
+	c->n_labels++;
+}
+
+void container_add_addr(struct container *c, const struct bh_addr *a)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_addrs; i++)
+		if (bh_addr_eq(&c->addrs[i], a))
+			return;
+	c->addrs = xrealloc(c->addrs, (c->n_addrs + 1) * sizeof(*c->addrs));
+	c->addrs[c->n_addrs++] = *a;
+}
+
+struct container *container_dup(const struct container *c)
+{
+	struct container *d = container_new(c->id, c->name);
+	size_t i;
+
+	for (i = 0; i < c->n_labels; i++)
+		container_add_label(d, c->labels[i].key, c->labels[i].value);
+	for (i = 0; i < c->n_addrs; i++)
+		container_add_addr(d, &c->addrs[i]);
+	memcpy(d->ifname, c->ifname, sizeof(d->ifname));
+	d->source = c->source;
+	d->quarantined = c->quarantined;
+	d->group = c->group;
+	return d;
+}
+
+struct inventory *inventory_new(void)
+{
+	return xcalloc(1, sizeof(struct inventory));
+}
+
+void inventory_free(struct inventory *inv)
+{
+	size_t i;
+
+	if (!inv)
+		return;
+	for (i = 0; i < inv->n; i++)
+		container_free(inv->v[i]);
+	free(inv->v);
+	htab_free(&inv->by_id);
+	htab_free(&inv->by_addr);
+	free(inv);
+}
+
+size_t inventory_count(const struct inventory *inv)
+{
+	return inv->n;
+}
+
+struct container *inventory_at(const struct inventory *inv, size_t i)
+{
+	return i < inv->n ? inv->v[i] : NULL;
+}
+
+struct container *inventory_find(const struct inventory *inv, const char *id)
+{
+	uint32_t h = bh_str_hash(id);
+	struct hent *e;
+
+	if (!inv->by_id.nb)
+		return NULL;
+	for (e = inv->by_id.b[h & (inv->by_id.nb - 1)]; e; e = e->next)
+		if (e->hash == h && !strcmp(e->c->id, id))
+			return e->c;
+	return NULL;
+}
+
+struct container *inventory_find_addr(const struct inventory *inv,
+				      const struct bh_addr *a)
+{
+	uint32_t h = bh_addr_hash(a);
+	struct hent *e;
+
+	if (!inv->by_addr.nb)
+		return NULL;
+	for (e = inv->by_addr.b[h & (inv->by_addr.nb - 1)]; e; e = e->next)
+		if (e->hash == h && e->addr->family == a->family &&
+		    !memcmp(e->addr->a, a->a, bh_addr_len(a)))
+			return e->c;
+	return NULL;
+}
+
+int inventory_add(struct inventory *inv, struct container *c)
+{
+	size_t i;
+
+	if (inventory_find(inv, c->id)) {
+		container_free(c);
+		return -EEXIST;
+	}
+	for (i = 0; i < c->n_addrs; i++)
+		if (inventory_find_addr(inv, &c->addrs[i])) {
+			container_free(c);
+			return -EADDRINUSE;
+		}
+	xgrow(&inv->v, &inv->cap, inv->n + 1, sizeof(*inv->v));
+	c->slot = inv->n;
+	inv->v[inv->n++] = c;
+	htab_insert(&inv->by_id, bh_str_hash(c->id), c, NULL);
+	for (i = 0; i < c->n_addrs; i++)
+		htab_insert(&inv->by_addr, bh_addr_hash(&c->addrs[i]), c,
+			    &c->addrs[i]);
+	return 0;
+}
+
+struct container *inventory_remove(struct inventory *inv, const char *id)
+{
+	struct container *c = inventory_find(inv, id), *last;
+	size_t i;
+
+	if (!c)
+		return NULL;
+	htab_remove(&inv->by_id, bh_str_hash(c->id), c, NULL);
+	for (i = 0; i < c->n_addrs; i++)
+		htab_remove(&inv->by_addr, bh_addr_hash(&c->addrs[i]), c,
+			    &c->addrs[i]);
+	last = inv->v[--inv->n];
+	inv->v[c->slot] = last;
+	last->slot = c->slot;
+	return c;
+}
+
+void container_classify(struct container *c, const struct policy *p)
+{
+	c->group = policy_classify(p, c->labels, c->n_labels, NULL);
+}
+
+void inventory_classify(struct inventory *inv, const struct policy *p)
+{
+	size_t i;
+
+	for (i = 0; i < inv->n; i++)
+		container_classify(inv->v[i], p);
+}
+
+/* One inventory entry; *err names the entry and the field on failure. */
+static struct container *entry_from_json(json_t *o, size_t idx, char **err)
+{
+	const char *id, *name, *ifname, *k;
+	struct container *c = NULL;
+	json_t *labels, *ips, *v;
+	struct bh_addr a;
+	size_t i;
+
+	if (!json_is_object(o)) {
+		*err = xasprintf("entry %zu: not an object", idx);
+		return NULL;
+	}
+	id = json_string_value(json_object_get(o, "id"));
+	if (!id || !*id || strlen(id) > CONTAINER_ID_MAX) {
+		*err = xasprintf("entry %zu: \"id\" must be a non-empty string "
+				 "of at most %d bytes", idx, CONTAINER_ID_MAX);
+		return NULL;
+	}
+	v = json_object_get(o, "name");
+	name = json_string_value(v);
+	if ((v && !name) || (name && strlen(name) > CONTAINER_NAME_MAX)) {
+		*err = xasprintf("entry %zu (%s): \"name\" must be a string of "
+				 "at most %d bytes", idx, id,
+				 CONTAINER_NAME_MAX);
+		return NULL;
+	}
+	c = container_new(id, name);
+	labels = json_object_get(o, "labels");
+	if (labels && !json_is_object(labels)) {
+		*err = xasprintf("entry %zu (%s): \"labels\" must be an object",
+				 idx, id);
+		goto fail;
+	}
+	json_object_foreach(labels, k, v) {
+		if (!json_is_string(v)) {
+			*err = xasprintf("entry %zu (%s): label \"%s\" must be "
+					 "a string", idx, id, k);
+			goto fail;
+		}
+		container_add_label(c, k, json_string_value(v));
+	}
+	ips = json_object_get(o, "ips");
+	if (ips && !json_is_array(ips)) {
+		*err = xasprintf("entry %zu (%s): \"ips\" must be an array",
+				 idx, id);
+		goto fail;
+	}
+	json_array_foreach(ips, i, v) {
+		if (!json_is_string(v) ||
+		    !bh_addr_parse(json_string_value(v), false, &a)) {
+			*err = xasprintf("entry %zu (%s): ips[%zu] is not an "
+					 "IPv4 or IPv6 address", idx, id, i);
+			goto fail;
+		}
+		container_add_addr(c, &a);
+	}
+	v = json_object_get(o, "ifname");
+	ifname = json_string_value(v);
+	if ((v && !json_is_null(v) && !ifname) ||
+	    (ifname && strlen(ifname) >= IF_NAMESIZE)) {
+		*err = xasprintf("entry %zu (%s): \"ifname\" must be an "
+				 "interface name", idx, id);
+		goto fail;
+	}
+	if (ifname)
+		strcpy(c->ifname, ifname);
+	v = json_object_get(o, "quarantined");
+	c->quarantined = json_is_true(v);
+	v = json_object_get(o, "source");
+	if (json_is_string(v)) {
+		if (!strcmp(json_string_value(v), "engine"))
+			c->source = SRC_ENGINE;
+		else if (!strcmp(json_string_value(v), "cni"))
+			c->source = SRC_CNI;
+	}
+	return c;
+fail:
+	container_free(c);
+	return NULL;
+}
+
+struct inventory *inventory_from_json(const char *text, size_t len,
+				      char **err)
+{
+	struct inventory *inv = NULL;
+	struct container *c;
+	json_error_t jerr;
+	json_t *root, *o;
+	size_t i;
+	int r;
+
+	*err = NULL;
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		*err = xasprintf("%d:%d: %s", jerr.line, jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_array(root)) {
+		*err = xstrdup("expected an array of containers");
+		goto out;
+	}
+	inv = inventory_new();
+	json_array_foreach(root, i, o) {
+		c = entry_from_json(o, i, err);
+		if (!c)
+			goto fail;
+		r = inventory_add(inv, c);
+		if (r == -EEXIST) {
+			*err = xasprintf("entry %zu: duplicate id", i);
+			goto fail;
+		}
+		if (r == -EADDRINUSE) {
+			*err = xasprintf("entry %zu: an address belongs to "
+					 "another container", i);
+			goto fail;
+		}
+	}
+	goto out;
+fail:
+	inventory_free(inv);
+	inv = NULL;
+out:
+	json_decref(root);
+	return inv;
+}
+
+struct inventory *inventory_load(const char *path, char **err)
+{
+	struct inventory *inv;
+	char *text, *e = NULL;
+	size_t len;
+	int r;
+
+	/* 256 MiB: room for a million containers, still a bound */
+	r = bh_read_file(path, 256u << 20, &text, &len);
+	if (r < 0) {
+		*err = xasprintf("%s: %s", path, strerror(-r));
+		return NULL;
+	}
+	inv = inventory_from_json(text, len, &e);
+	if (!inv) {
+		*err = xasprintf("%s: %s", path, e);
+		free(e);
+	}
+	free(text);
+	return inv;
+}
+
+static const char *source_name(enum container_source s)
+{
+	switch (s) {
+	case SRC_ENGINE:
+		return "engine";
+	case SRC_CNI:
+		return "cni";
+	default:
+		return "static";
+	}
+}
+
+char *inventory_to_json(const struct inventory *inv)
+{
+	json_t *root = json_array(), *o, *labels, *ips;
+	char buf[BH_ADDR_STRLEN], *s;
+	size_t i, j;
+
+	for (i = 0; i < inv->n; i++) {
+		const struct container *c = inv->v[i];
+
+		labels = json_object();
+		for (j = 0; j < c->n_labels; j++)
+			json_object_set_new(labels, c->labels[j].key,
+					    json_string(c->labels[j].value));
+		ips = json_array();
+		for (j = 0; j < c->n_addrs; j++)
+			json_array_append_new(ips, json_string(
+				bh_addr_str(&c->addrs[j], buf)));
+		o = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s}", "id", c->id,
+			      "name", c->name, "labels", labels, "ips", ips,
+			      "ifname", c->ifname, "source",
+			      source_name(c->source));
+		if (c->quarantined)
+			json_object_set_new(o, "quarantined", json_true());
+		json_array_append_new(root, o);
+	}
+	s = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (!s)
+		abort();
+	return s;
+}

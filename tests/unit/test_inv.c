@@ -1,0 +1,126 @@
+/* inventory.c: lookups by id and address, removal, JSON round trip. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "inventory.h"
+
+static struct container *mk(const char *id, const char *ip)
+{
+	struct container *c = container_new(id, id);
+	struct bh_addr a;
+
+	assert_true(bh_addr_parse(ip, false, &a));
+	container_add_addr(c, &a);
+	container_add_label(c, "bulkhead.purpose", "web");
+	return c;
+}
+
+static void test_add_find_remove(void **state)
+{
+	struct inventory *inv = inventory_new();
+	struct container *c;
+	struct bh_addr a;
+	char id[32], ip[32];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 1000; i++) {
+		snprintf(id, sizeof(id), "c%d", i);
+		snprintf(ip, sizeof(ip), "10.1.%d.%d", i / 256, i % 256);
+		assert_int_equal(inventory_add(inv, mk(id, ip)), 0);
+	}
+	assert_int_equal(inventory_count(inv), 1000);
+	assert_int_equal(inventory_add(inv, mk("c5", "10.9.9.9")), -EEXIST);
+	assert_int_equal(inventory_add(inv, mk("new", "10.1.0.7")),
+			 -EADDRINUSE);
+	assert_true(bh_addr_parse("10.1.3.4", false, &a));
+	c = inventory_find_addr(inv, &a);
+	assert_non_null(c);
+	assert_string_equal(c->id, "c772");
+	c = inventory_remove(inv, "c0");
+	assert_non_null(c);
+	container_free(c);
+	assert_null(inventory_find(inv, "c0"));
+	assert_true(bh_addr_parse("10.1.0.0", false, &a));
+	assert_null(inventory_find_addr(inv, &a));
+	/* the last container moved into slot 0 and is still found */
+	assert_non_null(inventory_find(inv, "c999"));
+	assert_ptr_equal(inventory_at(inv, 0), inventory_find(inv, "c999"));
+	assert_null(inventory_remove(inv, "c0"));
+	assert_int_equal(inventory_count(inv), 999);
+	inventory_free(inv);
+}
+
+static void test_json_roundtrip(void **state)
+{
+	const char *in = "[{\"id\":\"a\",\"name\":\"web-1\","
+			 "\"labels\":{\"bulkhead.purpose\":\"web\"},"
+			 "\"ips\":[\"10.0.0.2\",\"fd00::2\"],\"ifname\":\"veth1\"}]";
+	struct inventory *inv, *again;
+	char *err = NULL, *out;
+	struct container *c;
+
+	(void)state;
+	inv = inventory_from_json(in, strlen(in), &err);
+	assert_non_null(inv);
+	c = inventory_find(inv, "a");
+	assert_string_equal(c->name, "web-1");
+	assert_string_equal(c->ifname, "veth1");
+	assert_int_equal(c->n_addrs, 2);
+	out = inventory_to_json(inv);
+	again = inventory_from_json(out, strlen(out), &err);
+	assert_non_null(again);
+	assert_int_equal(inventory_find(again, "a")->n_addrs, 2);
+	free(out);
+	inventory_free(inv);
+	inventory_free(again);
+}
+
+static void expect_error(const char *in, const char *want)
+{
+	char *err = NULL;
+
+	assert_null(inventory_from_json(in, strlen(in), &err));
+	assert_non_null(err);
+	if (!strstr(err, want))
+		fail_msg("error '%s' lacks '%s'", err, want);
+	free(err);
+}
+
+static void test_json_errors(void **state)
+{
+	(void)state;
+	expect_error("{", "1:");
+	expect_error("{}", "expected an array");
+	expect_error("[1]", "entry 0: not an object");
+	expect_error("[{\"name\":\"x\"}]", "\"id\" must be");
+	expect_error("[{\"id\":\"a\",\"ips\":[\"10.0.0.300\"]}]",
+		     "ips[0] is not an IPv4 or IPv6 address");
+	expect_error("[{\"id\":\"a\",\"ips\":[\"10.0.0.0/8\"]}]", "ips[0]");
+	expect_error("[{\"id\":\"a\",\"labels\":{\"k\":1}}]",
+		     "label \"k\" must be a string");
+	expect_error("[{\"id\":\"a\"},{\"id\":\"a\"}]", "duplicate id");
+	expect_error("[{\"id\":\"a\",\"ips\":[\"10.0.0.1\"]},"
+		     "{\"id\":\"b\",\"ips\":[\"10.0.0.1\"]}]",
+		     "another container");
+	expect_error("[{\"id\":\"a\",\"ifname\":\"0123456789abcdefg\"}]",
+		     "interface name");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_add_find_remove),
+		cmocka_unit_test(test_json_roundtrip),
+		cmocka_unit_test(test_json_errors),
+	};
+
+	return cmocka_run_group_tests_name("inventory", tests, NULL, NULL);
+}
