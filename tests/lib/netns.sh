@@ -1,0 +1,314 @@
+# Network-namespace fixtures for bulkhead's e2e tests (bash). Source it
+# after tests/lib/tap.sh. Nothing here touches the initial network
+# namespace: every link, address, sysctl and daemon lives in namespaces
+# named "$NS_PREFIX-*", and ns_init installs an EXIT trap that removes
+# them, their processes and the temp dir, also when a test fails.
+#
+# Set up
+#   ns_init [BR4 [BR6]]       unique NS_PREFIX (bh<pid>x<random>), temp dir
+#                             NS_TMP, the "host" namespace with bridge br0
+#                             (default 10.77.0.1/24 and fd77::1/64), IPv4 and
+#                             IPv6 forwarding on, IPv6 DAD off. Skips the
+#                             whole test (skip_all) when not root.
+#   ns_add NAME ADDR4 ADDR6   a "container": namespace $NS_PREFIX-NAME, veth
+#                             pair (host side "v-NAME" enslaved to br0,
+#                             container side eth0), ADDR4/24 and ADDR6/64,
+#                             default routes via the bridge. NAME <= 12
+#                             chars. ADDR6 may be "" (IPv4 only).
+#   ns_name NAME              prints the namespace's full name ("host" too)
+#   ns_path NAME              prints /run/netns/<full name>
+#   ns_ifname NAME            prints the host-side interface (v-NAME)
+#
+# Running things
+#   nsx NAME CMD...           run CMD inside NAME's namespace (nsenter;
+#                             NAME "host" is the host namespace)
+#   ns_bg NAME CMD...         same, in the background; the pid is appended
+#                             to NS_BG_PIDS and killed at cleanup; $! works
+#   serve_tcp NAME PORT       TCP listener on PORT (IPv4 and IPv6) that
+#                             answers every connection with the line NAME
+#   serve_udp NAME PORT       the same for UDP datagrams
+#   probe_tcp FROM DST PORT   connect from FROM to DST:PORT; prints the
+#                             peer's answer; status 0 when one came back
+#   probe_udp FROM DST PORT   one datagram, status 0 when answered
+#   probe_ping FROM DST       one ICMP / ICMPv6 echo, status 0 when answered
+#   probe PROTO FROM DST [PORT]  PROTO tcp|udp|icmp; prints "pass"/"drop"
+#   PROBE_TIMEOUT             seconds a probe waits (default 0.8)
+#
+# The daemon
+#   bhd_start POLICY [ARGS...]  bulkheadd in the host namespace with socket
+#                             $BHD_SOCK, state dir $BHD_STATE, denied log
+#                             $BHD_DENIED, its stderr in $BHD_LOG; waits
+#                             until it answers (bhd_wait_ready); BHD_PID.
+#                             Returns non-zero (and diag's the log) when it
+#                             did not come up.
+#   bhd_spawn POLICY [ARGS...]  the same without waiting
+#   bhd_wait_ready [SECS]     poll `bulkheadctl status` (default 10 s)
+#   bhd_stop                  SIGTERM, wait (bounded); returns its status
+#   bhd_kill9                 SIGKILL, wait
+#   bhctl ARGS...             bulkheadctl --socket $BHD_SOCK ARGS...
+#   bhd_attach NAME [KEY=VALUE...]  attach container NAME (id "id-NAME",
+#                             its addresses, its host ifname) with labels
+#   nft_host ARGS...          the nft binary inside the host namespace
+#                             (read-only inspection in tests)
+#   bhd_log_diag              print the daemon's log as TAP diagnostics
+
+if [ "${BASH_VERSINFO[0]:-0}" -lt 4 ]; then
+	echo "netns.sh needs bash 4" >&2
+	exit 2
+fi
+
+NS_PREFIX=
+NS_TMP=
+NS_BG_PIDS=()
+NS_NAMES=()
+declare -A NS_ADDR4 NS_ADDR6
+PROBE_TIMEOUT=${PROBE_TIMEOUT:-0.8}
+BHD_PID=
+
+ns_name() {
+	echo "$NS_PREFIX-$1"
+}
+
+ns_path() {
+	echo "/run/netns/$NS_PREFIX-$1"
+}
+
+ns_ifname() {
+	echo "v-$1"
+}
+
+nsx() {
+	local n=$1
+	shift
+	nsenter --net="/run/netns/$NS_PREFIX-$n" -- "$@"
+}
+
+ns_bg() {
+	local n=$1
+	shift
+	nsenter --net="/run/netns/$NS_PREFIX-$n" -- "$@" &
+	NS_BG_PIDS+=($!)
+}
+
+# Every process still running inside one of our namespaces, then the
+# namespaces, then the temp dir. Runs from the EXIT trap.
+ns_cleanup() {
+	local rc=$? p n pids
+
+	trap - EXIT INT TERM
+	# bash reports every killed background job; the test is over.
+	exec 2>/dev/null
+	for p in "${NS_BG_PIDS[@]}" $BHD_PID; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	for n in "${NS_NAMES[@]}"; do
+		[ -e "/run/netns/$n" ] || continue
+		pids=$(ip netns pids "$n" 2>/dev/null)
+		[ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+	done
+	for p in "${NS_BG_PIDS[@]}" $BHD_PID; do
+		{ wait "$p"; } 2>/dev/null
+	done
+	for n in "${NS_NAMES[@]}"; do
+		ip netns del "$n" 2>/dev/null
+	done
+	if [ -n "$NS_TMP" ] && [ -d "$NS_TMP" ]; then
+		if [ -n "${BH_KEEP_TMP:-}" ]; then
+			echo "# kept $NS_TMP" >&2
+		else
+			rm -rf "$NS_TMP"
+		fi
+	fi
+	exit $rc
+}
+
+_ns_new() {
+	local full=$NS_PREFIX-$1
+
+	ip netns add "$full" || return 1
+	NS_NAMES+=("$full")
+	nsx "$1" ip link set lo up
+	# Addresses must be usable at once: no duplicate address detection.
+	nsx "$1" sh -c 'echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad;
+		echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad;
+		echo 0 > /proc/sys/net/ipv6/conf/lo/accept_dad' || return 1
+}
+
+ns_init() {
+	local br4=${1:-10.77.0.1/24} br6=${2:-fd77::1/64}
+
+	[ "$(id -u)" -eq 0 ] || skip_all "needs root (network namespaces)"
+	command -v nsenter >/dev/null || skip_all "nsenter missing"
+	NS_PREFIX=bh$$x$RANDOM
+	NS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bulkhead-e2e.XXXXXX") || exit 2
+	trap ns_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	BHD_SOCK=$NS_TMP/run/bulkhead.sock
+	BHD_STATE=$NS_TMP/state
+	BHD_DENIED=$NS_TMP/denied.jsonl
+	BHD_LOG=$NS_TMP/bulkheadd.log
+	NS_BR4=${br4%/*}
+	NS_BR6=${br6%/*}
+	_ns_new host || { echo "Bail out! cannot create namespaces"; exit 2; }
+	nsx host sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward;
+		echo 1 > /proc/sys/net/ipv6/conf/all/forwarding' || exit 2
+	nsx host ip link add br0 type bridge mcast_snooping 0 || exit 2
+	nsx host ip addr add "$br4" dev br0 || exit 2
+	[ -n "$br6" ] && { nsx host ip addr add "$br6" dev br0 nodad || exit 2; }
+	nsx host ip link set br0 up || exit 2
+}
+
+ns_add() {
+	local name=$1 a4=$2 a6=$3 hif="v-$1"
+
+	if [ ${#hif} -gt 15 ]; then
+		echo "ns_add: name '$name' too long" >&2
+		return 1
+	fi
+	_ns_new "$name" || return 1
+	nsx host ip link add "$hif" type veth peer name eth0 \
+		netns "$(ns_path "$name")" || return 1
+	nsx host ip link set "$hif" master br0 up || return 1
+	nsx "$name" ip addr add "$a4/24" dev eth0 || return 1
+	[ -n "$a6" ] && { nsx "$name" ip addr add "$a6/64" dev eth0 nodad ||
+		return 1; }
+	nsx "$name" ip link set eth0 up || return 1
+	nsx "$name" ip route add default via "$NS_BR4" || return 1
+	[ -n "$a6" ] && { nsx "$name" ip -6 route add default via "$NS_BR6" ||
+		return 1; }
+	NS_ADDR4[$name]=$a4
+	NS_ADDR6[$name]=$a6
+}
+
+serve_tcp() {
+	ns_bg "$1" socat -T5 "TCP6-LISTEN:$2,ipv6only=0,reuseaddr,fork" \
+		"SYSTEM:echo $1" 2>/dev/null
+}
+
+serve_udp() {
+	ns_bg "$1" socat -T1 "UDP6-RECVFROM:$2,ipv6only=0,reuseaddr,fork" \
+		"SYSTEM:echo $1" 2>/dev/null
+}
+
+_sockaddr() { # ADDR PORT -> socat address part
+	case "$1" in
+	*:*) echo "[$1]:$2" ;;
+	*) echo "$1:$2" ;;
+	esac
+}
+
+probe_tcp() {
+	timeout 5 nsenter --net="$(ns_path "$1")" -- socat -T"$PROBE_TIMEOUT" \
+		STDIO "TCP:$(_sockaddr "$2" "$3"),connect-timeout=$PROBE_TIMEOUT" \
+		</dev/null 2>/dev/null | grep .
+}
+
+probe_udp() {
+	echo probe | timeout 5 nsenter --net="$(ns_path "$1")" -- \
+		socat -T"$PROBE_TIMEOUT" STDIO "UDP:$(_sockaddr "$2" "$3")" \
+		2>/dev/null | grep .
+}
+
+probe_ping() {
+	local w=${PROBE_TIMEOUT%.*}
+
+	[ "${w:-0}" -ge 1 ] 2>/dev/null || w=1
+	nsx "$1" ping -n -q -c 1 -W "$w" "$2" >/dev/null 2>&1
+}
+
+probe() { # PROTO FROM DST [PORT]
+	local r
+
+	case "$1" in
+	tcp) probe_tcp "$2" "$3" "$4" >/dev/null ;;
+	udp) probe_udp "$2" "$3" "$4" >/dev/null ;;
+	icmp) probe_ping "$2" "$3" ;;
+	*) echo "probe: unknown protocol $1" >&2; return 2 ;;
+	esac
+	r=$?
+	[ $r -eq 0 ] && echo pass || echo drop
+}
+
+bhctl() {
+	"$BH_CTL" --socket "$BHD_SOCK" "$@"
+}
+
+bhd_spawn() {
+	local policy=$1
+
+	shift
+	mkdir -p "$BHD_STATE"
+	nsenter --net="$(ns_path host)" -- "$BH_D" --policy "$policy" \
+		--socket "$BHD_SOCK" --state-dir "$BHD_STATE" \
+		--denied-log "$BHD_DENIED" --foreground "$@" \
+		>>"$BHD_LOG" 2>&1 &
+	BHD_PID=$!
+}
+
+bhd_wait_ready() {
+	local secs=${1:-10} end
+
+	end=$((SECONDS + secs))
+	while [ $SECONDS -lt $end ]; do
+		if ! kill -0 "$BHD_PID" 2>/dev/null; then
+			return 1
+		fi
+		bhctl status >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+bhd_start() {
+	bhd_spawn "$@"
+	if ! bhd_wait_ready 15; then
+		diag "bulkheadd did not come up:"
+		bhd_log_diag
+		return 1
+	fi
+}
+
+bhd_stop() {
+	local i rc
+
+	[ -n "$BHD_PID" ] || return 0
+	kill -TERM "$BHD_PID" 2>/dev/null
+	for i in $(seq 100); do
+		kill -0 "$BHD_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$BHD_PID" 2>/dev/null
+	wait "$BHD_PID"
+	rc=$?
+	BHD_PID=
+	return $rc
+}
+
+bhd_kill9() {
+	[ -n "$BHD_PID" ] || return 0
+	kill -KILL "$BHD_PID" 2>/dev/null
+	wait "$BHD_PID" 2>/dev/null
+	BHD_PID=
+}
+
+bhd_attach() {
+	local name=$1 l args=()
+
+	shift
+	for l in "$@"; do
+		args+=(--label "$l")
+	done
+	args+=(--ip "${NS_ADDR4[$name]}")
+	[ -n "${NS_ADDR6[$name]}" ] && args+=(--ip "${NS_ADDR6[$name]}")
+	bhctl attach --id "id-$name" --name "$name" "${args[@]}" \
+		--ifname "v-$name"
+}
+
+nft_host() {
+	nsx host nft "$@"
+}
+
+bhd_log_diag() {
+	[ -f "$BHD_LOG" ] && sed 's/^/#   /' "$BHD_LOG" | tail -40
+}
