@@ -1,0 +1,341 @@
+/* Link and address watcher: libnl-route caches kept current by a cache
+ * manager whose socket sits on the daemon's event loop. */
+#include <errno.h>
+#include <string.h>
+
+#include <linux/net_namespace.h>
+#include <linux/rtnetlink.h>
+#include <netlink/cache.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+
+#include "daemon.h"
+#include "links.h"
+#include "log.h"
+#include "util.h"
+
+/* Room for a burst of thousands of link and address events: losing them
+ * costs a full resync. */
+#define LINKS_RCVBUF (8 << 20)
+
+struct links {
+	struct daemon *d;
+	struct nl_sock *sk;
+	struct nl_cache_mngr *mngr;
+	struct nl_cache *link_cache;
+	struct nl_cache *addr_cache;
+	int fd;
+	unsigned long overruns;
+};
+
+static struct container *find_by_ifname(struct daemon *d, const char *name)
+{
+	const struct inventory *inv = daemon_inventory(d);
+	struct container *c;
+	size_t i;
+
+	if (!name || !*name)
+		return NULL;
+	for (i = 0; (c = inventory_at(inv, i)); i++)
+		if (!strcmp(c->ifname, name))
+			return c;
+	return NULL;
+}
+
+static void detach_gone(struct links *l, const char *ifname)
+{
+	struct container *c;
+	char *err = NULL, *id;
+	int r;
+
+	/* one interface may have served several ids (re-ADD); drop them all */
+	while ((c = find_by_ifname(l->d, ifname))) {
+		id = xstrdup(c->id);
+		r = daemon_detach(l->d, id, &err);
+		if (r < 0)
+			log_warn("links: %s gone, detaching %s failed: %s",
+				 ifname, id, err ? err : strerror(-r));
+		else
+			log_info("links: %s gone: detached container %s",
+				 ifname, id);
+		free(err);
+		err = NULL;
+		free(id);
+		if (r < 0)
+			break;
+	}
+}
+
+static void link_changed(struct nl_cache *cache, struct nl_object *obj,
+			 int action, void *arg)
+{
+	struct links *l = arg;
+
+	if (action == NL_ACT_DEL)
+		detach_gone(l, rtnl_link_get_name((struct rtnl_link *)obj));
+}
+
+static bool nl_to_bh(struct nl_addr *na, struct bh_addr *out)
+{
+	size_t n;
+
+	if (!na)
+		return false;
+	n = nl_addr_get_len(na);
+	memset(out, 0, sizeof(*out));
+	out->family = nl_addr_get_family(na);
+	if (!((out->family == AF_INET && n == 4) ||
+	      (out->family == AF_INET6 && n == 16)))
+		return false;
+	memcpy(out->a, nl_addr_get_binary_addr(na), n);
+	out->plen = n * 8;
+	return true;
+}
+
+static void addr_changed(struct nl_cache *cache, struct nl_object *obj,
+			 int action, void *arg)
+{
+	struct rtnl_addr *ra = (struct rtnl_addr *)obj;
+	struct links *l = arg;
+	struct container *c, *n;
+	char name[IF_NAMESIZE], buf[BH_ADDR_STRLEN], *err = NULL;
+	struct bh_addr a;
+	size_t i;
+	bool had = false;
+	int r;
+
+	if (action != NL_ACT_NEW && action != NL_ACT_DEL)
+		return;
+	/* link-local and host scope addresses are no one's identity */
+	if (rtnl_addr_get_scope(ra) != RT_SCOPE_UNIVERSE ||
+	    !nl_to_bh(rtnl_addr_get_local(ra), &a))
+		return;
+	if (!rtnl_link_i2name(l->link_cache, rtnl_addr_get_ifindex(ra), name,
+			      sizeof(name)))
+		return;
+	c = find_by_ifname(l->d, name);
+	if (!c)
+		return;
+	for (i = 0; i < c->n_addrs; i++)
+		if (bh_addr_eq(&c->addrs[i], &a))
+			had = true;
+	if ((action == NL_ACT_NEW) == had)
+		return;
+	n = container_dup(c);
+	if (action == NL_ACT_NEW) {
+		container_add_addr(n, &a);
+	} else {
+		n->n_addrs = 0;
+		for (i = 0; i < c->n_addrs; i++)
+			if (!bh_addr_eq(&c->addrs[i], &a))
+				n->addrs[n->n_addrs++] = c->addrs[i];
+	}
+	log_info("links: %s %s %s: readdressing container %s", name,
+		 action == NL_ACT_NEW ? "gained" : "lost", bh_addr_str(&a, buf),
+		 n->id);
+	r = daemon_attach(l->d, n, &err);
+	if (r < 0)
+		log_warn("links: readdressing failed: %s",
+			 err ? err : strerror(-r));
+	free(err);
+}
+
+/* Containers whose interface is not there: the daemon was down (or lost
+ * events) while it went. */
+static void links_reconcile(struct links *l)
+{
+	const struct inventory *inv = daemon_inventory(l->d);
+	struct container *c;
+	char *gone;
+	size_t i = 0;
+
+	while ((c = inventory_at(inv, i))) {
+		if (!c->ifname[0] ||
+		    rtnl_link_name2i(l->link_cache, c->ifname) > 0) {
+			i++;
+			continue;
+		}
+		gone = xstrdup(c->ifname);
+		detach_gone(l, gone);
+		free(gone);
+		/* detaching moved another container into slot i */
+		if (inventory_at(inv, i) == c)
+			i++;
+	}
+}
+
+static void links_resync(struct links *l)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+
+	if (!sk || nl_connect(sk, NETLINK_ROUTE) < 0 ||
+	    nl_cache_refill(sk, l->link_cache) < 0 ||
+	    nl_cache_refill(sk, l->addr_cache) < 0)
+		log_err("links: resync failed; interface removals may be "
+			"missed until the next one");
+	else
+		links_reconcile(l);
+	nl_socket_free(sk);
+}
+
+static void links_readable(int fd, uint32_t events, void *arg)
+{
+	struct links *l = arg;
+	int r;
+
+	r = nl_cache_mngr_data_ready(l->mngr);
+	if (r >= 0 || r == -NLE_AGAIN)
+		return;
+	if (r == -NLE_NOMEM) {
+		/* the kernel dropped messages (ENOBUFS): resync, count it */
+		if (!l->overruns++)
+			log_warn("links: netlink receive buffer overrun; "
+				 "resyncing (counted, logged once)");
+		links_resync(l);
+		return;
+	}
+	log_warn("links: reading link events: %s", nl_geterror(r));
+}
+
+int links_start(struct daemon *d, struct links **out)
+{
+	struct links *l = xcalloc(1, sizeof(*l));
+	int r;
+
+	l->d = d;
+	l->fd = -1;
+	l->sk = nl_socket_alloc();
+	if (!l->sk) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = nl_cache_mngr_alloc(l->sk, NETLINK_ROUTE, NL_AUTO_PROVIDE,
+				&l->mngr);
+	if (r < 0)
+		goto nlfail;
+	r = nl_socket_set_buffer_size(l->sk, LINKS_RCVBUF, 0);
+	if (r < 0)
+		log_warn("links: cannot grow the receive buffer: %s",
+			 nl_geterror(r));
+	r = nl_cache_mngr_add(l->mngr, "route/link", link_changed, l,
+			      &l->link_cache);
+	if (r < 0)
+		goto nlfail;
+	r = nl_cache_mngr_add(l->mngr, "route/addr", addr_changed, l,
+			      &l->addr_cache);
+	if (r < 0)
+		goto nlfail;
+	l->fd = nl_cache_mngr_get_fd(l->mngr);
+	r = ev_add_fd(daemon_loop(d), l->fd, EPOLLIN, links_readable, l);
+	if (r < 0) {
+		l->fd = -1;
+		goto fail;
+	}
+	links_reconcile(l);
+	*out = l;
+	return 0;
+nlfail:
+	log_err("links: %s", nl_geterror(r));
+	r = -EIO;
+fail:
+	links_stop(l);
+	*out = NULL;
+	return r;
+}
+
+void links_stop(struct links *l)
+{
+	if (!l)
+		return;
+	if (l->fd >= 0)
+		ev_del_fd(daemon_loop(l->d), l->fd);
+	/* the manager frees its caches, closes but keeps the socket given */
+	if (l->mngr)
+		nl_cache_mngr_free(l->mngr);
+	nl_socket_free(l->sk);
+	free(l);
+}
+
+struct nsid_req {
+	int32_t nsid;
+	bool got;
+};
+
+static int nsid_reply(struct nl_msg *msg, void *arg)
+{
+	struct nlmsghdr *h = nlmsg_hdr(msg);
+	struct nlattr *tb[NETNSA_MAX + 1];
+	struct nsid_req *q = arg;
+
+	if (h->nlmsg_type != RTM_NEWNSID ||
+	    nlmsg_parse(h, sizeof(struct rtgenmsg), tb, NETNSA_MAX, NULL) < 0 ||
+	    !tb[NETNSA_NSID] || nla_len(tb[NETNSA_NSID]) != 4)
+		return NL_SKIP;
+	q->nsid = (int32_t)nla_get_u32(tb[NETNSA_NSID]);
+	q->got = true;
+	return NL_OK;
+}
+
+int links_peer_ifname(int netns_fd, char ifname[IF_NAMESIZE])
+{
+	struct rtgenmsg g = { .rtgen_family = AF_UNSPEC };
+	struct nsid_req q = { .nsid = -1 };
+	struct nl_cache *cache = NULL;
+	struct nl_msg *m = NULL;
+	struct nl_sock *sk;
+	struct nl_object *o;
+	struct rtnl_link *link;
+	const char *type;
+	int32_t peer;
+	int r;
+
+	sk = nl_socket_alloc();
+	if (!sk)
+		return -ENOMEM;
+	r = nl_connect(sk, NETLINK_ROUTE);
+	if (r < 0)
+		goto nlfail;
+	/* the kernel numbers the peer namespace of every veth it made, so
+	 * the sandbox's id here identifies the host side of its veth */
+	m = nlmsg_alloc_simple(RTM_GETNSID, NLM_F_REQUEST);
+	if (!m || nlmsg_append(m, &g, sizeof(g), NLMSG_ALIGNTO) < 0 ||
+	    nla_put_u32(m, NETNSA_FD, netns_fd) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, nsid_reply, &q);
+	r = nl_send_auto(sk, m);
+	if (r >= 0)
+		r = nl_recvmsgs_default(sk);
+	if (r < 0)
+		goto nlfail;
+	if (!q.got || q.nsid < 0) {
+		r = -ENOENT;
+		goto out;
+	}
+	r = rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache);
+	if (r < 0)
+		goto nlfail;
+	r = -ENOENT;
+	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		link = (struct rtnl_link *)o;
+		type = rtnl_link_get_type(link);
+		if (!type || strcmp(type, "veth") ||
+		    rtnl_link_get_link_netnsid(link, &peer) < 0 ||
+		    peer != q.nsid)
+			continue;
+		snprintf(ifname, IF_NAMESIZE, "%s", rtnl_link_get_name(link));
+		r = 0;
+		break;
+	}
+	goto out;
+nlfail:
+	r = -EIO;
+out:
+	nl_cache_free(cache);
+	nlmsg_free(m);
+	nl_socket_free(sk);
+	return r;
+}
