@@ -1,0 +1,602 @@
+/* The daemon's denied-flow pipeline: NFLOG reader -> flowlog -> JSON lines,
+ * journald and a ring of recent records; plus the kernel's named counters
+ * (denied_* and unlogged_*), read at every window's end, so packets the
+ * kernel's per-source rate limit kept from NFLOG still appear in records.
+ * Everything runs on the daemon's loop; nothing here blocks it for long:
+ * a read callback handles at most a bounded number of datagrams. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/object.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <systemd/sd-journal.h>
+
+#include "daemon.h"
+#include "denied.h"
+#include "flowlog.h"
+#include "log.h"
+#include "nflog.h"
+#include "ruleset.h"
+
+#define DENIED_PATH_DEFAULT "/var/log/bulkhead/denied.jsonl"
+#define DENIED_RING_DEFAULT 1024
+#define DENIED_TICK_MS 250
+/* Datagrams per loop wakeup: up to ~4096 packets, a few ms of work. */
+#define DENIED_READ_BATCHES 64
+
+struct ctr {
+	char *name;
+	uint64_t handle;
+	uint64_t packets;
+	bool seen;
+};
+
+struct denied {
+	struct daemon *d;
+	struct ev_loop *loop;
+	char *path;
+	uint16_t group;
+	bool journald;
+	int fd;
+	struct nflog *nf;
+	struct flowlog *fl;
+	struct ev_timer *timer;
+	uint64_t window_end;		/* wall ms */
+	const struct policy *pol;
+	uint64_t lost_seen;
+	/* kernel counters */
+	struct mnl_socket *nft;
+	uint32_t nft_seq;
+	struct ctr *ctrs;
+	size_t n_ctrs, cap_ctrs;
+	bool ctr_baseline;		/* the first read only sets the base */
+	uint64_t ctr_read_ms;
+	uint64_t kernel_denied, kernel_unlogged;
+	bool ctr_warned;
+	/* ring of recent records */
+	json_t **ring;
+	size_t ring_size, ring_next;
+	uint64_t last_seq;
+	uint64_t write_errors;
+	bool write_warned;
+};
+
+/* ---- output */
+
+static int open_log(const char *path)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	int fd;
+
+	/* A missing directory (first start, tmpfiles not run) is made 0750:
+	 * denied flows are for the security team, not for every user. */
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+			log_warn("denied flows: mkdir %s: %s", dir,
+				 strerror(errno));
+	}
+	free(dir);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	return fd < 0 ? -errno : fd;
+}
+
+static void write_line(struct denied *dn, const char *s, size_t len)
+{
+	ssize_t w;
+	size_t off = 0;
+
+	while (off < len) {
+		w = write(dn->fd, s + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			dn->write_errors++;
+			if (!dn->write_warned) {
+				dn->write_warned = true;
+				log_err("denied flows: writing %s: %s (records "
+					"still go to the ring%s)", dn->path,
+					strerror(errno),
+					dn->journald ? " and journald" : "");
+			}
+			return;
+		}
+		off += (size_t)w;
+	}
+}
+
+static void jfield(struct iovec *iov, size_t *n, char **bufs, const char *fmt,
+		   ...) __attribute__((format(printf, 4, 5)));
+
+static void jfield(struct iovec *iov, size_t *n, char **bufs, const char *fmt,
+		   ...)
+{
+	va_list ap;
+	char *s;
+	int len;
+
+	va_start(ap, fmt);
+	len = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		return;
+	bufs[*n] = s;
+	iov[*n].iov_base = s;
+	iov[*n].iov_len = (size_t)len;
+	(*n)++;
+}
+
+static void journal_side(struct iovec *iov, size_t *n, char **bufs,
+			 const char *pfx, const struct flowlog_side *s)
+{
+	char a[BH_ADDR_STRLEN];
+
+	if (s->has_addr)
+		jfield(iov, n, bufs, "BULKHEAD_%s_IP=%s", pfx,
+		       bh_addr_str(&s->addr, a));
+	if (s->has_port)
+		jfield(iov, n, bufs, "BULKHEAD_%s_PORT=%u", pfx, s->port);
+	if (s->group)
+		jfield(iov, n, bufs, "BULKHEAD_%s_GROUP=%s", pfx, s->group);
+	if (s->container_id)
+		jfield(iov, n, bufs, "BULKHEAD_%s_CONTAINER_ID=%s", pfx,
+		       s->container_id);
+	if (s->container_name)
+		jfield(iov, n, bufs, "BULKHEAD_%s_CONTAINER_NAME=%s", pfx,
+		       s->container_name);
+}
+
+static void journal_send(const struct flowlog_rec *r)
+{
+	struct iovec iov[32];
+	char *bufs[32], a[BH_ADDR_STRLEN], b[BH_ADDR_STRLEN], pb[8], t[32];
+	size_t n = 0, i;
+
+	if (r->kind == FL_REC_FLOW)
+		jfield(iov, &n, bufs, "MESSAGE=%s %s %s -> %s %s/%u: %llu "
+		       "packets", flowlog_action_str(r->action),
+		       r->src.group ? r->src.group : "?",
+		       bh_addr_str(&r->src.addr, a),
+		       bh_addr_str(&r->dst.addr, b),
+		       flowlog_proto_str(r->proto, pb),
+		       r->dst.has_port ? r->dst.port : r->icmp_type,
+		       (unsigned long long)r->packets);
+	else
+		jfield(iov, &n, bufs, "MESSAGE=%s: %llu packets, %llu unlogged, "
+		       "%llu lost", flowlog_kind_str(r->kind),
+		       (unsigned long long)r->packets,
+		       (unsigned long long)r->unlogged,
+		       (unsigned long long)r->lost);
+	jfield(iov, &n, bufs, "PRIORITY=%d", r->lost ? 4 : 5);
+	jfield(iov, &n, bufs, "SYSLOG_IDENTIFIER=bulkheadd");
+	jfield(iov, &n, bufs, "BULKHEAD_SCHEMA=%d", FLOWLOG_SCHEMA);
+	jfield(iov, &n, bufs, "BULKHEAD_RECORD=%s", flowlog_kind_str(r->kind));
+	jfield(iov, &n, bufs, "BULKHEAD_SEQ=%llu", (unsigned long long)r->seq);
+	if (r->kind == FL_REC_FLOW || r->kind == FL_REC_UNLOGGED)
+		jfield(iov, &n, bufs, "BULKHEAD_ACTION=%s",
+		       flowlog_action_str(r->action));
+	if (r->kind == FL_REC_FLOW)
+		jfield(iov, &n, bufs, "BULKHEAD_PROTO=%s",
+		       flowlog_proto_str(r->proto, pb));
+	if (r->has_icmp)
+		jfield(iov, &n, bufs, "BULKHEAD_ICMP_TYPE=%u", r->icmp_type);
+	journal_side(iov, &n, bufs, "SRC", &r->src);
+	journal_side(iov, &n, bufs, "DST", &r->dst);
+	jfield(iov, &n, bufs, "BULKHEAD_START=%s", bh_rfc3339(r->start_ms, t));
+	jfield(iov, &n, bufs, "BULKHEAD_END=%s", bh_rfc3339(r->end_ms, t));
+	jfield(iov, &n, bufs, "BULKHEAD_PACKETS=%llu",
+	       (unsigned long long)r->packets);
+	jfield(iov, &n, bufs, "BULKHEAD_BYTES=%llu",
+	       (unsigned long long)r->bytes);
+	jfield(iov, &n, bufs, "BULKHEAD_UNLOGGED=%llu",
+	       (unsigned long long)r->unlogged);
+	jfield(iov, &n, bufs, "BULKHEAD_LOST=%llu",
+	       (unsigned long long)r->lost);
+	sd_journal_sendv(iov, (int)n);
+	for (i = 0; i < n; i++)
+		free(bufs[i]);
+}
+
+static void on_record(const struct flowlog_rec *r, void *arg)
+{
+	struct denied *dn = arg;
+	json_t *o = flowlog_rec_json(r);
+	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	size_t len = strlen(s);
+
+	s = xrealloc(s, len + 2);
+	s[len++] = '\n';
+	s[len] = '\0';
+	write_line(dn, s, len);
+	free(s);
+	if (dn->journald)
+		journal_send(r);
+	json_decref(dn->ring[dn->ring_next]);
+	dn->ring[dn->ring_next] = o;
+	dn->ring_next = (dn->ring_next + 1) % dn->ring_size;
+	dn->last_seq = r->seq;
+}
+
+/* ---- the kernel's counters (libnftnl GETOBJ dump of table inet bulkhead) */
+
+static struct ctr *ctr_find(struct denied *dn, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < dn->n_ctrs; i++)
+		if (!strcmp(dn->ctrs[i].name, name))
+			return &dn->ctrs[i];
+	return NULL;
+}
+
+static bool rule_is_audit(const struct denied *dn,
+			  const struct flowlog_rule *r)
+{
+	const struct policy *p = dn->pol;
+	size_t g;
+
+	if (!p)
+		return false;
+	for (g = 0; g < p->n_groups; g++)
+		if (!strcmp(p->groups[g].name, r->group))
+			return p->groups[g].mode == MODE_AUDIT;
+	return false;
+}
+
+static int ctr_cb(const struct nlmsghdr *nlh, void *arg)
+{
+	struct denied *dn = arg;
+	struct nftnl_obj *o = nftnl_obj_alloc();
+	struct flowlog_rule rule;
+	const char *name;
+	uint64_t pk, handle, delta;
+	bool unlogged;
+	struct ctr *c;
+
+	if (!o || nftnl_obj_nlmsg_parse(nlh, o) < 0 ||
+	    nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE) != NFT_OBJECT_COUNTER)
+		goto out;
+	name = nftnl_obj_get_str(o, NFTNL_OBJ_NAME);
+	if (!name || !flowlog_parse_counter(name, &rule, &unlogged))
+		goto out;
+	pk = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS);
+	handle = nftnl_obj_get_u64(o, NFTNL_OBJ_HANDLE);
+	c = ctr_find(dn, name);
+	if (!c) {
+		xgrow(&dn->ctrs, &dn->cap_ctrs, dn->n_ctrs + 1,
+		      sizeof(*dn->ctrs));
+		c = &dn->ctrs[dn->n_ctrs++];
+		c->name = xstrdup(name);
+		c->handle = handle;
+		/* Counted before we started: not ours to report. A counter
+		 * born later (new table, new group) starts at zero. */
+		c->packets = dn->ctr_baseline ? pk : 0;
+	}
+	/* A reload replaces the table: a new handle means a new counter. */
+	if (c->handle != handle) {
+		c->handle = handle;
+		c->packets = 0;
+	}
+	delta = pk >= c->packets ? pk - c->packets : pk;
+	c->packets = pk;
+	c->seen = true;
+	if (!delta)
+		goto out;
+	if (unlogged) {
+		dn->kernel_unlogged += delta;
+		rule.audit = rule_is_audit(dn, &rule);
+		flowlog_unlogged(dn->fl, &rule, delta, dn->ctr_read_ms,
+				 bh_wall_ms());
+	} else {
+		dn->kernel_denied += delta;
+	}
+out:
+	nftnl_obj_free(o);
+	return MNL_CB_OK;
+}
+
+static int read_counters(struct denied *dn)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE * 4];
+	struct nftnl_obj *o = nftnl_obj_alloc();
+	struct nlmsghdr *nlh;
+	uint32_t seq = ++dn->nft_seq;
+	size_t i;
+	ssize_t r;
+	int ret = 0;
+
+	if (!o)
+		return -ENOMEM;
+	for (i = 0; i < dn->n_ctrs; i++)
+		dn->ctrs[i].seen = false;
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETOBJ, NFPROTO_INET,
+				    NLM_F_DUMP, seq);
+	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, RULESET_TABLE);
+	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+	nftnl_obj_nlmsg_build_payload(nlh, o);
+	nftnl_obj_free(o);
+	if (mnl_socket_sendto(dn->nft, nlh, nlh->nlmsg_len) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	for (;;) {
+		r = mnl_socket_recvfrom(dn->nft, buf, sizeof(buf));
+		if (r < 0) {
+			ret = -errno;
+			goto out;
+		}
+		ret = mnl_cb_run(buf, (size_t)r, seq,
+				 mnl_socket_get_portid(dn->nft), ctr_cb, dn);
+		if (ret <= MNL_CB_STOP)
+			break;
+	}
+	/* No table yet (or no counters) is not an error. */
+	ret = ret < 0 && errno != ENOENT ? -errno : 0;
+out:
+	/* Forget counters that went away with their group. */
+	if (!ret)
+		for (i = 0; i < dn->n_ctrs;) {
+			if (dn->ctrs[i].seen) {
+				i++;
+				continue;
+			}
+			free(dn->ctrs[i].name);
+			dn->ctrs[i] = dn->ctrs[--dn->n_ctrs];
+		}
+	if (ret < 0 && !dn->ctr_warned) {
+		dn->ctr_warned = true;
+		log_warn("denied flows: reading nftables counters: %s "
+			 "(unlogged packets cannot be reported)",
+			 strerror(-ret));
+	}
+	dn->ctr_read_ms = bh_wall_ms();
+	return ret;
+}
+
+/* ---- the loop's callbacks */
+
+static void sync_context(struct denied *dn)
+{
+	const struct policy *p = daemon_policy(dn->d);
+
+	if (p == dn->pol)
+		return;
+	dn->pol = p;
+	flowlog_set_context(dn->fl, p, daemon_inventory(dn->d));
+}
+
+static void take_lost(struct denied *dn)
+{
+	struct nflog_stats s;
+
+	nflog_get_stats(dn->nf, &s);
+	if (s.lost > dn->lost_seen) {
+		flowlog_lost(dn->fl, s.lost - dn->lost_seen);
+		dn->lost_seen = s.lost;
+	}
+}
+
+static void on_pkt(const struct nflog_pkt *p, void *arg)
+{
+	struct denied *dn = arg;
+
+	flowlog_packet(dn->fl, p);
+}
+
+static void on_readable(int fd, uint32_t events, void *arg)
+{
+	struct denied *dn = arg;
+	int ret;
+
+	sync_context(dn);
+	ret = nflog_read(dn->nf, DENIED_READ_BATCHES, on_pkt, dn);
+	if (ret < 0)
+		log_warn("denied flows: NFLOG read: %s", strerror(-ret));
+	take_lost(dn);
+}
+
+static void end_window(struct denied *dn, uint64_t now)
+{
+	/* Drain what the kernel has queued, so the counters and the
+	 * records describe the same packets as closely as possible. */
+	nflog_read(dn->nf, DENIED_READ_BATCHES, on_pkt, dn);
+	take_lost(dn);
+	read_counters(dn);
+	dn->window_end = now + flowlog_tick(dn->fl, now);
+}
+
+static void on_timer(struct ev_timer *t, void *arg)
+{
+	struct denied *dn = arg;
+	uint64_t now = bh_wall_ms();
+
+	sync_context(dn);
+	/* Rebuild attribution state once per window even when the policy
+	 * pointer looks unchanged. */
+	if (now >= dn->window_end) {
+		flowlog_set_context(dn->fl, dn->pol, daemon_inventory(dn->d));
+		end_window(dn, now);
+	}
+}
+
+/* ---- the API of denied.h */
+
+int denied_start(struct daemon *d, const struct denied_opts *o,
+		 struct denied **out)
+{
+	struct denied *dn = xcalloc(1, sizeof(*dn));
+	struct nflog_opts no = { 0 };
+	struct flowlog_opts fo = { 0 };
+	char *err = NULL;
+	int ret;
+
+	*out = NULL;
+	dn->d = d;
+	dn->loop = daemon_loop(d);
+	dn->fd = -1;
+	dn->path = xstrdup(o->path && *o->path ? o->path : DENIED_PATH_DEFAULT);
+	dn->group = o->nflog_group ? o->nflog_group :
+		    RULESET_NFLOG_GROUP_DEFAULT;
+	dn->journald = o->journald;
+	dn->ring_size = o->ring_size ? o->ring_size : DENIED_RING_DEFAULT;
+	dn->ring = xcalloc(dn->ring_size, sizeof(*dn->ring));
+	ret = open_log(dn->path);
+	if (ret < 0) {
+		log_err("denied flows: cannot open %s: %s", dn->path,
+			strerror(-ret));
+		goto out;
+	}
+	dn->fd = ret;
+	no.group = dn->group;
+	ret = nflog_open(&no, &dn->nf, &err);
+	if (ret < 0) {
+		log_err("denied flows: %s", err);
+		goto out;
+	}
+	dn->nft = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	if (!dn->nft || mnl_socket_bind(dn->nft, 0, MNL_SOCKET_AUTOPID) < 0) {
+		ret = -errno;
+		log_err("denied flows: nftables socket: %s", strerror(errno));
+		goto out;
+	}
+	fo.emit = on_record;
+	fo.arg = dn;
+	dn->pol = daemon_policy(d);
+	if (dn->pol)
+		fo.window_ms = dn->pol->log_window_ms;
+	dn->fl = flowlog_new(&fo, bh_wall_ms());
+	flowlog_set_context(dn->fl, dn->pol, daemon_inventory(d));
+	dn->ctr_baseline = true;
+	read_counters(dn);
+	dn->ctr_baseline = false;
+	dn->window_end = bh_wall_ms() + flowlog_window_ms(dn->fl);
+	ret = ev_add_fd(dn->loop, nflog_fd(dn->nf), EPOLLIN, on_readable, dn);
+	if (ret < 0) {
+		log_err("denied flows: epoll: %s", strerror(-ret));
+		goto out;
+	}
+	dn->timer = ev_timer_new(dn->loop, on_timer, dn);
+	ev_timer_arm(dn->timer, DENIED_TICK_MS, DENIED_TICK_MS);
+	log_info("denied flows: NFLOG group %u -> %s%s, window %u ms",
+		 dn->group, dn->path, dn->journald ? " and journald" : "",
+		 flowlog_window_ms(dn->fl));
+	*out = dn;
+out:
+	free(err);
+	if (ret < 0) {
+		if (dn->nf)
+			ev_del_fd(dn->loop, nflog_fd(dn->nf));
+		denied_stop(dn);
+	}
+	return ret < 0 ? ret : 0;
+}
+
+void denied_stop(struct denied *dn)
+{
+	size_t i;
+
+	if (!dn)
+		return;
+	if (dn->timer)
+		ev_timer_free(dn->timer);
+	if (dn->fl) {
+		sync_context(dn);
+		nflog_read(dn->nf, DENIED_READ_BATCHES, on_pkt, dn);
+		take_lost(dn);
+		read_counters(dn);
+		flowlog_flush(dn->fl, bh_wall_ms());
+		ev_del_fd(dn->loop, nflog_fd(dn->nf));
+	}
+	flowlog_free(dn->fl);
+	nflog_close(dn->nf);
+	if (dn->nft)
+		mnl_socket_close(dn->nft);
+	for (i = 0; i < dn->n_ctrs; i++)
+		free(dn->ctrs[i].name);
+	free(dn->ctrs);
+	for (i = 0; i < dn->ring_size; i++)
+		json_decref(dn->ring[i]);
+	free(dn->ring);
+	if (dn->fd >= 0)
+		close(dn->fd);
+	free(dn->path);
+	free(dn);
+}
+
+int denied_reopen(struct denied *dn)
+{
+	int fd;
+
+	/* Records are written synchronously from this loop, so between the
+	 * old descriptor's last write and the new one's first there is no
+	 * record in flight: nothing is lost across the swap. */
+	fd = open_log(dn->path);
+	if (fd < 0) {
+		log_err("denied flows: reopening %s: %s (still writing to the "
+			"old file)", dn->path, strerror(-fd));
+		return fd;
+	}
+	close(dn->fd);
+	dn->fd = fd;
+	dn->write_warned = false;
+	log_info("denied flows: reopened %s", dn->path);
+	return 0;
+}
+
+json_t *denied_status_json(const struct denied *dn)
+{
+	struct flowlog_stats fs;
+	struct nflog_stats ns;
+
+	flowlog_get_stats(dn->fl, &fs);
+	nflog_get_stats(dn->nf, &ns);
+	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+			 "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "file", dn->path,
+			 "nflog_group", (int)dn->group,
+			 "window_ms", (json_int_t)flowlog_window_ms(dn->fl),
+			 "records", (json_int_t)fs.records,
+			 "last_seq", (json_int_t)dn->last_seq,
+			 "packets", (json_int_t)fs.packets,
+			 "bytes", (json_int_t)fs.bytes,
+			 "unlogged", (json_int_t)fs.unlogged,
+			 "lost", (json_int_t)ns.lost,
+			 "enobufs", (json_int_t)ns.enobufs,
+			 "malformed", (json_int_t)ns.malformed,
+			 "overflow", (json_int_t)fs.overflow,
+			 "flows", (json_int_t)fs.flows,
+			 "max_flows", (json_int_t)fs.max_flows,
+			 "rcvbuf", (json_int_t)ns.rcvbuf,
+			 "write_errors", (json_int_t)dn->write_errors,
+			 "kernel_denied", (json_int_t)dn->kernel_denied,
+			 "kernel_unlogged", (json_int_t)dn->kernel_unlogged);
+}
+
+json_t *denied_recent_json(const struct denied *dn, uint64_t after_seq)
+{
+	json_t *recs = json_array(), *seq;
+	size_t i, k;
+
+	/* Oldest first: the slot after the newest is the oldest. */
+	for (k = 0; k < dn->ring_size; k++) {
+		i = (dn->ring_next + k) % dn->ring_size;
+		if (!dn->ring[i])
+			continue;
+		seq = json_object_get(json_object_get(dn->ring[i], "bulkhead"),
+				      "seq");
+		if ((uint64_t)json_integer_value(seq) > after_seq)
+			json_array_append(recs, dn->ring[i]);
+	}
+	return json_pack("{s:I, s:o}", "seq", (json_int_t)dn->last_seq,
+			 "records", recs);
+}
