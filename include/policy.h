@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -80,13 +81,16 @@ struct policy {
 	char *label_prefix;		/* default "bulkhead." */
 	bool unassigned_deny;		/* settings.unassigned: deny (default) */
 	uint32_t log_window_ms;		/* settings.log.window, default 10 s */
-	uint32_t log_rate;		/* settings.log.rate, per second, default 20 */
+	uint32_t log_rate;		/* settings.log.rate: log_rate messages per */
+	uint32_t log_rate_unit_s;	/* this many seconds (1, 60, 3600, 86400);
+					 * default 20 per 1 */
 	struct group *groups;		/* builtins first, see GROUP_* */
 	size_t n_groups;
 	struct flow *flows;
 	size_t n_flows;
 	char **files;			/* every file read, in load order */
 	size_t n_files;
+	struct policy_index *index;	/* policy_seal(); private to policy.c */
 };
 
 /* Diagnostics: every finding of a load, in order. */
@@ -108,12 +112,20 @@ struct diags {
 void diags_add(struct diags *d, enum diag_severity sev, const char *file,
 	       unsigned line, unsigned col, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
+void diags_vadd(struct diags *d, enum diag_severity sev, const char *file,
+		unsigned line, unsigned col, const char *fmt, va_list ap)
+	__attribute__((format(printf, 6, 0)));
 /* "FILE:LINE:COL: error: message", one per line. */
 void diags_print(const struct diags *d, FILE *out);
 void diags_free(struct diags *d);
 
 struct policy *policy_new(void);	/* with the built-in groups */
 void policy_free(struct policy *p);	/* NULL is fine */
+
+/* Build the lookup index that makes policy_group_find and policy_classify
+ * independent of the number of groups. The loader does it; call it again
+ * after adding groups by hand (without it both fall back to a scan). */
+void policy_seal(struct policy *p);
 
 /* Index of the group named name, or -1. */
 int policy_group_find(const struct policy *p, const char *name);

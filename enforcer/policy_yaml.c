@@ -1,0 +1,1352 @@
+/* YAML -> policy, with every finding as file:line:col.
+ *
+ * libyaml's event stream is turned into a small tree first (scalars,
+ * mappings, lists, each with its 1-based position), so that errors can be
+ * reported against the node they concern and cross-file checks (flows to
+ * groups of another file) can run after every file has been read. The
+ * tree is bounded: files are at most POLICY_FILE_MAX bytes, nesting at
+ * most DEPTH_MAX levels, and anchors/aliases are refused outright, so an
+ * alias bomb cannot expand. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
+
+#include <yaml.h>
+
+#include "policy.h"
+
+#define POLICY_FILE_MAX (1024 * 1024)
+#define DEPTH_MAX 16
+#define LABEL_KEY_MAX 128
+#define LABEL_VALUE_MAX 1024
+#define DESCRIPTION_MAX 1024
+#define PREFIX_MAX 64
+
+enum ytype { Y_SCALAR, Y_MAP, Y_SEQ };
+
+struct ynode {
+	enum ytype type;
+	bool plain;		/* unquoted scalar */
+	unsigned line, col;
+	char *s;		/* scalar text */
+	size_t len;
+	struct ynode **kid;	/* mapping: key, value, key, value ... */
+	size_t n, cap;
+};
+
+struct loader {
+	struct policy *p;
+	struct diags *d;
+	size_t diags_start;
+	size_t errors_start;
+	unsigned file;			/* current file, index in p->files */
+	struct ynode **roots;		/* per file; NULL when unusable */
+	size_t groups_cap;
+	size_t flows_cap;
+	bool *bad;			/* per group: had an error */
+	size_t bad_cap;
+	bool have_settings;
+	struct src_loc settings_loc;
+};
+
+static void ynode_free(struct ynode *n)
+{
+	size_t i;
+
+	if (!n)
+		return;
+	for (i = 0; i < n->n; i++)
+		ynode_free(n->kid[i]);
+	free(n->kid);
+	free(n->s);
+	free(n);
+}
+
+static const char *cur_file(const struct loader *L)
+{
+	return policy_file(L->p, L->file);
+}
+
+static void __attribute__((format(printf, 4, 5)))
+err_at(struct loader *L, unsigned line, unsigned col, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diags_vadd(L->d, DIAG_ERROR, cur_file(L), line, col, fmt, ap);
+	va_end(ap);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+err(struct loader *L, const struct ynode *n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diags_vadd(L->d, DIAG_ERROR, cur_file(L), n->line, n->col, fmt, ap);
+	va_end(ap);
+}
+
+static void __attribute__((format(printf, 4, 5)))
+diag_loc(struct loader *L, enum diag_severity sev, const struct src_loc *l,
+	 const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diags_vadd(L->d, sev, policy_file(L->p, l->file), l->line, l->col,
+		   fmt, ap);
+	va_end(ap);
+}
+
+static struct src_loc loc_of(const struct loader *L, const struct ynode *n)
+{
+	struct src_loc l = { L->file, n->line, n->col };
+
+	return l;
+}
+
+/* Line and column (in characters) of a byte offset. */
+static void offset_pos(const char *buf, size_t off, unsigned *line,
+		       unsigned *col)
+{
+	size_t i;
+
+	*line = 1;
+	*col = 1;
+	for (i = 0; i < off; i++) {
+		if (buf[i] == '\n') {
+			(*line)++;
+			*col = 1;
+		} else if (((unsigned char)buf[i] & 0xc0) != 0x80) {
+			(*col)++;
+		}
+	}
+}
+
+/* libyaml would take UTF-16 and report bad bytes without a position;
+ * a policy is UTF-8 text, and the admin wants to know where it is not. */
+static bool check_bytes(struct loader *L, const char *buf, size_t len)
+{
+	const unsigned char *b = (const unsigned char *)buf;
+	unsigned line, col, need;
+	uint32_t cp, min;
+	size_t i = 0, j;
+
+	while (i < len) {
+		if (b[i] == 0) {
+			offset_pos(buf, i, &line, &col);
+			err_at(L, line, col,
+			       "binary file: NUL byte (a policy is UTF-8 text)");
+			return false;
+		}
+		if (b[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((b[i] & 0xe0) == 0xc0) {
+			need = 1, cp = b[i] & 0x1f, min = 0x80;
+		} else if ((b[i] & 0xf0) == 0xe0) {
+			need = 2, cp = b[i] & 0x0f, min = 0x800;
+		} else if ((b[i] & 0xf8) == 0xf0) {
+			need = 3, cp = b[i] & 0x07, min = 0x10000;
+		} else {
+			goto bad;
+		}
+		for (j = 1; j <= need; j++) {
+			if (i + j >= len || (b[i + j] & 0xc0) != 0x80)
+				goto bad;
+			cp = (cp << 6) | (b[i + j] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp < 0xe000))
+			goto bad;
+		i += need + 1;
+	}
+	return true;
+bad:
+	offset_pos(buf, i, &line, &col);
+	err_at(L, line, col, "not UTF-8: byte 0x%02x (a policy is UTF-8 text)",
+	       b[i]);
+	return false;
+}
+
+static void syntax_error(struct loader *L, const yaml_parser_t *yp,
+			 const char *buf)
+{
+	unsigned line = (unsigned)yp->problem_mark.line + 1;
+	unsigned col = (unsigned)yp->problem_mark.column + 1;
+	const char *problem = yp->problem ? yp->problem : "unknown error";
+
+	if (yp->error == YAML_READER_ERROR)
+		offset_pos(buf, yp->problem_offset, &line, &col);
+	if (yp->context)
+		err_at(L, line, col, "YAML syntax: %s (%s at line %u)",
+		       problem, yp->context,
+		       (unsigned)yp->context_mark.line + 1);
+	else
+		err_at(L, line, col, "YAML syntax: %s", problem);
+}
+
+static struct ynode *ynode_new(enum ytype t, const yaml_event_t *ev)
+{
+	struct ynode *n = xcalloc(1, sizeof(*n));
+
+	n->type = t;
+	n->line = (unsigned)ev->start_mark.line + 1;
+	n->col = (unsigned)ev->start_mark.column + 1;
+	return n;
+}
+
+/* The event stream of one document as a tree; NULL with an error reported,
+ * or NULL with *empty set when the file holds no document at all. */
+static struct ynode *parse_tree(struct loader *L, const char *buf, size_t len,
+				bool *empty)
+{
+	struct ynode *root = NULL, *stack[DEPTH_MAX], *n, *top;
+	unsigned line, col, docs = 0;
+	const unsigned char *anchor, *tag;
+	yaml_parser_t yp;
+	yaml_event_t ev;
+	size_t depth = 0;
+	bool done = false, ok = false;
+
+	*empty = false;
+	yaml_parser_initialize(&yp);
+	yaml_parser_set_input_string(&yp, (const unsigned char *)buf, len);
+	while (!done) {
+		if (!yaml_parser_parse(&yp, &ev)) {
+			syntax_error(L, &yp, buf);
+			goto out;
+		}
+		line = (unsigned)ev.start_mark.line + 1;
+		col = (unsigned)ev.start_mark.column + 1;
+		anchor = tag = NULL;
+		n = NULL;
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			if (++docs > 1) {
+				err_at(L, line, col,
+				       "a policy file holds one YAML document; this is a second one");
+				goto fail;
+			}
+			break;
+		case YAML_ALIAS_EVENT:
+			err_at(L, line, col,
+			       "anchors and aliases are not supported");
+			goto fail;
+		case YAML_SCALAR_EVENT:
+			anchor = ev.data.scalar.anchor;
+			tag = ev.data.scalar.tag;
+			if (memchr(ev.data.scalar.value, 0,
+				   ev.data.scalar.length)) {
+				err_at(L, line, col,
+				       "NUL character in a string");
+				goto fail;
+			}
+			n = ynode_new(Y_SCALAR, &ev);
+			n->s = xstrndup((const char *)ev.data.scalar.value,
+					ev.data.scalar.length);
+			n->len = ev.data.scalar.length;
+			n->plain = ev.data.scalar.style ==
+				   YAML_PLAIN_SCALAR_STYLE;
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+			anchor = ev.data.sequence_start.anchor;
+			tag = ev.data.sequence_start.tag;
+			n = ynode_new(Y_SEQ, &ev);
+			break;
+		case YAML_MAPPING_START_EVENT:
+			anchor = ev.data.mapping_start.anchor;
+			tag = ev.data.mapping_start.tag;
+			n = ynode_new(Y_MAP, &ev);
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+		if (!n)
+			continue;
+		if (anchor) {
+			ynode_free(n);
+			err_at(L, line, col,
+			       "anchors and aliases are not supported");
+			goto out;
+		}
+		if (tag) {
+			ynode_free(n);
+			err_at(L, line, col, "YAML tags are not supported");
+			goto out;
+		}
+		if (depth) {
+			top = stack[depth - 1];
+			xgrow(&top->kid, &top->cap, top->n + 1,
+			      sizeof(*top->kid));
+			top->kid[top->n++] = n;
+		} else {
+			root = n;
+		}
+		if (n->type != Y_SCALAR) {
+			if (depth == DEPTH_MAX) {
+				err_at(L, line, col,
+				       "nesting deeper than %d levels",
+				       DEPTH_MAX);
+				goto out;
+			}
+			stack[depth++] = n;
+		}
+	}
+	ok = true;
+	*empty = !root;
+	goto out;
+fail:
+	yaml_event_delete(&ev);
+out:
+	yaml_parser_delete(&yp);
+	if (!ok) {
+		ynode_free(root);
+		root = NULL;
+	}
+	return root;
+}
+
+static bool is_null(const struct ynode *n)
+{
+	return n->type == Y_SCALAR && n->plain &&
+	       (n->len == 0 || !strcmp(n->s, "~") || !strcmp(n->s, "null") ||
+		!strcmp(n->s, "Null") || !strcmp(n->s, "NULL"));
+}
+
+static const char *kind_of(const struct ynode *n)
+{
+	if (n->type == Y_MAP)
+		return "a mapping";
+	if (n->type == Y_SEQ)
+		return "a list";
+	return is_null(n) ? "empty" : "a string";
+}
+
+static bool want(struct loader *L, const struct ynode *n, enum ytype t,
+		 const char *what)
+{
+	static const char *const names[] = {
+		[Y_SCALAR] = "a string", [Y_MAP] = "a mapping",
+		[Y_SEQ] = "a list",
+	};
+
+	if (n->type == t && !is_null(n))
+		return true;
+	if (is_null(n))
+		err(L, n, "%s needs a value (%s)", what, names[t]);
+	else
+		err(L, n, "%s must be %s, not %s", what, names[t], kind_of(n));
+	return false;
+}
+
+/* Sort m's values into out[] by the allowed keys; unknown, repeated and
+ * non-string keys are errors. */
+static bool map_fields(struct loader *L, const struct ynode *m,
+		       const char *what, const char *const *allowed,
+		       size_t n_allowed, const struct ynode **out)
+{
+	struct strbuf sb = { 0 };
+	const struct ynode *k;
+	bool ok = true;
+	size_t i, j;
+
+	for (j = 0; j < n_allowed; j++)
+		out[j] = NULL;
+	for (i = 0; i + 1 < m->n; i += 2) {
+		k = m->kid[i];
+		if (k->type != Y_SCALAR) {
+			err(L, k, "keys in %s must be words, not %s", what,
+			    kind_of(k));
+			ok = false;
+			continue;
+		}
+		for (j = 0; j < n_allowed; j++)
+			if (!strcmp(k->s, allowed[j]))
+				break;
+		if (j == n_allowed) {
+			sb_reset(&sb);
+			for (j = 0; j < n_allowed; j++)
+				sb_printf(&sb, "%s%s", j == 0 ? "" :
+					  j + 1 == n_allowed ? " or " : ", ",
+					  allowed[j]);
+			err(L, k, "unknown key '%s' in %s (expected %s)", k->s,
+			    what, sb.buf);
+			ok = false;
+			continue;
+		}
+		if (out[j]) {
+			err(L, k, "duplicate key '%s' in %s", k->s, what);
+			ok = false;
+			continue;
+		}
+		out[j] = m->kid[i + 1];
+	}
+	sb_free(&sb);
+	return ok;
+}
+
+static bool name_ok(const char *s)
+{
+	size_t i;
+
+	if (s[0] < 'a' || s[0] > 'z')
+		return false;
+	for (i = 1; s[i]; i++) {
+		if (i >= POLICY_NAME_MAX)
+			return false;
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+		      s[i] == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* Label keys as Docker, Podman and Kubernetes write them. */
+static bool label_key_ok(const char *s, size_t len, bool allow_empty)
+{
+	size_t i;
+
+	if ((!len && !allow_empty) || len > LABEL_KEY_MAX)
+		return false;
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+		      s[i] == '-' || s[i] == '.' || s[i] == '/'))
+			return false;
+	return true;
+}
+
+/* "10s", "500ms", "1m", "1h" -> milliseconds. */
+static bool parse_duration(const char *s, uint32_t *ms)
+{
+	unsigned long long v = 0, mul;
+	size_t i = 0;
+
+	while (s[i] >= '0' && s[i] <= '9' && i < 9)
+		v = v * 10 + (unsigned)(s[i++] - '0');
+	if (i == 0)
+		return false;
+	if (!strcmp(s + i, "ms"))
+		mul = 1;
+	else if (!strcmp(s + i, "s"))
+		mul = 1000;
+	else if (!strcmp(s + i, "m"))
+		mul = 60000;
+	else if (!strcmp(s + i, "h"))
+		mul = 3600000;
+	else
+		return false;
+	v *= mul;
+	if (v < 100 || v > 3600000)
+		return false;
+	*ms = (uint32_t)v;
+	return true;
+}
+
+/* "20/second", "100/minute", "5/hour", "1/day". */
+static bool parse_rate(const char *s, uint32_t *rate, uint32_t *unit)
+{
+	static const struct { const char *name; uint32_t s; } units[] = {
+		{ "second", 1 }, { "minute", 60 }, { "hour", 3600 },
+		{ "day", 86400 },
+	};
+	unsigned long v = 0;
+	size_t i = 0, u;
+
+	while (s[i] >= '0' && s[i] <= '9' && i < 7)
+		v = v * 10 + (unsigned)(s[i++] - '0');
+	if (i == 0 || s[i] != '/' || v < 1 || v > 100000)
+		return false;
+	for (u = 0; u < ARRAY_SIZE(units); u++) {
+		if (!strcmp(s + i + 1, units[u].name)) {
+			*rate = (uint32_t)v;
+			*unit = units[u].s;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void load_settings(struct loader *L, const struct ynode *key,
+			  const struct ynode *v)
+{
+	static const char *const keys[] = { "label_prefix", "unassigned",
+					    "log" };
+	static const char *const log_keys[] = { "window", "rate" };
+	const struct ynode *f[ARRAY_SIZE(keys)], *lf[ARRAY_SIZE(log_keys)];
+	struct policy *p = L->p;
+
+	if (L->have_settings) {
+		err(L, key, "settings given twice (first at %s:%u:%u); a policy has one settings block",
+		    policy_file(p, L->settings_loc.file),
+		    L->settings_loc.line, L->settings_loc.col);
+		return;
+	}
+	L->have_settings = true;
+	L->settings_loc = loc_of(L, key);
+	if (!want(L, v, Y_MAP, "settings"))
+		return;
+	map_fields(L, v, "settings", keys, ARRAY_SIZE(keys), f);
+	if (f[0] && want(L, f[0], Y_SCALAR, "label_prefix")) {
+		if (f[0]->len > PREFIX_MAX ||
+		    !label_key_ok(f[0]->s, f[0]->len, true)) {
+			err(L, f[0], "label_prefix '%s' may hold up to %d letters, digits, '.', '_', '-' and '/'",
+			    f[0]->s, PREFIX_MAX);
+		} else {
+			free(p->label_prefix);
+			p->label_prefix = xstrdup(f[0]->s);
+		}
+	}
+	if (f[1] && want(L, f[1], Y_SCALAR, "unassigned") &&
+	    strcmp(f[1]->s, "deny"))
+		err(L, f[1], "unassigned must be deny (containers that match no group get no lateral flows), not '%s'",
+		    f[1]->s);
+	if (!f[2] || !want(L, f[2], Y_MAP, "log"))
+		return;
+	map_fields(L, f[2], "log", log_keys, ARRAY_SIZE(log_keys), lf);
+	if (lf[0] && want(L, lf[0], Y_SCALAR, "log.window") &&
+	    !parse_duration(lf[0]->s, &p->log_window_ms))
+		err(L, lf[0], "log.window '%s' must be a duration from 100ms to 1h, such as 500ms, 10s or 1m",
+		    lf[0]->s);
+	if (lf[1] && want(L, lf[1], Y_SCALAR, "log.rate") &&
+	    !parse_rate(lf[1]->s, &p->log_rate, &p->log_rate_unit_s))
+		err(L, lf[1], "log.rate '%s' must be N/second, N/minute, N/hour or N/day with N from 1 to 100000",
+		    lf[1]->s);
+}
+
+static void mark_bad(struct loader *L, size_t g)
+{
+	size_t old = L->bad_cap;
+
+	xgrow(&L->bad, &L->bad_cap, g + 1, sizeof(*L->bad));
+	if (L->bad_cap > old)
+		memset(L->bad + old, 0, (L->bad_cap - old) * sizeof(*L->bad));
+	L->bad[g] = true;
+}
+
+static bool group_bad(const struct loader *L, size_t g)
+{
+	return g < L->bad_cap && L->bad[g];
+}
+
+static bool load_match(struct loader *L, struct group *g,
+		       const struct ynode *v)
+{
+	const struct ynode *k, *val;
+	bool ok = true;
+	size_t i, j;
+
+	if (is_null(v) || (v->type == Y_MAP && v->n == 0)) {
+		err(L, v, "empty match would hold for every container; list at least one label, such as { purpose: web }");
+		return false;
+	}
+	if (!want(L, v, Y_MAP, "match"))
+		return false;
+	g->match = xcalloc(v->n / 2, sizeof(*g->match));
+	for (i = 0; i + 1 < v->n; i += 2) {
+		k = v->kid[i];
+		val = v->kid[i + 1];
+		if (k->type != Y_SCALAR || !label_key_ok(k->s, k->len, false)) {
+			err(L, k, "bad label key%s%s%s: keys hold letters, digits, '.', '_', '-' and '/' (at most %d)",
+			    k->type == Y_SCALAR ? " '" : "",
+			    k->type == Y_SCALAR ? k->s : "",
+			    k->type == Y_SCALAR ? "'" : "", LABEL_KEY_MAX);
+			ok = false;
+			continue;
+		}
+		for (j = 0; j < g->n_match; j++)
+			if (!strcmp(g->match[j].key, k->s))
+				break;
+		if (j < g->n_match) {
+			err(L, k, "duplicate key '%s' in match", k->s);
+			ok = false;
+			continue;
+		}
+		if (val->type != Y_SCALAR || is_null(val)) {
+			err(L, val, "the value of label '%s' must be a string, not %s",
+			    k->s, kind_of(val));
+			ok = false;
+			continue;
+		}
+		if (val->len > LABEL_VALUE_MAX) {
+			err(L, val, "the value of label '%s' is longer than %d bytes",
+			    k->s, LABEL_VALUE_MAX);
+			ok = false;
+			continue;
+		}
+		g->match[g->n_match].key = xstrdup(k->s);
+		g->match[g->n_match].value = xstrdup(val->s);
+		g->n_match++;
+	}
+	return ok;
+}
+
+/* A prefix that leaves host bits set is a typo more often than not: say
+ * which network was probably meant. */
+static void cidr_error(struct loader *L, const struct ynode *n)
+{
+	char addr[BH_ADDR_STRLEN], buf[BH_ADDR_STRLEN];
+	const char *slash = strchr(n->s, '/');
+	struct bh_addr a;
+	unsigned long plen;
+	size_t i, bits;
+	char *end;
+
+	if (slash && (size_t)(slash - n->s) < sizeof(addr)) {
+		memcpy(addr, n->s, (size_t)(slash - n->s));
+		addr[slash - n->s] = '\0';
+		plen = strtoul(slash + 1, &end, 10);
+		if (bh_addr_parse(addr, false, &a) && slash[1] >= '0' &&
+		    slash[1] <= '9' && !*end && plen <= a.plen) {
+			bits = bh_addr_len(&a) * 8;
+			for (i = plen; i < bits; i++)
+				a.a[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
+			a.plen = (uint8_t)plen;
+			err(L, n, "'%s' has host bits set; the network is %s",
+			    n->s, bh_addr_str(&a, buf));
+			return;
+		}
+	}
+	err(L, n, "bad address '%s': expected an IPv4 or IPv6 address, optionally with /prefix",
+	    n->s);
+}
+
+static bool load_cidrs(struct loader *L, struct group *g,
+		       const struct ynode *v)
+{
+	const struct ynode *c;
+	struct bh_addr a;
+	bool ok = true;
+	size_t i, j;
+
+	if (v->type == Y_SEQ && v->n == 0) {
+		err(L, v, "cidrs is empty; list at least one address");
+		return false;
+	}
+	if (!want(L, v, Y_SEQ, "cidrs"))
+		return false;
+	g->cidrs = xcalloc(v->n, sizeof(*g->cidrs));
+	for (i = 0; i < v->n; i++) {
+		c = v->kid[i];
+		if (!want(L, c, Y_SCALAR, "an address")) {
+			ok = false;
+			continue;
+		}
+		if (!bh_addr_parse(c->s, true, &a)) {
+			cidr_error(L, c);
+			ok = false;
+			continue;
+		}
+		for (j = 0; j < g->n_cidrs; j++)
+			if (bh_addr_eq(&g->cidrs[j], &a))
+				break;
+		if (j < g->n_cidrs) {
+			err(L, c, "'%s' is listed twice", c->s);
+			ok = false;
+			continue;
+		}
+		g->cidrs[g->n_cidrs++] = a;
+	}
+	return ok;
+}
+
+static bool load_enum(struct loader *L, const struct ynode *v,
+		      const char *what, const char *const *names, size_t n,
+		      int *out)
+{
+	size_t i;
+
+	if (!want(L, v, Y_SCALAR, what))
+		return false;
+	for (i = 0; i < n; i++) {
+		if (names[i] && !strcmp(v->s, names[i])) {
+			*out = (int)i;
+			return true;
+		}
+	}
+	switch (n) {
+	case 2:
+		err(L, v, "%s must be %s or %s, not '%s'", what, names[0],
+		    names[1], v->s);
+		break;
+	default:
+		err(L, v, "%s must be %s, %s, %s or %s, not '%s'", what,
+		    names[1], names[2], names[3], names[4], v->s);
+		break;
+	}
+	return false;
+}
+
+static void load_group(struct loader *L, const struct ynode *k,
+		       const struct ynode *v)
+{
+	static const char *const keys[] = { "description", "match", "cidrs",
+					    "sensitivity", "mode", "intra" };
+	static const char *const sens[] = {
+		[SENS_UNSET] = NULL, [SENS_LOW] = "low",
+		[SENS_MODERATE] = "moderate", [SENS_HIGH] = "high",
+		[SENS_RESTRICTED] = "restricted",
+	};
+	static const char *const modes[] = { [MODE_ENFORCE] = "enforce",
+					     [MODE_AUDIT] = "audit" };
+	static const char *const intra[] = { "allow", "deny" };
+	const struct ynode *f[ARRAY_SIZE(keys)];
+	struct policy *p = L->p;
+	struct group *g;
+	size_t gi;
+	bool ok = true;
+	int idx, e;
+
+	if (k->type != Y_SCALAR) {
+		err(L, k, "a group name must be a word, not %s", kind_of(k));
+		return;
+	}
+	if (!name_ok(k->s)) {
+		err(L, k, "bad group name '%s': a name is a lowercase letter followed by up to 30 lowercase letters, digits, '_' or '-'",
+		    k->s);
+		return;
+	}
+	idx = policy_group_find(p, k->s);
+	if (idx >= 0 && idx < GROUP_FIRST_USER) {
+		err(L, k, "'%s' is a built-in group; choose another name",
+		    k->s);
+		return;
+	}
+	if (idx >= 0) {
+		g = &p->groups[idx];
+		err(L, k, "duplicate group '%s' (first defined at %s:%u:%u)",
+		    k->s, policy_file(p, g->loc.file), g->loc.line,
+		    g->loc.col);
+		return;
+	}
+	xgrow(&p->groups, &L->groups_cap, p->n_groups + 1, sizeof(*p->groups));
+	gi = p->n_groups++;
+	g = &p->groups[gi];
+	memset(g, 0, sizeof(*g));
+	g->name = xstrdup(k->s);
+	g->loc = loc_of(L, k);
+	g->intra_allow = true;
+	g->kind = GK_LABELS;
+	if (!want(L, v, Y_MAP, "a group")) {
+		mark_bad(L, gi);
+		return;
+	}
+	ok = map_fields(L, v, "a group", keys, ARRAY_SIZE(keys), f);
+	if (f[0] && want(L, f[0], Y_SCALAR, "description")) {
+		if (f[0]->len > DESCRIPTION_MAX) {
+			err(L, f[0], "description is longer than %d bytes",
+			    DESCRIPTION_MAX);
+			ok = false;
+		} else {
+			g->description = xstrdup(f[0]->s);
+		}
+	} else if (f[0]) {
+		ok = false;
+	}
+	if (f[1] && f[2]) {
+		err(L, k, "group '%s' has both match and cidrs: a group holds either containers (match) or addresses (cidrs)",
+		    k->s);
+		ok = false;
+	} else if (!f[1] && !f[2]) {
+		err(L, k, "group '%s' needs match (container labels) or cidrs (addresses)",
+		    k->s);
+		ok = false;
+	} else if (f[1]) {
+		ok &= load_match(L, g, f[1]);
+	} else {
+		g->kind = GK_CIDRS;
+		ok &= load_cidrs(L, g, f[2]);
+	}
+	if (f[3]) {
+		if (load_enum(L, f[3], "sensitivity", sens, ARRAY_SIZE(sens),
+			      &e))
+			g->sensitivity = (enum sensitivity)e;
+		else
+			ok = false;
+	}
+	if (f[4]) {
+		if (load_enum(L, f[4], "mode", modes, ARRAY_SIZE(modes), &e))
+			g->mode = (enum group_mode)e;
+		else
+			ok = false;
+	}
+	if (f[5] && g->kind == GK_CIDRS) {
+		err(L, f[5], "intra applies to groups of containers, not to addresses (cidrs)");
+		ok = false;
+	} else if (f[5]) {
+		if (load_enum(L, f[5], "intra", intra, ARRAY_SIZE(intra), &e))
+			g->intra_allow = e == 0;
+		else
+			ok = false;
+	}
+	if (!ok)
+		mark_bad(L, gi);
+}
+
+/* Version, settings and groups of one file; flows wait until every file's
+ * groups are known. */
+static void load_top(struct loader *L, const struct ynode *root)
+{
+	static const char *const keys[] = { "version", "settings", "groups",
+					    "flows" };
+	const struct ynode *f[ARRAY_SIZE(keys)], *k = NULL;
+	size_t i;
+
+	if (root->type != Y_MAP) {
+		err(L, root, "the top level must be a mapping (version, settings, groups, flows), not %s",
+		    kind_of(root));
+		return;
+	}
+	map_fields(L, root, "the top level", keys, ARRAY_SIZE(keys), f);
+	if (!f[0])
+		err(L, root, "missing 'version: 1'");
+	else if (want(L, f[0], Y_SCALAR, "version") && strcmp(f[0]->s, "1"))
+		err(L, f[0], "unsupported version '%s' (this bulkhead reads version 1)",
+		    f[0]->s);
+	if (f[1]) {
+		for (i = 0; i + 1 < root->n; i++)
+			if (root->kid[i + 1] == f[1])
+				k = root->kid[i];
+		load_settings(L, k, f[1]);
+	}
+	if (f[2] && !(f[2]->type == Y_MAP && f[2]->n == 0) &&
+	    want(L, f[2], Y_MAP, "groups"))
+		for (i = 0; i + 1 < f[2]->n; i += 2)
+			load_group(L, f[2]->kid[i], f[2]->kid[i + 1]);
+}
+
+/* tcp/N, tcp/N-M, tcp (every port), udp/..., sctp/..., icmp, icmpv6, any. */
+static bool load_port(struct loader *L, const struct ynode *n,
+		      struct port_spec *ps)
+{
+	static const struct { const char *name; uint8_t proto; bool ports; }
+	protos[] = {
+		{ "tcp", IPPROTO_TCP, true }, { "udp", IPPROTO_UDP, true },
+		{ "sctp", IPPROTO_SCTP, true }, { "icmp", IPPROTO_ICMP, false },
+		{ "icmpv6", IPPROTO_ICMPV6, false }, { "any", 0, false },
+	};
+	const char *s, *slash, *q;
+	unsigned long v[2] = { 0, 0 };
+	unsigned nv = 0, digits;
+	size_t plen, i;
+
+	if (!want(L, n, Y_SCALAR, "a port"))
+		return false;
+	s = n->s;
+	slash = strchr(s, '/');
+	plen = slash ? (size_t)(slash - s) : strlen(s);
+	for (i = 0; i < ARRAY_SIZE(protos); i++)
+		if (strlen(protos[i].name) == plen &&
+		    !strncmp(s, protos[i].name, plen))
+			break;
+	if (i == ARRAY_SIZE(protos)) {
+		if (s[0] >= '0' && s[0] <= '9')
+			err(L, n, "port '%s' needs a protocol, such as tcp/%s",
+			    s, s);
+		else
+			err(L, n, "unknown protocol in '%s': expected tcp, udp, sctp, icmp, icmpv6 or any",
+			    s);
+		return false;
+	}
+	memset(ps, 0, sizeof(*ps));
+	ps->proto = protos[i].proto;
+	ps->loc = loc_of(L, n);
+	if (!slash) {
+		ps->lo = 0;
+		ps->hi = protos[i].proto == IPPROTO_ICMP ||
+			 protos[i].proto == IPPROTO_ICMPV6 ? 0 : 65535;
+		return true;
+	}
+	if (!protos[i].ports) {
+		err(L, n, "%s takes no port: write '%s'", protos[i].name,
+		    protos[i].name);
+		return false;
+	}
+	for (q = slash + 1; nv < 2; nv++) {
+		for (digits = 0; *q >= '0' && *q <= '9'; q++, digits++)
+			if (digits < 6)
+				v[nv] = v[nv] * 10 + (unsigned)(*q - '0');
+		if (!digits)
+			goto syntax;
+		if (*q == '\0') {
+			nv++;
+			break;
+		}
+		if (*q != '-' || nv == 1)
+			goto syntax;
+		q++;
+	}
+	for (i = 0; i < nv; i++) {
+		if (v[i] == 0) {
+			err(L, n, "port 0 in '%s' is not a port: ports are 1 to 65535",
+			    s);
+			return false;
+		}
+		if (v[i] > 65535) {
+			err(L, n, "port %lu in '%s' is above 65535",
+			    v[i] > 999999 ? 999999 : v[i], s);
+			return false;
+		}
+	}
+	if (nv == 2 && v[0] > v[1]) {
+		err(L, n, "range '%s' runs backwards: %lu is above %lu", s,
+		    v[0], v[1]);
+		return false;
+	}
+	ps->lo = (uint16_t)v[0];
+	ps->hi = (uint16_t)(nv == 2 ? v[1] : v[0]);
+	return true;
+syntax:
+	err(L, n, "bad port '%s': expected %.*s/N or %.*s/N-M with N and M from 1 to 65535",
+	    s, (int)plen, s, (int)plen, s);
+	return false;
+}
+
+/* A flow's from or to: one group name or a list of them. */
+static bool load_ends(struct loader *L, const struct ynode *v,
+		      const char *what, unsigned **out, size_t *n_out)
+{
+	const struct ynode *one[1] = { v }, *const *names = one;
+	size_t n = 1, i, j;
+	bool ok = true;
+	int g;
+
+	if (v->type == Y_SEQ) {
+		if (!v->n) {
+			err(L, v, "%s is an empty list; name at least one group",
+			    what);
+			return false;
+		}
+		names = (const struct ynode *const *)v->kid;
+		n = v->n;
+	}
+	*out = xcalloc(n, sizeof(**out));
+	for (i = 0; i < n; i++) {
+		if (!want(L, names[i], Y_SCALAR, what)) {
+			ok = false;
+			continue;
+		}
+		g = policy_group_find(L->p, names[i]->s);
+		if (g == GROUP_QUARANTINE) {
+			err(L, names[i], "the built-in group 'quarantine' cannot be named in flows: nothing passes to or from it");
+			ok = false;
+			continue;
+		}
+		if (g < 0) {
+			err(L, names[i], "unknown group '%s' in %s", names[i]->s,
+			    what);
+			ok = false;
+			continue;
+		}
+		for (j = 0; j < *n_out; j++)
+			if ((*out)[j] == (unsigned)g)
+				break;
+		if (j < *n_out) {
+			err(L, names[i], "group '%s' is listed twice in %s",
+			    names[i]->s, what);
+			ok = false;
+			continue;
+		}
+		(*out)[(*n_out)++] = (unsigned)g;
+	}
+	return ok;
+}
+
+static void load_flow(struct loader *L, const struct ynode *v)
+{
+	static const char *const keys[] = { "from", "to", "ports",
+					    "description" };
+	const struct ynode *f[ARRAY_SIZE(keys)];
+	struct policy *p = L->p;
+	struct flow fl = { 0 };
+	bool ok;
+	size_t i;
+
+	if (!want(L, v, Y_MAP, "a flow"))
+		return;
+	ok = map_fields(L, v, "a flow", keys, ARRAY_SIZE(keys), f);
+	fl.loc = loc_of(L, v);
+	for (i = 0; i < 3; i++) {
+		if (!f[i]) {
+			err(L, v, "a flow needs '%s'", keys[i]);
+			ok = false;
+		}
+	}
+	if (f[0])
+		ok &= load_ends(L, f[0], "from", &fl.from, &fl.n_from);
+	if (f[1])
+		ok &= load_ends(L, f[1], "to", &fl.to, &fl.n_to);
+	if (f[2] && f[2]->type == Y_SEQ && f[2]->n == 0) {
+		err(L, f[2], "ports is empty; list at least one, such as tcp/443 or any");
+		ok = false;
+	} else if (f[2] && want(L, f[2], Y_SEQ, "ports")) {
+		fl.ports = xcalloc(f[2]->n, sizeof(*fl.ports));
+		for (i = 0; i < f[2]->n; i++)
+			if (load_port(L, f[2]->kid[i], &fl.ports[fl.n_ports]))
+				fl.n_ports++;
+			else
+				ok = false;
+	} else if (f[2]) {
+		ok = false;
+	}
+	if (f[3])
+		ok &= want(L, f[3], Y_SCALAR, "description");
+	if (!ok) {
+		free(fl.from);
+		free(fl.to);
+		free(fl.ports);
+		return;
+	}
+	xgrow(&p->flows, &L->flows_cap, p->n_flows + 1, sizeof(*p->flows));
+	p->flows[p->n_flows++] = fl;
+}
+
+static void load_flows(struct loader *L, const struct ynode *root)
+{
+	const struct ynode *v = NULL;
+	size_t i;
+
+	for (i = 0; i + 1 < root->n; i += 2)
+		if (root->kid[i]->type == Y_SCALAR &&
+		    !strcmp(root->kid[i]->s, "flows"))
+			v = root->kid[i + 1];
+	if (!v || (v->type == Y_SEQ && v->n == 0))
+		return;
+	if (!want(L, v, Y_SEQ, "flows"))
+		return;
+	for (i = 0; i < v->n; i++)
+		load_flow(L, v->kid[i]);
+}
+
+static bool match_subset(const struct group *a, const struct group *b)
+{
+	size_t i, j;
+
+	for (i = 0; i < a->n_match; i++) {
+		for (j = 0; j < b->n_match; j++)
+			if (!strcmp(a->match[i].key, b->match[j].key) &&
+			    !strcmp(a->match[i].value, b->match[j].value))
+				break;
+		if (j == b->n_match)
+			return false;
+	}
+	return true;
+}
+
+/* Classification takes the first group whose match holds, so a later
+ * group whose match includes every pair of an earlier one never gets a
+ * container. */
+static void check_shadowing(struct loader *L)
+{
+	const struct policy *p = L->p;
+	const struct group *a, *b;
+	size_t i, j;
+
+	for (j = GROUP_FIRST_USER; j < p->n_groups; j++) {
+		b = &p->groups[j];
+		if (b->kind != GK_LABELS || group_bad(L, j))
+			continue;
+		for (i = GROUP_FIRST_USER; i < j; i++) {
+			a = &p->groups[i];
+			if (a->kind != GK_LABELS || group_bad(L, i) ||
+			    a->n_match > b->n_match || !match_subset(a, b))
+				continue;
+			diag_loc(L, DIAG_ERROR, &b->loc,
+				 "group '%s' can never match: '%s' (%s:%u:%u) comes first and matches every container it would",
+				 b->name, a->name, policy_file(p, a->loc.file),
+				 a->loc.line, a->loc.col);
+			break;
+		}
+	}
+}
+
+static bool exposed(const struct policy *p, const struct group *g)
+{
+	size_t i;
+
+	(void)p;
+	for (i = 0; i < g->n_match; i++)
+		if (!strcmp(g->match[i].key, "risk") &&
+		    !strcmp(g->match[i].value, "exposed"))
+			return true;
+	return false;
+}
+
+static void check_warnings(struct loader *L)
+{
+	const struct policy *p = L->p;
+	const struct flow *f;
+	const struct group *to;
+	const struct port_spec *ps;
+	bool *used = xcalloc(p->n_groups, sizeof(*used));
+	size_t i, a, b, k;
+
+	for (i = 0; i < p->n_flows; i++) {
+		f = &p->flows[i];
+		for (a = 0; a < f->n_from; a++)
+			used[f->from[a]] = true;
+		for (b = 0; b < f->n_to; b++) {
+			used[f->to[b]] = true;
+			to = &p->groups[f->to[b]];
+			if (to->sensitivity != SENS_RESTRICTED)
+				continue;
+			for (a = 0; a < f->n_from; a++)
+				if (exposed(p, &p->groups[f->from[a]]))
+					diag_loc(L, DIAG_WARNING, &f->loc,
+						 "flow from exposed group '%s' (risk=exposed) straight into restricted group '%s'",
+						 p->groups[f->from[a]].name,
+						 to->name);
+			for (k = 0; k < f->n_ports; k++) {
+				ps = &f->ports[k];
+				if (ps->proto == 0)
+					diag_loc(L, DIAG_WARNING, &ps->loc,
+						 "'any' opens every protocol and port of restricted group '%s'",
+						 to->name);
+				else if (ps->lo == 0 && ps->hi == 65535)
+					diag_loc(L, DIAG_WARNING, &ps->loc,
+						 "a bare protocol opens every port of restricted group '%s'; name the ports",
+						 to->name);
+			}
+		}
+	}
+	for (i = GROUP_FIRST_USER; i < p->n_groups; i++)
+		if (!used[i] && !group_bad(L, i))
+			diag_loc(L, DIAG_WARNING, &p->groups[i].loc,
+				 "no flow mentions group '%s'",
+				 p->groups[i].name);
+	free(used);
+}
+
+static unsigned add_file(struct loader *L, const char *name)
+{
+	struct policy *p = L->p;
+
+	p->files = xrealloc(p->files, (p->n_files + 1) * sizeof(*p->files));
+	p->files[p->n_files] = xstrdup(name);
+	L->roots = xrealloc(L->roots, (p->n_files + 1) * sizeof(*L->roots));
+	L->roots[p->n_files] = NULL;
+	return (unsigned)p->n_files++;
+}
+
+static void load_one(struct loader *L, const char *name, const char *buf,
+		     size_t len)
+{
+	struct ynode *root;
+	bool empty;
+
+	if (len > POLICY_FILE_MAX) {
+		diags_add(L->d, DIAG_ERROR, name, 0, 0,
+			  "file is larger than 1 MiB");
+		return;
+	}
+	if (!check_bytes(L, buf, len))
+		return;
+	root = parse_tree(L, buf, len, &empty);
+	if (!root && empty) {
+		err_at(L, 1, 1, "empty file: a policy holds at least 'version: 1'");
+		return;
+	}
+	if (!root)
+		return;
+	if (is_null(root)) {
+		err_at(L, root->line, root->col,
+		       "empty file: a policy holds at least 'version: 1'");
+		ynode_free(root);
+		return;
+	}
+	L->roots[L->file] = root;
+	load_top(L, root);
+}
+
+static struct loader *loader_new(struct diags *d)
+{
+	struct loader *L = xcalloc(1, sizeof(*L));
+
+	L->p = policy_new();
+	L->d = d;
+	L->diags_start = d->n;
+	L->errors_start = d->n_errors;
+	L->groups_cap = L->p->n_groups;
+	return L;
+}
+
+static int diag_cmp(const void *x, const void *y)
+{
+	const struct diag *a = x, *b = y;
+
+	if (a->line != b->line)
+		return a->line < b->line ? -1 : 1;
+	if (a->col != b->col)
+		return a->col < b->col ? -1 : 1;
+	return 0;
+}
+
+/* Findings come out file by file in the order of the text, whichever
+ * pass found them; equal positions keep the order they were found in. */
+static void sort_diags(struct loader *L)
+{
+	struct diag *v = L->d->v + L->diags_start, tmp;
+	size_t n = L->d->n - L->diags_start, i, j;
+	size_t *order = xcalloc(n + 1, sizeof(*order));
+	unsigned f;
+
+	/* Group by file (stable), then insertion-sort each run by
+	 * position: runs are short and mostly ordered already. */
+	for (i = 0; i < n; i++) {
+		for (f = 0; f < L->p->n_files; f++)
+			if (!strcmp(v[i].file, L->p->files[f]))
+				break;
+		order[i] = f;
+	}
+	for (i = 1; i < n; i++) {
+		for (j = i; j > 0 && (order[j - 1] > order[j] ||
+				      (order[j - 1] == order[j] &&
+				       diag_cmp(&v[j - 1], &v[j]) > 0)); j--) {
+			tmp = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = tmp;
+			f = (unsigned)order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = f;
+		}
+	}
+	free(order);
+}
+
+static struct policy *loader_finish(struct loader *L)
+{
+	struct policy *p = L->p;
+	bool bad;
+	size_t i;
+
+	/* Names are known now: flows may refer to groups of any file. */
+	policy_seal(p);
+	for (i = 0; i < p->n_files; i++) {
+		L->file = (unsigned)i;
+		if (L->roots[i] && L->roots[i]->type == Y_MAP)
+			load_flows(L, L->roots[i]);
+	}
+	check_shadowing(L);
+	check_warnings(L);
+	sort_diags(L);
+	for (i = 0; i < p->n_files; i++)
+		ynode_free(L->roots[i]);
+	free(L->roots);
+	free(L->bad);
+	bad = L->d->n_errors != L->errors_start;
+	free(L);
+	if (bad) {
+		policy_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+struct policy *policy_load_buf(const char *name, const char *buf, size_t len,
+			       struct diags *d)
+{
+	struct loader *L = loader_new(d);
+
+	L->file = add_file(L, name);
+	load_one(L, name, buf, len);
+	return loader_finish(L);
+}
+
+static void load_path(struct loader *L, const char *path)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	L->file = add_file(L, path);
+	r = bh_read_file(path, POLICY_FILE_MAX, &buf, &len);
+	if (r == -EFBIG) {
+		diags_add(L->d, DIAG_ERROR, path, 0, 0,
+			  "file is larger than 1 MiB");
+	} else if (r < 0) {
+		diags_add(L->d, DIAG_ERROR, path, 0, 0, "cannot read: %s",
+			  strerror(-r));
+	} else {
+		load_one(L, path, buf, len);
+	}
+	free(buf);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every *.yaml directly in dir (not hidden, not in subdirectories), in
+ * byte order of their names so that the merge order does not depend on
+ * the locale. */
+static void load_dir(struct loader *L, const char *dir)
+{
+	size_t n = 0, cap = 0, i, len;
+	char **names = NULL, *path;
+	struct dirent *de;
+	struct stat st;
+	DIR *dh;
+
+	dh = opendir(dir);
+	if (!dh) {
+		diags_add(L->d, DIAG_ERROR, dir, 0, 0, "cannot read: %s",
+			  strerror(errno));
+		return;
+	}
+	while ((de = readdir(dh))) {
+		len = strlen(de->d_name);
+		if (de->d_name[0] == '.' || len < 6 ||
+		    strcmp(de->d_name + len - 5, ".yaml"))
+			continue;
+		xgrow(&names, &cap, n + 1, sizeof(*names));
+		names[n++] = xstrdup(de->d_name);
+	}
+	closedir(dh);
+	qsort(names, n, sizeof(*names), name_cmp);
+	len = strlen(dir);
+	for (i = 0; i < n; i++) {
+		path = xasprintf("%s%s%s", dir,
+				 len && dir[len - 1] == '/' ? "" : "/",
+				 names[i]);
+		if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			diags_add(L->d, DIAG_ERROR, path, 0, 0,
+				  "is a directory; policies do not nest");
+		else
+			load_path(L, path);
+		free(path);
+		free(names[i]);
+	}
+	if (!n)
+		diags_add(L->d, DIAG_ERROR, dir, 0, 0,
+			  "no *.yaml files in this directory");
+	free(names);
+}
+
+struct policy *policy_load(const char *path, struct diags *d)
+{
+	struct loader *L = loader_new(d);
+	struct stat st;
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		load_dir(L, path);
+	else
+		load_path(L, path);
+	return loader_finish(L);
+}
