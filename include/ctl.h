@@ -16,8 +16,10 @@ const char *ctl_socket_path(void);
 
 /* One request/reply round trip on the control socket (enforcer/ctl_client.c):
  * req gets "version" added; *reply is the parsed reply object (caller
- * decrefs). Returns 0, or -errno with *err (caller frees) saying why:
- * daemon not running, malformed reply, or the daemon's "error" field. */
+ * decrefs), set whenever one arrived, also with a refusal (reload puts
+ * its "errors" there). Returns 0, or -errno with *err (caller frees)
+ * saying why: daemon not running, malformed reply, or the daemon's
+ * "error" field (its "errno" becomes the return value). */
 struct json_t;
 int ctl_call(struct json_t *req, struct json_t **reply, char **err);
 
