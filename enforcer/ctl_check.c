@@ -37,8 +37,9 @@ int ctl_check(int argc, char **argv)
 		p = policy_load(argv[i], &d);
 		diags_print(&d, stderr);
 		if (p && !d.n_warnings)
-			printf("%s: ok (%zu groups, %zu flows)\n", argv[i],
-			       user_groups(p), p->n_flows);
+			printf("%s: ok (%zu group%s, %zu flow%s)\n", argv[i],
+			       user_groups(p), user_groups(p) == 1 ? "" : "s",
+			       p->n_flows, p->n_flows == 1 ? "" : "s");
 		else
 			printf("%s: %zu error%s, %zu warning%s\n", argv[i],
 			       d.n_errors, d.n_errors == 1 ? "" : "s",
