@@ -309,6 +309,8 @@ int links_peer_ifname(int netns_fd, char ifname[IF_NAMESIZE])
 	r = nl_send_auto(sk, m);
 	if (r >= 0)
 		r = nl_recvmsgs_default(sk);
+	if (r >= 0)
+		r = nl_wait_for_ack(sk);
 	if (r < 0)
 		goto nlfail;
 	if (!q.got || q.nsid < 0) {

@@ -1,0 +1,959 @@
+/* Engine API source (Docker, Podman's compatible API) over a unix socket.
+ * Every transfer is a libcurl easy handle on one multi handle per engine,
+ * driven by the daemon's event loop through the socket and timer
+ * callbacks; nothing blocks the loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "daemon.h"
+#include "docker.h"
+#include "links.h"
+#include "log.h"
+#include "util.h"
+
+#define DOCKER_API "/v1.41"
+#define DOCKER_MAX_LIST (32u << 20)
+#define DOCKER_MAX_INSPECT (4u << 20)
+#define DOCKER_MAX_EVENT (256u << 10)
+#define DOCKER_MAX_LABELS 1024
+#define DOCKER_MAX_LABEL_LEN 4096
+#define DOCKER_BACKOFF_MIN_MS 200
+#define DOCKER_BACKOFF_MAX_MS 5000
+
+enum dreq_kind { DREQ_EVENTS, DREQ_LIST, DREQ_INSPECT };
+enum engine_state { ENG_CONNECTING, ENG_UP, ENG_DOWN };
+
+struct docker;
+
+struct dreq {
+	struct docker *e;
+	enum dreq_kind kind;
+	CURL *h;
+	struct strbuf body;
+	size_t max;
+	bool too_big;
+	bool skipping;		/* events: dropping an oversized line */
+	bool refused;		/* events: the answer was not 200 */
+	char *id;		/* inspect: the container */
+	unsigned gen;		/* inspect: the track's gen when asked */
+	struct dreq *next;
+};
+
+/* A container id this engine told us about. gen counts events for it so
+ * that an inspect answered after a newer event is not applied. */
+struct track {
+	char *id;
+	unsigned gen;
+	bool attached;
+	char *fp;		/* what was attached last (skip no-op attaches) */
+};
+
+struct docker {
+	struct daemon *d;
+	char *url;
+	char *path;
+	CURLM *multi;
+	struct ev_timer *curl_timer;
+	struct ev_timer *retry_timer;
+	struct dreq *reqs;
+	struct track *tracks;
+	size_t n_tracks, cap_tracks;
+	enum engine_state state;
+	bool ever_up;
+	uint64_t backoff_ms;
+	uint64_t since_ms;	/* wall clock of the last state change */
+	/* event lines wait here until curl returns: its callbacks may not
+	 * start transfers */
+	struct strbuf *lines;
+	size_t n_lines, cap_lines;
+	unsigned long n_events, n_errors;
+	char *last_error;
+};
+
+static void engine_down(struct docker *e, const char *why);
+static void engine_connect(struct docker *e);
+
+static void set_error(struct docker *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void set_error(struct docker *e, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (!s)
+		return;
+	e->n_errors++;
+	log_warn("engine %s: %s", e->url, s);
+	free(e->last_error);
+	e->last_error = s;
+}
+
+static struct track *track_find(struct docker *e, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < e->n_tracks; i++)
+		if (!strcmp(e->tracks[i].id, id))
+			return &e->tracks[i];
+	return NULL;
+}
+
+static struct track *track_get(struct docker *e, const char *id)
+{
+	struct track *t = track_find(e, id);
+
+	if (t)
+		return t;
+	xgrow(&e->tracks, &e->cap_tracks, e->n_tracks + 1, sizeof(*t));
+	t = &e->tracks[e->n_tracks++];
+	memset(t, 0, sizeof(*t));
+	t->id = xstrdup(id);
+	return t;
+}
+
+static void track_drop(struct docker *e, struct track *t)
+{
+	free(t->id);
+	free(t->fp);
+	*t = e->tracks[--e->n_tracks];
+}
+
+static bool dreq_busy(struct docker *e, const char *id)
+{
+	struct dreq *q;
+
+	for (q = e->reqs; q; q = q->next)
+		if (q->kind == DREQ_INSPECT && !strcmp(q->id, id))
+			return true;
+	return false;
+}
+
+/* An id that is neither attached nor being inspected is forgotten, so
+ * the table follows the engine's live containers. */
+static void track_gc(struct docker *e, struct track *t)
+{
+	if (!t->attached && !dreq_busy(e, t->id))
+		track_drop(e, t);
+}
+
+static void engine_detach(struct docker *e, struct track *t, const char *why)
+{
+	char *err = NULL;
+	int r;
+
+	if (!t->attached)
+		return;
+	r = daemon_detach(e->d, t->id, &err);
+	if (r < 0 && r != -ENOENT)
+		set_error(e, "detaching %.12s (%s): %s", t->id, why,
+			  err ? err : strerror(-r));
+	else
+		log_info("engine %s: detached %.12s (%s)", e->url, t->id, why);
+	free(err);
+	t->attached = false;
+	free(t->fp);
+	t->fp = NULL;
+}
+
+/* ---- curl on the event loop ---- */
+
+static void check_done(struct docker *e);
+
+static void sock_ready(int fd, uint32_t events, void *arg)
+{
+	struct docker *e = arg;
+	int flags = 0, running;
+
+	if (events & (EPOLLIN | EPOLLHUP))
+		flags |= CURL_CSELECT_IN;
+	if (events & EPOLLOUT)
+		flags |= CURL_CSELECT_OUT;
+	if (events & EPOLLERR)
+		flags |= CURL_CSELECT_ERR;
+	curl_multi_socket_action(e->multi, fd, flags, &running);
+	check_done(e);
+}
+
+static int sock_cb(CURL *h, curl_socket_t s, int what, void *userp,
+		   void *socketp)
+{
+	struct docker *e = userp;
+	struct ev_loop *loop = daemon_loop(e->d);
+	uint32_t ev = 0;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (socketp)
+			ev_del_fd(loop, s);
+		curl_multi_assign(e->multi, s, NULL);
+		return 0;
+	}
+	if (what & CURL_POLL_IN)
+		ev |= EPOLLIN;
+	if (what & CURL_POLL_OUT)
+		ev |= EPOLLOUT;
+	if (socketp) {
+		ev_mod_fd(loop, s, ev);
+	} else if (ev_add_fd(loop, s, ev, sock_ready, e) == 0) {
+		curl_multi_assign(e->multi, s, e);
+	}
+	return 0;
+}
+
+static void curl_timeout(struct ev_timer *t, void *arg)
+{
+	struct docker *e = arg;
+	int running;
+
+	curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done(e);
+}
+
+static int timer_cb(CURLM *m, long ms, void *userp)
+{
+	struct docker *e = userp;
+
+	if (ms < 0)
+		ev_timer_disarm(e->curl_timer);
+	else	/* a zero deadline would disarm the timerfd */
+		ev_timer_arm(e->curl_timer, ms > 0 ? (uint64_t)ms : 1, 0);
+	return 0;
+}
+
+/* ---- requests ---- */
+
+static void handle_event_line(struct docker *e, const char *line, size_t n);
+
+static void queue_line(struct docker *e, struct strbuf *line)
+{
+	xgrow(&e->lines, &e->cap_lines, e->n_lines + 1, sizeof(*e->lines));
+	e->lines[e->n_lines++] = *line;
+	memset(line, 0, sizeof(*line));
+}
+
+static void drop_lines(struct docker *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->n_lines; i++)
+		sb_free(&e->lines[i]);
+	e->n_lines = 0;
+}
+
+static size_t write_cb(char *p, size_t sz, size_t nm, void *arg)
+{
+	struct dreq *q = arg;
+	size_t n = sz * nm, i, start = 0;
+	long code = 0;
+
+	if (q->kind == DREQ_EVENTS) {
+		curl_easy_getinfo(q->h, CURLINFO_RESPONSE_CODE, &code);
+		if (code != 200) {
+			q->refused = true;
+			return 0;
+		}
+	} else {
+		if (q->body.len + n > q->max) {
+			q->too_big = true;
+			return 0;	/* aborts the transfer */
+		}
+		sb_putn(&q->body, p, n);
+		return n;
+	}
+	/* events: one JSON object per line; a line over the cap is reported
+	 * and skipped, the stream goes on */
+	while (start < n) {
+		for (i = start; i < n && p[i] != '\n'; i++)
+			;
+		if (!q->skipping && q->body.len + (i - start) > q->max) {
+			set_error(q->e, "event larger than %zu bytes: skipped",
+				  q->max);
+			q->skipping = true;
+			sb_reset(&q->body);
+		}
+		if (!q->skipping)
+			sb_putn(&q->body, p + start, i - start);
+		if (i < n) {	/* end of line */
+			if (!q->skipping && q->body.len)
+				queue_line(q->e, &q->body);
+			q->skipping = false;
+			sb_reset(&q->body);
+			i++;
+		}
+		start = i;
+	}
+	return n;
+}
+
+static void dreq_free(struct dreq *q)
+{
+	if (!q)
+		return;
+	if (q->h) {
+		curl_multi_remove_handle(q->e->multi, q->h);
+		curl_easy_cleanup(q->h);
+	}
+	sb_free(&q->body);
+	free(q->id);
+	free(q);
+}
+
+static void dreq_unlink(struct docker *e, struct dreq *q)
+{
+	struct dreq **pp;
+
+	for (pp = &e->reqs; *pp; pp = &(*pp)->next)
+		if (*pp == q) {
+			*pp = q->next;
+			return;
+		}
+}
+
+static struct dreq *dreq_start(struct docker *e, enum dreq_kind kind,
+			       const char *path, size_t max)
+{
+	struct dreq *q = xcalloc(1, sizeof(*q));
+	char *url = xasprintf("http://localhost" DOCKER_API "%s", path);
+
+	q->e = e;
+	q->kind = kind;
+	q->max = max;
+	q->h = curl_easy_init();
+	if (!q->h)
+		goto fail;
+	curl_easy_setopt(q->h, CURLOPT_UNIX_SOCKET_PATH, e->path);
+	curl_easy_setopt(q->h, CURLOPT_URL, url);
+	curl_easy_setopt(q->h, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(q->h, CURLOPT_WRITEDATA, q);
+	curl_easy_setopt(q->h, CURLOPT_PRIVATE, q);
+	curl_easy_setopt(q->h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(q->h, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+	if (kind != DREQ_EVENTS)
+		curl_easy_setopt(q->h, CURLOPT_TIMEOUT_MS, 30000L);
+	if (curl_multi_add_handle(e->multi, q->h) != CURLM_OK)
+		goto fail;
+	q->next = e->reqs;
+	e->reqs = q;
+	free(url);
+	return q;
+fail:
+	set_error(e, "cannot start a request for %s", path);
+	if (q->h)
+		curl_easy_cleanup(q->h);
+	q->h = NULL;
+	dreq_free(q);
+	free(url);
+	return NULL;
+}
+
+static bool valid_id(const char *id)
+{
+	size_t n = id ? strlen(id) : 0, i;
+
+	if (!n || n > CONTAINER_ID_MAX)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') ||
+		      (id[i] >= 'a' && id[i] <= 'z') ||
+		      (id[i] >= 'A' && id[i] <= 'Z') ||
+		      id[i] == '-' || id[i] == '_' || id[i] == '.'))
+			return false;
+	return true;
+}
+
+static void inspect(struct docker *e, const char *id)
+{
+	struct track *t = track_get(e, id);
+	char *path = xasprintf("/containers/%s/json", id);
+	struct dreq *q;
+
+	q = dreq_start(e, DREQ_INSPECT, path, DOCKER_MAX_INSPECT);
+	if (q) {
+		q->id = xstrdup(id);
+		q->gen = t->gen;
+	} else {
+		track_gc(e, t);
+	}
+	free(path);
+}
+
+/* ---- inspect → container ---- */
+
+static bool add_ip(struct container *c, json_t *v, const char *what,
+		   char **err)
+{
+	const char *s;
+	struct bh_addr a;
+
+	if (!v || json_is_null(v))
+		return true;
+	s = json_string_value(v);
+	if (!s) {
+		*err = xasprintf("%s is not a string", what);
+		return false;
+	}
+	if (!*s)
+		return true;
+	if (!bh_addr_parse(s, false, &a)) {
+		*err = xasprintf("%s \"%.64s\" is not an address", what, s);
+		return false;
+	}
+	container_add_addr(c, &a);
+	return true;
+}
+
+/* The host end of the container's veth, from its network namespace. */
+static void find_ifname(struct container *c, json_t *o)
+{
+	const char *sandbox;
+	json_int_t pid;
+	char *path = NULL;
+	int fd;
+
+	sandbox = json_string_value(json_object_get(
+		json_object_get(o, "NetworkSettings"), "SandboxKey"));
+	pid = json_integer_value(json_object_get(json_object_get(o, "State"),
+						 "Pid"));
+	if (sandbox && *sandbox == '/')
+		path = xstrdup(sandbox);
+	else if (pid > 0)
+		path = xasprintf("/proc/%lld/ns/net", (long long)pid);
+	if (!path)
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		links_peer_ifname(fd, c->ifname);
+		close(fd);
+	}
+	free(path);
+}
+
+/* Validates an inspect body. Returns false with *err on bad input; on
+ * success *out is the container (NULL when it is not running or has no
+ * address on any network). */
+static bool parse_inspect(const char *id, const char *text, size_t len,
+			  struct container **out, char **err)
+{
+	json_t *root, *st, *cfg, *labels, *ns, *nets, *v, *net;
+	struct container *c = NULL;
+	const char *k, *name, *rid;
+	json_error_t jerr;
+	char *what;
+	bool ok = false;
+
+	*out = NULL;
+	root = json_loadb(text, len, 0, &jerr);
+	if (!root) {
+		*err = xasprintf("malformed JSON at %d:%d: %s", jerr.line,
+				 jerr.column, jerr.text);
+		return false;
+	}
+	rid = json_string_value(json_object_get(root, "Id"));
+	st = json_object_get(root, "State");
+	cfg = json_object_get(root, "Config");
+	ns = json_object_get(root, "NetworkSettings");
+	if (!json_is_object(root) || !rid || !json_is_object(st) ||
+	    (cfg && !json_is_null(cfg) && !json_is_object(cfg)) ||
+	    (ns && !json_is_null(ns) && !json_is_object(ns))) {
+		*err = xstrdup("expected an object with \"Id\", \"State\", "
+			       "\"Config\" and \"NetworkSettings\"");
+		goto out;
+	}
+	if (strcmp(rid, id)) {
+		*err = xasprintf("answer is about %.64s", rid);
+		goto out;
+	}
+	v = json_object_get(st, "Running");
+	if (!json_is_boolean(v)) {
+		*err = xstrdup("State.Running is not a boolean");
+		goto out;
+	}
+	if (!json_is_true(v)) {
+		ok = true;
+		goto out;
+	}
+	v = json_object_get(root, "Name");
+	name = json_string_value(v);
+	if ((v && !name) || (name && strlen(name) > CONTAINER_NAME_MAX)) {
+		*err = xstrdup("\"Name\" is not a name");
+		goto out;
+	}
+	if (name && *name == '/')
+		name++;
+	c = container_new(id, name && *name ? name : NULL);
+	c->source = SRC_ENGINE;
+	labels = json_object_get(cfg, "Labels");
+	if (labels && !json_is_null(labels) && !json_is_object(labels)) {
+		*err = xstrdup("Config.Labels is not an object");
+		goto out;
+	}
+	if (json_object_size(labels) > DOCKER_MAX_LABELS) {
+		*err = xasprintf("more than %d labels", DOCKER_MAX_LABELS);
+		goto out;
+	}
+	json_object_foreach(labels, k, v) {
+		if (!json_is_string(v) || !*k ||
+		    strlen(k) > DOCKER_MAX_LABEL_LEN ||
+		    strlen(json_string_value(v)) > DOCKER_MAX_LABEL_LEN) {
+			*err = xasprintf("label \"%.64s\" is not a string of "
+					 "at most %d bytes", k,
+					 DOCKER_MAX_LABEL_LEN);
+			goto out;
+		}
+		container_add_label(c, k, json_string_value(v));
+	}
+	/* Docker's default bridge reports at the top level too */
+	if (!add_ip(c, json_object_get(ns, "IPAddress"),
+		    "NetworkSettings.IPAddress", err) ||
+	    !add_ip(c, json_object_get(ns, "GlobalIPv6Address"),
+		    "NetworkSettings.GlobalIPv6Address", err))
+		goto out;
+	nets = json_object_get(ns, "Networks");
+	if (nets && !json_is_null(nets) && !json_is_object(nets)) {
+		*err = xstrdup("NetworkSettings.Networks is not an object");
+		goto out;
+	}
+	json_object_foreach(nets, k, net) {
+		if (!json_is_object(net)) {
+			*err = xasprintf("network \"%.64s\" is not an object",
+					 k);
+			goto out;
+		}
+		what = xasprintf("Networks.%.64s.IPAddress", k);
+		ok = add_ip(c, json_object_get(net, "IPAddress"), what, err);
+		free(what);
+		if (!ok)
+			goto out;
+		what = xasprintf("Networks.%.64s.GlobalIPv6Address", k);
+		ok = add_ip(c, json_object_get(net, "GlobalIPv6Address"),
+			    what, err);
+		free(what);
+		if (!ok)
+			goto out;
+	}
+	ok = true;
+	if (!c->n_addrs)
+		goto out;
+	find_ifname(c, root);
+	*out = c;
+	c = NULL;
+out:
+	container_free(c);
+	json_decref(root);
+	return ok;
+}
+
+static char *fingerprint(const struct container *c)
+{
+	struct strbuf sb = { 0 };
+	char buf[BH_ADDR_STRLEN];
+	size_t i;
+
+	sb_printf(&sb, "%s\n%s\n", c->name, c->ifname);
+	for (i = 0; i < c->n_labels; i++)
+		sb_printf(&sb, "%s=%s\n", c->labels[i].key, c->labels[i].value);
+	for (i = 0; i < c->n_addrs; i++)
+		sb_printf(&sb, "%s\n", bh_addr_str(&c->addrs[i], buf));
+	return sb_steal(&sb);
+}
+
+static void apply_inspect(struct docker *e, struct dreq *q, long code)
+{
+	struct track *t = track_find(e, q->id);
+	const struct container *old;
+	struct container *c = NULL;
+	char *err = NULL, *fp = NULL;
+	int r;
+
+	if (!t)
+		return;
+	/* a newer event for this id asked again, or detached it */
+	if (t->gen != q->gen)
+		goto out;
+	if (code == 404) {
+		engine_detach(e, t, "gone");
+		goto out;
+	}
+	if (code != 200) {
+		set_error(e, "inspect %.12s: HTTP %ld", q->id, code);
+		goto out;
+	}
+	if (!parse_inspect(q->id, q->body.buf ? q->body.buf : "", q->body.len,
+			   &c, &err)) {
+		set_error(e, "inspect %.12s: %s; nothing changed", q->id, err);
+		goto out;
+	}
+	if (!c) {
+		engine_detach(e, t, "not running or no address");
+		goto out;
+	}
+	/* another source (CNI) may know the host side when we do not */
+	old = inventory_find(daemon_inventory(e->d), c->id);
+	if (!c->ifname[0] && old)
+		memcpy(c->ifname, old->ifname, sizeof(c->ifname));
+	fp = fingerprint(c);
+	if (t->attached && t->fp && !strcmp(t->fp, fp) && old &&
+	    !old->quarantined)
+		goto out;
+	r = daemon_attach(e->d, c, &err);
+	c = NULL;
+	if (r < 0) {
+		set_error(e, "attaching %.12s: %s", q->id,
+			  err ? err : strerror(-r));
+		goto out;
+	}
+	log_info("engine %s: attached %.12s", e->url, q->id);
+	t->attached = true;
+	free(t->fp);
+	t->fp = fp;
+	fp = NULL;
+out:
+	container_free(c);
+	free(fp);
+	free(err);
+	track_gc(e, t);
+}
+
+/* ---- list ---- */
+
+static void apply_list(struct docker *e, struct dreq *q)
+{
+	json_t *root, *o;
+	json_error_t jerr;
+	const char **ids = NULL;
+	const char *id;
+	size_t i, j, n;
+	bool seen;
+
+	root = json_loadb(q->body.buf ? q->body.buf : "", q->body.len, 0,
+			  &jerr);
+	if (!root || !json_is_array(root)) {
+		engine_down(e, root ? "container list is not an array"
+				    : "container list is malformed JSON");
+		if (!root)
+			log_warn("engine %s: %d:%d: %s", e->url, jerr.line,
+				 jerr.column, jerr.text);
+		goto out;
+	}
+	n = json_array_size(root);
+	ids = xcalloc(n + 1, sizeof(*ids));
+	json_array_foreach(root, i, o) {
+		id = json_string_value(json_object_get(o, "Id"));
+		if (!valid_id(id)) {
+			engine_down(e, "container list has an entry without "
+				       "a valid \"Id\"");
+			goto out;
+		}
+		ids[i] = id;
+	}
+	/* reconcile: what we attached and the engine no longer runs went
+	 * while we were not looking */
+	for (i = 0; i < e->n_tracks;) {
+		struct track *t = &e->tracks[i];
+
+		seen = false;
+		for (j = 0; j < n && !seen; j++)
+			seen = !strcmp(ids[j], t->id);
+		if (!seen && t->attached) {
+			t->gen++;
+			engine_detach(e, t, "no longer running");
+		}
+		if (!t->attached && !dreq_busy(e, t->id))
+			track_drop(e, t);
+		else
+			i++;
+	}
+	for (i = 0; i < n; i++)
+		if (!dreq_busy(e, ids[i]))
+			inspect(e, ids[i]);
+	e->state = ENG_UP;
+	e->ever_up = true;
+	e->since_ms = bh_wall_ms();
+	e->backoff_ms = DOCKER_BACKOFF_MIN_MS;
+	log_info("engine %s: up, %zu running containers", e->url, n);
+out:
+	free(ids);
+	json_decref(root);
+}
+
+/* ---- events ---- */
+
+static void handle_event_line(struct docker *e, const char *line, size_t n)
+{
+	json_t *root, *actor, *attrs;
+	const char *type, *action, *id;
+	json_error_t jerr;
+	struct track *t;
+
+	root = json_loadb(line, n, 0, &jerr);
+	if (!root || !json_is_object(root)) {
+		set_error(e, "event is not a JSON object (%s): skipped",
+			  root ? "wrong type" : jerr.text);
+		goto out;
+	}
+	e->n_events++;
+	type = json_string_value(json_object_get(root, "Type"));
+	action = json_string_value(json_object_get(root, "Action"));
+	actor = json_object_get(root, "Actor");
+	attrs = json_object_get(actor, "Attributes");
+	if (!type || !action || !json_is_object(actor)) {
+		set_error(e, "event without Type, Action or Actor: skipped");
+		goto out;
+	}
+	/* labels in Attributes are mixed with engine attributes: only the id
+	 * is taken from an event, the rest comes from inspect */
+	if (!strcmp(type, "container"))
+		id = json_string_value(json_object_get(actor, "ID"));
+	else if (!strcmp(type, "network"))
+		id = json_string_value(json_object_get(attrs, "container"));
+	else
+		goto out;
+	if (!valid_id(id)) {
+		if (!strcmp(type, "container"))
+			set_error(e, "%s event without a valid container id: "
+				  "skipped", action);
+		goto out;
+	}
+	if (!strcmp(action, "die") || !strcmp(action, "destroy") ||
+	    !strcmp(action, "stop")) {
+		t = track_find(e, id);
+		if (t) {
+			t->gen++;
+			engine_detach(e, t, action);
+			track_gc(e, t);
+		}
+	} else if (!strcmp(action, "start") || !strcmp(action, "restart") ||
+		   !strcmp(action, "unpause") || !strcmp(action, "update") ||
+		   !strcmp(action, "rename") || !strcmp(action, "connect") ||
+		   !strcmp(action, "disconnect")) {
+		t = track_get(e, id);
+		t->gen++;
+		inspect(e, id);
+	}
+out:
+	json_decref(root);
+}
+
+/* ---- connection life cycle ---- */
+
+static void cancel_all(struct docker *e)
+{
+	struct dreq *q;
+
+	while ((q = e->reqs)) {
+		e->reqs = q->next;
+		dreq_free(q);
+	}
+	/* inspects in flight are gone: forget ids we never attached */
+	while (e->n_tracks) {
+		size_t i, before = e->n_tracks;
+
+		for (i = 0; i < e->n_tracks; i++)
+			if (!e->tracks[i].attached) {
+				track_drop(e, &e->tracks[i]);
+				break;
+			}
+		if (e->n_tracks == before)
+			break;
+	}
+}
+
+static void engine_down(struct docker *e, const char *why)
+{
+	set_error(e, "%s; containers keep their policy (stale), retrying in "
+		  "%llu ms", why, (unsigned long long)e->backoff_ms);
+	e->state = ENG_DOWN;
+	e->since_ms = bh_wall_ms();
+	cancel_all(e);
+	ev_timer_arm(e->retry_timer, e->backoff_ms, 0);
+	e->backoff_ms *= 2;
+	if (e->backoff_ms > DOCKER_BACKOFF_MAX_MS)
+		e->backoff_ms = DOCKER_BACKOFF_MAX_MS;
+}
+
+static void retry(struct ev_timer *t, void *arg)
+{
+	engine_connect(arg);
+}
+
+static void engine_connect(struct docker *e)
+{
+	char path[160];
+
+	e->state = ENG_CONNECTING;
+	/* a second of replay closes the gap between the list and the
+	 * stream; replayed events are idempotent */
+	snprintf(path, sizeof(path),
+		 "/events?since=%llu&filters=%%7B%%22type%%22%%3A%%5B"
+		 "%%22container%%22%%2C%%22network%%22%%5D%%7D",
+		 (unsigned long long)(bh_wall_ms() / 1000 - 1));
+	if (!dreq_start(e, DREQ_EVENTS, path, DOCKER_MAX_EVENT) ||
+	    !dreq_start(e, DREQ_LIST, "/containers/json", DOCKER_MAX_LIST))
+		engine_down(e, "cannot start requests");
+}
+
+static void finish(struct docker *e, struct dreq *q, CURLcode res)
+{
+	long code = 0;
+	char *why;
+
+	curl_easy_getinfo(q->h, CURLINFO_RESPONSE_CODE, &code);
+	if (q->refused) {
+		why = xasprintf("event stream refused: HTTP %ld", code);
+		engine_down(e, why);
+		free(why);
+		return;
+	}
+	if (q->too_big) {
+		why = xasprintf("%s body larger than %zu bytes",
+				q->kind == DREQ_LIST ? "container list"
+						     : "inspect", q->max);
+		if (q->kind == DREQ_LIST)
+			engine_down(e, why);
+		else
+			set_error(e, "%.12s: %s; nothing changed", q->id, why);
+		free(why);
+		return;
+	}
+	if (res != CURLE_OK) {
+		why = xasprintf("%s: %s",
+				q->kind == DREQ_EVENTS ? "event stream" :
+				q->kind == DREQ_LIST ? "container list" :
+				"inspect", curl_easy_strerror(res));
+		engine_down(e, why);
+		free(why);
+		return;
+	}
+	switch (q->kind) {
+	case DREQ_EVENTS:
+		engine_down(e, code == 200 ? "event stream ended"
+					   : "event stream refused");
+		break;
+	case DREQ_LIST:
+		if (code != 200) {
+			why = xasprintf("container list: HTTP %ld", code);
+			engine_down(e, why);
+			free(why);
+		} else {
+			apply_list(e, q);
+		}
+		break;
+	case DREQ_INSPECT:
+		apply_inspect(e, q, code);
+		break;
+	}
+}
+
+static void check_done(struct docker *e)
+{
+	struct dreq *q;
+	CURLMsg *m;
+	size_t i;
+	int left;
+
+	for (i = 0; i < e->n_lines; i++)
+		handle_event_line(e, e->lines[i].buf, e->lines[i].len);
+	drop_lines(e);
+	while ((m = curl_multi_info_read(e->multi, &left))) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		q = NULL;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&q);
+		if (!q)
+			continue;
+		dreq_unlink(e, q);
+		finish(e, q, m->data.result);
+		dreq_free(q);
+		/* engine_down cancelled the rest: their messages are gone */
+	}
+}
+
+int docker_start(struct daemon *d, const char *url, struct docker **out)
+{
+	static bool curl_ready;
+	struct docker *e;
+
+	*out = NULL;
+	if (strncmp(url, "unix://", 7) || url[7] != '/' ||
+	    strlen(url + 7) >= 108) {
+		log_err("engine %s: expected unix:///PATH/TO/SOCKET", url);
+		return -EINVAL;
+	}
+	if (!curl_ready) {
+		if (curl_global_init(CURL_GLOBAL_NOTHING) != CURLE_OK)
+			return -ENOMEM;
+		curl_ready = true;
+	}
+	e = xcalloc(1, sizeof(*e));
+	e->d = d;
+	e->url = xstrdup(url);
+	e->path = xstrdup(url + 7);
+	e->backoff_ms = DOCKER_BACKOFF_MIN_MS;
+	e->since_ms = bh_wall_ms();
+	e->multi = curl_multi_init();
+	e->curl_timer = ev_timer_new(daemon_loop(d), curl_timeout, e);
+	e->retry_timer = ev_timer_new(daemon_loop(d), retry, e);
+	if (!e->multi || !e->curl_timer || !e->retry_timer) {
+		docker_stop(e);
+		return -ENOMEM;
+	}
+	curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
+	curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
+	curl_multi_setopt(e->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 8L);
+	engine_connect(e);
+	*out = e;
+	return 0;
+}
+
+void docker_stop(struct docker *e)
+{
+	size_t i;
+
+	if (!e)
+		return;
+	cancel_all(e);
+	if (e->multi)
+		curl_multi_cleanup(e->multi);
+	ev_timer_free(e->curl_timer);
+	ev_timer_free(e->retry_timer);
+	for (i = 0; i < e->n_tracks; i++) {
+		free(e->tracks[i].id);
+		free(e->tracks[i].fp);
+	}
+	free(e->tracks);
+	drop_lines(e);
+	free(e->lines);
+	free(e->last_error);
+	free(e->url);
+	free(e->path);
+	free(e);
+}
+
+json_t *docker_status_json(const struct docker *e)
+{
+	static const char *const names[] = { "connecting", "up", "down" };
+	char ts[32];
+	size_t i, n = 0;
+
+	for (i = 0; i < e->n_tracks; i++)
+		n += e->tracks[i].attached;
+	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:o, s:s}",
+			 "url", e->url, "state", names[e->state],
+			 "stale", e->state != ENG_UP, "containers",
+			 (json_int_t)n, "events", (json_int_t)e->n_events,
+			 "errors", (json_int_t)e->n_errors, "last_error",
+			 e->last_error ? json_string(e->last_error)
+				       : json_null(),
+			 "since", bh_rfc3339(e->since_ms, ts));
+}

@@ -1,0 +1,28 @@
+/* The Engine API source: a Docker or Podman engine reached over its unix
+ * socket (libcurl multi on the daemon's event loop). It lists the running
+ * containers, inspects each (labels from Config.Labels, every network's
+ * IPv4 and IPv6 address, the host-side veth), attaches them, then follows
+ * /events: start -> inspect -> attach, die/destroy -> detach, network
+ * connect/disconnect -> readdress. When the engine goes away it reconnects
+ * with backoff, lists again and reconciles; meanwhile its containers keep
+ * their last known policy (fail closed) and the status says "stale". */
+#ifndef BULKHEAD_DOCKER_H
+#define BULKHEAD_DOCKER_H
+
+#include <jansson.h>
+
+struct daemon;
+struct docker;
+
+/* url: "unix:///run/docker.sock" (also Podman's podman.sock). Starts the
+ * first connection from the event loop; an engine that is not up yet is
+ * not an error (it is retried). -EINVAL for a URL that is not unix://. */
+int docker_start(struct daemon *d, const char *url, struct docker **out);
+/* Stops following the engine; its containers stay attached. NULL is fine. */
+void docker_stop(struct docker *e);
+
+/* {"url","state":"connecting"|"up"|"down","stale":bool,"containers":N,
+ *  "events":N,"errors":N,"last_error":s|null,"since":rfc3339} */
+json_t *docker_status_json(const struct docker *e);
+
+#endif

@@ -1,0 +1,173 @@
+/* engine_watch: runs the Engine API source (and optionally the link
+ * watcher) on a real event loop against a real engine, standing in for
+ * bulkheadd's inventory: every attach and detach the sources ask for is
+ * applied to an inventory and printed as one JSON line on stdout.
+ *   engine_watch [--inventory FILE] [--links] [--engine unix:///PATH]...
+ * SIGUSR1 prints {"status":[...]} (docker_status_json per engine);
+ * SIGTERM/SIGINT stop. Lets the sources be tested before and apart from
+ * the daemon. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "daemon.h"
+#include "docker.h"
+#include "links.h"
+#include "log.h"
+#include "util.h"
+
+struct daemon {
+	struct ev_loop *loop;
+	struct inventory *inv;
+};
+
+static struct docker *engines[8];
+static size_t n_engines;
+
+static void emit(json_t *o)
+{
+	json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	fflush(stdout);
+	json_decref(o);
+}
+
+int daemon_attach(struct daemon *d, struct container *c, char **err)
+{
+	char *text = NULL;
+	json_t *arr;
+	struct inventory *one = inventory_new();
+	struct container *old;
+	int r;
+
+	*err = NULL;
+	old = inventory_remove(d->inv, c->id);
+	r = inventory_add(d->inv, c);
+	if (r < 0) {
+		*err = xasprintf("inventory: %s", strerror(-r));
+		if (old)
+			inventory_add(d->inv, old);
+		goto out;
+	}
+	container_free(old);
+	/* print the entry in the inventory's own JSON form */
+	inventory_add(one, container_dup(inventory_find(d->inv, c->id)));
+	text = inventory_to_json(one);
+	arr = json_loads(text, 0, NULL);
+	emit(json_pack("{s:s, s:O}", "event", "attach", "container",
+		       json_array_get(arr, 0)));
+	json_decref(arr);
+out:
+	free(text);
+	inventory_free(one);
+	return r;
+}
+
+int daemon_detach(struct daemon *d, const char *id, char **err)
+{
+	struct container *c = inventory_remove(d->inv, id);
+
+	*err = NULL;
+	if (!c)
+		return -ENOENT;
+	emit(json_pack("{s:s, s:s}", "event", "detach", "id", id));
+	container_free(c);
+	return 0;
+}
+
+const struct inventory *daemon_inventory(const struct daemon *d)
+{
+	return d->inv;
+}
+
+struct ev_loop *daemon_loop(struct daemon *d)
+{
+	return d->loop;
+}
+
+static void on_stop(int signo, void *arg)
+{
+	ev_stop(((struct daemon *)arg)->loop);
+}
+
+static void on_status(int signo, void *arg)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; i < n_engines; i++)
+		json_array_append_new(arr, docker_status_json(engines[i]));
+	emit(json_pack("{s:o}", "status", arr));
+}
+
+/* Containers known before the sources start (the daemon's state file). */
+static bool seed(struct daemon *d, const char *path)
+{
+	struct inventory *inv;
+	struct container *c;
+	char *err = NULL;
+
+	inv = inventory_load(path, &err);
+	if (!inv) {
+		fprintf(stderr, "engine_watch: %s\n", err);
+		free(err);
+		return false;
+	}
+	while ((c = inventory_at(inv, 0)))
+		inventory_add(d->inv, inventory_remove(inv, c->id));
+	inventory_free(inv);
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = { 0 };
+	struct links *links = NULL;
+	bool want_links = false;
+	int i, r, ret = 2;
+
+	log_init("engine_watch", LOG_TO_STDERR, 1);
+	d.loop = ev_new();
+	d.inv = inventory_new();
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--links")) {
+			want_links = true;
+		} else if (!strcmp(argv[i], "--inventory") && i + 1 < argc) {
+			if (!seed(&d, argv[++i]))
+				goto out;
+		} else if (!strcmp(argv[i], "--engine") && i + 1 < argc &&
+			   n_engines < ARRAY_SIZE(engines)) {
+			r = docker_start(&d, argv[++i], &engines[n_engines]);
+			if (r < 0) {
+				fprintf(stderr, "engine_watch: %s: %s\n",
+					argv[i], strerror(-r));
+				goto out;
+			}
+			n_engines++;
+		} else {
+			fprintf(stderr, "usage: engine_watch [--inventory FILE] "
+				"[--links] [--engine unix:///PATH]...\n");
+			goto out;
+		}
+	}
+	if (want_links && (r = links_start(&d, &links)) < 0) {
+		fprintf(stderr, "engine_watch: links: %s\n", strerror(-r));
+		goto out;
+	}
+	ev_add_signal(d.loop, SIGTERM, on_stop, &d);
+	ev_add_signal(d.loop, SIGINT, on_stop, &d);
+	ev_add_signal(d.loop, SIGUSR1, on_status, &d);
+	emit(json_pack("{s:s}", "event", "ready"));
+	ret = ev_run(d.loop) < 0 ? 1 : 0;
+out:
+	links_stop(links);
+	while (n_engines)
+		docker_stop(engines[--n_engines]);
+	inventory_free(d.inv);
+	ev_free(d.loop);
+	return ret;
+}
