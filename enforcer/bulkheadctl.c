@@ -11,6 +11,7 @@ static const struct ctl_verb verbs[] = {
 	{ "check", ctl_check, "check PATH [--strict]" },
 	{ "show", ctl_show, "show PATH" },
 	{ "ruleset", ctl_ruleset, "ruleset [PATH [--inventory FILE]]" },
+	{ "denials", ctl_denials, "denials [--since 10m|TIME] [--until ..] [--group G] [--from G|C] [--to G|C] [--port tcp/N] [--json] [--follow] [--summary] [--file PATH]" },
 };
 
 static const char *socket_path;

@@ -26,5 +26,6 @@ int ctl_call(struct json_t *req, struct json_t **reply, char **err);
 int ctl_check(int argc, char **argv);
 int ctl_show(int argc, char **argv);
 int ctl_ruleset(int argc, char **argv);
+int ctl_denials(int argc, char **argv);
 
 #endif

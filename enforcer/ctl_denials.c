@@ -1,0 +1,612 @@
+/* bulkheadctl denials: read the denied-flow records (JSON lines written
+ * by bulkheadd, schema in docs/denied-flows.md), filter them, and print a
+ * table, the lines themselves, or a per-edge summary; --follow then polls
+ * the daemon's ring of recent records. A line that is not a record is
+ * reported with its number and skipped: a truncated last line (the daemon
+ * killed mid-write, a copy taken during rotation) must not hide the rest. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "ctl.h"
+#include "util.h"
+
+#define DENIALS_FILE_DEFAULT "/var/log/bulkhead/denied.jsonl"
+#define FOLLOW_POLL_MS 500
+
+struct denials {
+	const char *file;
+	bool have_since, have_until;
+	uint64_t since_ms, until_ms;
+	const char *group;
+	const char *from, *to;
+	const char *port_proto;		/* NULL: any */
+	int port;			/* -1: any */
+	bool json, follow, summary;
+	/* --summary */
+	struct edge *edges;
+	size_t n_edges, cap_edges;
+	uint64_t shown;
+	uint64_t bad_lines;
+	uint64_t last_seq;
+	bool header_done;
+};
+
+struct edge {
+	char *from, *to, *port;
+	uint64_t packets, unlogged, records;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	stop = 1;
+}
+
+static bool parse_uint(const char *s, const char *end, uint64_t *v)
+{
+	uint64_t x = 0;
+
+	if (s == end)
+		return false;
+	for (; s < end; s++) {
+		if (*s < '0' || *s > '9' || x > UINT64_MAX / 10 - 10)
+			return false;
+		x = x * 10 + (uint64_t)(*s - '0');
+	}
+	*v = x;
+	return true;
+}
+
+/* RFC 3339: 2026-11-28T12:00:00[.123](Z|+01:00), or a date alone (UTC). */
+static bool parse_rfc3339(const char *s, uint64_t *ms)
+{
+	struct tm tm = { 0 };
+	const char *p;
+	uint64_t frac = 0, scale = 1000, sec;
+	int sign, hh, mm;
+
+	p = strptime(s, "%Y-%m-%d", &tm);
+	if (!p)
+		return false;
+	if (*p == 'T' || *p == 't' || *p == ' ') {
+		p = strptime(p + 1, "%H:%M:%S", &tm);
+		if (!p)
+			return false;
+		if (*p == '.') {
+			for (p++; *p >= '0' && *p <= '9'; p++) {
+				if (scale > 1) {
+					scale /= 10;
+					frac += (uint64_t)(*p - '0') * scale;
+				}
+			}
+		}
+	}
+	sec = (uint64_t)timegm(&tm);
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		sign = *p == '+' ? 1 : -1;
+		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 || strlen(p) != 6)
+			return false;
+		sec -= (uint64_t)(sign * (hh * 3600 + mm * 60));
+		p += 6;
+	}
+	if (*p)
+		return false;
+	*ms = sec * 1000 + frac;
+	return true;
+}
+
+/* "10m", "90s", "2h", "1d", "500ms" ago, or an RFC 3339 time. */
+static bool parse_when(const char *s, uint64_t now_ms, uint64_t *ms)
+{
+	size_t n = strlen(s);
+	uint64_t v, unit = 0;
+	const char *end = s + n;
+
+	if (n > 2 && !strcmp(s + n - 2, "ms")) {
+		unit = 1;
+		end -= 2;
+	} else if (n > 1) {
+		switch (s[n - 1]) {
+		case 's': unit = 1000; break;
+		case 'm': unit = 60000; break;
+		case 'h': unit = 3600000; break;
+		case 'd': unit = 86400000; break;
+		}
+		if (unit)
+			end--;
+	}
+	if (unit && parse_uint(s, end, &v)) {
+		if (v > now_ms / unit)
+			v = now_ms / unit;
+		*ms = now_ms - v * unit;
+		return true;
+	}
+	return parse_rfc3339(s, ms);
+}
+
+static bool parse_port(const char *s, struct denials *dn)
+{
+	static const char *const protos[] = { "tcp", "udp", "sctp", "icmp",
+					      "icmpv6", "ipv6-icmp" };
+	const char *slash = strchr(s, '/');
+	size_t plen = slash ? (size_t)(slash - s) : strlen(s), i;
+	uint64_t v;
+
+	dn->port = -1;
+	for (i = 0; i < ARRAY_SIZE(protos); i++)
+		if (strlen(protos[i]) == plen && !strncmp(s, protos[i], plen))
+			break;
+	if (i == ARRAY_SIZE(protos))
+		return false;
+	/* the records use ECS's name for ICMPv6 */
+	dn->port_proto = i >= 4 ? "ipv6-icmp" : protos[i];
+	if (!slash)
+		return true;
+	if (i >= 3 || !parse_uint(slash + 1, slash + strlen(slash), &v) ||
+	    v > 65535)
+		return false;
+	dn->port = (int)v;
+	return true;
+}
+
+static const char *sget(json_t *o, const char *a, const char *b,
+			const char *c)
+{
+	o = json_object_get(o, a);
+	if (b)
+		o = json_object_get(o, b);
+	if (c)
+		o = json_object_get(o, c);
+	return json_string_value(o);
+}
+
+static json_int_t iget(json_t *o, const char *a, const char *b)
+{
+	return json_integer_value(json_object_get(json_object_get(o, a), b));
+}
+
+static bool has_int(json_t *o, const char *a, const char *b)
+{
+	return json_is_integer(json_object_get(json_object_get(o, a), b));
+}
+
+static bool endpoint_is(json_t *rec, const char *side, const char *want)
+{
+	const char *g = sget(rec, side, "group", NULL);
+	const char *name = sget(rec, side, "container", "name");
+	const char *id = sget(rec, side, "container", "id");
+
+	if ((g && !strcmp(g, want)) || (name && !strcmp(name, want)))
+		return true;
+	/* a container id, or its short form (12+ leading characters) */
+	return id && (!strcmp(id, want) ||
+		      (strlen(want) >= 12 && !strncmp(id, want, strlen(want))));
+}
+
+static bool matches(const struct denials *dn, json_t *rec)
+{
+	const char *t;
+	uint64_t start, end;
+
+	if (dn->have_since || dn->have_until) {
+		t = sget(rec, "event", "end", NULL);
+		if (!t || !parse_rfc3339(t, &end))
+			return false;
+		t = sget(rec, "event", "start", NULL);
+		if (!t || !parse_rfc3339(t, &start))
+			start = end;
+		if (dn->have_since && end < dn->since_ms)
+			return false;
+		if (dn->have_until && start > dn->until_ms)
+			return false;
+	}
+	if (dn->group && !endpoint_is(rec, "source", dn->group) &&
+	    !endpoint_is(rec, "destination", dn->group))
+		return false;
+	if (dn->from && !endpoint_is(rec, "source", dn->from))
+		return false;
+	if (dn->to && !endpoint_is(rec, "destination", dn->to))
+		return false;
+	if (dn->port_proto) {
+		t = sget(rec, "network", "transport", NULL);
+		if (!t || strcmp(t, dn->port_proto))
+			return false;
+		if (dn->port >= 0 &&
+		    (!has_int(rec, "destination", "port") ||
+		     iget(rec, "destination", "port") != dn->port))
+			return false;
+	}
+	return true;
+}
+
+/* A record is an object with the fields every kind has. */
+static bool is_record(json_t *rec)
+{
+	return json_is_object(rec) &&
+	       json_is_integer(json_object_get(rec, "schema")) &&
+	       json_is_string(json_object_get(rec, "@timestamp")) &&
+	       has_int(rec, "bulkhead", "packets") &&
+	       json_is_string(json_object_get(json_object_get(rec, "bulkhead"),
+					      "record"));
+}
+
+static void endpoint_text(json_t *rec, const char *side, char *buf,
+			  size_t len)
+{
+	const char *g = sget(rec, side, "group", NULL);
+	const char *name = sget(rec, side, "container", "name");
+	const char *ip = sget(rec, side, "ip", NULL);
+	bool v6 = ip && strchr(ip, ':');
+	char port[16] = "";
+
+	if (has_int(rec, side, "port"))
+		snprintf(port, sizeof(port), v6 ? "]:%lld" : ":%lld",
+			 (long long)iget(rec, side, "port"));
+	else if (v6)
+		strcpy(port, "]");
+	snprintf(buf, len, "%s%s%s%s%s%s%s", g ? g : "*", name ? "/" : "",
+		 name ? name : "", ip ? " " : "", ip && v6 && port[0] ? "[" : "",
+		 ip ? ip : "", ip ? port : "");
+}
+
+static void service_text(json_t *rec, char *buf, size_t len)
+{
+	const char *t = sget(rec, "network", "transport", NULL);
+
+	if (!t)
+		snprintf(buf, len, "-");
+	else if (has_int(rec, "destination", "port"))
+		snprintf(buf, len, "%s/%lld", t,
+			 (long long)iget(rec, "destination", "port"));
+	else if (has_int(rec, "bulkhead", "icmp_type"))
+		snprintf(buf, len, "%s/type%lld", t,
+			 (long long)iget(rec, "bulkhead", "icmp_type"));
+	else
+		snprintf(buf, len, "%s", t);
+}
+
+static void print_row(struct denials *dn, json_t *rec)
+{
+	char src[128], dst[128], svc[32], note[96] = "";
+	const char *kind = sget(rec, "bulkhead", "record", NULL);
+	const char *act = sget(rec, "event", "action", NULL);
+	const char *end = sget(rec, "event", "end", NULL);
+	json_int_t unl = iget(rec, "bulkhead", "unlogged");
+	json_int_t lost = iget(rec, "bulkhead", "lost");
+	size_t n = 0;
+
+	if (!dn->header_done) {
+		printf("%-24s  %-10s  %-14s  %-34s  %-34s  %8s  %s\n", "END",
+		       "ACTION", "SERVICE", "FROM", "TO", "PACKETS", "NOTE");
+		dn->header_done = true;
+	}
+	endpoint_text(rec, "source", src, sizeof(src));
+	endpoint_text(rec, "destination", dst, sizeof(dst));
+	service_text(rec, svc, sizeof(svc));
+	if (strcmp(kind, "flow"))
+		n += (size_t)snprintf(note, sizeof(note), "%s", kind);
+	if (unl)
+		n += (size_t)snprintf(note + n, sizeof(note) - n, "%s%lld unlogged",
+				      n ? ", " : "", (long long)unl);
+	if (lost)
+		snprintf(note + n, sizeof(note) - n, "%s%lld lost",
+			 n ? ", " : "", (long long)lost);
+	printf("%-24s  %-10s  %-14s  %-34s  %-34s  %8lld  %s\n",
+	       end ? end : "-", act ? act : "-", svc, src, dst,
+	       (long long)iget(rec, "bulkhead", "packets"), note);
+}
+
+static void summarize(struct denials *dn, json_t *rec)
+{
+	const char *f = sget(rec, "source", "group", NULL);
+	const char *t = sget(rec, "destination", "group", NULL);
+	char svc[32];
+	struct edge *e = NULL;
+	size_t i;
+
+	service_text(rec, svc, sizeof(svc));
+	f = f ? f : "*";
+	t = t ? t : "*";
+	for (i = 0; i < dn->n_edges; i++)
+		if (!strcmp(dn->edges[i].from, f) &&
+		    !strcmp(dn->edges[i].to, t) &&
+		    !strcmp(dn->edges[i].port, svc)) {
+			e = &dn->edges[i];
+			break;
+		}
+	if (!e) {
+		xgrow(&dn->edges, &dn->cap_edges, dn->n_edges + 1,
+		      sizeof(*dn->edges));
+		e = &dn->edges[dn->n_edges++];
+		*e = (struct edge){ xstrdup(f), xstrdup(t), xstrdup(svc), 0, 0,
+				    0 };
+	}
+	e->packets += (uint64_t)iget(rec, "bulkhead", "packets");
+	e->unlogged += (uint64_t)iget(rec, "bulkhead", "unlogged");
+	e->records++;
+}
+
+static int edge_cmp(const void *x, const void *y)
+{
+	const struct edge *a = x, *b = y;
+	uint64_t ta = a->packets + a->unlogged, tb = b->packets + b->unlogged;
+	int c;
+
+	if (ta != tb)
+		return ta > tb ? -1 : 1;
+	c = strcmp(a->from, b->from);
+	if (!c)
+		c = strcmp(a->to, b->to);
+	return c ? c : strcmp(a->port, b->port);
+}
+
+static void print_summary(struct denials *dn)
+{
+	size_t i;
+
+	qsort(dn->edges, dn->n_edges, sizeof(*dn->edges), edge_cmp);
+	printf("%-20s  %-20s  %-14s  %10s  %10s  %8s\n", "FROM", "TO",
+	       "SERVICE", "PACKETS", "UNLOGGED", "RECORDS");
+	for (i = 0; i < dn->n_edges; i++) {
+		printf("%-20s  %-20s  %-14s  %10llu  %10llu  %8llu\n",
+		       dn->edges[i].from, dn->edges[i].to, dn->edges[i].port,
+		       (unsigned long long)dn->edges[i].packets,
+		       (unsigned long long)dn->edges[i].unlogged,
+		       (unsigned long long)dn->edges[i].records);
+		free(dn->edges[i].from);
+		free(dn->edges[i].to);
+		free(dn->edges[i].port);
+	}
+	free(dn->edges);
+}
+
+static void show(struct denials *dn, json_t *rec, const char *line)
+{
+	char *s;
+
+	dn->last_seq = (uint64_t)iget(rec, "bulkhead", "seq");
+	if (!matches(dn, rec))
+		return;
+	dn->shown++;
+	if (dn->summary) {
+		summarize(dn, rec);
+	} else if (dn->json) {
+		if (line) {
+			fputs(line, stdout);
+			fputc('\n', stdout);
+		} else {
+			s = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+			puts(s);
+			free(s);
+		}
+	} else {
+		print_row(dn, rec);
+	}
+}
+
+static int read_file(struct denials *dn)
+{
+	FILE *f = fopen(dn->file, "re");
+	char *line = NULL;
+	size_t cap = 0, lineno = 0;
+	json_error_t jerr;
+	ssize_t n;
+	json_t *rec;
+	int ret = 0;
+
+	if (!f) {
+		ret = -errno;
+		goto out;
+	}
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		if (n && line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (!n)
+			continue;
+		rec = json_loadb(line, (size_t)n, JSON_REJECT_DUPLICATES,
+				 &jerr);
+		if (!rec || !is_record(rec)) {
+			dn->bad_lines++;
+			fprintf(stderr, "bulkheadctl denials: %s:%zu: skipped: "
+				"%s\n", dn->file, lineno,
+				rec ? "not a denied-flow record" : jerr.text);
+			json_decref(rec);
+			continue;
+		}
+		show(dn, rec, line);
+		json_decref(rec);
+	}
+	fclose(f);
+out:
+	free(line);
+	return ret;
+}
+
+static int follow(struct denials *dn)
+{
+	struct timespec ts = { 0, FOLLOW_POLL_MS * 1000000L };
+	json_t *req, *reply, *recs, *rec;
+	uint64_t seq;
+	char *err = NULL;
+	size_t i;
+	int ret = 0;
+	bool first = true;
+
+	while (!stop) {
+		req = json_pack("{s:s, s:I}", "op", "denials", "after",
+				(json_int_t)dn->last_seq);
+		ret = ctl_call(req, &reply, &err);
+		json_decref(req);
+		if (ret < 0) {
+			fprintf(stderr, "bulkheadctl denials: %s\n", err);
+			free(err);
+			goto out;
+		}
+		seq = (uint64_t)json_integer_value(json_object_get(reply, "seq"));
+		/* A restarted daemon numbers from 1 again. */
+		if (seq < dn->last_seq) {
+			dn->last_seq = 0;
+			json_decref(reply);
+			continue;
+		}
+		recs = json_object_get(reply, "records");
+		for (i = 0; i < json_array_size(recs); i++) {
+			rec = json_array_get(recs, i);
+			if (is_record(rec))
+				show(dn, rec, NULL);
+		}
+		if (first && !dn->json && !dn->header_done)
+			fprintf(stderr, "bulkheadctl denials: following "
+				"(Ctrl-C to stop)\n");
+		first = false;
+		dn->last_seq = seq > dn->last_seq ? seq : dn->last_seq;
+		json_decref(reply);
+		fflush(stdout);
+		nanosleep(&ts, NULL);
+	}
+out:
+	return ret;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+"usage: bulkheadctl denials [--since 10m|TIME] [--until 10m|TIME]\n"
+"           [--group G] [--from G|C] [--to G|C] [--port PROTO[/N]]\n"
+"           [--json] [--summary] [--follow] [--file PATH]\n"
+"  Denied-flow records (default file %s), oldest first.\n"
+"  --since/--until  a duration ago (30s, 10m, 2h, 1d) or RFC 3339 time\n"
+"  --group G        either side in group G (or container G)\n"
+"  --from/--to      the source/destination group, container name or id\n"
+"  --port tcp/5432  transport and destination port (tcp, udp, sctp;\n"
+"                   icmp and icmpv6 without a port)\n"
+"  --json           the matching lines as they are\n"
+"  --summary        packets per (source group -> destination group, port)\n"
+"  --follow         then keep printing new records from the daemon\n",
+		DENIALS_FILE_DEFAULT);
+}
+
+int ctl_denials(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "since", required_argument, NULL, 's' },
+		{ "until", required_argument, NULL, 'u' },
+		{ "group", required_argument, NULL, 'g' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "to", required_argument, NULL, 't' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "follow", no_argument, NULL, 'F' },
+		{ "summary", no_argument, NULL, 'S' },
+		{ "file", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct denials dn = { .file = DENIALS_FILE_DEFAULT, .port = -1 };
+	uint64_t now = bh_wall_ms();
+	int c, ret = 0;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+		case 'u':
+			if (!parse_when(optarg, now, c == 's' ? &dn.since_ms :
+					&dn.until_ms)) {
+				fprintf(stderr, "bulkheadctl denials: --%s: "
+					"'%s' is neither a duration (10m, 2h) "
+					"nor an RFC 3339 time\n",
+					c == 's' ? "since" : "until", optarg);
+				return 2;
+			}
+			if (c == 's')
+				dn.have_since = true;
+			else
+				dn.have_until = true;
+			break;
+		case 'g':
+			dn.group = optarg;
+			break;
+		case 'f':
+			dn.from = optarg;
+			break;
+		case 't':
+			dn.to = optarg;
+			break;
+		case 'p':
+			if (!parse_port(optarg, &dn)) {
+				fprintf(stderr, "bulkheadctl denials: --port: "
+					"'%s' is not PROTO/N (tcp/5432, "
+					"udp/53) or icmp/icmpv6\n", optarg);
+				return 2;
+			}
+			break;
+		case 'j':
+			dn.json = true;
+			break;
+		case 'F':
+			dn.follow = true;
+			break;
+		case 'S':
+			dn.summary = true;
+			break;
+		case 'r':
+			dn.file = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "bulkheadctl denials: unknown or "
+				"incomplete option '%s'\n", argv[optind - 1]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "bulkheadctl denials: unexpected argument "
+			"'%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (dn.summary && (dn.follow || dn.json)) {
+		fprintf(stderr, "bulkheadctl denials: --summary goes with "
+			"neither --follow nor --json\n");
+		return 2;
+	}
+	ret = read_file(&dn);
+	if (ret < 0 && !(dn.follow && ret == -ENOENT)) {
+		fprintf(stderr, "bulkheadctl denials: %s: %s\n", dn.file,
+			strerror(-ret));
+		ret = 2;
+		goto out;
+	}
+	if (dn.summary)
+		print_summary(&dn);
+	if (dn.follow) {
+		signal(SIGINT, on_signal);
+		signal(SIGTERM, on_signal);
+		fflush(stdout);
+		ret = follow(&dn) < 0 ? 2 : 0;
+		goto out;
+	}
+	ret = 0;
+	if (dn.bad_lines)
+		fprintf(stderr, "bulkheadctl denials: %llu line(s) skipped\n",
+			(unsigned long long)dn.bad_lines);
+out:
+	return ret;
+}
