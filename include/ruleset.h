@@ -27,11 +27,166 @@ struct ruleset_opts {
 	uint16_t nflog_group;
 	/* settings.log.rate per source address; 0 = no kernel-side limit */
 	uint32_t log_rate;
+	uint32_t log_rate_unit_s;	/* per this many seconds; 0 means 1 */
+	/* Guard host-side ports against spoofed source addresses (table
+	 * bridge bulkhead); containers without an ifname are not guarded. */
+	bool antispoof;
 };
 
-/* The model itself (tables, sets, maps, chains, rules) is declared by the
- * ruleset module below; nft.c reads it, nothing else should need to. */
-struct ruleset;
+/* nflog_group = RULESET_NFLOG_GROUP_DEFAULT, the rate from p's
+ * settings.log.rate, antispoof on. */
+void ruleset_opts_from_policy(struct ruleset_opts *o, const struct policy *p);
+
+/* ---- The model: what the printer and the netlink writer both consume ---- */
+
+enum rs_table { RS_INET, RS_BRIDGE };	/* table inet bulkhead, bridge bulkhead */
+
+enum rs_key {
+	RS_KEY_IPV4,			/* ipv4_addr */
+	RS_KEY_IPV6,			/* ipv6_addr */
+	RS_KEY_IFNAME,			/* ifname (16 bytes, NUL padded) */
+	RS_KEY_IFNAME_IPV4,		/* ifname . ipv4_addr */
+	RS_KEY_IFNAME_IPV6,		/* ifname . ipv6_addr */
+};
+#define RS_KEY_MAX 32			/* bytes of the longest key */
+
+/* A set or verdict map. Elements are stored flat (keys back to back) with
+ * a hash index, so a delta costs O(1) whatever the size. */
+struct rs_set {
+	char *name;
+	enum rs_table table;
+	enum rs_key key;
+	uint8_t klen;			/* bytes per key */
+	bool map;			/* key : verdict (goto chain) */
+	bool interval;			/* elements are ranges */
+	bool dynamic;			/* flags dynamic,timeout (log limiter) */
+	uint32_t timeout_ms;		/* dynamic sets */
+	uint32_t size;			/* kernel cap on elements; 0 = none */
+	uint8_t *keys;			/* n * klen */
+	uint8_t *key_ends;		/* interval: last address of each range */
+	uint32_t *chains;		/* map: target chain index per element */
+	size_t n, cap;
+	uint32_t *heads, *next;		/* hash index (not for interval sets) */
+	size_t nb;
+};
+
+/* Hook numbers as the kernel has them (NF_INET_*, NF_BR_PRE_ROUTING). */
+enum rs_hook {
+	RS_HOOK_NONE = -1,
+	RS_HOOK_PREROUTING = 0,
+	RS_HOOK_INPUT = 1,
+	RS_HOOK_FORWARD = 2,
+	RS_HOOK_OUTPUT = 3,
+};
+
+struct rs_chain {
+	char *name;
+	enum rs_table table;
+	int hook;			/* enum rs_hook */
+	int prio;
+	size_t first, n;		/* its rules: rs->rules[first .. first+n) */
+};
+
+/* Matches of a rule, printed and encoded in array order. Matches on an
+ * address imply their family (and L4 matches their protocol): nft adds
+ * those dependencies itself, nft.c adds them the same way. */
+enum rs_match_kind {
+	RM_NFPROTO,			/* meta nfproto ipv4|ipv6 (a = 4|6) */
+	RM_ND,				/* icmpv6 type 133-137: neighbour discovery */
+	RM_CT_STATE,			/* ct state & a != 0 */
+	RM_ADDR_SET,			/* ip[6] saddr|daddr [!=] @set */
+	RM_FIB_LOCAL,			/* fib saddr|daddr type [!=] local */
+	RM_L4PROTO,			/* meta l4proto a */
+	RM_DPORT,			/* tcp|udp|sctp (a) dport lo[-hi] */
+	RM_IIF_SET,			/* bridge: iifname @set */
+	RM_IIF_ADDR_SET,		/* bridge: iifname . ip[6] saddr [!=] @set */
+	RM_ETHER_ARP,			/* bridge: ether type arp */
+	RM_ADDR_LL,			/* bridge: ip6 saddr fe80::/10 or :: */
+};
+
+struct rs_match {
+	uint8_t kind;			/* enum rs_match_kind */
+	uint8_t family;			/* 4 or 6 where it applies */
+	bool daddr;			/* daddr rather than saddr */
+	bool neg;
+	uint32_t a;			/* see the kinds */
+	uint16_t lo, hi;		/* RM_DPORT */
+	uint32_t set;			/* set index */
+};
+
+enum rs_stmt_kind {
+	RS_ST_COUNTER,			/* counter name "<obj>" */
+	RS_ST_LIMIT,			/* update @set { ip[6] saddr limit rate over */
+	RS_ST_LOG,			/* log prefix "<prefix>" group N */
+	RS_ST_VMAP,			/* ip[6] saddr|daddr vmap @set */
+};
+
+struct rs_stmt {
+	uint8_t kind;			/* enum rs_stmt_kind */
+	uint8_t family;			/* RS_ST_LIMIT, RS_ST_VMAP */
+	bool daddr;			/* RS_ST_VMAP */
+	uint32_t obj;			/* RS_ST_COUNTER: counter index */
+	uint32_t set;			/* RS_ST_LIMIT, RS_ST_VMAP */
+	uint32_t rate, unit_s, burst;	/* RS_ST_LIMIT */
+	char *prefix;			/* RS_ST_LOG */
+	uint16_t group;			/* RS_ST_LOG */
+};
+
+enum rs_verdict { RV_NONE, RV_ACCEPT, RV_DROP, RV_GOTO };
+
+#define RS_RULE_MATCHES 6
+#define RS_RULE_STMTS 2
+
+struct rs_rule {
+	struct rs_match m[RS_RULE_MATCHES];
+	size_t n_m;
+	struct rs_stmt s[RS_RULE_STMTS];
+	size_t n_s;
+	enum rs_verdict verdict;
+	uint32_t target;		/* RV_GOTO: chain index */
+	char *comment;			/* NULL or e.g. "flow web->db x.yaml:31:5" */
+	bool has_loc;
+	struct src_loc loc;		/* the YAML it came from */
+};
+
+/* Named counter objects; the daemon reads them back (nft_read_counters). */
+struct rs_counter {
+	char *name;
+	enum rs_table table;
+};
+
+/* What each container group owns in the model (index: policy group). */
+struct rs_group {
+	bool has_chains;		/* container groups: in_/out_ chains */
+	uint32_t in_chain, out_chain, spoof_chain;
+	uint32_t deny_in_chain, deny_out_chain;
+	int32_t member[2];		/* g_<group>_v4/_v6 set or -1 */
+};
+
+struct ruleset {
+	struct rs_set *sets;
+	size_t n_sets;
+	struct rs_chain *chains;
+	size_t n_chains;
+	struct rs_rule *rules;
+	size_t n_rules;
+	struct rs_counter *counters;
+	size_t n_counters;
+	struct rs_group *groups;	/* p->n_groups entries */
+	size_t n_groups;
+	char **files;			/* policy file names, for locations */
+	size_t n_files;
+	/* fixed sets, -1 when absent */
+	int32_t in_map[2], out_map[2];	/* [0] v4, [1] v6 */
+	int32_t containers[2];		/* every container address */
+	int32_t ports, pairs[2];	/* anti-spoofing (bridge table):
+					 * ports: ifname : goto spoof_<group> */
+	bool has_bridge;		/* table bridge bulkhead is part of it */
+	struct ruleset_opts opts;
+	/* the builder's bookkeeping */
+	size_t cap_sets, cap_chains, cap_rules, cap_counters;
+	uint32_t cur_chain;
+};
 
 struct ruleset *ruleset_build(const struct policy *p,
 			      const struct inventory *inv,
@@ -46,7 +201,17 @@ void ruleset_print(const struct ruleset *rs, FILE *out);
  * and committing it to the kernel (nft_commit_delta) keeps both equal. */
 enum rs_op { RS_ELEM_ADD, RS_ELEM_DEL };
 
-struct rs_delta;
+struct rs_elem_op {
+	uint8_t op;			/* enum rs_op */
+	uint32_t set;
+	uint8_t key[RS_KEY_MAX];
+	uint32_t chain;			/* maps: goto target */
+};
+
+struct rs_delta {
+	struct rs_elem_op *v;
+	size_t n, cap;
+};
 
 struct rs_delta *rs_delta_new(void);
 void rs_delta_free(struct rs_delta *d);
@@ -57,5 +222,21 @@ void ruleset_container_delta(const struct ruleset *rs,
 			     struct rs_delta *d);
 /* Apply d to the in-memory model after the kernel accepted it. */
 void ruleset_apply_delta(struct ruleset *rs, const struct rs_delta *d);
+/* True when applying d would take a set past its size, which the kernel
+ * enforces (ENFILE): rebuild with ruleset_build (it sizes every set from
+ * its contents plus headroom) and commit it with nft_commit_full. */
+bool ruleset_delta_overflows(const struct ruleset *rs,
+			     const struct rs_delta *d);
+
+/* Index of the element with this key in set s, or -1. */
+long ruleset_set_find(const struct rs_set *s, const uint8_t *key);
+/* Name of a counter by index, and the chain name by index. */
+const char *ruleset_chain_name(const struct ruleset *rs, uint32_t chain);
+/* Where a rule came from, "groups/x.yaml:12:5", or "" (buf >= 300). */
+const char *ruleset_rule_loc(const struct ruleset *rs,
+			     const struct rs_rule *r, char *buf, size_t len);
+/* Print one element key (for error messages and the printer). */
+void ruleset_key_str(const struct rs_set *s, const uint8_t *key, char *buf,
+		     size_t len);
 
 #endif

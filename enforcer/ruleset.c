@@ -1,0 +1,1152 @@
+/* (policy, inventory) -> the objects of table inet bulkhead (and, for
+ * anti-spoofing, table bridge bulkhead). Pure and deterministic: the same
+ * inputs give the same model in the same order. Elements live in flat
+ * arrays with a hash index so that a container's delta costs O(1). */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "ruleset.h"
+
+#define CT_INVALID 1u
+#define CT_ESTABLISHED 2u
+#define CT_RELATED 4u
+
+static const uint8_t key_len[] = {
+	[RS_KEY_IPV4] = 4, [RS_KEY_IPV6] = 16, [RS_KEY_IFNAME] = 16,
+	[RS_KEY_IFNAME_IPV4] = 20, [RS_KEY_IFNAME_IPV6] = 32,
+};
+
+static int fam_idx(int family)
+{
+	return family == AF_INET6 ? 1 : 0;
+}
+
+static uint32_t key_hash(const uint8_t *k, size_t len)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ k[i]) * 16777619u;
+	return h;
+}
+
+/* ---- sets ---- */
+
+static uint32_t set_new(struct ruleset *rs, enum rs_table t, const char *name,
+			enum rs_key key)
+{
+	struct rs_set *s;
+
+	xgrow(&rs->sets, &rs->cap_sets, rs->n_sets + 1, sizeof(*rs->sets));
+	s = &rs->sets[rs->n_sets];
+	memset(s, 0, sizeof(*s));
+	s->name = xstrdup(name);
+	s->table = t;
+	s->key = key;
+	s->klen = key_len[key];
+	return rs->n_sets++;
+}
+
+static void set_rehash(struct rs_set *s, size_t nb)
+{
+	size_t i;
+
+	free(s->heads);
+	s->heads = xmalloc(nb * sizeof(*s->heads));
+	memset(s->heads, 0xff, nb * sizeof(*s->heads));
+	s->nb = nb;
+	for (i = 0; i < s->n; i++) {
+		uint32_t b = key_hash(s->keys + i * s->klen, s->klen) & (nb - 1);
+
+		s->next[i] = s->heads[b];
+		s->heads[b] = i;
+	}
+}
+
+static void set_reserve(struct rs_set *s, size_t want)
+{
+	size_t cap = s->cap;
+
+	if (want <= cap)
+		return;
+	cap = cap ? cap : 16;
+	while (cap < want)
+		cap *= 2;
+	s->keys = xrealloc(s->keys, cap * s->klen);
+	if (s->interval)
+		s->key_ends = xrealloc(s->key_ends, cap * s->klen);
+	if (s->map)
+		s->chains = xrealloc(s->chains, cap * sizeof(*s->chains));
+	if (!s->interval)
+		s->next = xrealloc(s->next, cap * sizeof(*s->next));
+	s->cap = cap;
+}
+
+long ruleset_set_find(const struct rs_set *s, const uint8_t *key)
+{
+	uint32_t i;
+
+	if (!s->nb)
+		return -1;
+	for (i = s->heads[key_hash(key, s->klen) & (s->nb - 1)];
+	     i != UINT32_MAX; i = s->next[i])
+		if (!memcmp(s->keys + (size_t)i * s->klen, key, s->klen))
+			return i;
+	return -1;
+}
+
+/* Append without looking for a duplicate: the caller knows it is new. */
+static void set_push(struct rs_set *s, const uint8_t *key, uint32_t chain)
+{
+	uint32_t b;
+
+	set_reserve(s, s->n + 1);
+	memcpy(s->keys + s->n * s->klen, key, s->klen);
+	if (s->map)
+		s->chains[s->n] = chain;
+	if (s->n + 1 > s->nb * 2 || !s->nb) {
+		s->n++;
+		set_rehash(s, s->nb ? s->nb * 4 : 64);
+		return;
+	}
+	b = key_hash(key, s->klen) & (s->nb - 1);
+	s->next[s->n] = s->heads[b];
+	s->heads[b] = s->n;
+	s->n++;
+}
+
+/* Unlink element i from its bucket chain. */
+static void set_unlink(struct rs_set *s, uint32_t i)
+{
+	uint32_t *pp = &s->heads[key_hash(s->keys + (size_t)i * s->klen,
+					   s->klen) & (s->nb - 1)];
+
+	while (*pp != i)
+		pp = &s->next[*pp];
+	*pp = s->next[i];
+}
+
+/* Remove element i; the last element takes its place. */
+static void set_remove(struct rs_set *s, uint32_t i)
+{
+	uint32_t last = s->n - 1, b;
+
+	set_unlink(s, i);
+	if (i != last) {
+		set_unlink(s, last);
+		memcpy(s->keys + (size_t)i * s->klen,
+		       s->keys + (size_t)last * s->klen, s->klen);
+		if (s->map)
+			s->chains[i] = s->chains[last];
+		b = key_hash(s->keys + (size_t)i * s->klen, s->klen) &
+		    (s->nb - 1);
+		s->next[i] = s->heads[b];
+		s->heads[b] = i;
+	}
+	s->n--;
+}
+
+static void set_free(struct rs_set *s)
+{
+	free(s->name);
+	free(s->keys);
+	free(s->key_ends);
+	free(s->chains);
+	free(s->heads);
+	free(s->next);
+}
+
+/* Headroom for deltas: a set's size caps its elements in the kernel. */
+static uint32_t set_size_for(size_t n)
+{
+	return (uint32_t)(n + n / 2 + 64);
+}
+
+/* ---- chains, rules, counters ---- */
+
+static uint32_t chain_new(struct ruleset *rs, enum rs_table t, int hook,
+			  int prio, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static uint32_t chain_new(struct ruleset *rs, enum rs_table t, int hook,
+			  int prio, const char *fmt, ...)
+{
+	struct rs_chain *c;
+	va_list ap;
+
+	xgrow(&rs->chains, &rs->cap_chains, rs->n_chains + 1,
+	      sizeof(*rs->chains));
+	c = &rs->chains[rs->n_chains];
+	memset(c, 0, sizeof(*c));
+	va_start(ap, fmt);
+	if (vasprintf(&c->name, fmt, ap) < 0)
+		c->name = NULL;
+	va_end(ap);
+	if (!c->name)
+		c->name = xstrdup("?");
+	c->table = t;
+	c->hook = hook;
+	c->prio = prio;
+	return rs->n_chains++;
+}
+
+static uint32_t counter_new(struct ruleset *rs, enum rs_table t,
+			    const char *prefix, const char *group)
+{
+	struct rs_counter *c;
+
+	xgrow(&rs->counters, &rs->cap_counters, rs->n_counters + 1,
+	      sizeof(*rs->counters));
+	c = &rs->counters[rs->n_counters];
+	c->name = xasprintf("%s%s", prefix, group);
+	c->table = t;
+	return rs->n_counters++;
+}
+
+/* Rules are appended chain after chain: chain_begin() marks where a
+ * chain's rules start, every rule_new() lands in it. */
+static void chain_begin(struct ruleset *rs, uint32_t chain)
+{
+	rs->cur_chain = chain;
+	rs->chains[chain].first = rs->n_rules;
+	rs->chains[chain].n = 0;
+}
+
+static struct rs_rule *rule_new(struct ruleset *rs)
+{
+	struct rs_rule *r;
+
+	xgrow(&rs->rules, &rs->cap_rules, rs->n_rules + 1, sizeof(*rs->rules));
+	r = &rs->rules[rs->n_rules++];
+	memset(r, 0, sizeof(*r));
+	rs->chains[rs->cur_chain].n++;
+	return r;
+}
+
+static struct rs_match *match_add(struct rs_rule *r, enum rs_match_kind k)
+{
+	struct rs_match *m = &r->m[r->n_m++];
+
+	memset(m, 0, sizeof(*m));
+	m->kind = k;
+	return m;
+}
+
+static struct rs_stmt *stmt_add(struct rs_rule *r, enum rs_stmt_kind k)
+{
+	struct rs_stmt *s = &r->s[r->n_s++];
+
+	memset(s, 0, sizeof(*s));
+	s->kind = k;
+	return s;
+}
+
+static void match_set(struct rs_rule *r, int family, bool daddr, bool neg,
+		      uint32_t set)
+{
+	struct rs_match *m = match_add(r, RM_ADDR_SET);
+
+	m->family = family;
+	m->daddr = daddr;
+	m->neg = neg;
+	m->set = set;
+}
+
+static void match_fib_local(struct rs_rule *r, bool daddr, bool neg)
+{
+	struct rs_match *m = match_add(r, RM_FIB_LOCAL);
+
+	m->daddr = daddr;
+	m->neg = neg;
+}
+
+static void match_nfproto(struct rs_rule *r, int family)
+{
+	match_add(r, RM_NFPROTO)->family = family;
+}
+
+/* ---- the build ---- */
+
+struct build {
+	struct ruleset *rs;
+	const struct policy *p;
+	size_t (*cnt)[2];		/* containers per group and family */
+	bool *need_member;		/* per group */
+	bool need_containers;		/* some flow comes from world */
+	bool need_world;		/* some flow names world */
+	int32_t cidr_set[2];		/* cidrs_v4/_v6: union of cidrs groups */
+	int32_t *cset;			/* per group*2+fam: c_<group>_vN */
+	int32_t logrl[2];
+};
+
+static bool is_container_group(const struct policy *p, unsigned g)
+{
+	return g == GROUP_UNASSIGNED || g == GROUP_QUARANTINE ||
+	       p->groups[g].kind == GK_LABELS;
+}
+
+static const char *fam_sfx(int f)
+{
+	return f ? "v6" : "v4";
+}
+
+static int fam_num(int f)
+{
+	return f ? 6 : 4;
+}
+
+/* Ranges of a cidrs group (or of all of them), merged, as interval
+ * elements of set s. */
+struct range {
+	uint8_t lo[16], hi[16];
+};
+
+static int range_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct range *)a)->lo,
+		      ((const struct range *)b)->lo, 16);
+}
+
+static void cidr_range(const struct bh_addr *a, struct range *r)
+{
+	size_t len = bh_addr_len(a), i;
+	unsigned bits;
+
+	memset(r, 0, sizeof(*r));
+	memcpy(r->lo, a->a, len);
+	memcpy(r->hi, a->a, len);
+	for (i = 0; i < len; i++) {
+		bits = a->plen > i * 8 ? a->plen - i * 8 : 0;
+		if (bits >= 8)
+			continue;
+		r->hi[i] |= (uint8_t)(0xff >> bits);
+	}
+}
+
+/* a + 1 == b, on len bytes big endian */
+static bool adjacent(const uint8_t *a, const uint8_t *b, size_t len)
+{
+	uint8_t t[16];
+	int i;
+
+	memcpy(t, a, len);
+	for (i = (int)len - 1; i >= 0; i--)
+		if (++t[i])
+			break;
+	return i >= 0 && !memcmp(t, b, len);
+}
+
+static void set_fill_ranges(struct rs_set *s, struct range *r, size_t n)
+{
+	size_t len = s->klen, i, k = 0;
+
+	qsort(r, n, sizeof(*r), range_cmp);
+	for (i = 0; i < n; i++) {
+		if (k && (memcmp(r[i].lo, r[k - 1].hi, len) <= 0 ||
+			  adjacent(r[k - 1].hi, r[i].lo, len))) {
+			if (memcmp(r[i].hi, r[k - 1].hi, len) > 0)
+				memcpy(r[k - 1].hi, r[i].hi, len);
+			continue;
+		}
+		r[k++] = r[i];
+	}
+	set_reserve(s, k);
+	for (i = 0; i < k; i++) {
+		memcpy(s->keys + i * len, r[i].lo, len);
+		memcpy(s->key_ends + i * len, r[i].hi, len);
+	}
+	s->n = k;
+}
+
+static int32_t cidr_set_new(struct build *b, const char *name, int f,
+			    const struct group *only)
+{
+	const struct policy *p = b->p;
+	struct range *r = NULL;
+	size_t n = 0, g, i;
+	uint32_t si;
+	struct rs_set *s;
+
+	for (g = GROUP_FIRST_USER; g < p->n_groups; g++) {
+		const struct group *gr = &p->groups[g];
+
+		if (gr->kind != GK_CIDRS || (only && gr != only))
+			continue;
+		for (i = 0; i < gr->n_cidrs; i++) {
+			if (fam_idx(gr->cidrs[i].family) != f)
+				continue;
+			r = xrealloc(r, (n + 1) * sizeof(*r));
+			cidr_range(&gr->cidrs[i], &r[n++]);
+		}
+	}
+	if (!n)
+		return -1;
+	si = set_new(b->rs, RS_INET, name, f ? RS_KEY_IPV6 : RS_KEY_IPV4);
+	s = &b->rs->sets[si];
+	s->interval = true;
+	set_fill_ranges(s, r, n);
+	free(r);
+	return si;
+}
+
+static void count_containers(struct build *b, const struct inventory *inv)
+{
+	size_t i, j;
+
+	for (i = 0; i < inventory_count(inv); i++) {
+		const struct container *c = inventory_at(inv, i);
+		unsigned g = c->quarantined ? GROUP_QUARANTINE : c->group;
+
+		if (g >= b->p->n_groups)
+			g = GROUP_UNASSIGNED;
+		for (j = 0; j < c->n_addrs; j++)
+			b->cnt[g][fam_idx(c->addrs[j].family)]++;
+	}
+}
+
+/* Which membership sets some rule reads. */
+static void find_needs(struct build *b)
+{
+	const struct policy *p = b->p;
+	size_t f, i, j;
+
+	for (i = GROUP_FIRST_USER; i < p->n_groups; i++)
+		if (p->groups[i].kind == GK_LABELS && p->groups[i].intra_allow)
+			b->need_member[i] = true;
+	for (f = 0; f < p->n_flows; f++) {
+		const struct flow *fl = &p->flows[f];
+
+		for (i = 0; i < fl->n_from; i++)
+			for (j = 0; j < fl->n_to; j++) {
+				unsigned src = fl->from[i], dst = fl->to[j];
+
+				if (src >= p->n_groups || dst >= p->n_groups ||
+				    src == GROUP_QUARANTINE)
+					continue;
+				if (dst == GROUP_WORLD &&
+				    is_container_group(p, src))
+					b->need_world = true;
+				if (!is_container_group(p, dst))
+					continue;
+				if (is_container_group(p, src))
+					b->need_member[src] = true;
+				if (src == GROUP_WORLD)
+					b->need_containers = true;
+				if (src == GROUP_WORLD || dst == GROUP_WORLD)
+					b->need_world = true;
+			}
+	}
+}
+
+static void build_sets(struct build *b)
+{
+	struct ruleset *rs = b->rs;
+	const struct policy *p = b->p;
+	size_t total[2] = { 0, 0 }, g;
+	char name[64];
+	int f;
+
+	for (g = 0; g < p->n_groups; g++)
+		for (f = 0; f < 2; f++)
+			total[f] += b->cnt[g][f];
+	for (f = 0; f < 2; f++) {
+		snprintf(name, sizeof(name), "in_%s", fam_sfx(f));
+		rs->in_map[f] = set_new(rs, RS_INET, name,
+					f ? RS_KEY_IPV6 : RS_KEY_IPV4);
+		rs->sets[rs->in_map[f]].map = true;
+		rs->sets[rs->in_map[f]].size = set_size_for(total[f]);
+	}
+	for (f = 0; f < 2; f++) {
+		snprintf(name, sizeof(name), "out_%s", fam_sfx(f));
+		rs->out_map[f] = set_new(rs, RS_INET, name,
+					 f ? RS_KEY_IPV6 : RS_KEY_IPV4);
+		rs->sets[rs->out_map[f]].map = true;
+		rs->sets[rs->out_map[f]].size = set_size_for(total[f]);
+	}
+	for (f = 0; f < 2; f++) {
+		rs->containers[f] = -1;
+		if (!b->need_containers)
+			continue;
+		snprintf(name, sizeof(name), "containers_%s", fam_sfx(f));
+		rs->containers[f] = set_new(rs, RS_INET, name,
+					    f ? RS_KEY_IPV6 : RS_KEY_IPV4);
+		rs->sets[rs->containers[f]].size = set_size_for(total[f]);
+	}
+	for (g = 0; g < p->n_groups; g++) {
+		rs->groups[g].member[0] = rs->groups[g].member[1] = -1;
+		if (!b->need_member[g])
+			continue;
+		for (f = 0; f < 2; f++) {
+			snprintf(name, sizeof(name), "g_%s_%s",
+				 p->groups[g].name, fam_sfx(f));
+			rs->groups[g].member[f] =
+				set_new(rs, RS_INET, name,
+					f ? RS_KEY_IPV6 : RS_KEY_IPV4);
+			rs->sets[rs->groups[g].member[f]].size =
+				set_size_for(b->cnt[g][f]);
+		}
+	}
+	for (g = GROUP_FIRST_USER; g < p->n_groups; g++) {
+		if (p->groups[g].kind != GK_CIDRS)
+			continue;
+		for (f = 0; f < 2; f++) {
+			snprintf(name, sizeof(name), "c_%s_%s",
+				 p->groups[g].name, fam_sfx(f));
+			b->cset[g * 2 + f] = cidr_set_new(b, name, f,
+							  &p->groups[g]);
+		}
+	}
+	for (f = 0; f < 2; f++) {
+		b->cidr_set[f] = -1;
+		if (!b->need_world)
+			continue;
+		snprintf(name, sizeof(name), "cidrs_%s", fam_sfx(f));
+		b->cidr_set[f] = cidr_set_new(b, name, f, NULL);
+	}
+	for (f = 0; f < 2; f++) {
+		struct rs_set *s;
+
+		b->logrl[f] = -1;
+		if (!rs->opts.log_rate)
+			continue;
+		snprintf(name, sizeof(name), "logrl_%s", fam_sfx(f));
+		b->logrl[f] = set_new(rs, RS_INET, name,
+				      f ? RS_KEY_IPV6 : RS_KEY_IPV4);
+		s = &rs->sets[b->logrl[f]];
+		s->dynamic = true;
+		s->timeout_ms = 60000;
+		s->size = 65535;
+	}
+}
+
+static void fill_elements(struct build *b, const struct inventory *inv)
+{
+	struct ruleset *rs = b->rs;
+	struct rs_delta d = { 0 };
+	size_t i, j;
+
+	for (i = 0; i < 2; i++) {
+		set_reserve(&rs->sets[rs->in_map[i]],
+			    rs->sets[rs->in_map[i]].size);
+		set_reserve(&rs->sets[rs->out_map[i]],
+			    rs->sets[rs->out_map[i]].size);
+	}
+	for (i = 0; i < inventory_count(inv); i++) {
+		d.n = 0;
+		ruleset_container_delta(rs, inventory_at(inv, i), RS_ELEM_ADD,
+					&d);
+		for (j = 0; j < d.n; j++)
+			set_push(&rs->sets[d.v[j].set], d.v[j].key,
+				 d.v[j].chain);
+	}
+	free(d.v);
+}
+
+static void loc_str(const struct ruleset *rs, const struct src_loc *l,
+		    char *buf, size_t len)
+{
+	snprintf(buf, len, "%s:%u:%u",
+		 l->file < rs->n_files ? rs->files[l->file] : "?", l->line,
+		 l->col);
+}
+
+/* One accept rule per (source, port spec, family) of a flow. */
+static void flow_rules(struct build *b, unsigned self, bool in,
+		       unsigned peer, const struct flow *fl,
+		       const struct port_spec *ps)
+{
+	const struct policy *p = b->p;
+	struct ruleset *rs = b->rs;
+	char where[300];
+	int f;
+
+	loc_str(rs, &fl->loc, where, sizeof(where));
+	for (f = 0; f < 2; f++) {
+		struct rs_rule *r;
+		int32_t set = -1;
+		bool fam_implied = false, one_rule = false;
+
+		if (ps->proto == IPPROTO_ICMP && f == 1)
+			continue;
+		if (ps->proto == IPPROTO_ICMPV6 && f == 0)
+			continue;
+		if (peer == GROUP_HOST) {
+			/* fib needs no family: one rule for both, unless
+			 * the protocol pins the family */
+			if (ps->proto != IPPROTO_ICMP &&
+			    ps->proto != IPPROTO_ICMPV6) {
+				if (f == 1)
+					continue;
+				one_rule = true;
+			}
+		} else if (peer == GROUP_WORLD) {
+		} else if (p->groups[peer].kind == GK_CIDRS) {
+			set = b->cset[peer * 2 + f];
+			if (set < 0)
+				continue;
+		} else {
+			set = rs->groups[peer].member[f];
+			if (set < 0)
+				continue;
+		}
+		if (set >= 0)
+			fam_implied = true;
+		else if (peer == GROUP_WORLD)
+			fam_implied = (in && rs->containers[f] >= 0) ||
+				      b->cidr_set[f] >= 0;
+		r = rule_new(rs);
+		if (!fam_implied && !one_rule)
+			match_nfproto(r, fam_num(f));
+		if (set >= 0) {
+			match_set(r, fam_num(f), !in, false, set);
+		} else if (peer == GROUP_HOST) {
+			match_fib_local(r, !in, false);
+		} else {	/* world */
+			if (in && rs->containers[f] >= 0)
+				match_set(r, fam_num(f), false, true,
+					  rs->containers[f]);
+			if (b->cidr_set[f] >= 0)
+				match_set(r, fam_num(f), !in, true,
+					  b->cidr_set[f]);
+			match_fib_local(r, !in, true);
+		}
+		if (ps->proto == IPPROTO_ICMP || ps->proto == IPPROTO_ICMPV6 ||
+		    (ps->proto && ps->lo == 0 && ps->hi == 65535)) {
+			match_add(r, RM_L4PROTO)->a = ps->proto;
+		} else if (ps->proto) {
+			struct rs_match *m = match_add(r, RM_DPORT);
+
+			m->a = ps->proto;
+			m->lo = ps->lo;
+			m->hi = ps->hi;
+		}
+		r->verdict = RV_ACCEPT;
+		r->has_loc = true;
+		r->loc = fl->loc;
+		r->comment = xasprintf("flow %s->%s %s",
+				       in ? p->groups[peer].name :
+					    p->groups[self].name,
+				       in ? p->groups[self].name :
+					    p->groups[peer].name,
+				       where);
+	}
+}
+
+/* in_<g> (in) or out_<g>: the flows that name g on that side. */
+static void group_flow_rules(struct build *b, unsigned g, bool in)
+{
+	const struct policy *p = b->p;
+	size_t f, i, j, k;
+
+	for (f = 0; f < p->n_flows; f++) {
+		const struct flow *fl = &p->flows[f];
+		const unsigned *self = in ? fl->to : fl->from;
+		const unsigned *peer = in ? fl->from : fl->to;
+		size_t n_self = in ? fl->n_to : fl->n_from;
+		size_t n_peer = in ? fl->n_from : fl->n_to;
+
+		for (i = 0; i < n_self; i++) {
+			if (self[i] != g)
+				continue;
+			for (j = 0; j < n_peer; j++) {
+				unsigned q = peer[j];
+
+				if (q >= p->n_groups || q == GROUP_QUARANTINE)
+					continue;
+				/* container peers are judged on their
+				 * destination side only */
+				if (!in && is_container_group(p, q))
+					continue;
+				for (k = 0; k < fl->n_ports; k++)
+					flow_rules(b, g, in, q, fl,
+						   &fl->ports[k]);
+			}
+		}
+	}
+}
+
+static void deny_chain(struct build *b, unsigned g, bool in, uint32_t chain)
+{
+	struct ruleset *rs = b->rs;
+	const struct group *gr = &b->p->groups[g];
+	bool audit = gr->mode == MODE_AUDIT && g != GROUP_QUARANTINE;
+	const char *dir = in ? "in" : "out";
+	uint32_t denied, unlogged = 0;
+	struct rs_rule *r;
+	struct rs_stmt *s;
+	char name[64];
+	int f;
+
+	snprintf(name, sizeof(name), "denied_%s_", dir);
+	denied = counter_new(rs, RS_INET, name, gr->name);
+	if (rs->opts.log_rate) {
+		snprintf(name, sizeof(name), "unlogged_%s_", dir);
+		unlogged = counter_new(rs, RS_INET, name, gr->name);
+	}
+	chain_begin(rs, chain);
+	r = rule_new(rs);
+	stmt_add(r, RS_ST_COUNTER)->obj = denied;
+	for (f = 0; f < 2 && rs->opts.log_rate; f++) {
+		r = rule_new(rs);
+		match_nfproto(r, fam_num(f));
+		s = stmt_add(r, RS_ST_LIMIT);
+		s->family = fam_num(f);
+		s->set = b->logrl[f];
+		s->rate = rs->opts.log_rate;
+		s->unit_s = rs->opts.log_rate_unit_s ?
+			    rs->opts.log_rate_unit_s : 1;
+		s->burst = 5;
+		stmt_add(r, RS_ST_COUNTER)->obj = unlogged;
+		r->verdict = audit ? RV_ACCEPT : RV_DROP;
+	}
+	r = rule_new(rs);
+	s = stmt_add(r, RS_ST_LOG);
+	s->prefix = xasprintf(RULESET_LOG_PREFIX_FMT, dir, gr->name,
+			      audit ? "audit" : "deny");
+	s->group = rs->opts.nflog_group;
+	r->verdict = audit ? RV_ACCEPT : RV_DROP;
+}
+
+static void vmap_rule(struct ruleset *rs, int f, bool daddr, int32_t map)
+{
+	struct rs_rule *r = rule_new(rs);
+	struct rs_stmt *s = stmt_add(r, RS_ST_VMAP);
+
+	s->family = fam_num(f);
+	s->daddr = daddr;
+	s->set = map;
+}
+
+static void ct_rule(struct ruleset *rs, uint32_t mask, enum rs_verdict v)
+{
+	struct rs_rule *r = rule_new(rs);
+
+	match_add(r, RM_CT_STATE)->a = mask;
+	r->verdict = v;
+}
+
+static void nd_rule(struct ruleset *rs)
+{
+	struct rs_rule *r = rule_new(rs);
+
+	match_add(r, RM_ND)->family = 6;
+	r->verdict = RV_ACCEPT;
+	r->comment = xstrdup("neighbour discovery");
+}
+
+static void build_bridge(struct build *b)
+{
+	struct ruleset *rs = b->rs;
+	const struct policy *p = b->p;
+	size_t g, total[2] = { 0, 0 }, ports = 0;
+	uint32_t pre;
+	int f;
+
+	for (g = 0; g < p->n_groups; g++)
+		for (f = 0; f < 2; f++)
+			total[f] += b->cnt[g][f];
+	ports = total[0] + total[1];
+	rs->has_bridge = true;
+	rs->ports = set_new(rs, RS_BRIDGE, "ports", RS_KEY_IFNAME);
+	rs->sets[rs->ports].map = true;
+	rs->sets[rs->ports].size = set_size_for(ports);
+	for (f = 0; f < 2; f++) {
+		rs->pairs[f] = set_new(rs, RS_BRIDGE,
+				       f ? "addrs_v6" : "addrs_v4",
+				       f ? RS_KEY_IFNAME_IPV6 :
+					   RS_KEY_IFNAME_IPV4);
+		rs->sets[rs->pairs[f]].size = set_size_for(total[f]);
+	}
+	pre = chain_new(rs, RS_BRIDGE, RS_HOOK_PREROUTING, -200, "%s",
+			"prerouting");
+	for (g = 0; g < p->n_groups; g++)
+		if (rs->groups[g].has_chains)
+			rs->groups[g].spoof_chain =
+				chain_new(rs, RS_BRIDGE, RS_HOOK_NONE, 0,
+					  "spoof_%s", p->groups[g].name);
+	chain_begin(rs, pre);
+	{
+		struct rs_rule *r = rule_new(rs);
+		struct rs_stmt *s = stmt_add(r, RS_ST_VMAP);
+
+		s->family = 0;		/* keyed on iifname */
+		s->set = rs->ports;
+	}
+	for (g = 0; g < p->n_groups; g++) {
+		struct rs_match *m;
+		struct rs_rule *r;
+		uint32_t cnt;
+
+		if (!rs->groups[g].has_chains)
+			continue;
+		cnt = counter_new(rs, RS_BRIDGE, "spoofed_",
+				  p->groups[g].name);
+		chain_begin(rs, rs->groups[g].spoof_chain);
+		r = rule_new(rs);
+		match_add(r, RM_ETHER_ARP);
+		r->verdict = RV_ACCEPT;
+		for (f = 0; f < 2; f++) {
+			r = rule_new(rs);
+			m = match_add(r, RM_IIF_ADDR_SET);
+			m->family = fam_num(f);
+			m->set = rs->pairs[f];
+			r->verdict = RV_ACCEPT;
+		}
+		r = rule_new(rs);
+		match_add(r, RM_ADDR_LL)->family = 6;
+		r->verdict = RV_ACCEPT;
+		r->comment = xstrdup("link-local (neighbour discovery)");
+		r = rule_new(rs);
+		m = match_add(r, RM_ADDR_LL);
+		m->family = 6;
+		m->a = 1;
+		r->verdict = RV_ACCEPT;
+		r->comment = xstrdup("unspecified (duplicate address detection)");
+		for (f = 0; f < 2; f++) {
+			struct rs_stmt *s;
+
+			r = rule_new(rs);
+			match_nfproto(r, fam_num(f));
+			stmt_add(r, RS_ST_COUNTER)->obj = cnt;
+			s = stmt_add(r, RS_ST_LOG);
+			s->prefix = xasprintf(RULESET_LOG_PREFIX_FMT, "spoof",
+					      p->groups[g].name, "deny");
+			s->group = rs->opts.nflog_group;
+			r->verdict = RV_DROP;
+		}
+	}
+}
+
+void ruleset_opts_from_policy(struct ruleset_opts *o, const struct policy *p)
+{
+	memset(o, 0, sizeof(*o));
+	o->nflog_group = RULESET_NFLOG_GROUP_DEFAULT;
+	o->log_rate = p->log_rate;
+	o->log_rate_unit_s = p->log_rate_unit_s ? p->log_rate_unit_s : 1;
+	o->antispoof = true;
+}
+
+struct ruleset *ruleset_build(const struct policy *p,
+			      const struct inventory *inv,
+			      const struct ruleset_opts *o)
+{
+	struct ruleset *rs = xcalloc(1, sizeof(*rs));
+	struct build b = { .rs = rs, .p = p };
+	uint32_t fwd, input, output;
+	size_t g, i;
+	int f;
+
+	rs->opts = *o;
+	if (!rs->opts.log_rate_unit_s)
+		rs->opts.log_rate_unit_s = 1;
+	rs->n_groups = p->n_groups;
+	rs->groups = xcalloc(p->n_groups, sizeof(*rs->groups));
+	rs->n_files = p->n_files;
+	rs->files = xcalloc(p->n_files + 1, sizeof(*rs->files));
+	for (i = 0; i < p->n_files; i++)
+		rs->files[i] = xstrdup(p->files[i]);
+	rs->ports = rs->pairs[0] = rs->pairs[1] = -1;
+	b.cnt = xcalloc(p->n_groups, sizeof(*b.cnt));
+	b.need_member = xcalloc(p->n_groups, sizeof(*b.need_member));
+	b.cset = xmalloc(p->n_groups * 2 * sizeof(*b.cset));
+	for (g = 0; g < p->n_groups * 2; g++)
+		b.cset[g] = -1;
+
+	count_containers(&b, inv);
+	find_needs(&b);
+	build_sets(&b);
+
+	/* Chains first (names and indices), rules after, in the same order. */
+	fwd = chain_new(rs, RS_INET, RS_HOOK_FORWARD, -10, "%s", "forward");
+	input = chain_new(rs, RS_INET, RS_HOOK_INPUT, -10, "%s", "input");
+	output = chain_new(rs, RS_INET, RS_HOOK_OUTPUT, -10, "%s", "output");
+	for (g = 0; g < p->n_groups; g++) {
+		struct rs_group *rg = &rs->groups[g];
+
+		if (!is_container_group(p, g))
+			continue;
+		rg->has_chains = true;
+		rg->in_chain = chain_new(rs, RS_INET, RS_HOOK_NONE, 0,
+					 "in_%s", p->groups[g].name);
+		rg->out_chain = chain_new(rs, RS_INET, RS_HOOK_NONE, 0,
+					  "out_%s", p->groups[g].name);
+	}
+	for (g = 0; g < p->n_groups; g++) {
+		if (!rs->groups[g].has_chains)
+			continue;
+		rs->groups[g].deny_in_chain =
+			chain_new(rs, RS_INET, RS_HOOK_NONE, 0, "deny_in_%s",
+				  p->groups[g].name);
+		rs->groups[g].deny_out_chain =
+			chain_new(rs, RS_INET, RS_HOOK_NONE, 0, "deny_out_%s",
+				  p->groups[g].name);
+	}
+
+	chain_begin(rs, fwd);
+	nd_rule(rs);
+	ct_rule(rs, CT_ESTABLISHED | CT_RELATED, RV_ACCEPT);
+	ct_rule(rs, CT_INVALID, RV_DROP);
+	for (f = 0; f < 2; f++)
+		vmap_rule(rs, f, true, rs->in_map[f]);
+	for (f = 0; f < 2; f++)
+		vmap_rule(rs, f, false, rs->out_map[f]);
+	chain_begin(rs, input);
+	nd_rule(rs);
+	ct_rule(rs, CT_ESTABLISHED | CT_RELATED, RV_ACCEPT);
+	ct_rule(rs, CT_INVALID, RV_DROP);
+	for (f = 0; f < 2; f++)
+		vmap_rule(rs, f, false, rs->out_map[f]);
+	chain_begin(rs, output);
+	ct_rule(rs, CT_ESTABLISHED | CT_RELATED, RV_ACCEPT);
+	for (f = 0; f < 2; f++)
+		vmap_rule(rs, f, true, rs->in_map[f]);
+
+	for (g = 0; g < p->n_groups; g++) {
+		const struct group *gr = &p->groups[g];
+		struct rs_group *rg = &rs->groups[g];
+		bool deny_all = g == GROUP_QUARANTINE;
+		bool pass = g == GROUP_UNASSIGNED && !p->unassigned_deny;
+		struct rs_rule *r;
+		int dir;
+
+		if (!rg->has_chains)
+			continue;
+		for (dir = 0; dir < 2; dir++) {
+			uint32_t ch = dir ? rg->out_chain : rg->in_chain;
+
+			chain_begin(rs, ch);
+			if (!deny_all) {
+				if (!dir && gr->kind == GK_LABELS &&
+				    gr->intra_allow)
+					for (f = 0; f < 2; f++) {
+						r = rule_new(rs);
+						match_set(r, fam_num(f), false,
+							  false, rg->member[f]);
+						r->verdict = RV_ACCEPT;
+						r->comment = xasprintf(
+							"intra %s", gr->name);
+					}
+				group_flow_rules(&b, g, !dir);
+			}
+			r = rule_new(rs);
+			if (pass) {
+				r->verdict = RV_ACCEPT;
+				r->comment = xstrdup("settings.unassigned: allow");
+			} else {
+				r->verdict = RV_GOTO;
+				r->target = dir ? rg->deny_out_chain :
+						  rg->deny_in_chain;
+			}
+		}
+	}
+	for (g = 0; g < p->n_groups; g++) {
+		if (!rs->groups[g].has_chains)
+			continue;
+		deny_chain(&b, g, true, rs->groups[g].deny_in_chain);
+		deny_chain(&b, g, false, rs->groups[g].deny_out_chain);
+	}
+	if (rs->opts.antispoof)
+		build_bridge(&b);
+	fill_elements(&b, inv);
+
+	free(b.cnt);
+	free(b.need_member);
+	free(b.cset);
+	return rs;
+}
+
+void ruleset_free(struct ruleset *rs)
+{
+	size_t i, j;
+
+	if (!rs)
+		return;
+	for (i = 0; i < rs->n_sets; i++)
+		set_free(&rs->sets[i]);
+	free(rs->sets);
+	for (i = 0; i < rs->n_chains; i++)
+		free(rs->chains[i].name);
+	free(rs->chains);
+	for (i = 0; i < rs->n_rules; i++) {
+		for (j = 0; j < rs->rules[i].n_s; j++)
+			free(rs->rules[i].s[j].prefix);
+		free(rs->rules[i].comment);
+	}
+	free(rs->rules);
+	for (i = 0; i < rs->n_counters; i++)
+		free(rs->counters[i].name);
+	free(rs->counters);
+	for (i = 0; i < rs->n_files; i++)
+		free(rs->files[i]);
+	free(rs->files);
+	free(rs->groups);
+	free(rs);
+}
+
+/* ---- deltas ---- */
+
+struct rs_delta *rs_delta_new(void)
+{
+	return xcalloc(1, sizeof(struct rs_delta));
+}
+
+void rs_delta_free(struct rs_delta *d)
+{
+	if (!d)
+		return;
+	free(d->v);
+	free(d);
+}
+
+bool rs_delta_empty(const struct rs_delta *d)
+{
+	return !d || !d->n;
+}
+
+static void delta_push(struct rs_delta *d, enum rs_op op, uint32_t set,
+		       const uint8_t *key, size_t klen, uint32_t chain)
+{
+	struct rs_elem_op *e;
+
+	xgrow(&d->v, &d->cap, d->n + 1, sizeof(*d->v));
+	e = &d->v[d->n++];
+	memset(e, 0, sizeof(*e));
+	e->op = op;
+	e->set = set;
+	memcpy(e->key, key, klen);
+	e->chain = chain;
+}
+
+void ruleset_container_delta(const struct ruleset *rs,
+			     const struct container *c, enum rs_op op,
+			     struct rs_delta *d)
+{
+	unsigned g = c->quarantined ? GROUP_QUARANTINE : c->group;
+	const struct rs_group *rg;
+	uint8_t key[RS_KEY_MAX];
+	bool guard;
+	size_t i;
+
+	if (g >= rs->n_groups || !rs->groups[g].has_chains)
+		g = GROUP_UNASSIGNED;
+	rg = &rs->groups[g];
+	guard = rs->has_bridge && c->ifname[0];
+	if (guard) {
+		memset(key, 0, sizeof(key));
+		memcpy(key, c->ifname, strnlen(c->ifname, IF_NAMESIZE - 1));
+		delta_push(d, op, rs->ports, key, 16, rg->spoof_chain);
+	}
+	for (i = 0; i < c->n_addrs; i++) {
+		const struct bh_addr *a = &c->addrs[i];
+		int f = fam_idx(a->family);
+		size_t len = bh_addr_len(a);
+
+		delta_push(d, op, rs->in_map[f], a->a, len, rg->in_chain);
+		delta_push(d, op, rs->out_map[f], a->a, len, rg->out_chain);
+		if (rg->member[f] >= 0)
+			delta_push(d, op, rg->member[f], a->a, len, 0);
+		if (rs->containers[f] >= 0)
+			delta_push(d, op, rs->containers[f], a->a, len, 0);
+		if (guard) {
+			memcpy(key + 16, a->a, len);
+			delta_push(d, op, rs->pairs[f], key, 16 + len, 0);
+		}
+	}
+}
+
+void ruleset_apply_delta(struct ruleset *rs, const struct rs_delta *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++) {
+		struct rs_set *s = &rs->sets[d->v[i].set];
+		long at = ruleset_set_find(s, d->v[i].key);
+
+		if (d->v[i].op == RS_ELEM_ADD) {
+			if (at < 0)
+				set_push(s, d->v[i].key, d->v[i].chain);
+			else if (s->map)
+				s->chains[at] = d->v[i].chain;
+		} else if (at >= 0) {
+			set_remove(s, (uint32_t)at);
+		}
+	}
+}
+
+bool ruleset_delta_overflows(const struct ruleset *rs,
+			     const struct rs_delta *d)
+{
+	struct {
+		uint32_t set;
+		long n;
+	} seen[16];
+	size_t n_seen = 0, i, j;
+
+	for (i = 0; i < d->n; i++) {
+		const struct rs_set *s = &rs->sets[d->v[i].set];
+
+		if (!s->size)
+			continue;
+		for (j = 0; j < n_seen && seen[j].set != d->v[i].set; j++)
+			;
+		if (j == n_seen) {
+			if (n_seen == ARRAY_SIZE(seen))
+				return true;	/* a huge delta: be safe */
+			seen[j].set = d->v[i].set;
+			seen[j].n = (long)s->n;
+			n_seen++;
+		}
+		seen[j].n += d->v[i].op == RS_ELEM_ADD ? 1 : -1;
+		if (seen[j].n > (long)s->size)
+			return true;
+	}
+	return false;
+}
+
+const char *ruleset_chain_name(const struct ruleset *rs, uint32_t chain)
+{
+	return chain < rs->n_chains ? rs->chains[chain].name : "?";
+}
+
+const char *ruleset_rule_loc(const struct ruleset *rs,
+			     const struct rs_rule *r, char *buf, size_t len)
+{
+	if (!r->has_loc) {
+		buf[0] = 0;
+		return buf;
+	}
+	loc_str(rs, &r->loc, buf, len);
+	return buf;
+}
+
+void ruleset_key_str(const struct rs_set *s, const uint8_t *key, char *buf,
+		     size_t len)
+{
+	struct bh_addr a = { 0 };
+	char ab[BH_ADDR_STRLEN];
+
+	switch (s->key) {
+	case RS_KEY_IPV4:
+	case RS_KEY_IPV6:
+		a.family = s->key == RS_KEY_IPV4 ? AF_INET : AF_INET6;
+		a.plen = s->key == RS_KEY_IPV4 ? 32 : 128;
+		memcpy(a.a, key, s->klen);
+		snprintf(buf, len, "%s", bh_addr_str(&a, ab));
+		break;
+	case RS_KEY_IFNAME:
+		snprintf(buf, len, "\"%.16s\"", (const char *)key);
+		break;
+	case RS_KEY_IFNAME_IPV4:
+	case RS_KEY_IFNAME_IPV6:
+		a.family = s->key == RS_KEY_IFNAME_IPV4 ? AF_INET : AF_INET6;
+		a.plen = a.family == AF_INET ? 32 : 128;
+		memcpy(a.a, key + 16, s->klen - 16);
+		snprintf(buf, len, "\"%.16s\" . %s", (const char *)key,
+			 bh_addr_str(&a, ab));
+		break;
+	}
+}
