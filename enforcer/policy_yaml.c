@@ -49,6 +49,7 @@ struct loader {
 	size_t flows_cap;
 	bool *bad;			/* per group: had an error */
 	size_t bad_cap;
+	bool *mentioned;		/* per group: named by a flow */
 	bool have_settings;
 	struct src_loc settings_loc;
 };
@@ -954,6 +955,7 @@ static bool load_ends(struct loader *L, const struct ynode *v,
 			ok = false;
 			continue;
 		}
+		L->mentioned[g] = true;
 		for (j = 0; j < *n_out; j++)
 			if ((*out)[j] == (unsigned)g)
 				break;
@@ -1071,16 +1073,16 @@ static void check_shadowing(struct loader *L)
 				 "group '%s' can never match: '%s' (%s:%u:%u) comes first and matches every container it would",
 				 b->name, a->name, policy_file(p, a->loc.file),
 				 a->loc.line, a->loc.col);
+			mark_bad(L, j);
 			break;
 		}
 	}
 }
 
-static bool exposed(const struct policy *p, const struct group *g)
+static bool exposed(const struct group *g)
 {
 	size_t i;
 
-	(void)p;
 	for (i = 0; i < g->n_match; i++)
 		if (!strcmp(g->match[i].key, "risk") &&
 		    !strcmp(g->match[i].value, "exposed"))
@@ -1094,20 +1096,16 @@ static void check_warnings(struct loader *L)
 	const struct flow *f;
 	const struct group *to;
 	const struct port_spec *ps;
-	bool *used = xcalloc(p->n_groups, sizeof(*used));
 	size_t i, a, b, k;
 
 	for (i = 0; i < p->n_flows; i++) {
 		f = &p->flows[i];
-		for (a = 0; a < f->n_from; a++)
-			used[f->from[a]] = true;
 		for (b = 0; b < f->n_to; b++) {
-			used[f->to[b]] = true;
 			to = &p->groups[f->to[b]];
 			if (to->sensitivity != SENS_RESTRICTED)
 				continue;
 			for (a = 0; a < f->n_from; a++)
-				if (exposed(p, &p->groups[f->from[a]]))
+				if (exposed(&p->groups[f->from[a]]))
 					diag_loc(L, DIAG_WARNING, &f->loc,
 						 "flow from exposed group '%s' (risk=exposed) straight into restricted group '%s'",
 						 p->groups[f->from[a]].name,
@@ -1126,11 +1124,10 @@ static void check_warnings(struct loader *L)
 		}
 	}
 	for (i = GROUP_FIRST_USER; i < p->n_groups; i++)
-		if (!used[i] && !group_bad(L, i))
+		if (!L->mentioned[i] && !group_bad(L, i))
 			diag_loc(L, DIAG_WARNING, &p->groups[i].loc,
 				 "no flow mentions group '%s'",
 				 p->groups[i].name);
-	free(used);
 }
 
 static unsigned add_file(struct loader *L, const char *name)
@@ -1201,10 +1198,14 @@ static int diag_cmp(const void *x, const void *y)
  * pass found them; equal positions keep the order they were found in. */
 static void sort_diags(struct loader *L)
 {
-	struct diag *v = L->d->v + L->diags_start, tmp;
-	size_t n = L->d->n - L->diags_start, i, j;
-	size_t *order = xcalloc(n + 1, sizeof(*order));
+	size_t n = L->d->n - L->diags_start, i, j, *order;
+	struct diag *v, tmp;
 	unsigned f;
+
+	if (n < 2)
+		return;
+	v = L->d->v + L->diags_start;
+	order = xcalloc(n, sizeof(*order));
 
 	/* Group by file (stable), then insertion-sort each run by
 	 * position: runs are short and mostly ordered already. */
@@ -1237,6 +1238,7 @@ static struct policy *loader_finish(struct loader *L)
 
 	/* Names are known now: flows may refer to groups of any file. */
 	policy_seal(p);
+	L->mentioned = xcalloc(p->n_groups, sizeof(*L->mentioned));
 	for (i = 0; i < p->n_files; i++) {
 		L->file = (unsigned)i;
 		if (L->roots[i] && L->roots[i]->type == Y_MAP)
@@ -1249,6 +1251,7 @@ static struct policy *loader_finish(struct loader *L)
 		ynode_free(L->roots[i]);
 	free(L->roots);
 	free(L->bad);
+	free(L->mentioned);
 	bad = L->d->n_errors != L->errors_start;
 	free(L);
 	if (bad) {
@@ -1319,7 +1322,8 @@ static void load_dir(struct loader *L, const char *dir)
 		names[n++] = xstrdup(de->d_name);
 	}
 	closedir(dh);
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n)
+		qsort(names, n, sizeof(*names), name_cmp);
 	len = strlen(dir);
 	for (i = 0; i < n; i++) {
 		path = xasprintf("%s%s%s", dir,
