@@ -1,0 +1,173 @@
+#!/bin/bash
+# bulkheadd does its job with exactly what bulkheadd.service gives it:
+# uid 0, a group that is not root's, CAP_NET_ADMIN alone in the bounding,
+# permitted, effective, inheritable and ambient sets, no_new_privs,
+# UMask=0027, a read-only /proc/sys (ProtectKernelTunables=) and a
+# read-only root file system with only its own directories writable
+# (ProtectSystem=strict + StateDirectory=/LogsDirectory=/RuntimeDirectory=).
+# Not reproduced here: the seccomp filter and RestrictAddressFamilies=
+# (they need systemd as PID 1).
+. "$(dirname "$0")/../lib/tap.sh"
+. "$BH_TOP/tests/lib/netns.sh"
+
+command -v setpriv >/dev/null || skip_all "setpriv (util-linux) missing"
+command -v unshare >/dev/null || skip_all "unshare (util-linux) missing"
+[ -x "$BH_D" ] || skip_all "bulkheadd not built ($BH_D)"
+[ -x "$BH_CTL" ] || skip_all "bulkheadctl not built"
+
+# The values the unit sets, read from the unit itself so the two cannot
+# drift apart.
+UNIT=$BH_TOP/systemd/bulkheadd.service.in
+unit_get() { sed -n "s/^$1=//p" "$UNIT" | tail -1; }
+is "$(unit_get CapabilityBoundingSet)" CAP_NET_ADMIN \
+	"unit: bounding set is CAP_NET_ADMIN"
+is "$(unit_get AmbientCapabilities)" CAP_NET_ADMIN \
+	"unit: ambient set is CAP_NET_ADMIN"
+is "$(unit_get User)" root "unit: User=root"
+is "$(unit_get UMask)" 0027 "unit: UMask=0027"
+is "$(unit_get ProtectKernelTunables)" yes "unit: ProtectKernelTunables=yes"
+is "$(unit_get ProtectSystem)" strict "unit: ProtectSystem=strict"
+CAPS=$(unit_get CapabilityBoundingSet | tr 'A-Z' 'a-z' | sed 's/cap_//g;
+	s/ /,+/g')
+
+ns_init
+ns_add web 10.77.0.11 fd77::11
+ns_add api 10.77.0.12 fd77::12
+
+# A gid that names no group here stands for "bulkhead" (adding a group
+# to this machine's /etc/group is not the test's business).
+GID=64990
+while getent group "$GID" >/dev/null && [ $GID -lt 65500 ]; do
+	GID=$((GID + 1))
+done
+
+cat > "$NS_TMP/policy.yaml" <<'EOF'
+version: 1
+settings:
+  unassigned: deny
+groups:
+  web: { match: { purpose: web } }
+  api: { match: { purpose: api } }
+flows:
+  - { from: web, to: api, ports: [tcp/8080] }
+EOF
+
+# As the unit would: the bridge sysctls come from the shipped sysctl.d
+# snippet, applied in the host namespace before the daemon starts.
+nsx host sysctl -q -p "$BH_TOP/systemd/bulkhead.sysctl.conf"
+ok $? "sysctl.d snippet applies (in the test's host namespace)"
+
+mkdir -p "$BHD_STATE" "$(dirname "$BHD_SOCK")"
+chgrp "$GID" "$BHD_STATE" "$(dirname "$BHD_SOCK")"
+chmod 0750 "$BHD_STATE" "$(dirname "$BHD_SOCK")"
+
+# nsenter (needs CAP_SYS_ADMIN) -> private mount namespace with the unit's
+# read-only views -> setpriv drops to the unit's credentials -> bulkheadd.
+confined_spawn() {
+	local policy=$1
+
+	nsenter --net="$(ns_path host)" -- unshare --mount --propagation private \
+		sh -c '
+		set -e
+		mount --bind "$1" "$1"
+		mount -o remount,bind,ro /
+		mount --bind /proc/sys /proc/sys
+		mount -o remount,bind,ro /proc/sys
+		shift
+		umask 0027
+		exec setpriv --reuid=0 --regid="$GID" --clear-groups \
+			--bounding-set=-all,+"$CAPS" --inh-caps=-all,+"$CAPS" \
+			--ambient-caps=-all,+"$CAPS" --no-new-privs -- "$@"
+		' sh "$NS_TMP" "$BH_D" --policy "$policy" --socket "$BHD_SOCK" \
+		--state-dir "$BHD_STATE" --denied-log "$BHD_DENIED" \
+		--foreground >>"$BHD_LOG" 2>&1 &
+	BHD_PID=$!
+}
+export GID CAPS
+
+# The shell between nsenter and bulkheadd execs each step, so BHD_PID
+# becomes bulkheadd itself.
+confined_spawn "$NS_TMP/policy.yaml"
+if ! bhd_wait_ready 15; then
+	fail "confined bulkheadd came up"
+	bhd_log_diag
+	done_testing
+fi
+pass "confined bulkheadd came up and answers status"
+
+st=/proc/$BHD_PID/status
+is "$(awk '/^Name:/ {print $2}' "$st")" bulkheadd "the pid is bulkheadd"
+for f in CapBnd CapPrm CapEff CapAmb; do
+	is "$(awk -v f="$f:" '$1 == f {print $2}' "$st")" 0000000000001000 \
+		"$f is CAP_NET_ADMIN only"
+done
+is "$(awk '/^NoNewPrivs:/ {print $2}' "$st")" 1 "no_new_privs set"
+is "$(awk '/^Uid:/ {print $2, $3, $4, $5}' "$st")" "0 0 0 0" "uid 0"
+is "$(awk '/^Gid:/ {print $2}' "$st")" "$GID" "gid is the unit's group"
+is "$(awk '/^Groups:/ {print $2}' "$st")" "" "no supplementary groups"
+
+is "$(stat -c '%a %g' "$BHD_SOCK" 2>&1)" "660 $GID" \
+	"control socket is 0660 and of the daemon's group"
+
+bhd_attach web purpose=web >/dev/null
+ok $? "attach web (as a client with uid 0)"
+bhd_attach api purpose=api >/dev/null
+ok $? "attach api"
+
+serve_tcp api 8080
+serve_tcp api 9090
+serve_tcp web 8080
+sleep 0.3
+
+is "$(probe tcp web 10.77.0.12 8080)" pass "declared flow web->api tcp/8080 passes"
+is "$(probe tcp web fd77::12 8080)" pass "declared flow passes over IPv6"
+is "$(probe tcp web 10.77.0.12 9090)" drop "undeclared web->api tcp/9090 drops"
+is "$(probe tcp api 10.77.0.11 8080)" drop "undeclared api->web tcp/8080 drops"
+is "$(probe tcp api fd77::11 8080)" drop "undeclared api->web drops over IPv6"
+
+nsx host nft list table inet bulkhead >/dev/null 2>&1
+ok $? "the table inet bulkhead exists in the host namespace"
+
+# ExecReload= sends SIGHUP; logrotate's postrotate sends SIGUSR1.
+kill -HUP "$BHD_PID"
+sleep 0.5
+kill -0 "$BHD_PID" 2>/dev/null
+ok $? "SIGHUP reload with the unit's credentials keeps it running"
+is "$(probe tcp web 10.77.0.12 8080)" pass "declared flow passes after reload"
+is "$(probe tcp web 10.77.0.12 9090)" drop "undeclared flow drops after reload"
+if [ -e "$BHD_DENIED" ]; then
+	mv "$BHD_DENIED" "$BHD_DENIED.1"
+	kill -USR1 "$BHD_PID"
+	sleep 0.3
+	kill -0 "$BHD_PID" 2>/dev/null
+	ok $? "SIGUSR1 (log reopen) keeps it running"
+else
+	diag "no denied-flow log written yet; SIGUSR1 sent anyway"
+	kill -USR1 "$BHD_PID"
+	sleep 0.3
+	kill -0 "$BHD_PID" 2>/dev/null
+	ok $? "SIGUSR1 (log reopen) keeps it running"
+fi
+
+bhd_stop
+rc=$?
+is "$rc" 0 "SIGTERM: clean exit"
+is "$(probe tcp web 10.77.0.12 9090)" drop "rules stay after exit (fail closed)"
+
+# The sysctls are read-only for the service: a wrong value is reported,
+# not silently ignored, and the daemon still enforces what it can.
+nsx host sysctl -q -w net.bridge.bridge-nf-call-iptables=0
+: > "$BHD_LOG"
+confined_spawn "$NS_TMP/policy.yaml"
+if bhd_wait_ready 15; then
+	pass "starts with bridge-nf-call-iptables=0 and read-only /proc/sys"
+else
+	fail "starts with bridge-nf-call-iptables=0 and read-only /proc/sys"
+fi
+grep -q 'bridge-nf-call-iptables' "$BHD_LOG"
+ok $? "it names net.bridge.bridge-nf-call-iptables in its log"
+bhd_log_diag | grep -i bridge
+bhd_stop
+nsx host sysctl -q -w net.bridge.bridge-nf-call-iptables=1
+
+done_testing
