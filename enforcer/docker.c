@@ -714,7 +714,9 @@ static void handle_event_line(struct docker *e, const char *line, size_t n)
 	if (!strcmp(type, "container"))
 		id = json_string_value(json_object_get(actor, "ID"));
 	else if (!strcmp(type, "network"))
-		id = json_string_value(json_object_get(attrs, "container"));
+		/* Docker names the container in Attributes, Podman in ID */
+		id = json_string_value(json_object_get(attrs, "container")) ?:
+		     json_string_value(json_object_get(actor, "ID"));
 	else
 		goto out;
 	if (!valid_id(id)) {

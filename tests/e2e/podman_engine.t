@@ -1,0 +1,112 @@
+#!/bin/bash
+# The Engine API source against a real Podman (its Docker-compatible API):
+# start-up listing, run, stop, restart with a new address, network connect,
+# relabel by recreation, and an engine restart while containers change.
+# engine_watch runs the source on a real event loop and prints every
+# attach/detach it asks of the daemon.
+. "$(dirname "$0")/../lib/tap.sh"
+. "$BH_TOP/tests/lib/netns.sh"
+. "$BH_TOP/tests/lib/podman.sh"
+
+ns_init
+pm_init || { echo "Bail out! cannot build the rootfs"; exit 2; }
+W=$BH_BUILD/tests/tools/engine_watch
+OUT=$NS_TMP/watch.out
+ERR=$NS_TMP/watch.err
+
+pm_service_start || { echo "Bail out! podman system service did not start"; exit 2; }
+pm network create --subnet 10.89.0.0/24 bhnet >/dev/null || exit 2
+pm network create --subnet 10.89.1.0/24 bhnet2 >/dev/null || exit 2
+pm_run web bhnet bulkhead.purpose=web >/dev/null
+ok $? "podman runs a busybox container in the test namespace"
+
+ns_bg host "$W" --engine "unix://$PM_SOCK" >"$OUT" 2>"$ERR"
+WPID=$!
+
+# 1: what already runs is listed, inspected, attached
+r=$(wait_line "$OUT" 0 'select(.event=="attach" and .container.name=="web")')
+ok $? "running container attached at start"
+is "$(jq -c '.container.labels' <<<"$r")" '{"bulkhead.purpose":"web"}' \
+	"labels from inspect only (no name/image/podId attributes)"
+is "$(jq -r '.container.ips[0]' <<<"$r")" \
+	"$(pm inspect -f '{{.NetworkSettings.Networks.bhnet.IPAddress}}' web)" \
+	"address from Networks"
+WEB_ID=$(jq -r '.container.id' <<<"$r")
+hif=$(jq -r '.container.ifname' <<<"$r")
+peer=$(nsx host ip -o link show "$hif" 2>/dev/null | grep -c 'link-netns')
+is "$peer" 1 "host-side veth found ($hif) through the sandbox's netns id"
+
+# 2: run → start event → attach
+n=$(lines "$OUT")
+pm_run api bhnet bulkhead.purpose=api >/dev/null
+r=$(wait_line "$OUT" "$n" 'select(.event=="attach" and .container.name=="api")')
+ok $? "started container attached from the event stream"
+API_ID=$(jq -r '.container.id' <<<"$r")
+
+# 3: stop → die → detach
+n=$(lines "$OUT")
+pm stop -t 0 web >/dev/null
+wait_line "$OUT" "$n" "select(.event==\"detach\" and .id==\"$WEB_ID\")" >/dev/null
+ok $? "stopped container detached"
+
+# 4: restart with a new address
+n=$(lines "$OUT")
+pm stop -t 0 api >/dev/null
+pm network disconnect bhnet api >/dev/null
+pm network connect --ip 10.89.0.77 bhnet api >/dev/null
+pm start api >/dev/null
+r=$(wait_line "$OUT" "$n" 'select(.event=="attach" and .container.name=="api")')
+is "$(jq -c '.container.ips' <<<"$r")" '["10.89.0.77"]' \
+	"restarted with a new address: attached with it"
+
+# 5: a second network while running → readdress
+n=$(lines "$OUT")
+pm network connect bhnet2 api >/dev/null
+r=$(wait_line "$OUT" "$n" 'select(.event=="attach" and (.container.ips|length)==2)')
+is "$(jq -c '.container.ips|sort' <<<"$r")" \
+	"[\"10.89.0.77\",\"$(pm inspect -f '{{.NetworkSettings.Networks.bhnet2.IPAddress}}' api)\"]" \
+	"network connect: both addresses"
+
+# 6: relabel = recreate under the same name
+n=$(lines "$OUT")
+pm rm -f -t 0 api >/dev/null
+pm_run api bhnet bulkhead.purpose=db >/dev/null
+wait_line "$OUT" "$n" "select(.event==\"detach\" and .id==\"$API_ID\")" >/dev/null
+ok $? "recreated container: old id detached"
+r=$(wait_line "$OUT" "$n" "select(.event==\"attach\" and .container.id!=\"$API_ID\")")
+is "$(jq -c '.container.labels' <<<"$r")" '{"bulkhead.purpose":"db"}' \
+	"recreated container: new id attached with the new labels"
+API2_ID=$(jq -r '.container.id' <<<"$r")
+
+# 7: the engine goes away; containers change meanwhile
+pm_service_stop
+sleep 0.3
+n=$(lines "$OUT")
+kill -USR1 "$WPID"
+r=$(wait_line "$OUT" "$n" 'select(.status)')
+is "$(jq -c '.status[0] | [.state, .stale, .containers]' <<<"$r")" '["down",true,1]' \
+	"engine down: status is stale, its container kept"
+n=$(lines "$OUT")
+pm stop -t 0 api >/dev/null
+pm_run cache bhnet bulkhead.purpose=cache >/dev/null
+sleep 0.3
+is "$(tail -n +$((n + 1)) "$OUT" | grep -c event)" 0 \
+	"while the engine is down nothing changes (fail closed)"
+pm_service_start || diag "podman service did not come back"
+wait_line "$OUT" "$n" "select(.event==\"detach\" and .id==\"$API2_ID\")" 15 >/dev/null
+ok $? "after reconnect: container stopped meanwhile detached"
+r=$(wait_line "$OUT" "$n" 'select(.event=="attach" and .container.name=="cache")' 15)
+ok $? "after reconnect: container started meanwhile attached"
+n=$(lines "$OUT")
+kill -USR1 "$WPID"
+r=$(wait_line "$OUT" "$n" 'select(.status)')
+is "$(jq -c '.status[0] | [.state, .stale, .containers]' <<<"$r")" '["up",false,1]' \
+	"engine back: status up, not stale"
+grep -q "containers keep their policy (stale)" "$ERR"
+ok $? "the outage was logged"
+
+kill -TERM "$WPID"
+wait "$WPID"
+ok $? "engine_watch exits cleanly on SIGTERM"
+[ -n "${BH_SANITIZE:-}" ] && diag "$(grep -c ERROR "$ERR") sanitizer errors"
+done_testing

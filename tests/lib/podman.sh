@@ -1,0 +1,126 @@
+# Podman fixtures for the SOURCES e2e tests (bash). Source after
+# tests/lib/tap.sh and tests/lib/netns.sh, after ns_init. Everything Podman
+# keeps (storage, run state, networks, its events log) lives under $NS_TMP,
+# and every podman command runs in the test's host namespace, as
+# ../shared/RUNTIMES.md says (nsenter, runc, cgroupfs, a busybox rootfs).
+#
+#   pm_init                 config, rootfs $PM_ROOTFS; installs the cleanup
+#   pm ARGS...              podman in the host namespace with that state
+#   pm_run NAME NET [LABEL...]  podman run -d a busybox `sleep` container
+#   pm_service_start        podman system service on $PM_SOCK (PM_SVC_PID)
+#   pm_service_stop         SIGTERM it, wait (bounded)
+#   wait_line FILE FROM JQ [SECS]  waits until a line after line FROM of
+#                           FILE matches the jq filter; prints it
+
+PM_DIR=
+PM_SOCK=
+PM_ROOTFS=
+PM_SVC_PID=
+
+pm() {
+	nsenter --net="$(ns_path host)" -- env CONTAINERS_CONF="$PM_DIR/containers.conf" \
+		podman --root "$PM_DIR/root" --runroot "$PM_DIR/runroot" \
+		--tmpdir "$PM_DIR/tmp" --storage-driver vfs \
+		--events-backend file "$@" 2> >(grep -v 'connect to syslog' >&2)
+}
+
+pm_cleanup() {
+	local rc=$? m
+
+	trap - EXIT
+	exec 2>/dev/null
+	if [ -n "$PM_DIR" ]; then
+		pm rm -af -t 0 >/dev/null
+		[ -n "$PM_SVC_PID" ] && kill -KILL "$PM_SVC_PID"
+		# whatever podman left mounted under our temp dir
+		awk -v d="$PM_DIR" 'index($2, d) == 1 { print $2 }' /proc/mounts |
+			sort -r | while read -r m; do umount -l "$m"; done
+	fi
+	(exit $rc)
+	ns_cleanup
+}
+
+pm_init() {
+	command -v podman >/dev/null || skip_all "podman not installed"
+	command -v runc >/dev/null || skip_all "runc not installed"
+	[ -x /bin/busybox ] || skip_all "busybox-static not installed"
+	command -v jq >/dev/null || skip_all "jq not installed"
+	PM_DIR=$NS_TMP/podman
+	PM_SOCK=$PM_DIR/api.sock
+	PM_ROOTFS=$PM_DIR/rootfs
+	mkdir -p "$PM_DIR/net" "$PM_ROOTFS"/{bin,etc,proc,sys,dev,tmp}
+	cat >"$PM_DIR/containers.conf" <<-EOF
+	[containers]
+	default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+	[engine]
+	runtime = "runc"
+	cgroup_manager = "cgroupfs"
+	events_logger = "file"
+	events_logfile_path = "$PM_DIR/events.log"
+	[network]
+	network_config_dir = "$PM_DIR/net"
+	EOF
+	cp /bin/busybox "$PM_ROOTFS/bin/"
+	chroot "$PM_ROOTFS" /bin/busybox --install -s /bin || return 1
+	trap pm_cleanup EXIT
+}
+
+pm_run() { # NAME NET [LABEL...]
+	local name=$1 net=$2 l args=()
+
+	shift 2
+	for l in "$@"; do
+		args+=(--label "$l")
+	done
+	pm run -d --name "$name" --network "$net" "${args[@]}" \
+		--rootfs "$PM_ROOTFS" /bin/sleep 3600
+}
+
+pm_service_start() {
+	local i
+
+	rm -f "$PM_SOCK"
+	nsenter --net="$(ns_path host)" -- env CONTAINERS_CONF="$PM_DIR/containers.conf" \
+		podman --root "$PM_DIR/root" --runroot "$PM_DIR/runroot" \
+		--tmpdir "$PM_DIR/tmp" --storage-driver vfs \
+		--events-backend file system service --time=0 \
+		"unix://$PM_SOCK" >>"$PM_DIR/service.log" 2>&1 &
+	PM_SVC_PID=$!
+	for i in $(seq 100); do
+		curl -sf --unix-socket "$PM_SOCK" http://d/_ping >/dev/null 2>&1 &&
+			return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+pm_service_stop() {
+	local i
+
+	[ -n "$PM_SVC_PID" ] || return 0
+	kill -TERM "$PM_SVC_PID" 2>/dev/null
+	for i in $(seq 50); do
+		kill -0 "$PM_SVC_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$PM_SVC_PID" 2>/dev/null
+	wait "$PM_SVC_PID" 2>/dev/null
+	PM_SVC_PID=
+}
+
+wait_line() { # FILE FROM JQ [SECS]
+	local file=$1 from=$2 filter=$3 secs=${4:-10} end r
+
+	end=$((SECONDS + secs))
+	while :; do
+		r=$(tail -n +"$((from + 1))" "$file" 2>/dev/null |
+			jq -c "$filter" 2>/dev/null | head -1)
+		[ -n "$r" ] && { echo "$r"; return 0; }
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.1
+	done
+}
+
+lines() { # FILE: its line count
+	wc -l <"$1" 2>/dev/null || echo 0
+}
