@@ -1,0 +1,77 @@
+#!/bin/bash
+# The link watcher: a container whose host-side veth disappears without any
+# runtime event is detached; one whose veth went while nobody watched is
+# detached at start; global addresses that come and go on a container's
+# interface follow it. engine_watch stands in for the daemon's inventory.
+. "$(dirname "$0")/../lib/tap.sh"
+. "$BH_TOP/tests/lib/netns.sh"
+
+command -v jq >/dev/null || skip_all "jq not installed"
+ns_init
+W=$BH_BUILD/tests/tools/engine_watch
+OUT=$NS_TMP/watch.out
+ERR=$NS_TMP/watch.err
+
+ns_add a 10.77.0.2 fd77::2 || exit 2
+ns_add b 10.77.0.3 fd77::3 || exit 2
+cat >"$NS_TMP/inv.json" <<EOF
+[{"id":"id-a","name":"a","labels":{"bulkhead.purpose":"web"},
+  "ips":["10.77.0.2","fd77::2"],"ifname":"v-a"},
+ {"id":"id-b","name":"b","labels":{},"ips":["10.77.0.3"],"ifname":"v-b"},
+ {"id":"id-gone","name":"gone","ips":["10.77.0.9"],"ifname":"v-gone"},
+ {"id":"id-static","name":"static","ips":["10.77.0.10"]}]
+EOF
+
+wait_line() { # FROM JQ
+	local end=$((SECONDS + 5)) r
+
+	while :; do
+		r=$(tail -n +"$(($1 + 1))" "$OUT" | jq -c "$2" 2>/dev/null | head -1)
+		[ -n "$r" ] && { echo "$r"; return 0; }
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.05
+	done
+}
+
+ns_bg host "$W" --inventory "$NS_TMP/inv.json" --links >"$OUT" 2>"$ERR"
+WPID=$!
+wait_line 0 'select(.event=="ready")' >/dev/null
+ok $? "watcher started"
+is "$(jq -r 'select(.event=="detach") | .id' "$OUT" | tr '\n' ' ')" "id-gone " \
+	"at start: only the container whose veth is already gone is detached"
+
+n=$(wc -l <"$OUT")
+nsx host ip link del v-a
+r=$(wait_line "$n" 'select(.event=="detach")')
+is "$(jq -r .id <<<"$r")" "id-a" "veth deleted without any event: detached"
+
+n=$(wc -l <"$OUT")
+nsx host ip addr add 10.77.5.5/32 dev v-b
+r=$(wait_line "$n" 'select(.event=="attach")')
+is "$(jq -c '.container.ips' <<<"$r")" '["10.77.0.3","10.77.5.5"]' \
+	"address added on the container's interface joins it"
+n=$(wc -l <"$OUT")
+nsx host ip addr del 10.77.5.5/32 dev v-b
+r=$(wait_line "$n" 'select(.event=="attach")')
+is "$(jq -c '.container.ips' <<<"$r")" '["10.77.0.3"]' \
+	"address removed: it leaves"
+n=$(wc -l <"$OUT")
+nsx host ip addr add fe80::99/64 dev v-b
+nsx host ip link set v-b down
+nsx host ip link set v-b up
+sleep 0.3
+is "$(tail -n +$((n + 1)) "$OUT" | grep -c .)" 0 \
+	"link-local addresses and link flaps change nothing"
+
+# a namespace deleted under a runtime's feet takes its veth along
+n=$(wc -l <"$OUT")
+ip netns del "$(ns_name b)"
+r=$(wait_line "$n" 'select(.event=="detach")')
+is "$(jq -r .id <<<"$r")" "id-b" "container namespace gone: its veth went, detached"
+
+kill -TERM "$WPID"
+wait "$WPID"
+ok $? "clean exit"
+grep -q "id-static" "$OUT"
+ok $((! $?)) "a container without an interface is never touched"
+done_testing
