@@ -227,7 +227,7 @@ static void on_record(const struct flowlog_rec *r, void *arg)
 	dn->last_seq = r->seq;
 }
 
-/* ---- the kernel's counters (libnftnl GETOBJ dump of table inet bulkhead) */
+/* ---- the kernel's counters (libnftnl GETOBJ dump of the bulkhead tables) */
 
 static struct ctr *ctr_find(struct denied *dn, const char *name)
 {
@@ -319,7 +319,9 @@ static int read_counters(struct denied *dn)
 		return -ENOMEM;
 	for (i = 0; i < dn->n_ctrs; i++)
 		dn->ctrs[i].seen = false;
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETOBJ, NFPROTO_INET,
+	/* Both tables named bulkhead: inet (denied_*, unlogged_*) and
+	 * bridge (spoofed_*). */
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETOBJ, NFPROTO_UNSPEC,
 				    NLM_F_DUMP, seq);
 	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, RULESET_TABLE);
 	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);

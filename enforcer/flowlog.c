@@ -164,6 +164,17 @@ bool flowlog_parse_counter(const char *name, struct flowlog_rule *r,
 {
 	const char *rest, *grp;
 
+	if (!strncmp(name, "spoofed_", 8)) {
+		/* the bridge table's anti-spoofing chains: never rate
+		 * limited, so there is no unlogged twin */
+		if (!valid_group_name(name + 8, strlen(name + 8)))
+			return false;
+		*unlogged = false;
+		r->dir = FL_DIR_SPOOF;
+		r->audit = false;
+		strcpy(r->group, name + 8);
+		return true;
+	}
 	if (!strncmp(name, "denied_", 7)) {
 		*unlogged = false;
 		rest = name + 7;

@@ -33,8 +33,9 @@ struct flowlog_rule {
 };
 
 bool flowlog_parse_prefix(const char *s, struct flowlog_rule *r);
-/* Same for the kernel's counter names "denied_<dir>_<group>" and
- * "unlogged_<dir>_<group>": *unlogged says which one it is. */
+/* Same for the kernel's counter names "denied_<dir>_<group>",
+ * "unlogged_<dir>_<group>" and "spoofed_<group>" (the bridge table's):
+ * *unlogged says which kind it is. */
 bool flowlog_parse_counter(const char *name, struct flowlog_rule *r,
 			   bool *unlogged);
 

@@ -125,6 +125,11 @@ static void test_prefix(void **state)
 	assert_true(flowlog_parse_counter("denied_out_web", &r, &unl));
 	assert_false(unl);
 	assert_int_equal(r.dir, FL_DIR_OUT);
+	assert_true(flowlog_parse_counter("spoofed_web", &r, &unl));
+	assert_false(unl);
+	assert_int_equal(r.dir, FL_DIR_SPOOF);
+	assert_string_equal(r.group, "web");
+	assert_false(flowlog_parse_counter("spoofed_", &r, &unl));
 	assert_false(flowlog_parse_counter("denied_web", &r, &unl));
 	assert_false(flowlog_parse_counter("other_in_web", &r, &unl));
 }
