@@ -1,0 +1,464 @@
+#!/bin/bash
+# Data-plane benchmark: connection rate and CPU per connection through
+# bulkhead's table vs no rules, conntrack only, and Docker-style linear
+# chains (iptables-nft and nft). See docs/benchmarks.md, "data plane".
+#
+#   run.sh [--smoke] [--rounds N] [--duration SEC] [--udp-duration SEC]
+#          [--warmup SEC] [--conc N] [--configs LIST] [--out DIR]
+#
+# Topology (all in namespaces named bhdp<pid>…, removed on exit):
+#   client netns  c0 10.99.0.1/24 + the 2,000 traffic container addresses
+#        |  veth (host side "vc")
+#   host netns    bridge br0, br_netfilter on (bridge-nf-call-iptables=1 in
+#        |        this namespace only): the tables under test sit on the
+#        |        inet/ip forward hook here
+#   server netns  s0 10.99.0.2/24 + the 10 addresses of group srv
+# Container addresses: group gNNN (N = 0..998) holds 10.200.0.0/18 + 16*N
+# + 1..10; group srv holds 10.201.0.1..10. The load uses the containers of
+# g000..g199 as sources (2,000 addresses) and srv as destinations.
+#
+# Configurations (each round runs all of them in shuffled order):
+#   none      no rules at all (no conntrack either)
+#   ct        conntrack only: `ct state established,related accept` on the
+#             forward hook at bulkhead's priority
+#   bh1       bulkhead, 1 group (the 2,010 containers in one group, intra)
+#   bh1000    bulkhead, 1,000 groups / 10,000 containers (g000..g998 each
+#             with a flow to srv on tcp/5000 and udp/5000)
+#   iptmid    iptables-nft, Docker style: one rule per container/group
+#   iptend    permission (and port), 19,980 rules; the rules the traffic
+#             matches sit in the middle (mid) or at the end (end)
+#   nftmid    the same linear rules written in nft
+#   nftend
+# The bulkhead tables are `bulkheadctl ruleset POLICY --inventory FILE`
+# loaded with `nft -f`: the same table bulkheadd programs, without a
+# daemon process competing for the 2 CPUs during the measurement.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/../../.." && pwd)
+BH_BUILD=${BH_BUILD:-build}
+case "$BH_BUILD" in /*) ;; *) BH_BUILD="$top/$BH_BUILD" ;; esac
+CTL="$BH_BUILD/bulkheadctl"
+LOAD="$BH_BUILD/bench/dp_load"
+SINK="$BH_BUILD/bench/dp_sink"
+
+ALL_CONFIGS="none ct bh1 bh1000 iptmid iptend nftmid nftend"
+rounds=10 duration=5 udp_duration=3 warmup=1 conc=64 smoke=0
+configs=$ALL_CONFIGS out=""
+N_GROUPS=999		# client groups g000..g998; srv makes 1,000
+PER_GROUP=10		# containers per group: 9,990 + 10 = 10,000
+T_GROUPS=200		# groups whose containers are the traffic sources
+PORT=5000
+
+usage() {
+	sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+}
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--smoke) smoke=1 rounds=1 duration=1 udp_duration=1 warmup=0 ;;
+	--rounds) rounds=$2; shift ;;
+	--duration) duration=$2; shift ;;
+	--udp-duration) udp_duration=$2; shift ;;
+	--warmup) warmup=$2; shift ;;
+	--conc) conc=$2; shift ;;
+	--configs) configs=${2//,/ }; shift ;;
+	--out) out=$2; shift ;;
+	-h|--help) usage; exit 0 ;;
+	*) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+for v in "$rounds" "$duration" "$udp_duration" "$warmup" "$conc"; do
+	case "$v" in
+	''|*[!0-9]*) echo "run.sh: '$v' is not a number" >&2; exit 2 ;;
+	esac
+done
+for c in $configs; do
+	case " $ALL_CONFIGS " in
+	*" $c "*) ;;
+	*) echo "run.sh: unknown configuration '$c' (known: $ALL_CONFIGS)" >&2
+	   exit 2 ;;
+	esac
+done
+[ "$(id -u)" -eq 0 ] || { echo "run.sh: needs root (namespaces)" >&2; exit 2; }
+for b in "$CTL" "$LOAD" "$SINK"; do
+	[ -x "$b" ] || { echo "run.sh: $b missing: run make first" >&2; exit 2; }
+done
+for t in ip nft iptables-nft-restore conntrack shuf awk timeout; do
+	command -v "$t" >/dev/null ||
+		{ echo "run.sh: '$t' not found (tools/deps.sh)" >&2; exit 2; }
+done
+
+P=bhdp$$
+H=$P-host C=$P-cli S=$P-srv
+work=$(mktemp -d "/tmp/$P.XXXXXX")
+[ -n "$out" ] || out=$BH_BUILD/bench/dataplane
+mkdir -p "$out"
+sink_pid=""
+
+cleanup() {
+	if [ -n "$sink_pid" ]; then
+		kill "$sink_pid" 2>/dev/null || true
+		wait "$sink_pid" 2>/dev/null || true
+	fi
+	for ns in "$C" "$S" "$H"; do
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+hx() { ip netns exec "$H" "$@"; }
+say() { printf '%s\n' "$*" >&2; }
+
+# ---- inputs: addresses, policies, inventories, linear rules ---------------
+# One awk program writes every file, so the address plan exists once.
+gen() {
+	awk -v NG="$N_GROUPS" -v PG="$PER_GROUP" -v TG="$T_GROUPS" \
+	    -v PORT="$PORT" -v D="$work" '
+	function addr(g, j,   n) { n = g * 16 + j + 1
+		return sprintf("10.200.%d.%d", int(n / 256), n % 256) }
+	function gname(g) { return sprintf("g%03d", g) }
+	function srvaddr(j) { return sprintf("10.201.0.%d", j + 1) }
+	# Every container gets its own host-side interface name, as behind
+	# a real bridge (bulkhead keys its anti-spoofing map on it). The
+	# names exist only in the inventory: the traffic really enters the
+	# bridge through the one client port "vc" (see docs/benchmarks.md).
+	function inv(f, id, purpose, ip, ifn, first) {
+		printf("%s{\"id\":\"%s\",\"name\":\"%s\",\"labels\":" \
+		       "{\"bulkhead.purpose\":\"%s\"},\"ips\":[\"%s\"]," \
+		       "\"ifname\":\"%s\"}\n", first ? "" : ",", id, id,
+		       purpose, ip, ifn) > f }
+	# the permission rules of one group, iptables and nft syntax
+	function linear(g,   j, a) {
+		for (j = 0; j < PG; j++) {
+			a = addr(g, j)
+			for (k = 1; k <= 2; k++) {
+				p = k == 1 ? "tcp" : "udp"
+				printf("-A FORWARD -s %s/32 -d 10.201.0.0/28 " \
+				       "-p %s -m %s --dport %d -j ACCEPT\n",
+				       a, p, p, PORT) > IPT
+				printf("\t\tip saddr %s ip daddr 10.201.0.0/28 " \
+				       "%s dport %d accept\n", a, p, PORT) > NFT
+			}
+		}
+	}
+	BEGIN {
+		for (g = 0; g < TG; g++)
+			for (j = 0; j < PG; j++)
+				print addr(g, j) > (D "/src.txt")
+		for (j = 0; j < PG; j++)
+			print srvaddr(j) > (D "/dst.txt")
+
+		# 1 group: every traffic container and srv in "bench"
+		f = D "/p1.yaml"
+		print "version: 1\nsettings:\n  unassigned: deny\ngroups:" > f
+		print "  bench:\n    match: { purpose: bench }\n    intra: allow" > f
+		f = D "/inv1.json"; print "[" > f
+		for (g = 0; g < TG; g++)
+			for (j = 0; j < PG; j++)
+				inv(f, sprintf("c%s-%d", gname(g), j), "bench",
+				    addr(g, j), sprintf("p%d", g * PG + j),
+				    g == 0 && j == 0)
+		for (j = 0; j < PG; j++)
+			inv(f, "srv-" j, "bench", srvaddr(j), "ps" j, 0)
+		print "]" > f
+
+		# 1,000 groups: g000..g998 and srv, 10 containers each
+		f = D "/p1000.yaml"
+		print "version: 1\nsettings:\n  unassigned: deny\ngroups:" > f
+		for (g = 0; g < NG; g++)
+			printf("  %s:\n    match: { purpose: %s }\n",
+			       gname(g), gname(g)) > f
+		# flows in the order of the "mid" linear chain: the flows of the
+		# traffic groups in the middle, as their rules are there
+		print "  srv:\n    match: { purpose: srv }\nflows:" > f
+		half = int((NG - TG) / 2)
+		for (i = 0; i < NG; i++) {
+			g = i < half ? TG + i : i < half + TG ? i - half : i
+			printf("  - { from: %s, to: srv, ports: [tcp/%d, " \
+			       "udp/%d] }\n", gname(g), PORT, PORT) > f
+		}
+		f = D "/inv1000.json"; print "[" > f
+		for (g = 0; g < NG; g++)
+			for (j = 0; j < PG; j++)
+				inv(f, sprintf("c%s-%d", gname(g), j), gname(g),
+				    addr(g, j), sprintf("p%d", g * PG + j),
+				    g == 0 && j == 0)
+		for (j = 0; j < PG; j++)
+			inv(f, "srv-" j, "srv", srvaddr(j), "ps" j, 0)
+		print "]" > f
+
+		# linear chains; traffic groups g000..g(TG-1) placed in the
+		# middle (mid) or at the end (end) of the other groups
+		for (v = 0; v < 2; v++) {
+			IPT = D "/ipt" (v ? "end" : "mid") ".rules"
+			NFT = D "/nft" (v ? "end" : "mid") ".nft"
+			print "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]" > IPT
+			print ":OUTPUT ACCEPT [0:0]" > IPT
+			print "-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT" > IPT
+			print "-A FORWARD -m conntrack --ctstate INVALID -j DROP" > IPT
+			print "table inet bhdp_linear {\n\tchain forward {" > NFT
+			print "\t\ttype filter hook forward priority filter; policy accept;" > NFT
+			print "\t\tct state established,related accept" > NFT
+			print "\t\tct state invalid drop" > NFT
+			before = v ? NG - TG : half
+			for (g = TG; g < TG + before; g++)
+				linear(g)
+			for (g = 0; g < TG; g++)
+				linear(g)
+			for (g = TG + before; g < NG; g++)
+				linear(g)
+			print "-A FORWARD -j DROP\nCOMMIT" > IPT
+			print "\t\tdrop\n\t}\n}" > NFT
+			close(IPT); close(NFT)
+		}
+	}'
+}
+
+# ---- the tables under test --------------------------------------------------
+build_tables() {
+	local n prio
+	for n in 1 1000; do
+		if ! "$CTL" ruleset "$work/p$n.yaml" --inventory "$work/inv$n.json" \
+			>"$work/bh$n.nft" 2>"$work/bh$n.err"; then
+			say "run.sh: bulkheadctl ruleset failed for $n group(s):"
+			sed 's/^/  /' "$work/bh$n.err" | head -20 >&2
+			return 1
+		fi
+	done
+	# conntrack-only sits at the same hook and priority as bulkhead's
+	# forward base chain
+	prio=$(awk '/type filter hook forward priority/ {
+		sub(/.*priority[ \t]+/, ""); sub(/;.*/, ""); print; exit }' \
+		"$work/bh1000.nft")
+	[ -n "$prio" ] || { say "run.sh: no forward base chain in bulkhead's table"; return 1; }
+	echo "$prio" >"$work/prio"
+	printf 'table inet bhdp_ct {\n\tchain forward {\n\t\ttype filter hook forward priority %s; policy accept;\n\t\tct state established,related accept\n\t}\n}\n' \
+		"$prio" >"$work/ct.nft"
+}
+
+load_config() {
+	case "$1" in
+	none) ;;
+	ct) hx nft -f "$work/ct.nft" ;;
+	bh1) hx nft -f "$work/bh1.nft" ;;
+	bh1000) hx nft -f "$work/bh1000.nft" ;;
+	iptmid) hx iptables-nft-restore <"$work/iptmid.rules" ;;
+	iptend) hx iptables-nft-restore <"$work/iptend.rules" ;;
+	nftmid) hx nft -f "$work/nftmid.nft" ;;
+	nftend) hx nft -f "$work/nftend.nft" ;;
+	esac
+}
+
+# nft's view covers iptables-nft's tables too: one flush empties the
+# host namespace; then forget the previous configuration's flows.
+unload_config() {
+	hx nft flush ruleset
+	hx conntrack -F >/dev/null 2>&1 || true
+}
+
+# ---- namespaces -------------------------------------------------------------
+setup_netns() {
+	local cmac smac
+	ip netns add "$H"
+	ip netns add "$C"
+	ip netns add "$S"
+	hx ip link set lo up
+	hx ip link add br0 type bridge
+	hx ip link set br0 up
+	hx sysctl -qw net.bridge.bridge-nf-call-iptables=1
+	[ "$(hx sysctl -n net.bridge.bridge-nf-call-iptables)" = 1 ] ||
+		{ say "run.sh: br_netfilter not available"; return 1; }
+	hx ip link add vc type veth peer name c0 netns "$C"
+	hx ip link add vs type veth peer name s0 netns "$S"
+	hx ip link set vc master br0 up
+	hx ip link set vs master br0 up
+
+	ip -n "$C" link set lo up
+	ip -n "$C" addr add 10.99.0.1/24 dev c0
+	ip -n "$C" link set c0 up
+	awk '{ print "addr add " $1 "/32 dev c0" }' "$work/src.txt" |
+		ip -n "$C" -batch -
+	ip -n "$S" link set lo up
+	ip -n "$S" addr add 10.99.0.2/24 dev s0
+	ip -n "$S" link set s0 up
+	awk '{ print "addr add " $1 "/32 dev s0" }' "$work/dst.txt" |
+		ip -n "$S" -batch -
+	ip -n "$C" route add 10.201.0.0/24 via 10.99.0.2
+	ip -n "$S" route add 10.200.0.0/16 via 10.99.0.1
+	# static neighbours: no ARP in the measurement, and none for a
+	# table to have an opinion about
+	cmac=$(ip -n "$C" -br link show c0 | awk '{ print $3 }')
+	smac=$(ip -n "$S" -br link show s0 | awk '{ print $3 }')
+	ip -n "$C" neigh replace 10.99.0.2 lladdr "$smac" dev c0 nud permanent
+	ip -n "$S" neigh replace 10.99.0.1 lladdr "$cmac" dev s0 nud permanent
+	ip netns exec "$C" sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
+	ip netns exec "$S" sysctl -qw net.core.somaxconn=4096
+	ip netns exec "$S" sysctl -qw net.ipv4.tcp_max_syn_backlog=4096
+}
+
+start_sink() {
+	ip netns exec "$S" "$SINK" --port "$PORT" >"$work/sink.out" 2>&1 &
+	sink_pid=$!
+	local i
+	for i in $(seq 50); do
+		grep -q ready "$work/sink.out" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	say "run.sh: dp_sink did not start:"; cat "$work/sink.out" >&2
+	return 1
+}
+
+# run_load ROUND CONFIG PROTO SECS: one measurement, appended to results
+run_load() {
+	local line args
+	args=(--src "$work/src.txt" --dst "$work/dst.txt" --port "$PORT"
+	      --proto "$3" --conc "$conc" --warmup "$warmup" --duration "$4")
+	if ! line=$(timeout $((warmup + $4 + 30)) \
+		ip netns exec "$C" "$LOAD" "${args[@]}"); then
+		say "run.sh: dp_load failed ($2 $3)"
+		return 1
+	fi
+	printf 'round=%s config=%s %s\n' "$1" "$2" "$line" >>"$out/results.txt"
+	say "  $(printf '%-7s' "$2") $line"
+}
+
+# ---- analysis -----------------------------------------------------------------
+# Per configuration and protocol: median rate and CPU per operation over
+# the rounds, and the median (min..max) of the per-round ratios to
+# conntrack-only of the same round. Last line: the two headline ratios.
+report() {
+	awk -v CONFIGS="$configs" '
+	function kv(s,   i, n, a, p) {
+		delete F
+		n = split(s, a, " ")
+		for (i = 1; i <= n; i++) {
+			p = index(a[i], "=")
+			F[substr(a[i], 1, p - 1)] = substr(a[i], p + 1)
+		}
+	}
+	function sortv(arr, n,   i, j, t) {
+		for (i = 2; i <= n; i++) {
+			t = arr[i]
+			for (j = i - 1; j >= 1 && arr[j] > t; j--)
+				arr[j + 1] = arr[j]
+			arr[j + 1] = t
+		}
+	}
+	function median(arr, n) {
+		sortv(arr, n)
+		return n % 2 ? arr[(n + 1) / 2] : (arr[n / 2] + arr[n / 2 + 1]) / 2
+	}
+	# stats over vals["key",1..n]: sets MED MIN MAX N
+	function stats(key,   n, v, r) {
+		n = 0
+		for (r = 1; r <= NR_ROUNDS; r++)
+			if ((key, r) in V) v[++n] = V[key, r]
+		N = n
+		if (!n) { MED = MIN = MAX = "-"; return }
+		MED = median(v, n); MIN = v[1]; MAX = v[n]
+	}
+	{
+		kv($0)
+		r = F["round"]; c = F["config"]; p = F["proto"]
+		if (r > NR_ROUNDS) NR_ROUNDS = r
+		V["rate", c, p, r] = F["rate"]
+		V["cpu", c, p, r] = F["cpu_us_per_op"]
+		V["err", c, p, r] = F["errors"] + F["timeouts"]
+		DONE[c, p] += F["done"]
+	}
+	END {
+		nc = split(CONFIGS, cf, " ")
+		for (r = 1; r <= NR_ROUNDS; r++)
+			for (i = 1; i <= nc; i++)
+				for (pi = 1; pi <= 2; pi++) {
+					c = cf[i]; p = pi == 1 ? "tcp" : "udp"
+					if (("cpu", "ct", p, r) in V && ("cpu", c, p, r) in V &&
+					    V["cpu", "ct", p, r] > 0)
+						V["rcpu", c, p, r] = V["cpu", c, p, r] / V["cpu", "ct", p, r]
+					if (("rate", "ct", p, r) in V && ("rate", c, p, r) in V &&
+					    V["rate", "ct", p, r] > 0)
+						V["rrate", c, p, r] = V["rate", c, p, r] / V["rate", "ct", p, r]
+				}
+		for (pi = 1; pi <= 2; pi++) {
+			p = pi == 1 ? "tcp" : "udp"
+			unit = p == "tcp" ? "conn" : "exch"
+			printf("\n%s (%s: %s), %d round(s); medians over rounds, " \
+			       "ratios to conntrack-only per round: median [min..max]\n",
+			       toupper(p), unit, p == "tcp" ? \
+			       "connect, 1 byte each way, RST" : \
+			       "1-byte request/answer, 16 per flow", NR_ROUNDS)
+			printf("%-8s %12s %12s %24s %24s %8s\n", "config",
+			       unit "/s", "cpu us/" unit, "cpu/" unit " vs ct",
+			       "rate vs ct", "err+to")
+			for (i = 1; i <= nc; i++) {
+				c = cf[i]
+				stats("rate" SUBSEP c SUBSEP p); rate = MED
+				stats("cpu" SUBSEP c SUBSEP p); cpu = MED
+				stats("rcpu" SUBSEP c SUBSEP p)
+				rc = N ? sprintf("%.3f [%.3f..%.3f]", MED, MIN, MAX) : "-"
+				stats("rrate" SUBSEP c SUBSEP p)
+				rr = N ? sprintf("%.3f [%.3f..%.3f]", MED, MIN, MAX) : "-"
+				e = 0
+				for (r = 1; r <= NR_ROUNDS; r++) e += V["err", c, p, r]
+				if (rate == "-") continue
+				printf("%-8s %12.0f %12.2f %24s %24s %8d\n", c, rate,
+				       cpu, rc, rr, e)
+			}
+		}
+		# headline: bulkhead 1,000 groups vs conntrack-only (CPU) and
+		# vs the iptables chain with the matching rules mid-chain (rate)
+		for (r = 1; r <= NR_ROUNDS; r++)
+			if (("rate", "bh1000", "tcp", r) in V &&
+			    ("rate", "iptmid", "tcp", r) in V &&
+			    V["rate", "iptmid", "tcp", r] > 0)
+				V["hl", r] = V["rate", "bh1000", "tcp", r] / V["rate", "iptmid", "tcp", r]
+		stats("rcpu" SUBSEP "bh1000" SUBSEP "tcp")
+		hc = N ? sprintf("%.2f", MED) : "n/a"
+		hcs = N ? sprintf("%.3f..%.3f", MIN, MAX) : "n/a"
+		stats("hl")
+		hr = N ? sprintf("%.1fx", MED) : "n/a"
+		hrs = N ? sprintf("%.2f..%.2f", MIN, MAX) : "n/a"
+		printf("\nspread over rounds: cpu/conn ratio %s; rate ratio %s\n",
+		       hcs, hrs)
+		printf("cpu/conn vs conntrack-only at 1000 groups: %s; " \
+		       "conn rate vs iptables linear at 1000 groups: %s\n", hc, hr)
+	}' "$out/results.txt"
+}
+
+# ---- main ---------------------------------------------------------------------
+say "run.sh: generating policies, inventories and linear rule sets in $work"
+gen
+build_tables
+say "run.sh: bulkhead tables: $(grep -c . "$work/bh1.nft") and $(grep -c . "$work/bh1000.nft") lines; linear chains: $(grep -c -- '-j ACCEPT$' "$work/iptmid.rules") permission rules; forward priority $(cat "$work/prio")"
+setup_netns
+start_sink
+: >"$out/results.txt"
+{
+	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "kernel: $(uname -r)"
+	echo "nproc: $(nproc)"
+	echo "cpu: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+	echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "args: rounds=$rounds duration=$duration udp_duration=$udp_duration warmup=$warmup conc=$conc"
+} >"$out/machine.txt"
+
+for r in $(seq "$rounds"); do
+	order=$(printf '%s\n' $configs | shuf | tr '\n' ' ')
+	say "round $r/$rounds: $order"
+	for c in $order; do
+		unload_config
+		load_config "$c"
+		run_load "$r" "$c" tcp "$duration"
+		hx conntrack -F >/dev/null 2>&1 || true
+		run_load "$r" "$c" udp "$udp_duration"
+	done
+	unload_config
+done
+echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
+
+cat "$out/machine.txt"
+report | tee "$out/summary.txt"
