@@ -5,6 +5,10 @@
 # UMask=0027, a read-only /proc/sys (ProtectKernelTunables=) and a
 # read-only root file system with only its own directories writable
 # (ProtectSystem=strict + StateDirectory=/LogsDirectory=/RuntimeDirectory=).
+# It also speaks the unit's Type=notify protocol to a NOTIFY_SOCKET the test
+# listens on: READY=1 once the table is in the kernel, STATUS=, and
+# WATCHDOG=1 at half of WATCHDOG_USEC (WatchdogSec=); a daemon that cannot
+# start never says READY=1.
 # Not reproduced here: the seccomp filter and RestrictAddressFamilies=
 # (they need systemd as PID 1).
 . "$(dirname "$0")/../lib/tap.sh"
@@ -61,6 +65,15 @@ mkdir -p "$BHD_STATE" "$(dirname "$BHD_SOCK")"
 chgrp "$GID" "$BHD_STATE" "$(dirname "$BHD_SOCK")"
 chmod 0750 "$BHD_STATE" "$(dirname "$BHD_SOCK")"
 
+# What systemd would hand it: a notify socket and a watchdog period
+# (1 s here, so WATCHDOG=1 comes every 0.5 s). Datagrams are appended to
+# NOTES as they come.
+NOTES=$NS_TMP/notify.log
+: > "$NOTES"
+ns_bg host socat -u "UNIX-RECV:$NS_TMP/notify.sock" "OPEN:$NOTES,append"
+for i in $(seq 50); do [ -S "$NS_TMP/notify.sock" ] && break; sleep 0.05; done
+export NOTIFY_SOCKET=$NS_TMP/notify.sock WATCHDOG_USEC=1000000
+
 # nsenter (needs CAP_SYS_ADMIN) -> private mount namespace with the unit's
 # read-only views -> setpriv drops to the unit's credentials -> bulkheadd.
 confined_spawn() {
@@ -75,6 +88,8 @@ confined_spawn() {
 		mount -o remount,bind,ro /proc/sys
 		shift
 		umask 0027
+		# the shell'"'"'s pid is the daemon'"'"'s once it execs
+		export WATCHDOG_PID=$$
 		exec setpriv --reuid=0 --regid="$GID" --clear-groups \
 			--bounding-set=-all,+"$CAPS" --inh-caps=-all,+"$CAPS" \
 			--ambient-caps=-all,+"$CAPS" --no-new-privs -- "$@"
@@ -94,6 +109,22 @@ if ! bhd_wait_ready 15; then
 	done_testing
 fi
 pass "confined bulkheadd came up and answers status"
+
+# Type=notify: READY=1 only once the table is in the kernel.
+for i in $(seq 100); do grep -q 'READY=1' "$NOTES" && break; sleep 0.05; done
+grep -q 'READY=1' "$NOTES"
+ok $? "sd_notify READY=1 received"
+nsx host nft list table inet bulkhead >/dev/null 2>&1
+ok $? "the table inet bulkhead is in the kernel when READY=1 is seen"
+grep -q 'STATUS=' "$NOTES"
+ok $? "sd_notify STATUS= received"
+diag "status: $(grep -ao 'STATUS=[^=]*' "$NOTES" | tail -1 | head -c 200)"
+w0=$(grep -ao 'WATCHDOG=1' "$NOTES" | wc -l)
+sleep 2
+w1=$(grep -ao 'WATCHDOG=1' "$NOTES" | wc -l)
+diag "WATCHDOG=1 keep-alives in 2 s: $((w1 - w0))"
+[ $((w1 - w0)) -ge 3 ]
+ok $? "WATCHDOG=1 about every WATCHDOG_USEC/2 (>= 3 in 2 s at 1 s)"
 
 st=/proc/$BHD_PID/status
 is "$(awk '/^Name:/ {print $2}' "$st")" bulkheadd "the pid is bulkheadd"
@@ -153,6 +184,25 @@ bhd_stop
 rc=$?
 is "$rc" 0 "SIGTERM: clean exit"
 is "$(probe tcp web 10.77.0.12 9090)" drop "rules stay after exit (fail closed)"
+
+# A daemon that cannot start (a policy with errors) exits non-zero and
+# never says READY=1.
+printf 'version: 1\ngroups:\n  Bad Name: { match: { a: b } }\n' > "$NS_TMP/bad.yaml"
+: > "$NOTES"
+confined_spawn "$NS_TMP/bad.yaml"
+for i in $(seq 100); do kill -0 "$BHD_PID" 2>/dev/null || break; sleep 0.05; done
+if kill -0 "$BHD_PID" 2>/dev/null; then
+	fail "a bad policy at start: bulkheadd exits"
+	bhd_stop
+else
+	wait "$BHD_PID"
+	rc=$?
+	BHD_PID=
+	[ "$rc" -ne 0 ]
+	ok $? "a bad policy at start: bulkheadd exits non-zero ($rc)"
+fi
+! grep -q 'READY=1' "$NOTES"
+ok $? "... without READY=1 (the engines' start fails, not proceeds)"
 
 # The sysctls are read-only for the service: a wrong value is reported,
 # not silently ignored, and the daemon still enforces what it can.
