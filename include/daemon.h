@@ -9,6 +9,8 @@
 #include "inventory.h"
 #include "policy.h"
 
+#include <jansson.h>
+
 struct daemon;
 
 /* Takes ownership of c. Classifies it, commits only its set/map elements
@@ -22,5 +24,42 @@ int daemon_detach(struct daemon *d, const char *id, char **err);
 const struct policy *daemon_policy(const struct daemon *d);
 const struct inventory *daemon_inventory(const struct daemon *d);
 struct ev_loop *daemon_loop(struct daemon *d);
+
+/* ---- bulkheadd's own life cycle (main.c) ---- */
+#include <stdint.h>
+
+struct daemon_opts {
+	const char *policy_path;	/* a file, or a directory of *.yaml */
+	const char *socket_path;
+	const char *state_dir;		/* holds inventory.json */
+	const char *denied_log;
+	uint16_t nflog_group;
+	bool flush_on_exit;		/* delete the table at SIGTERM */
+	bool journald;			/* log and records go to journald */
+};
+
+#define DAEMON_STATE_FILE "inventory.json"
+
+/* Start-up in the order of docs/daemon.md: policy, state file, bridge
+ * sysctls, one full commit (atomic replace, never a flush), control
+ * socket, denied-flow pipeline, link watcher, READY=1. Returns 0, or
+ * -errno with *err (caller frees); the kernel keeps whatever table it had
+ * when start-up fails. */
+int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err);
+/* Follow a Docker/Podman engine (docker.h) at url, e.g.
+ * unix:///run/podman/podman.sock. */
+int daemon_start_engine(struct daemon *d, const char *url);
+/* The event loop until SIGTERM or SIGINT. 0 or -errno. */
+int daemon_run(struct daemon *d);
+/* Leaves the table enforcing unless flush_on_exit. NULL is fine. */
+void daemon_free(struct daemon *d);
+
+/* Loads the policy again and replaces the table in one transaction, then
+ * cuts the flows it no longer allows. A policy with errors changes
+ * nothing: *errors gets one "file:line:col: error: ..." string per
+ * finding (new reference, may be NULL). trigger: "SIGHUP", "inotify",
+ * "control". */
+int daemon_reload(struct daemon *d, const char *trigger, json_t **errors,
+		  char **err);
 
 #endif

@@ -1,0 +1,1338 @@
+/* bulkheadd's core: owns the policy, the inventory, the ruleset model and
+ * the nft writer, and is the only place that changes the kernel. Every
+ * change is compiled, committed, and only then swapped into memory, so a
+ * refused commit leaves both the kernel and the daemon as they were. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "conntrack.h"
+#include "control.h"
+#include "daemon.h"
+#include "denied.h"
+#include "docker.h"
+#include "explain.h"
+#include "links.h"
+#include "log.h"
+#include "nft.h"
+#include "ruleset.h"
+#include "util.h"
+
+/* Editors write a file in several steps: reload once they are done. */
+#define RELOAD_DEBOUNCE_MS 200
+/* The denied-flow pipeline notices a new policy pointer on its next tick
+ * (every 250 ms); a replaced policy lives this long after the swap. */
+#define RETIRE_MS 3000
+#define STATE_MODE 0640
+
+struct retired {
+	struct policy *p;
+	uint64_t at;
+};
+
+struct reload_result {
+	bool done;
+	bool ok;
+	const char *trigger;
+	uint64_t wall_ms;
+	uint64_t took_ms;
+	json_t *errors;			/* array of strings */
+	char *error;			/* kernel or I/O failure */
+	struct conntrack_stats cut;
+};
+
+struct daemon {
+	struct daemon_opts o;
+	char *state_path;
+	struct ev_loop *loop;
+	struct policy *policy;		/* NULL: the start-up policy had
+					 * errors and the kernel keeps the
+					 * table it had */
+	uint64_t policy_wall_ms;
+	struct inventory *inv;
+	struct ruleset *rs;
+	struct ruleset_opts rso;
+	struct nft_writer *nft;
+	struct control *ctl;
+	struct denied *denied;
+	struct links *links;
+	struct docker *docker;
+
+	int ino_fd;
+	char *watch_name;		/* file in the watched dir; NULL: any
+					 * *.yaml of a policy directory */
+	struct ev_timer *reload_timer;
+	struct ev_timer *watchdog;
+	struct ev_timer *gc_timer;
+	struct retired *retired;
+	size_t n_retired, cap_retired;
+
+	uint64_t started_wall_ms;
+	struct reload_result last;
+	uint64_t n_reloads, n_reload_failed;
+	uint64_t n_attach, n_detach, n_full, n_delta;
+	uint64_t state_errors;
+	uint64_t last_commit_us;
+};
+
+const struct policy *daemon_policy(const struct daemon *d)
+{
+	return d->policy;
+}
+
+const struct inventory *daemon_inventory(const struct daemon *d)
+{
+	return d->inv;
+}
+
+struct ev_loop *daemon_loop(struct daemon *d)
+{
+	return d->loop;
+}
+
+/* ---- small helpers ---- */
+
+static void classify(const struct policy *p, struct container *c)
+{
+	container_classify(c, p);
+	if (c->quarantined)
+		c->group = GROUP_QUARANTINE;
+}
+
+static void classify_all(const struct policy *p, struct inventory *inv)
+{
+	size_t i;
+
+	for (i = 0; i < inventory_count(inv); i++)
+		classify(p, inventory_at(inv, i));
+}
+
+static const char *group_name(const struct daemon *d, unsigned g)
+{
+	if (!d->policy || g >= d->policy->n_groups)
+		return "unassigned";
+	return d->policy->groups[g].name;
+}
+
+static void notify_status(struct daemon *d)
+{
+	if (!getenv("NOTIFY_SOCKET"))
+		return;
+	if (!d->policy)
+		sd_notifyf(0, "STATUS=policy has errors; enforcing the table "
+			   "already in the kernel; %zu containers",
+			   inventory_count(d->inv));
+	else
+		sd_notifyf(0, "STATUS=enforcing %zu groups, %zu containers",
+			   d->policy->n_groups - GROUP_FIRST_USER,
+			   inventory_count(d->inv));
+}
+
+static void save_state(struct daemon *d)
+{
+	char *text = inventory_to_json(d->inv);
+	int ret;
+
+	ret = bh_write_file_atomic(d->state_path, text, strlen(text),
+				   STATE_MODE);
+	if (ret < 0) {
+		d->state_errors++;
+		log_err("cannot write the state file %s: %s (a restart would "
+			"not know the latest containers)", d->state_path,
+			strerror(-ret));
+	}
+	free(text);
+}
+
+static void retire_policy(struct daemon *d, struct policy *p)
+{
+	if (!p)
+		return;
+	xgrow(&d->retired, &d->cap_retired, d->n_retired + 1,
+	      sizeof(*d->retired));
+	d->retired[d->n_retired].p = p;
+	d->retired[d->n_retired].at = bh_now_ms();
+	d->n_retired++;
+	ev_timer_arm(d->gc_timer, RETIRE_MS, 0);
+}
+
+static void gc_retired(struct ev_timer *t, void *arg)
+{
+	struct daemon *d = arg;
+	uint64_t now = bh_now_ms();
+	size_t i, k = 0;
+
+	for (i = 0; i < d->n_retired; i++) {
+		if (now - d->retired[i].at >= RETIRE_MS)
+			policy_free(d->retired[i].p);
+		else
+			d->retired[k++] = d->retired[i];
+	}
+	d->n_retired = k;
+	if (k)
+		ev_timer_arm(d->gc_timer, RETIRE_MS, 0);
+}
+
+static int commit_full(struct daemon *d, const struct policy *p,
+		       struct ruleset **out, char **err)
+{
+	struct ruleset *rs;
+	struct nft_error ne = { 0 };
+	uint64_t t0 = bh_now_ms();
+	int ret;
+
+	rs = ruleset_build(p, d->inv, &d->rso);
+	ret = nft_commit_full(d->nft, rs, &ne);
+	if (ret < 0) {
+		*err = xasprintf("the kernel refused the table: %s",
+				 ne.msg[0] ? ne.msg : strerror(-ret));
+		ruleset_free(rs);
+		return ret;
+	}
+	d->n_full++;
+	log_debug("full commit: %zu containers in %llu ms",
+		  inventory_count(d->inv),
+		  (unsigned long long)(bh_now_ms() - t0));
+	*out = rs;
+	return 0;
+}
+
+static void cut_flows(struct daemon *d, struct conntrack_stats *st)
+{
+	char *err = NULL;
+	int ret;
+
+	ret = conntrack_cut(d->policy, d->inv, st, &err);
+	if (ret < 0) {
+		log_err("cutting revoked flows: %s", err);
+		free(err);
+		return;
+	}
+	if (st->cut || st->failed)
+		log_info("cut %u connection%s that policy no longer allows%s",
+			 st->cut, st->cut == 1 ? "" : "s",
+			 st->failed ? " (some deletes failed)" : "");
+}
+
+/* ---- attach / detach ---- */
+
+static bool same_addrs(const struct container *a, const struct container *b)
+{
+	size_t i, j;
+
+	if (a->n_addrs != b->n_addrs)
+		return false;
+	for (i = 0; i < a->n_addrs; i++) {
+		for (j = 0; j < b->n_addrs; j++)
+			if (bh_addr_eq(&a->addrs[i], &b->addrs[j]))
+				break;
+		if (j == b->n_addrs)
+			return false;
+	}
+	return true;
+}
+
+/* Same elements in the kernel: only the metadata changes. */
+static bool same_enforcement(const struct container *a,
+			     const struct container *b)
+{
+	return a->group == b->group && a->quarantined == b->quarantined &&
+	       !strcmp(a->ifname, b->ifname) && same_addrs(a, b);
+}
+
+/* The set would outgrow its kernel size: rebuild (sized with headroom)
+ * and replace the table in one transaction. The inventory already holds
+ * the change. */
+static int attach_full(struct daemon *d, char **err)
+{
+	struct ruleset *rs;
+	int ret;
+
+	ret = commit_full(d, d->policy, &rs, err);
+	if (ret < 0)
+		return ret;
+	ruleset_free(d->rs);
+	d->rs = rs;
+	return 0;
+}
+
+int daemon_attach(struct daemon *d, struct container *c, char **err)
+{
+	struct container *old, *other;
+	struct rs_delta *delta = NULL;
+	struct nft_error ne = { 0 };
+	char buf[BH_ADDR_STRLEN];
+	bool regroup = false;
+	uint64_t t0;
+	size_t i;
+	int ret = 0;
+
+	*err = NULL;
+	if (!d->policy || !d->rs) {
+		*err = xstrdup("no valid policy is in force (the start-up "
+			       "policy had errors); fix it and reload");
+		ret = -EAGAIN;
+		goto fail;
+	}
+	for (i = 0; i < c->n_addrs; i++) {
+		other = inventory_find_addr(d->inv, &c->addrs[i]);
+		if (other && strcmp(other->id, c->id)) {
+			*err = xasprintf("address %s belongs to container %s "
+					 "(%s)", bh_addr_str(&c->addrs[i], buf),
+					 other->name, other->id);
+			ret = -EADDRINUSE;
+			goto fail;
+		}
+	}
+	classify(d->policy, c);
+	old = inventory_find(d->inv, c->id);
+	if (old && same_enforcement(old, c)) {
+		container_free(inventory_remove(d->inv, c->id));
+		inventory_add(d->inv, c);
+		goto done;
+	}
+	regroup = old && old->group != c->group;
+	delta = rs_delta_new();
+	if (old)
+		ruleset_container_delta(d->rs, old, RS_ELEM_DEL, delta);
+	ruleset_container_delta(d->rs, c, RS_ELEM_ADD, delta);
+	if (ruleset_delta_overflows(d->rs, delta)) {
+		struct container *prev = old ?
+			inventory_remove(d->inv, c->id) : NULL;
+
+		inventory_add(d->inv, c);
+		ret = attach_full(d, err);
+		if (ret < 0) {
+			container_free(inventory_remove(d->inv, c->id));
+			if (prev)
+				inventory_add(d->inv, prev);
+			goto out;
+		}
+		container_free(prev);
+		goto done;
+	}
+	t0 = bh_now_ms();
+	ret = nft_commit_delta(d->nft, d->rs, delta, &ne);
+	if (ret < 0) {
+		*err = xasprintf("the kernel refused the change: %s",
+				 ne.msg[0] ? ne.msg : strerror(-ret));
+		goto fail;
+	}
+	d->n_delta++;
+	d->last_commit_us = (bh_now_ms() - t0) * 1000;
+	ruleset_apply_delta(d->rs, delta);
+	if (old)
+		container_free(inventory_remove(d->inv, c->id));
+	inventory_add(d->inv, c);
+done:
+	d->n_attach++;
+	log_info("%s %s (%s) in group %s", old ? "updated" : "attached",
+		 c->name, c->id, group_name(d, c->group));
+	save_state(d);
+	notify_status(d);
+	if (regroup) {
+		struct conntrack_stats st;
+
+		cut_flows(d, &st);
+	}
+	goto out;
+fail:
+	container_free(c);
+out:
+	rs_delta_free(delta);
+	return ret;
+}
+
+int daemon_detach(struct daemon *d, const char *id, char **err)
+{
+	struct container *c;
+	struct rs_delta *delta = NULL;
+	struct nft_error ne = { 0 };
+	int ret = 0;
+
+	*err = NULL;
+	c = inventory_find(d->inv, id);
+	if (!c) {
+		*err = xasprintf("no container with id %s", id);
+		return -ENOENT;
+	}
+	if (d->rs) {
+		delta = rs_delta_new();
+		ruleset_container_delta(d->rs, c, RS_ELEM_DEL, delta);
+		ret = nft_commit_delta(d->nft, d->rs, delta, &ne);
+		if (ret < 0) {
+			*err = xasprintf("the kernel refused the change: %s",
+					 ne.msg[0] ? ne.msg : strerror(-ret));
+			goto out;
+		}
+		d->n_delta++;
+		ruleset_apply_delta(d->rs, delta);
+	}
+	c = inventory_remove(d->inv, id);
+	log_info("detached %s (%s)", c->name, c->id);
+	container_free(c);
+	d->n_detach++;
+	save_state(d);
+	notify_status(d);
+out:
+	rs_delta_free(delta);
+	return ret;
+}
+
+/* ---- reload ---- */
+
+static json_t *diag_lines(const struct diags *dg, bool log_them)
+{
+	json_t *a = json_array();
+	const char *sev;
+	char *line;
+	size_t i;
+
+	for (i = 0; i < dg->n; i++) {
+		const struct diag *x = &dg->v[i];
+
+		sev = x->severity == DIAG_ERROR ? "error" : "warning";
+		if (x->line)
+			line = xasprintf("%s:%u:%u: %s: %s", x->file, x->line,
+					 x->col, sev, x->msg);
+		else
+			line = xasprintf("%s: %s: %s", x->file, sev, x->msg);
+		if (log_them) {
+			if (x->severity == DIAG_ERROR)
+				log_err("%s", line);
+			else
+				log_warn("%s", line);
+		}
+		if (x->severity == DIAG_ERROR)
+			json_array_append_new(a, json_string(line));
+		free(line);
+	}
+	return a;
+}
+
+static void set_ruleset_opts(struct daemon *d, const struct policy *p)
+{
+	ruleset_opts_from_policy(&d->rso, p);
+	d->rso.nflog_group = d->o.nflog_group;
+}
+
+int daemon_reload(struct daemon *d, const char *trigger, json_t **errors,
+		  char **err)
+{
+	struct diags dg = { 0 };
+	struct policy *np, *old = d->policy;
+	struct ruleset_opts save = d->rso;
+	struct ruleset *rs = NULL;
+	struct reload_result *lr = &d->last;
+	uint64_t t0 = bh_now_ms();
+	int ret = 0;
+
+	*err = NULL;
+	if (errors)
+		*errors = NULL;
+	if (getenv("NOTIFY_SOCKET"))
+		sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+			   (unsigned long long)bh_now_ms() * 1000ULL);
+	log_info("reloading %s (%s)", d->o.policy_path, trigger);
+	json_decref(lr->errors);
+	lr->errors = NULL;
+	free(lr->error);
+	lr->error = NULL;
+	memset(&lr->cut, 0, sizeof(lr->cut));
+	d->n_reloads++;
+
+	np = policy_load(d->o.policy_path, &dg);
+	lr->errors = diag_lines(&dg, true);
+	if (!np) {
+		*err = xasprintf("%s has %zu error%s, not reloading; the "
+				 "previous policy stays in force",
+				 d->o.policy_path, dg.n_errors,
+				 dg.n_errors == 1 ? "" : "s");
+		ret = -EINVAL;
+		goto fail;
+	}
+	classify_all(np, d->inv);
+	set_ruleset_opts(d, np);
+	ret = commit_full(d, np, &rs, err);
+	if (ret < 0) {
+		d->rso = save;
+		if (old)
+			classify_all(old, d->inv);
+		policy_free(np);
+		goto fail;
+	}
+	ruleset_free(d->rs);
+	d->rs = rs;
+	d->policy = np;
+	d->policy_wall_ms = bh_wall_ms();
+	retire_policy(d, old);
+	cut_flows(d, &lr->cut);
+	lr->ok = true;
+	log_info("policy in force: %zu groups, %zu flows; %zu containers "
+		 "(%llu ms)", np->n_groups - GROUP_FIRST_USER, np->n_flows,
+		 inventory_count(d->inv),
+		 (unsigned long long)(bh_now_ms() - t0));
+	goto out;
+fail:
+	d->n_reload_failed++;
+	lr->ok = false;
+	lr->error = xstrdup(*err);
+	log_err("%s", *err);
+out:
+	lr->done = true;
+	lr->trigger = trigger;
+	lr->wall_ms = bh_wall_ms();
+	lr->took_ms = bh_now_ms() - t0;
+	if (errors)
+		*errors = json_incref(lr->errors);
+	diags_free(&dg);
+	if (getenv("NOTIFY_SOCKET"))
+		sd_notify(0, "READY=1");
+	notify_status(d);
+	return ret;
+}
+
+static void reload_quietly(struct daemon *d, const char *trigger)
+{
+	char *err = NULL;
+
+	daemon_reload(d, trigger, NULL, &err);
+	free(err);
+}
+
+static void on_reload_timer(struct ev_timer *t, void *arg)
+{
+	reload_quietly(arg, "inotify");
+}
+
+static void on_inotify(int fd, uint32_t events, void *arg)
+{
+	struct daemon *d = arg;
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ev;
+	bool hit = false;
+	ssize_t n;
+	char *p;
+	size_t len;
+
+	for (;;) {
+		n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
+			ev = (const struct inotify_event *)p;
+			if (ev->mask & IN_IGNORED) {
+				log_warn("inotify: the watch on the policy "
+					 "path is gone; SIGHUP or bulkheadctl "
+					 "reload still work");
+				continue;
+			}
+			if (!ev->len)
+				continue;
+			len = strlen(ev->name);
+			if (d->watch_name ? !strcmp(ev->name, d->watch_name) :
+			    (len > 5 && ev->name[0] != '.' &&
+			     !strcmp(ev->name + len - 5, ".yaml")))
+				hit = true;
+		}
+	}
+	if (hit)
+		ev_timer_arm(d->reload_timer, RELOAD_DEBOUNCE_MS, 0);
+}
+
+static int watch_policy(struct daemon *d)
+{
+	struct stat st;
+	char *copy = NULL, *dir;
+	int ret = 0;
+
+	d->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (d->ino_fd < 0)
+		return -errno;
+	if (stat(d->o.policy_path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		dir = (char *)d->o.policy_path;
+	} else {
+		copy = xstrdup(d->o.policy_path);
+		d->watch_name = xstrdup(basename(copy));
+		free(copy);
+		copy = xstrdup(d->o.policy_path);
+		dir = dirname(copy);
+	}
+	if (inotify_add_watch(d->ino_fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO |
+			      IN_MOVED_FROM | IN_CREATE | IN_DELETE) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	ret = ev_add_fd(d->loop, d->ino_fd, EPOLLIN, on_inotify, d);
+out:
+	free(copy);
+	return ret;
+}
+
+/* ---- signals, watchdog ---- */
+
+static void on_term(int signo, void *arg)
+{
+	struct daemon *d = arg;
+
+	log_info("%s: stopping", strsignal(signo));
+	ev_stop(d->loop);
+}
+
+static void on_hup(int signo, void *arg)
+{
+	reload_quietly(arg, "SIGHUP");
+}
+
+static void on_usr1(int signo, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->denied)
+		denied_reopen(d->denied);
+}
+
+static void on_watchdog(struct ev_timer *t, void *arg)
+{
+	sd_notify(0, "WATCHDOG=1");
+}
+
+/* ---- the control socket's ops ---- */
+
+static json_t *container_json(const struct daemon *d,
+			      const struct container *c)
+{
+	json_t *labels = json_object(), *ips = json_array();
+	char buf[BH_ADDR_STRLEN];
+	size_t i;
+
+	for (i = 0; i < c->n_labels; i++)
+		json_object_set_new(labels, c->labels[i].key,
+				    json_string(c->labels[i].value));
+	for (i = 0; i < c->n_addrs; i++)
+		json_array_append_new(ips, json_string(
+			bh_addr_str(&c->addrs[i], buf)));
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:b}",
+			 "id", c->id, "name", c->name, "group",
+			 group_name(d, c->group), "labels", labels, "ips", ips,
+			 "ifname", c->ifname,
+			 "source", c->source == SRC_ENGINE ? "engine" :
+			 c->source == SRC_CNI ? "cni" : "static",
+			 "quarantined", c->quarantined);
+}
+
+static const char *kind_str(const struct group *g)
+{
+	switch (g->kind) {
+	case GK_LABELS:
+		return "labels";
+	case GK_CIDRS:
+		return "cidrs";
+	default:
+		return "builtin";
+	}
+}
+
+static json_t *groups_json(const struct daemon *d, json_t *containers)
+{
+	const struct policy *p = d->policy;
+	json_t *groups = json_array(), **members, *cj, *g;
+	size_t i;
+
+	if (!p)
+		return groups;
+	members = xcalloc(p->n_groups, sizeof(*members));
+	for (i = 0; i < p->n_groups; i++)
+		members[i] = json_array();
+	for (i = 0; i < inventory_count(d->inv); i++) {
+		const struct container *c = inventory_at(d->inv, i);
+		unsigned gi = c->group < p->n_groups ? c->group :
+			      GROUP_UNASSIGNED;
+
+		cj = json_pack("{s:s, s:s}", "id", c->id, "name", c->name);
+		json_array_append_new(members[gi], cj);
+		json_array_append_new(containers, container_json(d, c));
+	}
+	for (i = 0; i < p->n_groups; i++) {
+		const struct group *gr = &p->groups[i];
+
+		/* host and world hold no containers and have no mode */
+		if (i == GROUP_HOST || i == GROUP_WORLD)
+			continue;
+		if ((i == GROUP_UNASSIGNED || i == GROUP_QUARANTINE) &&
+		    !json_array_size(members[i])) {
+			json_decref(members[i]);
+			continue;
+		}
+		g = json_pack("{s:s, s:s, s:s, s:I, s:o}", "name", gr->name,
+			      "kind", kind_str(gr), "mode",
+			      gr->mode == MODE_AUDIT ? "audit" : "enforce",
+			      "count", (json_int_t)json_array_size(members[i]),
+			      "members", members[i]);
+		json_array_append_new(groups, g);
+	}
+	free(members);
+	return groups;
+}
+
+static json_t *op_status(struct daemon *d, json_t *req)
+{
+	char t1[32], t2[32];
+	json_t *r = control_ok(), *containers = json_array(), *pol, *lr;
+	size_t i;
+
+	json_object_set_new(r, "daemon", json_pack(
+		"{s:i, s:s, s:I, s:s, s:s}", "pid", (int)getpid(), "started",
+		bh_rfc3339(d->started_wall_ms, t1), "uptime_s",
+		(json_int_t)((bh_wall_ms() - d->started_wall_ms) / 1000),
+		"socket", d->o.socket_path, "state_file", d->state_path));
+	if (d->policy) {
+		json_t *files = json_array();
+
+		for (i = 0; i < d->policy->n_files; i++)
+			json_array_append_new(files,
+				json_string(d->policy->files[i]));
+		pol = json_pack("{s:s, s:o, s:s, s:I, s:I}", "path",
+				d->o.policy_path, "files", files, "loaded",
+				bh_rfc3339(d->policy_wall_ms, t2), "groups",
+				(json_int_t)(d->policy->n_groups -
+					     GROUP_FIRST_USER),
+				"flows", (json_int_t)d->policy->n_flows);
+	} else {
+		pol = json_null();
+		json_object_set_new(r, "degraded", json_string(
+			"the start-up policy has errors: the kernel keeps the "
+			"table it had; fix the policy and reload"));
+	}
+	json_object_set_new(r, "policy", pol);
+	lr = json_null();
+	if (d->last.done)
+		lr = json_pack("{s:s, s:b, s:s, s:I, s:o, s:s?, s:{s:I, s:I}}",
+			       "time", bh_rfc3339(d->last.wall_ms, t1),
+			       "ok", d->last.ok, "trigger", d->last.trigger,
+			       "ms", (json_int_t)d->last.took_ms,
+			       "errors", d->last.errors ?
+			       json_incref(d->last.errors) : json_array(),
+			       "error", d->last.error,
+			       "conntrack", "seen",
+			       (json_int_t)d->last.cut.seen, "cut",
+			       (json_int_t)d->last.cut.cut);
+	json_object_set_new(r, "last_reload", lr);
+	json_object_set_new(r, "groups", groups_json(d, containers));
+	json_object_set_new(r, "containers", containers);
+	json_object_set_new(r, "counters", json_pack(
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"reloads", (json_int_t)d->n_reloads,
+		"reloads_failed", (json_int_t)d->n_reload_failed,
+		"attaches", (json_int_t)d->n_attach,
+		"detaches", (json_int_t)d->n_detach,
+		"commits_full", (json_int_t)d->n_full,
+		"commits_delta", (json_int_t)d->n_delta,
+		"state_errors", (json_int_t)d->state_errors));
+	json_object_set_new(r, "denied", d->denied ?
+			    denied_status_json(d->denied) : json_null());
+	json_object_set_new(r, "engine", d->docker ?
+			    docker_status_json(d->docker) : json_null());
+	return r;
+}
+
+static json_t *op_reload(struct daemon *d, json_t *req)
+{
+	json_t *errors = NULL, *r;
+	char *err = NULL;
+	int ret;
+
+	ret = daemon_reload(d, "control", &errors, &err);
+	if (ret < 0) {
+		r = control_error(-ret, "%s", err);
+		json_object_set_new(r, "errors", errors ? errors :
+				    json_array());
+	} else {
+		r = control_ok();
+		json_object_set_new(r, "warnings", errors);
+		json_object_set_new(r, "cut",
+				    json_integer(d->last.cut.cut));
+		json_object_set_new(r, "ms", json_integer(
+			(json_int_t)d->last.took_ms));
+	}
+	free(err);
+	return r;
+}
+
+static const char *const attach_keys[] = {
+	"version", "op", "id", "name", "labels", "ips", "ifname", "source",
+	"quarantine",
+};
+
+/* A strict reading: a typo must not silently attach a container
+ * unlabelled. */
+static struct container *parse_attach(json_t *req, char **err)
+{
+	const char *id, *name, *ifname, *src, *k;
+	json_t *labels, *ips, *v;
+	struct container *c = NULL;
+	struct bh_addr a;
+	size_t i, j;
+
+	json_object_foreach(req, k, v) {
+		for (j = 0; j < ARRAY_SIZE(attach_keys); j++)
+			if (!strcmp(k, attach_keys[j]))
+				break;
+		if (j == ARRAY_SIZE(attach_keys)) {
+			*err = xasprintf("attach: unknown field \"%s\"", k);
+			return NULL;
+		}
+	}
+	id = json_string_value(json_object_get(req, "id"));
+	if (!id || !*id || strlen(id) > CONTAINER_ID_MAX) {
+		*err = xasprintf("attach: \"id\" must be a string of 1 to %d "
+				 "bytes", CONTAINER_ID_MAX);
+		return NULL;
+	}
+	v = json_object_get(req, "name");
+	name = v ? json_string_value(v) : id;
+	if (!name || !*name || strlen(name) > CONTAINER_NAME_MAX) {
+		*err = xasprintf("attach: \"name\" must be a string of 1 to "
+				 "%d bytes", CONTAINER_NAME_MAX);
+		return NULL;
+	}
+	c = container_new(id, name);
+	labels = json_object_get(req, "labels");
+	if (labels && !json_is_object(labels)) {
+		*err = xstrdup("attach: \"labels\" must be an object of "
+			       "strings");
+		goto fail;
+	}
+	json_object_foreach(labels, k, v) {
+		if (!*k || !json_is_string(v)) {
+			*err = xasprintf("attach: label \"%s\" must have a "
+					 "non-empty key and a string value", k);
+			goto fail;
+		}
+		container_add_label(c, k, json_string_value(v));
+	}
+	ips = json_object_get(req, "ips");
+	if (ips && !json_is_array(ips)) {
+		*err = xstrdup("attach: \"ips\" must be an array of addresses");
+		goto fail;
+	}
+	json_array_foreach(ips, i, v) {
+		if (!json_is_string(v) ||
+		    !bh_addr_parse(json_string_value(v), false, &a)) {
+			*err = xasprintf("attach: ips[%zu] is not an IPv4 or "
+					 "IPv6 address", i);
+			goto fail;
+		}
+		for (j = 0; j < c->n_addrs; j++)
+			if (bh_addr_eq(&c->addrs[j], &a))
+				break;
+		if (j == c->n_addrs)
+			container_add_addr(c, &a);
+	}
+	v = json_object_get(req, "ifname");
+	ifname = v ? json_string_value(v) : "";
+	if (!ifname || strlen(ifname) >= IF_NAMESIZE || strchr(ifname, '/')) {
+		*err = xasprintf("attach: \"ifname\" must be an interface "
+				 "name of at most %d bytes", IF_NAMESIZE - 1);
+		goto fail;
+	}
+	strcpy(c->ifname, ifname);
+	v = json_object_get(req, "source");
+	src = v ? json_string_value(v) : "static";
+	if (src && !strcmp(src, "static"))
+		c->source = SRC_STATIC;
+	else if (src && !strcmp(src, "engine"))
+		c->source = SRC_ENGINE;
+	else if (src && !strcmp(src, "cni"))
+		c->source = SRC_CNI;
+	else {
+		*err = xstrdup("attach: \"source\" must be static, engine or "
+			       "cni");
+		goto fail;
+	}
+	v = json_object_get(req, "quarantine");
+	if (v && !json_is_boolean(v)) {
+		*err = xstrdup("attach: \"quarantine\" must be true or false");
+		goto fail;
+	}
+	c->quarantined = json_is_true(v);
+	return c;
+fail:
+	container_free(c);
+	return NULL;
+}
+
+static json_t *op_attach(struct daemon *d, json_t *req)
+{
+	struct container *c;
+	char *err = NULL, *why = NULL, *id;
+	json_t *r;
+	int ret;
+
+	c = parse_attach(req, &err);
+	if (!c) {
+		r = control_error(EINVAL, "%s", err);
+		goto out;
+	}
+	id = xstrdup(c->id);
+	ret = daemon_attach(d, c, &err);
+	if (ret < 0) {
+		r = control_error(-ret, "%s", err);
+		free(id);
+		goto out;
+	}
+	c = inventory_find(d->inv, id);
+	free(id);
+	r = control_ok();
+	if (c) {
+		if (!c->quarantined)
+			policy_classify(d->policy, c->labels, c->n_labels,
+					&why);
+		json_object_set_new(r, "group", json_string(group_name(d,
+							   c->group)));
+		json_object_set_new(r, "why", json_string(c->quarantined ?
+				    "quarantined until its labels are known" :
+				    why ? why : ""));
+	}
+out:
+	free(err);
+	return r;
+}
+
+static json_t *op_detach(struct daemon *d, json_t *req)
+{
+	const char *id = json_string_value(json_object_get(req, "id"));
+	char *err = NULL;
+	json_t *r;
+	int ret;
+
+	if (!id || !*id)
+		return control_error(EINVAL, "detach: \"id\" must be a "
+				     "non-empty string");
+	ret = daemon_detach(d, id, &err);
+	r = ret < 0 ? control_error(-ret, "%s", err) : control_ok();
+	free(err);
+	return r;
+}
+
+/* A container id, a container name, or an address. */
+static bool resolve(const struct daemon *d, const char *s, struct bh_addr *a,
+		    char **err)
+{
+	const struct container *c = inventory_find(d->inv, s);
+	size_t i;
+
+	for (i = 0; !c && i < inventory_count(d->inv); i++)
+		if (!strcmp(inventory_at(d->inv, i)->name, s))
+			c = inventory_at(d->inv, i);
+	if (c) {
+		if (!c->n_addrs) {
+			*err = xasprintf("container %s has no address", s);
+			return false;
+		}
+		*a = c->addrs[0];
+		return true;
+	}
+	if (bh_addr_parse(s, false, a))
+		return true;
+	*err = xasprintf("\"%s\" is neither a known container (id or name) "
+			 "nor an address", s);
+	return false;
+}
+
+static json_t *op_explain(struct daemon *d, json_t *req)
+{
+	const char *from = json_string_value(json_object_get(req, "from"));
+	const char *to = json_string_value(json_object_get(req, "to"));
+	const char *port = json_string_value(json_object_get(req, "port"));
+	const struct container *fc, *tc;
+	struct explain_host host = { 0 };
+	struct explain_result res;
+	struct bh_addr src, dst;
+	char *err = NULL;
+	uint8_t proto;
+	uint16_t dport;
+	json_t *r;
+	size_t i;
+
+	if (!d->policy)
+		return control_error(EAGAIN, "no valid policy is in force");
+	if (!from || !to || !port)
+		return control_error(EINVAL, "explain: \"from\", \"to\" and "
+				     "\"port\" are required strings");
+	if (!explain_parse_port(port, &proto, &dport))
+		return control_error(EINVAL, "explain: port \"%s\": expected "
+				     "tcp/N, udp/N, sctp/N, icmp or icmpv6",
+				     port);
+	if (!resolve(d, from, &src, &err) || !resolve(d, to, &dst, &err)) {
+		r = control_error(ENOENT, "explain: %s", err);
+		free(err);
+		return r;
+	}
+	/* a container with addresses of both families: compare like with
+	 * like (ICMPv6 asks for IPv6) */
+	fc = inventory_find_addr(d->inv, &src);
+	tc = inventory_find_addr(d->inv, &dst);
+	if (src.family != dst.family || proto == IPPROTO_ICMPV6) {
+		int want = proto == IPPROTO_ICMPV6 ? AF_INET6 :
+			   proto == IPPROTO_ICMP ? AF_INET :
+			   (fc ? dst.family : src.family);
+
+		for (i = 0; fc && src.family != want && i < fc->n_addrs; i++)
+			if (fc->addrs[i].family == want)
+				src = fc->addrs[i];
+		for (i = 0; tc && dst.family != want && i < tc->n_addrs; i++)
+			if (tc->addrs[i].family == want)
+				dst = tc->addrs[i];
+	}
+	if (src.family != dst.family)
+		return control_error(EINVAL, "explain: %s and %s have no "
+				     "address of the same family", from, to);
+	explain_host_load(&host);
+	explain_decide(d->policy, d->inv, &host, &src, &dst, proto, dport,
+		       &res);
+	explain_host_free(&host);
+	r = control_ok();
+	json_object_set_new(r, "explain", explain_result_json(d->policy,
+							      &res));
+	return r;
+}
+
+static json_t *op_ruleset(struct daemon *d, json_t *req)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	json_t *r;
+
+	if (!d->rs)
+		return control_error(EAGAIN, "no ruleset: the start-up policy "
+				     "had errors (the kernel keeps its "
+				     "previous table)");
+	f = open_memstream(&text, &len);
+	if (!f)
+		return control_error(ENOMEM, "out of memory");
+	ruleset_print(d->rs, f);
+	fclose(f);
+	r = control_ok();
+	json_object_set_new(r, "text", json_stringn(text, len));
+	free(text);
+	return r;
+}
+
+static json_t *op_denials(struct daemon *d, json_t *req)
+{
+	json_t *v = json_object_get(req, "after_seq"), *r;
+	json_int_t after = 0;
+
+	if (v && (!json_is_integer(v) || json_integer_value(v) < 0))
+		return control_error(EINVAL, "denials: \"after_seq\" must be "
+				     "a non-negative integer");
+	if (v)
+		after = json_integer_value(v);
+	if (!d->denied)
+		return control_error(ENOTCONN, "the denied-flow pipeline is "
+				     "not running (see the daemon's log)");
+	r = control_ok();
+	json_object_update(r, denied_recent_json(d->denied, (uint64_t)after));
+	return r;
+}
+
+static const struct {
+	const char *name;
+	bool root;
+	json_t *(*fn)(struct daemon *d, json_t *req);
+} ops[] = {
+	{ "status", false, op_status },
+	{ "explain", false, op_explain },
+	{ "ruleset", false, op_ruleset },
+	{ "denials", false, op_denials },
+	{ "reload", true, op_reload },
+	{ "attach", true, op_attach },
+	{ "detach", true, op_detach },
+};
+
+static json_t *on_request(void *arg, const char *op, json_t *req,
+			  const struct control_peer *peer)
+{
+	struct daemon *d = arg;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(ops); i++) {
+		if (strcmp(op, ops[i].name))
+			continue;
+		if (ops[i].root && peer->uid != 0) {
+			log_warn("control: refused %s from uid %u (pid %d)",
+				 op, (unsigned)peer->uid, (int)peer->pid);
+			return control_error(EPERM, "%s needs uid 0 (you are "
+					     "uid %u)", op,
+					     (unsigned)peer->uid);
+		}
+		return ops[i].fn(d, req);
+	}
+	return control_error(EINVAL, "unknown op \"%s\"", op);
+}
+
+/* ---- start-up ---- */
+
+/* Bridged frames reach the inet forward hook only with these set; they
+ * are per network namespace. */
+static void bridge_sysctls(void)
+{
+	static const char *const keys[] = {
+		"bridge-nf-call-iptables", "bridge-nf-call-ip6tables",
+	};
+	char path[128], *val;
+	size_t i, len;
+	int fd, ret;
+
+	for (i = 0; i < ARRAY_SIZE(keys); i++) {
+		snprintf(path, sizeof(path), "/proc/sys/net/bridge/%s",
+			 keys[i]);
+		ret = bh_read_file(path, 64, &val, &len);
+		if (ret == -ENOENT) {
+			log_err("%s is missing: br_netfilter is not loaded, so "
+				"bridged container traffic bypasses the rules "
+				"(modprobe br_netfilter; "
+				"modules-load.d/bulkhead.conf)", path);
+			continue;
+		}
+		if (ret == 0 && len && val[0] == '1') {
+			log_info("net.bridge.%s is 1", keys[i]);
+			free(val);
+			continue;
+		}
+		if (ret == 0)
+			free(val);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd >= 0 && write(fd, "1\n", 2) == 2) {
+			log_info("set net.bridge.%s=1 in this network "
+				 "namespace", keys[i]);
+		} else {
+			log_err("net.bridge.%s is not 1 and cannot be set "
+				"(%s): bridged container traffic bypasses the "
+				"rules; set it in sysctl.d (60-bulkhead.conf "
+				"has net.bridge.%s = 1)", keys[i],
+				strerror(errno), keys[i]);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+static int start_denied(struct daemon *d)
+{
+	struct denied_opts o = {
+		.path = d->o.denied_log,
+		.nflog_group = d->o.nflog_group,
+		.journald = d->o.journald,
+		.ring_size = 0,
+	};
+
+	return denied_start(d, &o, &d->denied);
+}
+
+int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
+{
+	struct daemon *d = xcalloc(1, sizeof(*d));
+	struct diags dg = { 0 };
+	struct policy *p;
+	struct ruleset *rs = NULL;
+	json_t *lines;
+	char *e = NULL;
+	uint64_t wd_usec = 0;
+	int ret, exists;
+
+	*out = NULL;
+	*err = NULL;
+	d->o = *o;
+	d->ino_fd = -1;
+	d->started_wall_ms = bh_wall_ms();
+	d->state_path = xasprintf("%s/%s", o->state_dir, DAEMON_STATE_FILE);
+	d->loop = ev_new();
+	if (!d->loop) {
+		ret = -errno;
+		*err = xasprintf("epoll: %s", strerror(errno));
+		goto fail;
+	}
+	ev_add_signal(d->loop, SIGTERM, on_term, d);
+	ev_add_signal(d->loop, SIGINT, on_term, d);
+	ev_add_signal(d->loop, SIGHUP, on_hup, d);
+	ev_add_signal(d->loop, SIGUSR1, on_usr1, d);
+	d->reload_timer = ev_timer_new(d->loop, on_reload_timer, d);
+	d->gc_timer = ev_timer_new(d->loop, gc_retired, d);
+
+	/* 1. the policy: every finding logged */
+	p = policy_load(o->policy_path, &dg);
+	lines = diag_lines(&dg, true);
+	json_decref(lines);
+
+	/* 2. the state file (a corrupt one stops us: starting without it
+	 * would drop the containers it names from enforcement) */
+	if (access(d->state_path, F_OK) == 0) {
+		d->inv = inventory_load(d->state_path, &e);
+		if (!d->inv) {
+			ret = -EINVAL;
+			*err = xasprintf("state file %s: %s (the kernel keeps "
+					 "its table; repair or remove the "
+					 "file)", d->state_path, e);
+			free(e);
+			policy_free(p);
+			goto fail;
+		}
+		log_info("restored %zu containers from %s",
+			 inventory_count(d->inv), d->state_path);
+	} else {
+		d->inv = inventory_new();
+	}
+	if (mkdir(o->state_dir, 0750) < 0 && errno != EEXIST) {
+		ret = -errno;
+		*err = xasprintf("cannot create %s: %s", o->state_dir,
+				 strerror(errno));
+		policy_free(p);
+		goto fail;
+	}
+
+	ret = nft_open(&d->nft);
+	if (ret < 0) {
+		*err = xasprintf("nftables netlink socket: %s", strerror(-ret));
+		policy_free(p);
+		goto fail;
+	}
+	if (!p) {
+		exists = nft_table_exists(d->nft);
+		if (exists <= 0) {
+			ret = -EINVAL;
+			*err = xasprintf("%s has %zu error%s and no table "
+					 "inet %s is in the kernel: nothing "
+					 "to enforce", o->policy_path,
+					 dg.n_errors, dg.n_errors == 1 ? "" :
+					 "s", RULESET_TABLE);
+			goto fail;
+		}
+		log_err("%s has %zu error%s: keeping the table inet %s that "
+			"is in the kernel enforcing; fix the policy and "
+			"reload", o->policy_path, dg.n_errors,
+			dg.n_errors == 1 ? "" : "s", RULESET_TABLE);
+	}
+
+	/* 3. br_netfilter's switches */
+	bridge_sysctls();
+
+	/* 4. one transaction replaces whatever table is there */
+	if (p) {
+		classify_all(p, d->inv);
+		set_ruleset_opts(d, p);
+		ret = commit_full(d, p, &rs, err);
+		if (ret < 0) {
+			policy_free(p);
+			goto fail;
+		}
+		d->policy = p;
+		d->policy_wall_ms = bh_wall_ms();
+		d->rs = rs;
+		log_info("enforcing %s: %zu groups, %zu flows, %zu containers",
+			 o->policy_path, p->n_groups - GROUP_FIRST_USER,
+			 p->n_flows, inventory_count(d->inv));
+	}
+
+	/* 5. the outside world may talk to us */
+	ret = start_denied(d);
+	if (ret < 0)
+		log_err("denied flows will not be reported: %s",
+			strerror(-ret));
+	ret = links_start(d, &d->links);
+	if (ret < 0)
+		log_err("link watcher: %s (containers whose interface "
+			"vanishes stay attached)", strerror(-ret));
+	ret = watch_policy(d);
+	if (ret < 0)
+		log_warn("cannot watch %s (%s): reload with SIGHUP or "
+			 "bulkheadctl reload", o->policy_path,
+			 strerror(-ret));
+	ret = control_open(d->loop, o->socket_path, on_request, d, &d->ctl,
+			   &e);
+	if (ret < 0) {
+		*err = e;
+		goto fail;
+	}
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec) {
+		d->watchdog = ev_timer_new(d->loop, on_watchdog, d);
+		ev_timer_arm(d->watchdog, wd_usec / 2000, wd_usec / 2000);
+	}
+	diags_free(&dg);
+	sd_notify(0, "READY=1");
+	notify_status(d);
+	log_info("ready: control socket %s", o->socket_path);
+	*out = d;
+	return 0;
+fail:
+	diags_free(&dg);
+	d->o.flush_on_exit = false;
+	daemon_free(d);
+	return ret;
+}
+
+int daemon_start_engine(struct daemon *d, const char *url)
+{
+	return docker_start(d, url, &d->docker);
+}
+
+int daemon_run(struct daemon *d)
+{
+	return ev_run(d->loop);
+}
+
+void daemon_free(struct daemon *d)
+{
+	struct nft_error ne = { 0 };
+	size_t i;
+
+	if (!d)
+		return;
+	sd_notify(0, "STOPPING=1");
+	control_close(d->ctl);
+	docker_stop(d->docker);
+	links_stop(d->links);
+	denied_stop(d->denied);
+	if (d->o.flush_on_exit && d->nft) {
+		if (nft_delete_table(d->nft, &ne) < 0)
+			log_err("--flush-on-exit: %s", ne.msg);
+		else
+			log_info("--flush-on-exit: table removed");
+	} else if (d->rs) {
+		log_info("leaving table inet %s enforcing", RULESET_TABLE);
+	}
+	nft_close(d->nft);
+	if (d->ino_fd >= 0) {
+		ev_del_fd(d->loop, d->ino_fd);
+		close(d->ino_fd);
+	}
+	ev_timer_free(d->reload_timer);
+	ev_timer_free(d->watchdog);
+	ev_timer_free(d->gc_timer);
+	for (i = 0; i < d->n_retired; i++)
+		policy_free(d->retired[i].p);
+	free(d->retired);
+	ruleset_free(d->rs);
+	inventory_free(d->inv);
+	policy_free(d->policy);
+	json_decref(d->last.errors);
+	free(d->last.error);
+	free(d->watch_name);
+	free(d->state_path);
+	ev_free(d->loop);
+	free(d);
+}
