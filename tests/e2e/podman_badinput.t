@@ -178,7 +178,7 @@ for _ in $(seq 100); do
 	sleep 0.05
 done
 [ "$(grep -c '"event":"attach"' "$OUT")" -eq 2 ]
-ok $? ""after the reconnect the list is reconciled again"
+ok $? "after the reconnect the list is reconciled again"
 stop_watch
 ok $? "clean exit"
 
