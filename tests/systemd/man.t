@@ -68,7 +68,7 @@ if [ -x "$BH_D" ]; then
 	[ -n "$opts" ]
 	ok $? "bulkheadd --help lists options"
 	for o in $opts; do
-		echo "$d" | grep -qE -- "^ {7}$o( |$)"
+		echo "$d" | grep -qE -- "^ {7}(-[a-zA-Z], )?$o( |,|$)"
 		ok $? "bulkheadd(8) describes $o"
 	done
 else
