@@ -380,14 +380,19 @@ static json_t *attach_request(const struct container *c, bool quarantine)
 }
 
 /* -ECONNREFUSED / -ENOENT from the connect mean nobody listens. */
+static bool unreachable(int e)
+{
+	return e == -ENOENT || e == -ECONNREFUSED || e == -ENOTCONN ||
+	       e == -EPIPE || e == -ECONNRESET || e == -ETIMEDOUT;
+}
+
 static int daemon_error(struct cni_req *r, int e, const char *what,
 			const char *err)
 {
 	char *msg;
 	int ret;
 
-	if (e == -ENOENT || e == -ECONNREFUSED || e == -ENOTCONN ||
-	    e == -EPIPE || e == -ECONNRESET || e == -ETIMEDOUT) {
+	if (unreachable(e)) {
 		msg = xasprintf("bulkheadd is not reachable on %s; %s refused "
 				"so the container does not run unpoliced",
 				ctl_socket_path(), what);
@@ -431,21 +436,27 @@ out:
 	return ret;
 }
 
+/* DEL is idempotent: an id the daemon does not know is gone already. With
+ * the daemon down DEL still succeeds: runtimes stop a DEL chain at the
+ * first error, which would leak the interface and its address; the daemon
+ * drops the entry itself when it starts, as the veth is gone (links.c). */
 static int cmd_del(struct cni_req *r)
 {
 	json_t *req, *reply = NULL;
 	char *err = NULL;
 	int e, ret = 0;
 
-	/* a missing socket also reads -ENOENT: tell it from an unknown id */
-	if (access(ctl_socket_path(), F_OK) < 0)
-		return daemon_error(r, -ECONNREFUSED, "detach", NULL);
 	req = json_pack("{s:s, s:s}", "op", "detach", "id", r->id);
 	e = ctl_call(req, &reply, &err);
 	json_decref(req);
 	json_decref(reply);
-	/* DEL is idempotent: a container the daemon does not know is gone */
-	if (e < 0 && e != -ENOENT)
+	/* a missing socket reads -ENOENT too: tell it from an unknown id */
+	if (e == -ECONNREFUSED ||
+	    (e == -ENOENT && access(ctl_socket_path(), F_OK) < 0))
+		fprintf(stderr, "bulkhead-cni: DEL %s: bulkheadd not running "
+			"(%s); it forgets the container when it starts\n",
+			r->id, err ? err : strerror(-e));
+	else if (e < 0 && e != -ENOENT)
 		ret = daemon_error(r, e, "detach", err);
 	free(err);
 	return ret;
