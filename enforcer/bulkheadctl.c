@@ -11,6 +11,11 @@ static const struct ctl_verb verbs[] = {
 	{ "check", ctl_check, "check PATH [--strict]" },
 	{ "show", ctl_show, "show PATH" },
 	{ "ruleset", ctl_ruleset, "ruleset [PATH [--inventory FILE]]" },
+	{ "attach", ctl_attach, "attach --id ID --name NAME --label KEY=VALUE... --ip ADDR... [--ifname IF]" },
+	{ "detach", ctl_detach, "detach --id ID" },
+	{ "status", ctl_status, "status [--json]" },
+	{ "reload", ctl_reload, "reload" },
+	{ "explain", ctl_explain, "explain --from C|ADDR --to C|ADDR --port tcp/N [--json]" },
 	{ "denials", ctl_denials, "denials [--since 10m|TIME] [--until ..] [--group G] [--from G|C] [--to G|C] [--port tcp/N] [--json] [--follow] [--summary] [--file PATH]" },
 };
 

@@ -26,6 +26,12 @@ int ctl_call(struct json_t *req, struct json_t **reply, char **err);
 int ctl_check(int argc, char **argv);
 int ctl_show(int argc, char **argv);
 int ctl_ruleset(int argc, char **argv);
+/* ctl_online.c: the verbs that need a running bulkheadd */
+int ctl_attach(int argc, char **argv);
+int ctl_detach(int argc, char **argv);
+int ctl_status(int argc, char **argv);
+int ctl_reload(int argc, char **argv);
+int ctl_explain(int argc, char **argv);
 int ctl_denials(int argc, char **argv);
 
 #endif
