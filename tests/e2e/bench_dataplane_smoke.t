@@ -23,7 +23,7 @@ is "$rc" 0 "run.sh --smoke exits 0"
 # field KEY LINE: the value of KEY=... in a results line
 field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
-for c in none ct bh1 bh1000 iptmid iptend nftmid nftend; do
+for c in none ct bh1 bh1000 iptmid iptend nftmid nftend bh1000x; do
 	for p in tcp udp; do
 		line=$(grep " config=$c proto=$p " "$out/results.txt" 2>/dev/null)
 		done_n=$(field done "$line")

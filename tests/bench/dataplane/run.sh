@@ -5,6 +5,8 @@
 #
 #   run.sh [--smoke] [--rounds N] [--duration SEC] [--udp-duration SEC]
 #          [--warmup SEC] [--conc N] [--configs LIST] [--out DIR]
+#   run.sh --gen DIR   only write the policies, inventories and tables to
+#                      DIR (no namespaces, no traffic)
 #
 # Topology (all in namespaces named bhdp<pid>…, removed on exit):
 #   client netns  c0 10.99.0.1/24 + the 2,000 traffic container addresses
@@ -29,6 +31,9 @@
 #             matches sit in the middle (mid) or at the end (end)
 #   nftmid    the same linear rules written in nft
 #   nftend
+#   bh1000x   a what-if, labelled as such in the results: the bh1000 table with in_srv's 3,996 per-flow rules replaced by
+#             one `ip saddr . meta l4proto . th dport` set lookup, to show
+#             what that ruleset change would buy; not what bulkhead ships
 # The bulkhead tables are `bulkheadctl ruleset POLICY --inventory FILE`
 # loaded with `nft -f`: the same table bulkheadd programs, without a
 # daemon process competing for the 2 CPUs during the measurement.
@@ -42,9 +47,9 @@ CTL="$BH_BUILD/bulkheadctl"
 LOAD="$BH_BUILD/bench/dp_load"
 SINK="$BH_BUILD/bench/dp_sink"
 
-ALL_CONFIGS="none ct bh1 bh1000 iptmid iptend nftmid nftend"
-rounds=10 duration=5 udp_duration=3 warmup=1 conc=64 smoke=0
-configs=$ALL_CONFIGS out=""
+ALL_CONFIGS="none ct bh1 bh1000 iptmid iptend nftmid nftend bh1000x"
+rounds=10 duration=4 udp_duration=2 warmup=1 conc=64 smoke=0
+configs=$ALL_CONFIGS out="" gen_only=""
 N_GROUPS=999		# client groups g000..g998; srv makes 1,000
 PER_GROUP=10		# containers per group: 9,990 + 10 = 10,000
 T_GROUPS=200		# groups whose containers are the traffic sources
@@ -64,6 +69,7 @@ while [ $# -gt 0 ]; do
 	--conc) conc=$2; shift ;;
 	--configs) configs=${2//,/ }; shift ;;
 	--out) out=$2; shift ;;
+	--gen) gen_only=$2; shift ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
@@ -81,20 +87,25 @@ for c in $configs; do
 	   exit 2 ;;
 	esac
 done
-[ "$(id -u)" -eq 0 ] || { echo "run.sh: needs root (namespaces)" >&2; exit 2; }
-for b in "$CTL" "$LOAD" "$SINK"; do
+if [ -n "$gen_only" ]; then
+	[ -x "$CTL" ] || { echo "run.sh: $CTL missing: run make first" >&2; exit 2; }
+	mkdir -p "$gen_only"
+	work=$(cd "$gen_only" && pwd)
+fi
+[ -n "$gen_only" ] || [ "$(id -u)" -eq 0 ] ||
+	{ echo "run.sh: needs root (namespaces)" >&2; exit 2; }
+[ -n "$gen_only" ] || for b in "$CTL" "$LOAD" "$SINK"; do
 	[ -x "$b" ] || { echo "run.sh: $b missing: run make first" >&2; exit 2; }
 done
-for t in ip nft iptables-nft-restore conntrack shuf awk timeout; do
+[ -n "$gen_only" ] || for t in ip nft iptables-nft-restore conntrack shuf awk timeout; do
 	command -v "$t" >/dev/null ||
 		{ echo "run.sh: '$t' not found (tools/deps.sh)" >&2; exit 2; }
 done
 
 P=bhdp$$
 H=$P-host C=$P-cli S=$P-srv
-work=$(mktemp -d "/tmp/$P.XXXXXX")
+[ -n "$gen_only" ] || work=$(mktemp -d "/tmp/$P.XXXXXX")
 [ -n "$out" ] || out=$BH_BUILD/bench/dataplane
-mkdir -p "$out"
 sink_pid=""
 
 cleanup() {
@@ -107,7 +118,7 @@ cleanup() {
 	done
 	rm -rf "$work"
 }
-trap cleanup EXIT
+[ -n "$gen_only" ] || trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 hx() { ip netns exec "$H" "$@"; }
@@ -151,6 +162,10 @@ gen() {
 				print addr(g, j) > (D "/src.txt")
 		for (j = 0; j < PG; j++)
 			print srvaddr(j) > (D "/dst.txt")
+		for (g = 0; g < NG; g++)
+			for (j = 0; j < PG; j++)
+				print addr(g, j) > (D "/clients.txt")
+		close(D "/clients.txt")
 
 		# 1 group: every traffic container and srv in "bench"
 		f = D "/p1.yaml"
@@ -229,6 +244,7 @@ build_tables() {
 			return 1
 		fi
 	done
+	whatif
 	# conntrack-only sits at the same hook and priority as bulkhead's
 	# forward base chain
 	prio=$(awk '/type filter hook forward priority/ {
@@ -240,12 +256,41 @@ build_tables() {
 		"$prio" >"$work/ct.nft"
 }
 
+# bh1000x: in_srv's flow rules, each a set lookup in the group of one
+# source, become one lookup in a set of (address, protocol, port) of
+# every container its flows admit; the rest of the table is unchanged.
+whatif() {
+	awk -v PORT="$PORT" -v EL="$work/clients.txt" '
+	/^\tchain in_srv \{$/ {
+		print "\tset wf_in_srv_v4 {"
+		print "\t\ttype ipv4_addr . inet_proto . inet_service"
+		print "\t\telements = {"
+		n = 0
+		while ((getline a < EL) > 0)
+			for (k = 0; k < 2; k++)
+				printf("%s\t\t\t%s . %s . %d", n++ ? ",\n" : "",
+				       a, k ? "udp" : "tcp", PORT)
+		print "\n\t\t}\n\t}"
+		print "\tset wf_in_srv_v6 {"
+		print "\t\ttype ipv6_addr . inet_proto . inet_service\n\t}"
+		print; insrv = 1; next
+	}
+	insrv && /^\t}$/ { insrv = 0 }
+	insrv && /saddr @g_g[0-9]+_v[46] (tcp|udp) dport/ { next }
+	insrv && /goto deny_in_srv/ {
+		print "\t\tip saddr . meta l4proto . th dport @wf_in_srv_v4 accept"
+		print "\t\tip6 saddr . meta l4proto . th dport @wf_in_srv_v6 accept"
+	}
+	{ print }' "$work/bh1000.nft" >"$work/bh1000x.nft"
+}
+
 load_config() {
 	case "$1" in
 	none) ;;
 	ct) hx nft -f "$work/ct.nft" ;;
 	bh1) hx nft -f "$work/bh1.nft" ;;
 	bh1000) hx nft -f "$work/bh1000.nft" ;;
+	bh1000x) hx nft -f "$work/bh1000x.nft" ;;
 	iptmid) hx iptables-nft-restore <"$work/iptmid.rules" ;;
 	iptend) hx iptables-nft-restore <"$work/iptend.rules" ;;
 	nftmid) hx nft -f "$work/nftmid.nft" ;;
@@ -416,6 +461,20 @@ report() {
 			    ("rate", "iptmid", "tcp", r) in V &&
 			    V["rate", "iptmid", "tcp", r] > 0)
 				V["hl", r] = V["rate", "bh1000", "tcp", r] / V["rate", "iptmid", "tcp", r]
+		for (r = 1; r <= NR_ROUNDS; r++)
+			if (("rate", "bh1000x", "tcp", r) in V &&
+			    ("rate", "iptmid", "tcp", r) in V &&
+			    V["rate", "iptmid", "tcp", r] > 0)
+				V["hlx", r] = V["rate", "bh1000x", "tcp", r] / V["rate", "iptmid", "tcp", r]
+		stats("rcpu" SUBSEP "bh1000x" SUBSEP "tcp")
+		if (N) {
+			xc = sprintf("%.2f [%.2f..%.2f]", MED, MIN, MAX)
+			stats("hlx")
+			printf("\nbh1000x is a what-if, not the shipped ruleset: bh1000 " \
+			       "with in_srv as one set lookup.\n  what-if: cpu/conn vs " \
+			       "conntrack-only %s; conn rate vs iptables linear " \
+			       "%.1fx [%.2f..%.2f]\n", xc, MED, MIN, MAX)
+		}
 		stats("rcpu" SUBSEP "bh1000" SUBSEP "tcp")
 		hc = N ? sprintf("%.2f", MED) : "n/a"
 		hcs = N ? sprintf("%.3f..%.3f", MIN, MAX) : "n/a"
@@ -433,6 +492,11 @@ report() {
 say "run.sh: generating policies, inventories and linear rule sets in $work"
 gen
 build_tables
+if [ -n "$gen_only" ]; then
+	say "run.sh: wrote $(ls "$work" | tr '\n' ' ')"
+	exit 0
+fi
+mkdir -p "$out"
 say "run.sh: bulkhead tables: $(grep -c . "$work/bh1.nft") and $(grep -c . "$work/bh1000.nft") lines; linear chains: $(grep -c -- '-j ACCEPT$' "$work/iptmid.rules") permission rules; forward priority $(cat "$work/prio")"
 setup_netns
 start_sink
@@ -446,9 +510,22 @@ start_sink
 	echo "args: rounds=$rounds duration=$duration udp_duration=$udp_duration warmup=$warmup conc=$conc"
 } >"$out/machine.txt"
 
+# Busy share of both CPUs over 1 s with no benchmark traffic: what the
+# rest of the machine was doing around this round (/proc/stat is global).
+background() {
+	local a b
+	a=$(awk '/^cpu / { print $2+$3+$4+$7+$8+$9, $5+$6; exit }' /proc/stat)
+	sleep 1
+	b=$(awk '/^cpu / { print $2+$3+$4+$7+$8+$9, $5+$6; exit }' /proc/stat)
+	echo "$a $b" | awk '{ busy = $3 - $1; all = busy + $4 - $2
+		printf("%.0f%%", all ? 100 * busy / all : 0) }'
+}
+
 for r in $(seq "$rounds"); do
 	order=$(printf '%s\n' $configs | shuf | tr '\n' ' ')
-	say "round $r/$rounds: $order"
+	bg=$(background)
+	echo "round $r: background busy $bg of all CPUs (1 s, no traffic); order: $order" >>"$out/machine.txt"
+	say "round $r/$rounds (background busy $bg): $order"
 	for c in $order; do
 		unload_config
 		load_config "$c"
