@@ -123,7 +123,7 @@ static void print_match(const struct ruleset *rs, const struct rs_chain *c,
 	switch (m->kind) {
 	case RM_NFPROTO:
 		if (c->table == RS_BRIDGE)
-			sb_printf(sb, "ether type %s ",
+			sb_printf(sb, "meta protocol %s ",
 				m->family == 6 ? "ip6" : "ip");
 		else
 			sb_printf(sb, "meta nfproto %s ",

@@ -7,6 +7,7 @@
 #define BULKHEAD_NFT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "ruleset.h"
 
@@ -36,5 +37,20 @@ int nft_commit_delta(struct nft_writer *w, const struct ruleset *rs,
 
 /* Delete the table (bulkheadd --flush-on-exit). Absent is not an error. */
 int nft_delete_table(struct nft_writer *w, struct nft_error *e);
+
+/* Exact kernel counts of every named counter of our tables (denied_*,
+ * unlogged_*, spoofed_*): cb once per counter. 0 or -errno. */
+typedef void (*nft_counter_cb)(const char *name, enum rs_table table,
+			       uint64_t packets, uint64_t bytes, void *arg);
+int nft_read_counters(struct nft_writer *w, nft_counter_cb cb, void *arg);
+
+/* nft_commit_delta returns -ENOSPC (and changes nothing) when a set would
+ * outgrow the size it was created with: ruleset_build again (it sizes sets
+ * from their contents with headroom) and nft_commit_full. */
+
+/* For tests and the benchmark: build the full batch without sending it,
+ * and the bytes of the last batch built (valid until the next call). */
+int nft_build_full(struct nft_writer *w, const struct ruleset *rs);
+const void *nft_last_batch(const struct nft_writer *w, size_t *len);
 
 #endif
