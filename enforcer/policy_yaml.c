@@ -25,6 +25,7 @@
 #define LABEL_VALUE_MAX 1024
 #define DESCRIPTION_MAX 1024
 #define PREFIX_MAX 64
+#define MATCH_MAX 64
 
 enum ytype { Y_SCALAR, Y_MAP, Y_SEQ };
 
@@ -50,6 +51,10 @@ struct loader {
 	bool *bad;			/* per group: had an error */
 	size_t bad_cap;
 	bool *mentioned;		/* per group: named by a flow */
+	unsigned *names;		/* group index + 1 by name hash; 0 empty */
+	size_t names_cap;		/* power of two */
+	size_t *seen;			/* per group: last flow end that named it */
+	size_t seen_gen;
 	bool have_settings;
 	struct src_loc settings_loc;
 };
@@ -559,6 +564,10 @@ static bool load_match(struct loader *L, struct group *g,
 	}
 	if (!want(L, v, Y_MAP, "match"))
 		return false;
+	if (v->n / 2 > MATCH_MAX) {
+		err(L, v, "match lists more than %d labels", MATCH_MAX);
+		return false;
+	}
 	g->match = xcalloc(v->n / 2, sizeof(*g->match));
 	for (i = 0; i + 1 < v->n; i += 2) {
 		k = v->kid[i];
@@ -595,6 +604,15 @@ static bool load_match(struct loader *L, struct group *g,
 		g->match[g->n_match].value = xstrdup(val->s);
 		g->n_match++;
 	}
+	/* Half a match would classify containers into the group and
+	 * report shadowing that is not there. */
+	if (!ok) {
+		for (i = 0; i < g->n_match; i++) {
+			free(g->match[i].key);
+			free(g->match[i].value);
+		}
+		g->n_match = 0;
+	}
 	return ok;
 }
 
@@ -628,13 +646,57 @@ static void cidr_error(struct loader *L, const struct ynode *n)
 	    n->s);
 }
 
+struct cidr_at {
+	struct bh_addr a;
+	size_t i;		/* position in the list */
+};
+
+static int cidr_at_cmp(const void *x, const void *y)
+{
+	const struct cidr_at *a = x, *b = y;
+	int r = bh_addr_cmp(&a->a, &b->a);
+
+	if (r)
+		return r;
+	return a->i < b->i ? -1 : a->i > b->i;
+}
+
+/* Repeats, found by sorting: a list may hold many thousand addresses. */
+static bool cidrs_unique(struct loader *L, struct group *g,
+			 const struct ynode *v, const size_t *pos)
+{
+	struct cidr_at *s = xcalloc(g->n_cidrs, sizeof(*s));
+	bool *dup = xcalloc(g->n_cidrs, sizeof(*dup));
+	bool ok = true;
+	size_t i;
+
+	for (i = 0; i < g->n_cidrs; i++) {
+		s[i].a = g->cidrs[i];
+		s[i].i = i;
+	}
+	qsort(s, g->n_cidrs, sizeof(*s), cidr_at_cmp);
+	for (i = 1; i < g->n_cidrs; i++)
+		if (bh_addr_eq(&s[i].a, &s[i - 1].a))
+			dup[s[i].i] = true;
+	for (i = 0; i < g->n_cidrs; i++) {
+		if (!dup[i])
+			continue;
+		err(L, v->kid[pos[i]], "'%s' is listed twice",
+		    v->kid[pos[i]]->s);
+		ok = false;
+	}
+	free(s);
+	free(dup);
+	return ok;
+}
+
 static bool load_cidrs(struct loader *L, struct group *g,
 		       const struct ynode *v)
 {
 	const struct ynode *c;
 	struct bh_addr a;
 	bool ok = true;
-	size_t i, j;
+	size_t i, *pos;
 
 	if (v->type == Y_SEQ && v->n == 0) {
 		err(L, v, "cidrs is empty; list at least one address");
@@ -643,6 +705,7 @@ static bool load_cidrs(struct loader *L, struct group *g,
 	if (!want(L, v, Y_SEQ, "cidrs"))
 		return false;
 	g->cidrs = xcalloc(v->n, sizeof(*g->cidrs));
+	pos = xcalloc(v->n, sizeof(*pos));
 	for (i = 0; i < v->n; i++) {
 		c = v->kid[i];
 		if (!want(L, c, Y_SCALAR, "an address")) {
@@ -654,16 +717,11 @@ static bool load_cidrs(struct loader *L, struct group *g,
 			ok = false;
 			continue;
 		}
-		for (j = 0; j < g->n_cidrs; j++)
-			if (bh_addr_eq(&g->cidrs[j], &a))
-				break;
-		if (j < g->n_cidrs) {
-			err(L, c, "'%s' is listed twice", c->s);
-			ok = false;
-			continue;
-		}
+		pos[g->n_cidrs] = i;
 		g->cidrs[g->n_cidrs++] = a;
 	}
+	ok &= cidrs_unique(L, g, v, pos);
+	free(pos);
 	return ok;
 }
 
@@ -692,6 +750,41 @@ static bool load_enum(struct loader *L, const struct ynode *v,
 		break;
 	}
 	return false;
+}
+
+/* Group names while files are read: a directory of big files must not
+ * cost a scan of every earlier group per group. */
+static unsigned *name_slot(struct loader *L, const char *name)
+{
+	size_t i = bh_str_hash(name) & (L->names_cap - 1);
+
+	while (L->names[i] && strcmp(L->p->groups[L->names[i] - 1].name, name))
+		i = (i + 1) & (L->names_cap - 1);
+	return &L->names[i];
+}
+
+static int name_find(struct loader *L, const char *name)
+{
+	unsigned *slot = name_slot(L, name);
+
+	return *slot ? (int)*slot - 1 : -1;
+}
+
+static void name_add(struct loader *L, size_t g)
+{
+	unsigned *old = L->names;
+	size_t old_cap = L->names_cap, i;
+
+	if (2 * (L->p->n_groups + 1) > L->names_cap) {
+		L->names_cap = old_cap ? old_cap * 2 : 64;
+		L->names = xcalloc(L->names_cap, sizeof(*L->names));
+		for (i = 0; i < old_cap; i++)
+			if (old[i])
+				*name_slot(L, L->p->groups[old[i] - 1].name) =
+					old[i];
+		free(old);
+	}
+	*name_slot(L, L->p->groups[g].name) = (unsigned)g + 1;
 }
 
 static void load_group(struct loader *L, const struct ynode *k,
@@ -723,7 +816,7 @@ static void load_group(struct loader *L, const struct ynode *k,
 		    k->s);
 		return;
 	}
-	idx = policy_group_find(p, k->s);
+	idx = name_find(L, k->s);
 	if (idx >= 0 && idx < GROUP_FIRST_USER) {
 		err(L, k, "'%s' is a built-in group; choose another name",
 		    k->s);
@@ -741,6 +834,7 @@ static void load_group(struct loader *L, const struct ynode *k,
 	g = &p->groups[gi];
 	memset(g, 0, sizeof(*g));
 	g->name = xstrdup(k->s);
+	name_add(L, gi);
 	g->loc = loc_of(L, k);
 	g->intra_allow = true;
 	g->kind = GK_LABELS;
@@ -924,7 +1018,7 @@ static bool load_ends(struct loader *L, const struct ynode *v,
 		      const char *what, unsigned **out, size_t *n_out)
 {
 	const struct ynode *one[1] = { v }, *const *names = one;
-	size_t n = 1, i, j;
+	size_t n = 1, i;
 	bool ok = true;
 	int g;
 
@@ -938,6 +1032,7 @@ static bool load_ends(struct loader *L, const struct ynode *v,
 		n = v->n;
 	}
 	*out = xcalloc(n, sizeof(**out));
+	L->seen_gen++;
 	for (i = 0; i < n; i++) {
 		if (!want(L, names[i], Y_SCALAR, what)) {
 			ok = false;
@@ -956,15 +1051,13 @@ static bool load_ends(struct loader *L, const struct ynode *v,
 			continue;
 		}
 		L->mentioned[g] = true;
-		for (j = 0; j < *n_out; j++)
-			if ((*out)[j] == (unsigned)g)
-				break;
-		if (j < *n_out) {
+		if (L->seen[g] == L->seen_gen) {
 			err(L, names[i], "group '%s' is listed twice in %s",
 			    names[i]->s, what);
 			ok = false;
 			continue;
 		}
+		L->seen[g] = L->seen_gen;
 		(*out)[(*n_out)++] = (unsigned)g;
 	}
 	return ok;
@@ -1036,46 +1129,39 @@ static void load_flows(struct loader *L, const struct ynode *root)
 		load_flow(L, v->kid[i]);
 }
 
-static bool match_subset(const struct group *a, const struct group *b)
-{
-	size_t i, j;
-
-	for (i = 0; i < a->n_match; i++) {
-		for (j = 0; j < b->n_match; j++)
-			if (!strcmp(a->match[i].key, b->match[j].key) &&
-			    !strcmp(a->match[i].value, b->match[j].value))
-				break;
-		if (j == b->n_match)
-			return false;
-	}
-	return true;
-}
-
 /* Classification takes the first group whose match holds, so a later
  * group whose match includes every pair of an earlier one never gets a
- * container. */
+ * container. A container labelled with exactly b's match is classified
+ * into the first such group; with the index that costs the same for
+ * every group, so the check stays linear in the number of groups. */
 static void check_shadowing(struct loader *L)
 {
 	const struct policy *p = L->p;
 	const struct group *a, *b;
+	struct kv labels[MATCH_MAX];
 	size_t i, j;
+	unsigned r;
 
 	for (j = GROUP_FIRST_USER; j < p->n_groups; j++) {
 		b = &p->groups[j];
-		if (b->kind != GK_LABELS || group_bad(L, j))
+		if (b->kind != GK_LABELS || !b->n_match)
 			continue;
-		for (i = GROUP_FIRST_USER; i < j; i++) {
-			a = &p->groups[i];
-			if (a->kind != GK_LABELS || group_bad(L, i) ||
-			    a->n_match > b->n_match || !match_subset(a, b))
-				continue;
-			diag_loc(L, DIAG_ERROR, &b->loc,
-				 "group '%s' can never match: '%s' (%s:%u:%u) comes first and matches every container it would",
-				 b->name, a->name, policy_file(p, a->loc.file),
-				 a->loc.line, a->loc.col);
-			mark_bad(L, j);
-			break;
+		for (i = 0; i < b->n_match; i++) {
+			labels[i].key = xasprintf("%s%s", p->label_prefix,
+						  b->match[i].key);
+			labels[i].value = b->match[i].value;
 		}
+		r = policy_classify(p, labels, b->n_match, NULL);
+		for (i = 0; i < b->n_match; i++)
+			free(labels[i].key);
+		if (r == GROUP_UNASSIGNED || r >= j)
+			continue;
+		a = &p->groups[r];
+		diag_loc(L, DIAG_ERROR, &b->loc,
+			 "group '%s' can never match: '%s' (%s:%u:%u) comes first and matches every container it would",
+			 b->name, a->name, policy_file(p, a->loc.file),
+			 a->loc.line, a->loc.col);
+		mark_bad(L, j);
 	}
 }
 
@@ -1090,37 +1176,58 @@ static bool exposed(const struct group *g)
 	return false;
 }
 
+static const char *more(char *buf, size_t len, size_t n, const char *what)
+{
+	if (n)
+		snprintf(buf, len, " (and %zu more %s)", n, what);
+	else
+		buf[0] = '\0';
+	return buf;
+}
+
+/* One warning per flow and per port at most, however long the from and
+ * to lists are: the output stays proportional to the input. */
 static void check_warnings(struct loader *L)
 {
 	const struct policy *p = L->p;
-	const struct flow *f;
-	const struct group *to;
+	const struct group *from, *to;
 	const struct port_spec *ps;
-	size_t i, a, b, k;
+	const struct flow *f;
+	size_t i, k, n_exp, n_res, e0, r0;
+	char buf[64];
 
 	for (i = 0; i < p->n_flows; i++) {
 		f = &p->flows[i];
-		for (b = 0; b < f->n_to; b++) {
-			to = &p->groups[f->to[b]];
-			if (to->sensitivity != SENS_RESTRICTED)
-				continue;
-			for (a = 0; a < f->n_from; a++)
-				if (exposed(&p->groups[f->from[a]]))
-					diag_loc(L, DIAG_WARNING, &f->loc,
-						 "flow from exposed group '%s' (risk=exposed) straight into restricted group '%s'",
-						 p->groups[f->from[a]].name,
-						 to->name);
-			for (k = 0; k < f->n_ports; k++) {
-				ps = &f->ports[k];
-				if (ps->proto == 0)
-					diag_loc(L, DIAG_WARNING, &ps->loc,
-						 "'any' opens every protocol and port of restricted group '%s'",
-						 to->name);
-				else if (ps->lo == 0 && ps->hi == 65535)
-					diag_loc(L, DIAG_WARNING, &ps->loc,
-						 "a bare protocol opens every port of restricted group '%s'; name the ports",
-						 to->name);
-			}
+		n_exp = n_res = e0 = r0 = 0;
+		for (k = 0; k < f->n_from; k++)
+			if (exposed(&p->groups[f->from[k]]) && !n_exp++)
+				e0 = f->from[k];
+		for (k = 0; k < f->n_to; k++)
+			if (p->groups[f->to[k]].sensitivity ==
+			    SENS_RESTRICTED && !n_res++)
+				r0 = f->to[k];
+		if (!n_res)
+			continue;
+		to = &p->groups[r0];
+		if (n_exp) {
+			from = &p->groups[e0];
+			diag_loc(L, DIAG_WARNING, &f->loc,
+				 "flow from exposed group '%s' (risk=exposed) straight into restricted group '%s'%s",
+				 from->name, to->name,
+				 more(buf, sizeof(buf), n_exp * n_res - 1,
+				      "such pairs"));
+		}
+		more(buf, sizeof(buf), n_res - 1, "restricted groups");
+		for (k = 0; k < f->n_ports; k++) {
+			ps = &f->ports[k];
+			if (ps->proto == 0)
+				diag_loc(L, DIAG_WARNING, &ps->loc,
+					 "'any' opens every protocol and port of restricted group '%s'%s",
+					 to->name, buf);
+			else if (ps->lo == 0 && ps->hi == 65535)
+				diag_loc(L, DIAG_WARNING, &ps->loc,
+					 "a bare protocol opens every port of restricted group '%s'%s; name the ports",
+					 to->name, buf);
 		}
 	}
 	for (i = GROUP_FIRST_USER; i < p->n_groups; i++)
@@ -1174,60 +1281,59 @@ static void load_one(struct loader *L, const char *name, const char *buf,
 static struct loader *loader_new(struct diags *d)
 {
 	struct loader *L = xcalloc(1, sizeof(*L));
+	size_t i;
 
 	L->p = policy_new();
 	L->d = d;
 	L->diags_start = d->n;
 	L->errors_start = d->n_errors;
 	L->groups_cap = L->p->n_groups;
+	for (i = 0; i < GROUP_FIRST_USER; i++)
+		name_add(L, i);
 	return L;
 }
 
+struct diag_at {
+	struct diag d;
+	size_t seq;
+};
+
+/* Whole-file findings first, then by position; files compare by name,
+ * which is their load order (a directory is read in name order). */
 static int diag_cmp(const void *x, const void *y)
 {
-	const struct diag *a = x, *b = y;
+	const struct diag_at *a = x, *b = y;
+	int r = strcmp(a->d.file, b->d.file);
 
-	if (a->line != b->line)
-		return a->line < b->line ? -1 : 1;
-	if (a->col != b->col)
-		return a->col < b->col ? -1 : 1;
-	return 0;
+	if (r)
+		return r;
+	if (a->d.line != b->d.line)
+		return a->d.line < b->d.line ? -1 : 1;
+	if (a->d.col != b->d.col)
+		return a->d.col < b->d.col ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
 /* Findings come out file by file in the order of the text, whichever
  * pass found them; equal positions keep the order they were found in. */
 static void sort_diags(struct loader *L)
 {
-	size_t n = L->d->n - L->diags_start, i, j, *order;
-	struct diag *v, tmp;
-	unsigned f;
+	size_t n = L->d->n - L->diags_start, i;
+	struct diag *v;
+	struct diag_at *s;
 
 	if (n < 2)
 		return;
 	v = L->d->v + L->diags_start;
-	order = xcalloc(n, sizeof(*order));
-
-	/* Group by file (stable), then insertion-sort each run by
-	 * position: runs are short and mostly ordered already. */
+	s = xcalloc(n, sizeof(*s));
 	for (i = 0; i < n; i++) {
-		for (f = 0; f < L->p->n_files; f++)
-			if (!strcmp(v[i].file, L->p->files[f]))
-				break;
-		order[i] = f;
+		s[i].d = v[i];
+		s[i].seq = i;
 	}
-	for (i = 1; i < n; i++) {
-		for (j = i; j > 0 && (order[j - 1] > order[j] ||
-				      (order[j - 1] == order[j] &&
-				       diag_cmp(&v[j - 1], &v[j]) > 0)); j--) {
-			tmp = v[j];
-			v[j] = v[j - 1];
-			v[j - 1] = tmp;
-			f = (unsigned)order[j];
-			order[j] = order[j - 1];
-			order[j - 1] = f;
-		}
-	}
-	free(order);
+	qsort(s, n, sizeof(*s), diag_cmp);
+	for (i = 0; i < n; i++)
+		v[i] = s[i].d;
+	free(s);
 }
 
 static struct policy *loader_finish(struct loader *L)
@@ -1239,6 +1345,7 @@ static struct policy *loader_finish(struct loader *L)
 	/* Names are known now: flows may refer to groups of any file. */
 	policy_seal(p);
 	L->mentioned = xcalloc(p->n_groups, sizeof(*L->mentioned));
+	L->seen = xcalloc(p->n_groups, sizeof(*L->seen));
 	for (i = 0; i < p->n_files; i++) {
 		L->file = (unsigned)i;
 		if (L->roots[i] && L->roots[i]->type == Y_MAP)
@@ -1252,6 +1359,8 @@ static struct policy *loader_finish(struct loader *L)
 	free(L->roots);
 	free(L->bad);
 	free(L->mentioned);
+	free(L->seen);
+	free(L->names);
 	bad = L->d->n_errors != L->errors_start;
 	free(L);
 	if (bad) {

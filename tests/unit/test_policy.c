@@ -554,6 +554,75 @@ static void test_scale(void **state)
 	sb_free(&sb);
 }
 
+/* A megabyte chosen to hurt: many groups all named in one flow, a long
+ * address list with repeats, thousands of identical groups. Loading stays
+ * well under a second and the findings stay few. */
+static void test_adversarial(void **state)
+{
+	struct strbuf sb = { 0 };
+	struct diags d = { 0 };
+	struct policy *p;
+	uint64_t t0, ms;
+	unsigned i;
+
+	(void)state;
+	sb_puts(&sb, "version: 1\ngroups:\n");
+	for (i = 0; i < 12000; i++)
+		sb_printf(&sb, "  g%u: {match: {risk: exposed, i: '%u'}, sensitivity: restricted}\n",
+			  i, i);
+	sb_puts(&sb, "flows:\n - {from: [g0");
+	for (i = 2; i < 12000; i += 2)
+		sb_printf(&sb, ",g%u", i);
+	sb_puts(&sb, "], to: [g1");
+	for (i = 3; i < 12000; i += 2)
+		sb_printf(&sb, ",g%u", i);
+	sb_puts(&sb, "], ports: [any]}\n");
+	t0 = bh_now_ms();
+	p = load(sb.buf, &d);
+	ms = bh_now_ms() - t0;
+	assert_non_null(p);
+	assert_int_equal(d.n_warnings, 2);
+	assert_string_equal(d.v[0].msg, "flow from exposed group 'g0' (risk=exposed) straight into restricted group 'g1' (and 35999999 more such pairs)");
+	print_message("# 12,000 groups, one 6,000 x 6,000 flow: %llu ms\n",
+		      (unsigned long long)ms);
+	assert_true(ms < 3000);
+	policy_free(p);
+	diags_free(&d);
+
+	sb_reset(&sb);
+	sb_puts(&sb, "version: 1\ngroups:\n  a:\n    cidrs: [10.0.0.0");
+	for (i = 1; i < 70000; i++)
+		sb_printf(&sb, ",10.%u.%u.0", i / 256 % 256, i % 256);
+	sb_puts(&sb, "]\n");
+	t0 = bh_now_ms();
+	p = load(sb.buf, &d);
+	ms = bh_now_ms() - t0;
+	assert_null(p);
+	/* 70,000 addresses cycling through 65,536 networks: the repeats
+	 * are those past the first lap, each reported where it stands. */
+	assert_int_equal(d.n_errors, 70000 - 65536);
+	assert_string_equal(d.v[0].msg, "'10.0.0.0' is listed twice");
+	assert_int_equal(d.v[0].line, 4);
+	print_message("# 70,000 addresses in one group: %llu ms\n",
+		      (unsigned long long)ms);
+	diags_free(&d);
+	assert_true(ms < 3000);
+
+	sb_reset(&sb);
+	sb_puts(&sb, "version: 1\ngroups:\n");
+	for (i = 0; i < 30000; i++)
+		sb_printf(&sb, "  g%u: {match: {k: v}}\n", i);
+	t0 = bh_now_ms();
+	assert_null(load(sb.buf, &d));
+	ms = bh_now_ms() - t0;
+	assert_int_equal(d.n_errors, 29999);
+	print_message("# 30,000 shadowed groups: %llu ms\n",
+		      (unsigned long long)ms);
+	assert_true(ms < 3000);
+	diags_free(&d);
+	sb_free(&sb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -569,6 +638,7 @@ int main(void)
 		cmocka_unit_test(test_all_errors),
 		cmocka_unit_test(test_print),
 		cmocka_unit_test(test_scale),
+		cmocka_unit_test(test_adversarial),
 	};
 
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
