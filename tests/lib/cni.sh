@@ -11,7 +11,9 @@
 #   cni_run CMD ID NETNS [LABELS_JSON]
 #                           runs the chain in the host namespace; the last
 #                           plugin's stdout goes to stdout; status is the
-#                           first failing plugin's (its stdout printed)
+#                           first failing plugin's (its stdout printed);
+#                           each plugin's stdout is kept in
+#                           $NS_TMP/cni/ID.CMD.INDEX
 
 CNI_CONF=
 CNI_BIN=
@@ -63,6 +65,7 @@ cni_run() { # CMD ID NETNS [LABELS_JSON]
 		out=$(_cni_one "$(jq -c ".plugins[$i]" "$CNI_CONF")" "$cmd" \
 			"$id" "$netns" "$prev" "$labels")
 		rc=$?
+		printf '%s\n' "$out" >"$NS_TMP/cni/$id.$cmd.$i"
 		if [ $rc -ne 0 ]; then
 			echo "$out"
 			return $rc

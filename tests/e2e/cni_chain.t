@@ -1,0 +1,116 @@
+#!/bin/bash
+# bulkhead-cni in a real chain (bridge + host-local, then bulkhead-cni)
+# against the real daemon: ADD registers the container before it returns
+# and passes prevResult through unchanged; labels from runtimeConfig put it
+# in its group and flows follow; ADD without labels quarantines it (traffic
+# in that window drops, logged as quarantine) until a source that knows its
+# labels attaches the same id; CHECK; DEL is idempotent; an address owned by
+# another container is refused with a CNI error.
+. "$(dirname "$0")/../lib/tap.sh"
+. "$BH_TOP/tests/lib/netns.sh"
+. "$BH_TOP/tests/lib/cni.sh"
+
+[ -x "$BH_D" ] || skip_all "bulkheadd not built"
+command -v jq >/dev/null || skip_all "jq not installed"
+ns_init
+cat >"$NS_TMP/policy.yaml" <<'YAML'
+version: 1
+settings:
+  log: { window: 1s }
+groups:
+  web: { match: { purpose: web } }
+  api: { match: { purpose: api } }
+flows:
+  - { from: web, to: api, ports: [tcp/8080] }
+YAML
+cat >"$NS_TMP/chain.conflist" <<JSON
+{"cniVersion":"1.0.0","name":"bhtest","plugins":[
+ {"type":"bridge","bridge":"cni0","isGateway":true,
+  "ipam":{"type":"host-local","ranges":[[{"subnet":"10.88.0.0/24"}]],
+          "dataDir":"$NS_TMP/ipam"}},
+ {"type":"bulkhead-cni","socket":"$BHD_SOCK","capabilities":{"labels":true}}]}
+JSON
+cni_setup "$NS_TMP/chain.conflist"
+for n in cweb capi cq; do _ns_new $n || exit 2; done
+
+bhd_start "$NS_TMP/policy.yaml" || { fail "bulkheadd up"; done_testing; }
+pass "bulkheadd up"
+
+ctr() { # ID: its entry in the daemon's status
+	bhctl status --json | jq -c --arg id "$1" '.containers[] | select(.id == $id)'
+}
+ip_of() { jq -r '.ips[0].address | sub("/.*"; "")' "$NS_TMP/cni/$1.result"; }
+hostif() {
+	jq -r '.interfaces[] | select(.sandbox == null and .name != "cni0") | .name' \
+		"$NS_TMP/cni/$1.result"
+}
+
+cni_run ADD cweb "$(ns_path cweb)" '{"bulkhead.purpose":"web"}' >/dev/null
+ok $? "ADD with labels succeeds"
+is "$(jq -S . "$NS_TMP/cni/cweb.ADD.1")" "$(jq -S . "$NS_TMP/cni/cweb.ADD.0")" \
+	"prevResult passed through unchanged"
+c=$(ctr cweb)
+is "$(jq -c '[.group, .source, .quarantined, .name]' <<<"$c")" \
+	'["web","cni",false,"cweb"]' \
+	"registered before ADD returned: group web, source cni"
+is "$(jq -r '.ips[0]' <<<"$c")" "$(ip_of cweb)" "address from prevResult"
+is "$(jq -r .ifname <<<"$c")" "$(hostif cweb)" \
+	"host-side veth from prevResult (not the bridge)"
+
+cni_run ADD capi "$(ns_path capi)" '{"bulkhead.purpose":"api"}' >/dev/null
+ok $? "second container"
+cni_run ADD cq "$(ns_path cq)" >/dev/null
+ok $? "ADD without labels succeeds"
+is "$(ctr cq | jq -c '[.group, .quarantined]')" '["quarantine",true]' \
+	"no labels: quarantined"
+
+WEB=$(ip_of cweb) API=$(ip_of capi) Q=$(ip_of cq)
+serve_tcp capi 8080
+serve_tcp cq 8080
+serve_tcp cweb 8080
+sleep 0.3
+is "$(probe tcp cweb "$API" 8080)" pass "declared flow web -> api passes"
+is "$(probe tcp capi "$WEB" 8080)" drop "undeclared api -> web drops"
+is "$(probe tcp cweb "$Q" 8080)" drop "quarantine window: web -> unclassified drops"
+is "$(probe tcp cq "$API" 8080)" drop "quarantine window: unclassified -> api drops"
+for _ in $(seq 30); do
+	grep -q '"quarantine"' "$BHD_DENIED" 2>/dev/null && break
+	sleep 0.1
+done
+grep -q '"quarantine"' "$BHD_DENIED" 2>/dev/null
+ok $? "the quarantine-window drop is logged with group quarantine"
+
+# the Engine API (here: an attach that knows the labels) classifies it
+bhctl attach --id cq --name cq --label bulkhead.purpose=api --ip "$Q" \
+	--ifname "$(hostif cq)" >/dev/null
+is "$(ctr cq | jq -c '[.group, .quarantined]')" '["api",false]' \
+	"same id with labels: out of quarantine"
+is "$(probe tcp cweb "$Q" 8080)" pass "and its group's flows apply"
+
+CNI_RESULT=$(cat "$NS_TMP/cni/cweb.result")
+cni_run CHECK cweb "$(ns_path cweb)" >/dev/null
+ok $? "CHECK: known with its addresses"
+cni_run DEL cweb "$(ns_path cweb)" >/dev/null
+ok $? "DEL"
+is "$(ctr cweb)" "" "DEL detached it"
+echo "$CNI_RESULT" >"$NS_TMP/cni/cweb.result"
+cni_run DEL cweb "$(ns_path cweb)" >/dev/null
+ok $? "DEL again (unknown id) succeeds: idempotent"
+echo "$CNI_RESULT" >"$NS_TMP/cni/cweb.result"
+r=$(cni_run CHECK cweb "$(ns_path cweb)")
+is "$(jq -r .code <<<"$r")" 101 \
+	"CHECK of a container the daemon does not know: code 101"
+
+# an address that belongs to another container: the daemon refuses
+conf=$(jq -nc --arg s "$BHD_SOCK" --arg ip "$API/24" '{cniVersion: "1.0.0",
+	name: "x", type: "bulkhead-cni", socket: $s, prevResult: {
+	cniVersion: "1.0.0", interfaces: [{name: "eth0", sandbox: "/x"}],
+	ips: [{address: $ip, interface: 0}]}}')
+r=$(env -i PATH="$PATH" CNI_COMMAND=ADD CNI_CONTAINERID=thief CNI_NETNS=/x \
+	CNI_IFNAME=eth0 "$BH_CNI" <<<"$conf" 2>/dev/null)
+rc=$?
+is "$(jq -r .code <<<"$r"),$rc" "100,1" "address of another container: code 100"
+grep -q "belongs to container" <<<"$r"
+ok $? "with the daemon's reason"
+is "$(ctr thief)" "" "and nothing attached"
+done_testing
