@@ -5,6 +5,7 @@
 set -eu
 
 PKGS="build-essential pkg-config clang
+libclang-rt-14-dev
 libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev libyaml-dev
 libjansson-dev libcurl4-openssl-dev libsystemd-dev libcmocka-dev
 libnetfilter-conntrack-dev libnetfilter-log-dev
