@@ -73,12 +73,16 @@ is "$(probe tcp cweb "$API" 8080)" pass "declared flow web -> api passes"
 is "$(probe tcp capi "$WEB" 8080)" drop "undeclared api -> web drops"
 is "$(probe tcp cweb "$Q" 8080)" drop "quarantine window: web -> unclassified drops"
 is "$(probe tcp cq "$API" 8080)" drop "quarantine window: unclassified -> api drops"
+qrec() {
+	jq -c --arg q "$Q" 'select(.destination.address == $q and
+		.destination.group == "quarantine") | .source.group' \
+		"$BHD_DENIED" 2>/dev/null | head -1
+}
 for _ in $(seq 30); do
-	grep -q '"quarantine"' "$BHD_DENIED" 2>/dev/null && break
+	[ -n "$(qrec)" ] && break
 	sleep 0.1
 done
-grep -q '"quarantine"' "$BHD_DENIED" 2>/dev/null
-ok $? "the quarantine-window drop is logged with group quarantine"
+is "$(qrec)" '"web"' "the quarantine-window drop is logged with group quarantine"
 
 # the Engine API (here: an attach that knows the labels) classifies it
 bhctl attach --id cq --name cq --label bulkhead.purpose=api --ip "$Q" \
