@@ -859,6 +859,17 @@ static void set_error(struct nft_writer *w, struct nft_error *e, int err,
 		describe(w, &w->tags[seq - w->base_seq], what, sizeof(what));
 	else
 		snprintf(what, sizeof(what), "batch");
+	if (seq >= w->base_seq && seq - w->base_seq < w->n_tags &&
+	    w->tags[seq - w->base_seq].kind == T_ELEMS) {
+		/* the kernel's errno alone misleads here */
+		if (err == -ENFILE)
+			kmsg = "the set is full (its size caps the elements)";
+		else if (err == -ENOENT && w->tags[seq - w->base_seq].op ==
+					   RS_ELEM_DEL)
+			kmsg = "the kernel has no such element";
+		else if (err == -EEXIST || err == -EBUSY)
+			kmsg = "the kernel has this key with another value";
+	}
 	snprintf(e->msg, sizeof(e->msg), "%s: %s%s%s", what, strerror(-err),
 		 kmsg ? ": " : "", kmsg ? kmsg : "");
 }

@@ -12,6 +12,7 @@
  *     --bad-flow-rule    test hook: a flow rule looks up a set of the
  *                        wrong family (kernel refuses; error has YAML loc)
  *     --exists           print whether table inet bulkhead exists
+ *     --delete           delete the tables (bulkheadd --flush-on-exit)
  * Exit 0 on success, 1 when the kernel refused (message on stderr), 2 on
  * usage or input errors. */
 #include <errno.h>
@@ -181,6 +182,13 @@ int main(int argc, char **argv)
 			if (r < 0) {
 				fprintf(stderr, "nft_apply: counters: %s\n",
 					strerror(-r));
+				ret = 1;
+			}
+		} else if (!strcmp(argv[i], "--delete")) {
+			r = nft_delete_table(w, &e);
+			if (r < 0) {
+				fprintf(stderr, "nft_apply: delete: %s\n",
+					e.msg);
 				ret = 1;
 			}
 		} else if (!strcmp(argv[i], "--exists")) {

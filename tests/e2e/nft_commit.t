@@ -1,0 +1,137 @@
+#!/bin/bash
+# The netlink writer against the real kernel, nsx a namespace of our own:
+# full commits (twice), equality with `nft -f` of the printed text, a
+# kernel error that leaves the previous table nsx force, element deltas,
+# counters read back, delete.
+. "$(dirname "$0")/../lib/tap.sh"
+cd "$BH_TOP" || exit 1
+command -v nft >/dev/null || skip_all "nft not installed"
+ns=bh-nftc-$$-$RANDOM
+ns2=$ns-ref
+tmp=$(mktemp -d /tmp/bh-nftc.XXXXXX)
+cleanup() {
+	ip netns del "$ns" 2>/dev/null
+	ip netns del "$ns2" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+ip netns add "$ns" || skip_all "cannot make a network namespace"
+ip netns add "$ns2" || skip_all "cannot make a network namespace"
+T="$BH_BUILD/tests/tools/nft_apply"
+R=tests/policy/ruleset
+nsx() { ip netns exec "$ns" "$@"; }
+list() { nsx nft list ruleset; }
+elems() { # elems NAME set|map: its elements, one per line, sorted
+	nsx nft list "$2" inet bulkhead "$1" | tr -d '\n\t' |
+		sed 's/.*elements = { *//; s/ *}.*//' | tr ',' '\n' |
+		sed 's/^ *//' | sort
+}
+
+nsx "$T" $R/demo.yaml $R/demo.json --exists >"$tmp/ex" 2>"$tmp/err"
+ok $? "full commit into an empty namespace"
+is "$(cat "$tmp/ex")" "exists 1" "table inet bulkhead exists afterwards"
+list >"$tmp/ours1"
+
+# The kernel holds exactly what `nft -f` of the printed text gives.
+for c in demo edges; do
+	nsx "$T" $R/$c.yaml $R/$c.json
+	list >"$tmp/$c.ours"
+	ip netns exec "$ns2" nft flush ruleset
+	ip netns exec "$ns2" nft -f $R/$c.nft
+	ip netns exec "$ns2" nft list ruleset >"$tmp/$c.ref"
+	diff -u "$tmp/$c.ref" "$tmp/$c.ours" >"$tmp/$c.diff"
+	ok $? "$c: netlink commit == nft -f of bulkheadctl ruleset (nft list)"
+	[ -s "$tmp/$c.diff" ] && sed 's/^/# /' "$tmp/$c.diff" | head -20
+done
+
+# Full replace over an existing table, twice, gives the same table.
+nsx "$T" $R/demo.yaml $R/demo.json && nsx "$T" $R/demo.yaml $R/demo.json
+ok $? "full replace twice over an existing table"
+list >"$tmp/ours2"
+diff -q "$tmp/ours1" "$tmp/ours2" >/dev/null
+ok $? "the table is the same after replacing it"
+
+# Going from the edges policy to demo drops edges' objects.
+nsx "$T" $R/edges.yaml $R/edges.json && nsx "$T" $R/demo.yaml $R/demo.json
+list | grep -q "c_nets_v4"
+ok $((! $?)) "a replace removes what the old policy had"
+
+# A kernel error changes nothing and names what failed.
+list >"$tmp/before"
+nsx "$T" $R/demo.yaml $R/demo.json --shrink-set in_v4 2>"$tmp/err"
+is $? 1 "a batch the kernel refuses fails"
+grep -q "elements to in_v4.*the set is full" "$tmp/err"
+ok $? "the error names the set: $(cat "$tmp/err")"
+list >"$tmp/after"
+diff -q "$tmp/before" "$tmp/after" >/dev/null
+ok $? "the previous table is still in force, unchanged"
+nsx "$T" $R/demo.yaml $R/demo.json --bad-flow-rule 2>"$tmp/err"
+is $? 1 "a refused rule fails the batch"
+grep -q 'add rule to chain out_web "flow web->dns tests/policy/ruleset/demo.yaml:33:5"' "$tmp/err"
+ok $? "the error names the chain and the YAML location: $(cat "$tmp/err")"
+list >"$tmp/after"
+diff -q "$tmp/before" "$tmp/after" >/dev/null
+ok $? "and the previous table is unchanged"
+
+# Deltas: attach, detach, relabel change only elements.
+cat >"$tmp/add.json" <<'J'
+[{"id":"a2","name":"api2","labels":{"bulkhead.purpose":"api"},"ips":["10.88.0.20","fd88::20"],"ifname":"veth9"}]
+J
+nsx "$T" $R/demo.yaml $R/demo.json --no-full --add "$tmp/add.json" 2>"$tmp/err"
+ok $? "attach as a delta"
+elems in_v4 map | grep -qx "10.88.0.20 : goto in_api"
+ok $? "the address maps to in_api"
+elems g_api_v6 set | grep -qx "fd88::20"
+ok $? "the IPv6 address is in g_api_v6"
+nsx nft list table bridge bulkhead | grep -q '"veth9" : goto spoof_api'
+ok $? "its port is guarded"
+list | grep -c 'comment "flow' >"$tmp/nrules"
+is "$(cat "$tmp/nrules")" "$(grep -c 'comment "flow' "$tmp/before")" "rules are untouched by a delta"
+
+nsx "$T" $R/demo.yaml $R/demo.json --no-full --del w1 2>"$tmp/err"
+ok $? "detach as a delta"
+elems in_v4 map | grep -q "10.88.0.2 :"
+ok $((! $?)) "its address left in_v4"
+elems in_v6 map | grep -q "fd88::2 :"
+ok $((! $?)) "and in_v6"
+nsx "$T" $R/demo.yaml $R/demo.json --no-full --del w1 2>"$tmp/err"
+is $? 1 "detaching what the kernel no longer has fails"
+grep -q "no such element" "$tmp/err"
+ok $? "and says so: $(cat "$tmp/err")"
+
+nsx "$T" $R/demo.yaml $R/demo.json --no-full --relabel x1 bulkhead.purpose=web 2>"$tmp/err"
+ok $? "relabel as one delta"
+elems in_v4 map | grep -qx "10.88.0.6 : goto in_web"
+ok $? "the container's address now goes to in_web"
+
+# Counters: exact kernel counts. Host -> db container, a denied port.
+nsx "$T" $R/demo.yaml $R/demo.json
+nsx ip link add bhv0 type veth peer name bhv1
+nsx ip addr add 10.88.0.1/24 dev bhv0
+nsx ip link set bhv0 up
+nsx ip link set bhv1 up
+nsx ping -c 3 -i 0.2 -W 1 10.88.0.5 >/dev/null 2>&1
+is $? 1 "host -> db ICMP is denied (no flow declares it)"
+nsx "$T" $R/demo.yaml $R/demo.json --no-full --counters >"$tmp/ctr"
+grep -qx "inet denied_in_db 3 252" "$tmp/ctr"
+ok $? "denied_in_db counted exactly 3 packets: $(grep denied_in_db "$tmp/ctr")"
+# A burst past settings.log.rate (20/second, burst 5): all counted as
+# denied, the excess counted as unlogged (not sent to NFLOG).
+nsx ping -c 40 -i 0.002 -W 1 10.88.0.5 >/dev/null 2>&1
+nsx "$T" $R/demo.yaml $R/demo.json --no-full --counters >"$tmp/ctr"
+grep -qx "inet denied_in_db 43 3612" "$tmp/ctr"
+ok $? "denied_in_db counts every packet: $(grep denied_in_db "$tmp/ctr")"
+u=$(awk '$2 == "unlogged_in_db" { print $3 }' "$tmp/ctr")
+[ "${u:-0}" -ge 20 ] && [ "$u" -le 38 ]
+ok $? "the kernel rate limit kept $u of 40 from the log"
+is "$(wc -l <"$tmp/ctr")" "$(grep -c '^	counter ' $R/demo.nft)" \
+	"every counter of the model is read back"
+
+nsx "$T" $R/demo.yaml $R/demo.json --no-full --delete --exists >"$tmp/ex"
+ok $? "delete the tables"
+is "$(cat "$tmp/ex")" "exists 0" "table inet bulkhead is gone"
+nsx nft list table bridge bulkhead >/dev/null 2>&1
+ok $((! $?)) "table bridge bulkhead is gone"
+nsx "$T" $R/demo.yaml $R/demo.json --no-full --delete
+ok $? "deleting absent tables is not an error"
+done_testing
