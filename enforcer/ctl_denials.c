@@ -445,7 +445,7 @@ static int follow(struct denials *dn)
 	bool first = true;
 
 	while (!stop) {
-		req = json_pack("{s:s, s:I}", "op", "denials", "after",
+		req = json_pack("{s:s, s:I}", "op", "denials", "after_seq",
 				(json_int_t)dn->last_seq);
 		ret = ctl_call(req, &reply, &err);
 		json_decref(req);
