@@ -16,13 +16,16 @@
  * again and prints one line of key=value pairs, among them the completed
  * operations, errors, timeouts, the rate and the machine's busy CPU
  * microseconds (user+nice+system+irq+softirq+steal of every CPU) per
- * operation. /proc/stat covers the whole machine, not this namespace. */
+ * operation. /proc/stat covers the whole machine, not this namespace; so
+ * "own" CPU is also reported: utime+stime of this process and of the
+ * --pid processes (the sink, ksoftirqd), see load_cpu_own(). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -137,6 +140,50 @@ static int load_cpu_busy(uint64_t *busy)
 	}
 	/* user nice system [idle] [iowait] irq softirq steal */
 	*busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+out:
+	free(text);
+	return ret;
+}
+
+/* CPU time (utime + stime, clock ticks) of this process and of the --pid
+ * processes (the sink, the ksoftirqd threads). With tick-based accounting
+ * the softirq work done in a task's context is in its stime; so this is
+ * the machine's work for the benchmark, less sensitive to other processes
+ * than the machine-wide busy time (it misses softirq served in the idle
+ * task or in other processes' context). */
+static int load_cpu_own(const pid_t *pids, size_t n, uint64_t *ticks)
+{
+	uint64_t hz = (uint64_t)sysconf(_SC_CLK_TCK);
+	struct rusage ru;
+	char *text = NULL;
+	int ret = 0;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return -errno;
+	*ticks = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * hz +
+		 (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * hz /
+		 1000000;
+	for (size_t i = 0; i < n; i++) {
+		unsigned long long ut = 0, st = 0;
+		char path[64], *p;
+		size_t len;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pids[i]);
+		ret = bh_read_file(path, 1 << 16, &text, &len);
+		if (ret < 0)
+			goto out;
+		/* after "(comm) ": state, then utime and stime are the
+		 * 12th and 13th numbers */
+		p = strrchr(text, ')');
+		if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u "
+				 "%*u %*u %llu %llu", &ut, &st) != 2) {
+			ret = -EINVAL;
+			goto out;
+		}
+		*ticks += ut + st;
+		free(text);
+		text = NULL;
+	}
 out:
 	free(text);
 	return ret;
@@ -287,7 +334,8 @@ static void load_usage(FILE *f)
 		"usage: dp_load --src FILE --dst FILE [--proto tcp|udp] "
 		"[--port P]\n"
 		"               [--conc N] [--warmup SEC] [--duration SEC]\n"
-		"               [--timeout-ms MS] [--exchanges K]\n"
+		"               [--timeout-ms MS] [--exchanges K] "
+		"[--pid PID]...\n"
 		"Load generator of the data-plane benchmark. FILEs list one "
 		"IPv4 address per line.\n");
 }
@@ -312,9 +360,11 @@ int main(int argc, char **argv)
 			  .timeout_ms = 1000, .ep = -1 };
 	const char *srcf = NULL, *dstf = NULL;
 	long warmup = 1, duration = 5, v;
-	uint64_t busy0, busy1, t0, t1;
+	uint64_t busy0, busy1, own0, own1, t0, t1;
+	pid_t pids[16];
+	size_t n_pids = 0;
 	struct load_stats base;
-	double secs, cpu_us;
+	double secs, cpu_us, own_us, tick_us;
 	int ret = 2;
 
 	for (int i = 1; i < argc; i++) {
@@ -357,6 +407,15 @@ int main(int argc, char **argv)
 			if (!load_num(val, 10, 60000, &v))
 				return 2;
 			l.timeout_ms = (unsigned)v;
+		} else if (!strcmp(a, "--pid")) {
+			if (!load_num(val, 1, 1 << 22, &v))
+				return 2;
+			if (n_pids == ARRAY_SIZE(pids)) {
+				fprintf(stderr, "dp_load: at most %zu --pid\n",
+					ARRAY_SIZE(pids));
+				return 2;
+			}
+			pids[n_pids++] = (pid_t)v;
 		} else if (!strcmp(a, "--exchanges")) {
 			if (!load_num(val, 1, 1000000, &v))
 				return 2;
@@ -386,35 +445,41 @@ int main(int argc, char **argv)
 
 	load_run(&l, bh_now_ms() + (uint64_t)warmup * 1000);
 	base = l.st;
-	if (load_cpu_busy(&busy0) < 0) {
-		fprintf(stderr, "dp_load: cannot read /proc/stat\n");
+	if (load_cpu_busy(&busy0) < 0 || load_cpu_own(pids, n_pids, &own0) < 0) {
+		fprintf(stderr, "dp_load: cannot read /proc/stat or the "
+			"/proc/PID/stat of a --pid\n");
 		goto out;
 	}
 	t0 = bh_now_ms();
 	load_run(&l, t0 + (uint64_t)duration * 1000);
 	t1 = bh_now_ms();
-	if (load_cpu_busy(&busy1) < 0) {
-		fprintf(stderr, "dp_load: cannot read /proc/stat\n");
+	if (load_cpu_busy(&busy1) < 0 || load_cpu_own(pids, n_pids, &own1) < 0) {
+		fprintf(stderr, "dp_load: cannot read /proc/stat or the "
+			"/proc/PID/stat of a --pid\n");
 		goto out;
 	}
 	for (unsigned i = 0; i < l.conc; i++)
 		load_finish(&l, &l.slots[i], true);
 
 	secs = (double)(t1 - t0) / 1000.0;
-	cpu_us = (double)(busy1 - busy0) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+	tick_us = 1e6 / (double)sysconf(_SC_CLK_TCK);
+	cpu_us = (double)(busy1 - busy0) * tick_us;
+	own_us = (double)(own1 - own0) * tick_us;
 	l.st.done -= base.done;
 	l.st.flows -= base.flows;
 	l.st.errors -= base.errors;
 	l.st.timeouts -= base.timeouts;
 	printf("proto=%s done=%llu flows=%llu errors=%llu timeouts=%llu "
 	       "secs=%.3f rate=%.1f cpu_us=%.0f cpu_us_per_op=%.3f "
+	       "own_cpu_us=%.0f own_cpu_us_per_op=%.3f "
 	       "srcs=%zu dsts=%zu conc=%u\n",
 	       l.udp ? "udp" : "tcp", (unsigned long long)l.st.done,
 	       (unsigned long long)l.st.flows,
 	       (unsigned long long)l.st.errors,
 	       (unsigned long long)l.st.timeouts, secs,
 	       (double)l.st.done / secs, cpu_us,
-	       l.st.done ? cpu_us / (double)l.st.done : 0.0,
+	       l.st.done ? cpu_us / (double)l.st.done : 0.0, own_us,
+	       l.st.done ? own_us / (double)l.st.done : 0.0,
 	       l.src.n, l.dst.n, l.conc);
 	ret = 0;
 out:

@@ -359,9 +359,11 @@ start_sink() {
 
 # run_load ROUND CONFIG PROTO SECS: one measurement, appended to results
 run_load() {
-	local line args
+	local line args p
 	args=(--src "$work/src.txt" --dst "$work/dst.txt" --port "$PORT"
-	      --proto "$3" --conc "$conc" --warmup "$warmup" --duration "$4")
+	      --proto "$3" --conc "$conc" --warmup "$warmup" --duration "$4"
+	      --pid "$sink_pid")
+	for p in $softirqd; do args+=(--pid "$p"); done
 	if ! line=$(timeout $((warmup + $4 + 30)) \
 		ip netns exec "$C" "$LOAD" "${args[@]}"); then
 		say "run.sh: dp_load failed ($2 $3)"
@@ -412,6 +414,7 @@ report() {
 		if (r > NR_ROUNDS) NR_ROUNDS = r
 		V["rate", c, p, r] = F["rate"]
 		V["cpu", c, p, r] = F["cpu_us_per_op"]
+		V["own", c, p, r] = F["own_cpu_us_per_op"]
 		V["err", c, p, r] = F["errors"] + F["timeouts"]
 		DONE[c, p] += F["done"]
 	}
@@ -424,6 +427,9 @@ report() {
 					if (("cpu", "ct", p, r) in V && ("cpu", c, p, r) in V &&
 					    V["cpu", "ct", p, r] > 0)
 						V["rcpu", c, p, r] = V["cpu", c, p, r] / V["cpu", "ct", p, r]
+					if (("own", "ct", p, r) in V && ("own", c, p, r) in V &&
+					    V["own", "ct", p, r] > 0)
+						V["rown", c, p, r] = V["own", c, p, r] / V["own", "ct", p, r]
 					if (("rate", "ct", p, r) in V && ("rate", c, p, r) in V &&
 					    V["rate", "ct", p, r] > 0)
 						V["rrate", c, p, r] = V["rate", c, p, r] / V["rate", "ct", p, r]
@@ -431,14 +437,17 @@ report() {
 		for (pi = 1; pi <= 2; pi++) {
 			p = pi == 1 ? "tcp" : "udp"
 			unit = p == "tcp" ? "conn" : "exch"
-			printf("\n%s (%s: %s), %d round(s); medians over rounds, " \
-			       "ratios to conntrack-only per round: median [min..max]\n",
+			printf("\n%s (%s: %s), %d round(s): medians over rounds; " \
+			       "ratios to conntrack-only of the same round: median " \
+			       "[min..max]; cpu us = machine busy (/proc/stat) per " \
+			       "%s; own us = load+sink+ksoftirqd per %s\n",
 			       toupper(p), unit, p == "tcp" ? \
 			       "connect, 1 byte each way, RST" : \
-			       "1-byte request/answer, 16 per flow", NR_ROUNDS)
-			printf("%-8s %12s %12s %24s %24s %8s\n", "config",
-			       unit "/s", "cpu us/" unit, "cpu/" unit " vs ct",
-			       "rate vs ct", "err+to")
+			       "1-byte request/answer, 16 per flow", NR_ROUNDS,
+			       unit, unit)
+			printf("%-8s %9s %9s %22s %22s %9s %22s %6s\n", "config",
+			       unit "/s", "cpu us", "cpu vs ct",
+			       "rate vs ct", "own us", "own vs ct", "failed")
 			for (i = 1; i <= nc; i++) {
 				c = cf[i]
 				stats("rate" SUBSEP c SUBSEP p); rate = MED
@@ -447,11 +456,14 @@ report() {
 				rc = N ? sprintf("%.3f [%.3f..%.3f]", MED, MIN, MAX) : "-"
 				stats("rrate" SUBSEP c SUBSEP p)
 				rr = N ? sprintf("%.3f [%.3f..%.3f]", MED, MIN, MAX) : "-"
+				stats("own" SUBSEP c SUBSEP p); own = MED
+				stats("rown" SUBSEP c SUBSEP p)
+				ro = N ? sprintf("%.3f [%.3f..%.3f]", MED, MIN, MAX) : "-"
 				e = 0
 				for (r = 1; r <= NR_ROUNDS; r++) e += V["err", c, p, r]
 				if (rate == "-") continue
-				printf("%-8s %12.0f %12.2f %24s %24s %8d\n", c, rate,
-				       cpu, rc, rr, e)
+				printf("%-8s %9.0f %9.2f %22s %22s %9.2f %22s %6d\n", c,
+				       rate, cpu, rc, rr, own, ro, e)
 			}
 		}
 		# headline: bulkhead 1,000 groups vs conntrack-only (CPU) and
@@ -500,6 +512,12 @@ mkdir -p "$out"
 say "run.sh: bulkhead tables: $(grep -c . "$work/bh1.nft") and $(grep -c . "$work/bh1000.nft") lines; linear chains: $(grep -c -- '-j ACCEPT$' "$work/iptmid.rules") permission rules; forward priority $(cat "$work/prio")"
 setup_netns
 start_sink
+# the threads that run deferred softirq work: part of "own" CPU
+softirqd=$(for d in /proc/[0-9]*; do
+	case "$(cat "$d/comm" 2>/dev/null)" in
+	ksoftirqd/*) echo "${d#/proc/}" ;;
+	esac
+done | head -n 15)
 : >"$out/results.txt"
 {
 	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
