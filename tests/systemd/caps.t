@@ -141,9 +141,9 @@ is "$(awk '/^Groups:/ {print $2}' "$st")" "" "no supplementary groups"
 is "$(stat -c '%a %g' "$BHD_SOCK" 2>&1)" "660 $GID" \
 	"control socket is 0660 and of the daemon's group"
 
-bhd_attach web purpose=web >/dev/null
+bhd_attach web bulkhead.purpose=web >/dev/null
 ok $? "attach web (as a client with uid 0)"
-bhd_attach api purpose=api >/dev/null
+bhd_attach api bulkhead.purpose=api >/dev/null
 ok $? "attach api"
 
 serve_tcp api 8080
