@@ -74,7 +74,7 @@ is "$(probe tcp capi "$WEB" 8080)" drop "undeclared api -> web drops"
 is "$(probe tcp cweb "$Q" 8080)" drop "quarantine window: web -> unclassified drops"
 is "$(probe tcp cq "$API" 8080)" drop "quarantine window: unclassified -> api drops"
 qrec() {
-	jq -c --arg q "$Q" 'select(.destination.address == $q and
+	jq -c --arg q "$Q" 'select(.destination.ip == $q and
 		.destination.group == "quarantine") | .source.group' \
 		"$BHD_DENIED" 2>/dev/null | head -1
 }
