@@ -8,6 +8,26 @@
 
 #include "policy.h"
 
+/* Messages quote what the file said. One finding must stay one line, and
+ * a hostile file must not reach the admin's terminal with escape
+ * sequences or flood it with a megabyte-long name. */
+#define DIAG_MSG_MAX 512
+
+static void tame(char *msg)
+{
+	size_t n = 0;
+	char *c;
+
+	for (c = msg; *c; c++, n++) {
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+		if (n >= DIAG_MSG_MAX && ((unsigned char)*c & 0xc0) != 0x80) {
+			strcpy(c, "...");
+			break;
+		}
+	}
+}
+
 void diags_vadd(struct diags *d, enum diag_severity sev, const char *file,
 		unsigned line, unsigned col, const char *fmt, va_list ap)
 {
@@ -21,6 +41,7 @@ void diags_vadd(struct diags *d, enum diag_severity sev, const char *file,
 	g->col = col;
 	if (vasprintf(&g->msg, fmt, ap) < 0)
 		g->msg = xstrdup("(out of memory)");
+	tame(g->msg);
 	if (sev == DIAG_ERROR)
 		d->n_errors++;
 	else

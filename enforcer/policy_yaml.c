@@ -214,7 +214,7 @@ static struct ynode *parse_tree(struct loader *L, const char *buf, size_t len,
 {
 	struct ynode *root = NULL, *stack[DEPTH_MAX], *n, *top;
 	unsigned line, col, docs = 0;
-	const unsigned char *anchor, *tag;
+	bool anchor, tag;
 	yaml_parser_t yp;
 	yaml_event_t ev;
 	size_t depth = 0;
@@ -230,7 +230,7 @@ static struct ynode *parse_tree(struct loader *L, const char *buf, size_t len,
 		}
 		line = (unsigned)ev.start_mark.line + 1;
 		col = (unsigned)ev.start_mark.column + 1;
-		anchor = tag = NULL;
+		anchor = tag = false;
 		n = NULL;
 		switch (ev.type) {
 		case YAML_STREAM_END_EVENT:
@@ -975,8 +975,9 @@ static bool load_port(struct loader *L, const struct ynode *n,
 	}
 	for (q = slash + 1; nv < 2; nv++) {
 		for (digits = 0; *q >= '0' && *q <= '9'; q++, digits++)
-			if (digits < 6)
-				v[nv] = v[nv] * 10 + (unsigned)(*q - '0');
+			if ((v[nv] = v[nv] * 10 + (unsigned)(*q - '0')) >
+			    65536)
+				v[nv] = 65536;	/* saturate: 0080 is 80 */
 		if (!digits)
 			goto syntax;
 		if (*q == '\0') {
@@ -994,8 +995,7 @@ static bool load_port(struct loader *L, const struct ynode *n,
 			return false;
 		}
 		if (v[i] > 65535) {
-			err(L, n, "port %lu in '%s' is above 65535",
-			    v[i] > 999999 ? 999999 : v[i], s);
+			err(L, n, "port above 65535 in '%s'", s);
 			return false;
 		}
 	}

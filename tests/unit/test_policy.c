@@ -384,7 +384,7 @@ static const struct {
 	{ "version: 1\nflows: [ { from: nope, to: host, ports: [tcp/1] } ]\n", "t.yaml:2:18: error: unknown group 'nope' in from" },
 	{ "version: 1\nflows: [ { from: host, to: [world, world], ports: [tcp/1] } ]\n", "t.yaml:2:36: error: group 'world' is listed twice in to" },
 	{ "version: 1\nflows: [ { from: host, to: world, ports: [tcp/1-0] } ]\n", "t.yaml:2:43: error: port 0 in 'tcp/1-0' is not a port: ports are 1 to 65535" },
-	{ "version: 1\nflows: [ { from: host, to: world, ports: [tcp/99999999] } ]\n", "t.yaml:2:43: error: port 999999 in 'tcp/99999999' is above 65535" },
+	{ "version: 1\nflows: [ { from: host, to: world, ports: [tcp/99999999] } ]\n", "t.yaml:2:43: error: port above 65535 in 'tcp/99999999'" },
 	{ "version: 1\nflows: [ { from: host, to: world, ports: [tcp/1-2-3] } ]\n", "t.yaml:2:43: error: bad port 'tcp/1-2-3': expected tcp/N or tcp/N-M with N and M from 1 to 65535" },
 	{ "version: 1\nflows: [ { from: host, to: world, ports: [any/80] } ]\n", "t.yaml:2:43: error: any takes no port: write 'any'" },
 	{ "version: 1\nflows: [ { from: host, to: world, ports: [{ tcp: 80 }] } ]\n", "t.yaml:2:43: error: a port must be a string, not a mapping" },
