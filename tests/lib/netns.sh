@@ -32,7 +32,17 @@
 #   probe_udp FROM DST PORT   one datagram, status 0 when answered
 #   probe_ping FROM DST       one ICMP / ICMPv6 echo, status 0 when answered
 #   probe PROTO FROM DST [PORT]  PROTO tcp|udp|icmp; prints "pass"/"drop"
+#   probe_want WANT PROTO FROM DST [PORT]  probe, but when WANT is "pass"
+#                             and the probe dropped, try twice more with a
+#                             longer timeout (a loaded machine is slow, a
+#                             drop stays a drop); prints "pass"/"drop"
 #   PROBE_TIMEOUT             seconds a probe waits (default 0.8)
+#   udp_count_start NAME PORT   counting receiver (daemon_udpstream recv)
+#                             in NAME; sets UDPC_PID, result file UDPC_OUT
+#   udp_count_stop PID OUT    stop it; prints "received N distinct D max M"
+#   udp_stream FROM DST PORT COUNT INTERVAL_US  counted datagrams, each
+#                             from a fresh source port (new conntrack
+#                             entry), in the foreground
 #
 # The daemon
 #   bhd_start POLICY [ARGS...]  bulkheadd in the host namespace with socket
@@ -183,12 +193,12 @@ ns_add() {
 
 serve_tcp() {
 	ns_bg "$1" socat -T5 "TCP6-LISTEN:$2,ipv6only=0,reuseaddr,fork" \
-		"SYSTEM:echo $1" 2>/dev/null
+		"EXEC:echo $1" 2>/dev/null
 }
 
 serve_udp() {
 	ns_bg "$1" socat -T1 "UDP6-RECVFROM:$2,ipv6only=0,reuseaddr,fork" \
-		"SYSTEM:echo $1" 2>/dev/null
+		"EXEC:echo $1" 2>/dev/null
 }
 
 _sockaddr() { # ADDR PORT -> socat address part
@@ -228,6 +238,43 @@ probe() { # PROTO FROM DST [PORT]
 	esac
 	r=$?
 	[ $r -eq 0 ] && echo pass || echo drop
+}
+
+BH_UDPSTREAM=$BH_BUILD/tests/tools/daemon_udpstream
+
+udp_count_start() {
+	UDPC_OUT=$NS_TMP/udpc-$1-$2.$RANDOM
+	ns_bg "$1" "$BH_UDPSTREAM" recv "$2" "$UDPC_OUT"
+	UDPC_PID=$!
+}
+
+udp_count_stop() {
+	local i
+
+	kill -TERM "$1" 2>/dev/null
+	for i in $(seq 50); do
+		[ -s "$2" ] && break
+		sleep 0.1
+	done
+	cat "$2" 2>/dev/null || echo "received ? (no result)"
+}
+
+udp_stream() {
+	nsx "$1" "$BH_UDPSTREAM" send "$2" "$3" "$4" "$5"
+}
+
+probe_want() {
+	local want=$1 r i
+
+	shift
+	r=$(probe "$@")
+	if [ "$want" = pass ] && [ "$r" = drop ]; then
+		for i in 1 2; do
+			r=$(PROBE_TIMEOUT=2 probe "$@")
+			[ "$r" = pass ] && break
+		done
+	fi
+	echo "$r"
 }
 
 bhctl() {
