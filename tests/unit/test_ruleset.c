@@ -1,0 +1,390 @@
+/* ruleset.c: the model from (policy, inventory), its determinism, and
+ * deltas that keep it equal to a fresh build. No kernel involved. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "inventory.h"
+#include "ruleset.h"
+
+static const char policy_yaml[] =
+	"version: 1\n"
+	"settings: { log: { rate: 20/second } }\n"
+	"groups:\n"
+	"  web: { match: { purpose: web } }\n"
+	"  api: { match: { purpose: api } }\n"
+	"  db: { match: { purpose: db }, intra: deny, mode: audit }\n"
+	"  dns: { cidrs: [10.9.0.53/32, 10.9.0.0/24, fd09::/64] }\n"
+	"flows:\n"
+	"  - { from: web, to: api, ports: [tcp/8080, icmp] }\n"
+	"  - { from: api, to: db, ports: [tcp/5432-5433] }\n"
+	"  - { from: [web, api], to: dns, ports: [udp/53] }\n"
+	"  - { from: world, to: web, ports: [tcp/443] }\n"
+	"  - { from: host, to: db, ports: [tcp/22] }\n";
+
+static struct policy *load(void)
+{
+	struct diags d = { 0 };
+	struct policy *p = policy_load_buf("t.yaml", policy_yaml,
+					   strlen(policy_yaml), &d);
+
+	if (!p)
+		diags_print(&d, stderr);
+	assert_non_null(p);
+	diags_free(&d);
+	return p;
+}
+
+static struct container *mk(const char *id, const char *purpose,
+			    const char *ip4, const char *ip6, const char *ifn)
+{
+	struct container *c = container_new(id, id);
+	struct bh_addr a;
+
+	if (purpose)
+		container_add_label(c, "bulkhead.purpose", purpose);
+	if (ip4) {
+		assert_true(bh_addr_parse(ip4, false, &a));
+		container_add_addr(c, &a);
+	}
+	if (ip6) {
+		assert_true(bh_addr_parse(ip6, false, &a));
+		container_add_addr(c, &a);
+	}
+	if (ifn)
+		snprintf(c->ifname, sizeof(c->ifname), "%s", ifn);
+	return c;
+}
+
+static char *print(const struct ruleset *rs)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	ruleset_print(rs, f);
+	fclose(f);
+	return buf;
+}
+
+static struct ruleset *build(const struct policy *p, struct inventory *inv)
+{
+	struct ruleset_opts o;
+
+	inventory_classify(inv, p);
+	ruleset_opts_from_policy(&o, p);
+	return ruleset_build(p, inv, &o);
+}
+
+static int set_idx(const struct ruleset *rs, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n_sets; i++)
+		if (!strcmp(rs->sets[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+static int chain_idx(const struct ruleset *rs, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n_chains; i++)
+		if (!strcmp(rs->chains[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+static bool has(const struct ruleset *rs, const char *set, const char *addr)
+{
+	struct bh_addr a;
+	int s = set_idx(rs, set);
+
+	assert_true(s >= 0);
+	assert_true(bh_addr_parse(addr, false, &a));
+	return ruleset_set_find(&rs->sets[s], a.a) >= 0;
+}
+
+static struct inventory *sample(void)
+{
+	struct inventory *inv = inventory_new();
+
+	assert_int_equal(inventory_add(inv, mk("w1", "web", "10.1.0.2",
+					       "fd01::2", "veth0")), 0);
+	assert_int_equal(inventory_add(inv, mk("a1", "api", "10.1.0.3",
+					       NULL, "veth1")), 0);
+	assert_int_equal(inventory_add(inv, mk("d1", "db", "10.1.0.4",
+					       "fd01::4", NULL)), 0);
+	assert_int_equal(inventory_add(inv, mk("x1", "other", "10.1.0.5",
+					       NULL, NULL)), 0);
+	return inv;
+}
+
+static void test_model(void **state)
+{
+	struct policy *p = load();
+	struct inventory *inv = sample();
+	struct ruleset *rs = build(p, inv);
+	int in_api, s;
+	size_t i, n_flow = 0;
+
+	(void)state;
+	/* the maps send each address to its group's chains */
+	s = set_idx(rs, "in_v4");
+	assert_true(s >= 0 && rs->sets[s].map);
+	assert_int_equal(rs->sets[s].n, 4);
+	assert_true(rs->sets[s].size >= 4 + 64);
+	in_api = chain_idx(rs, "in_api");
+	assert_true(in_api >= 0);
+	{
+		struct bh_addr a;
+		long at;
+
+		assert_true(bh_addr_parse("10.1.0.3", false, &a));
+		at = ruleset_set_find(&rs->sets[s], a.a);
+		assert_true(at >= 0);
+		assert_int_equal(rs->sets[s].chains[at], in_api);
+		assert_true(bh_addr_parse("10.1.0.5", false, &a));
+		at = ruleset_set_find(&rs->sets[s], a.a);
+		assert_int_equal(rs->sets[s].chains[at],
+				 chain_idx(rs, "in_unassigned"));
+	}
+	/* membership sets exist only where a rule reads them */
+	assert_true(has(rs, "g_web_v4", "10.1.0.2"));
+	assert_true(has(rs, "g_web_v6", "fd01::2"));
+	assert_true(has(rs, "g_api_v4", "10.1.0.3"));
+	assert_int_equal(set_idx(rs, "g_db_v4"), -1);	/* intra deny, no src */
+	assert_true(has(rs, "containers_v4", "10.1.0.5"));	/* world src */
+	/* cidrs merged: /32 inside the /24 */
+	s = set_idx(rs, "c_dns_v4");
+	assert_true(s >= 0 && rs->sets[s].interval);
+	assert_int_equal(rs->sets[s].n, 1);
+	/* one rule per flow x port x family that applies */
+	for (i = 0; i < rs->n_rules; i++)
+		if (rs->rules[i].has_loc)
+			n_flow++;
+	/* web->api: tcp 2 + icmp 1; api->db 2; web,api->dns: 2x2;
+	 * world->web 2; host->db 1 */
+	assert_int_equal(n_flow, 3 + 2 + 4 + 2 + 1);
+	/* anti-spoofing: guarded ports only */
+	s = set_idx(rs, "ports");
+	assert_true(s >= 0);
+	assert_int_equal(rs->sets[s].n, 2);
+	ruleset_free(rs);
+	inventory_free(inv);
+	policy_free(p);
+}
+
+static void test_text(void **state)
+{
+	struct policy *p = load();
+	struct inventory *inv = sample();
+	struct ruleset *rs = build(p, inv);
+	char *t = print(rs);
+
+	(void)state;
+	assert_non_null(strstr(t, "table inet bulkhead {\n"));
+	assert_non_null(strstr(t, "\t\tip saddr @g_web_v4 tcp dport 8080 "
+			       "accept comment \"flow web->api t.yaml:9:5\"\n"));
+	assert_non_null(strstr(t, "tcp dport 5432-5433 accept"));
+	assert_non_null(strstr(t, "ip saddr != @containers_v4 ip saddr != "
+			       "@cidrs_v4 fib saddr type != local tcp dport "
+			       "443 accept"));
+	assert_non_null(strstr(t, "fib saddr type local tcp dport 22 "
+			       "accept comment \"flow host->db t.yaml:13:5\""));
+	assert_non_null(strstr(t, "log prefix \"bh/in/db/audit\" group 4200 "
+			       "accept\n"));
+	assert_non_null(strstr(t, "log prefix \"bh/in/web/deny\" group 4200 "
+			       "drop\n"));
+	assert_non_null(strstr(t, "10.1.0.4 : goto in_db"));
+	assert_non_null(strstr(t, "elements = { 10.9.0.0/24 }"));
+	assert_non_null(strstr(t, "\"veth0\" . fd01::2"));
+	/* db is in audit mode: its over-rate packets pass too */
+	assert_non_null(strstr(t, "counter name \"unlogged_in_db\" accept"));
+	free(t);
+	ruleset_free(rs);
+	inventory_free(inv);
+	policy_free(p);
+}
+
+/* The same containers in another order give the same text. */
+static void test_deterministic(void **state)
+{
+	struct policy *p = load();
+	struct inventory *a = sample(), *b = inventory_new();
+	struct ruleset *ra, *rb;
+	const char *ids[] = { "x1", "d1", "w1", "a1" };
+	char *ta, *tb;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(ids); i++)
+		assert_int_equal(inventory_add(b, container_dup(
+					inventory_find(a, ids[i]))), 0);
+	ra = build(p, a);
+	rb = build(p, b);
+	ta = print(ra);
+	tb = print(rb);
+	assert_string_equal(ta, tb);
+	free(ta);
+	free(tb);
+	ruleset_free(ra);
+	ruleset_free(rb);
+	inventory_free(a);
+	inventory_free(b);
+	policy_free(p);
+}
+
+/* Deltas applied to the model leave it equal to a fresh build of the
+ * changed inventory (sizes aside, which a fresh build recomputes). */
+static void test_delta_equals_rebuild(void **state)
+{
+	struct policy *p = load();
+	struct inventory *inv = sample();
+	struct ruleset *rs = build(p, inv), *fresh;
+	struct rs_delta *d = rs_delta_new();
+	struct container *c;
+	char *t1, *t2;
+	size_t i;
+
+	(void)state;
+	assert_true(rs_delta_empty(d));
+	/* attach */
+	c = mk("a2", "api", "10.1.0.9", "fd01::9", "veth9");
+	container_classify(c, p);
+	ruleset_container_delta(rs, c, RS_ELEM_ADD, d);
+	assert_false(rs_delta_empty(d));
+	assert_int_equal(inventory_add(inv, c), 0);
+	/* detach */
+	c = inventory_remove(inv, "w1");
+	ruleset_container_delta(rs, c, RS_ELEM_DEL, d);
+	container_free(c);
+	/* relabel: out of the old group, into the new one */
+	c = inventory_find(inv, "x1");
+	ruleset_container_delta(rs, c, RS_ELEM_DEL, d);
+	container_add_label(c, "bulkhead.purpose", "web");
+	container_classify(c, p);
+	ruleset_container_delta(rs, c, RS_ELEM_ADD, d);
+	/* quarantine */
+	c = inventory_find(inv, "d1");
+	ruleset_container_delta(rs, c, RS_ELEM_DEL, d);
+	c->quarantined = true;
+	ruleset_container_delta(rs, c, RS_ELEM_ADD, d);
+	assert_false(ruleset_delta_overflows(rs, d));
+	ruleset_apply_delta(rs, d);
+
+	fresh = build(p, inv);
+	for (i = 0; i < rs->n_sets; i++)
+		rs->sets[i].size = fresh->sets[i].size;
+	t1 = print(rs);
+	t2 = print(fresh);
+	assert_string_equal(t1, t2);
+	assert_non_null(strstr(t1, "10.1.0.4 : goto in_quarantine"));
+	assert_non_null(strstr(t1, "10.1.0.5 : goto in_web"));
+	assert_null(strstr(t1, "10.1.0.2 "));
+	free(t1);
+	free(t2);
+	rs_delta_free(d);
+	ruleset_free(rs);
+	ruleset_free(fresh);
+	inventory_free(inv);
+	policy_free(p);
+}
+
+/* A container's delta has the same number of element ops whatever the
+ * number of containers and groups. */
+static void test_delta_cost_flat(void **state)
+{
+	struct policy *p = load();
+	struct inventory *small = sample(), *big = sample();
+	struct ruleset *rs1, *rs2;
+	struct rs_delta *d1 = rs_delta_new(), *d2 = rs_delta_new();
+	struct container *c;
+	char id[32], ip[32];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 20000; i++) {
+		snprintf(id, sizeof(id), "c%d", i);
+		snprintf(ip, sizeof(ip), "10.2.%d.%d", i / 250, i % 250 + 1);
+		assert_int_equal(inventory_add(big, mk(id, i % 2 ? "web" :
+						       "api", ip, NULL, NULL)),
+				 0);
+	}
+	rs1 = build(p, small);
+	rs2 = build(p, big);
+	c = mk("n", "web", "10.3.0.1", "fd03::1", "vethn");
+	container_classify(c, p);
+	ruleset_container_delta(rs1, c, RS_ELEM_ADD, d1);
+	ruleset_container_delta(rs2, c, RS_ELEM_ADD, d2);
+	assert_int_equal(d1->n, d2->n);
+	/* ports + per address: in, out, g_web, containers, addrs */
+	assert_int_equal(d1->n, 1 + 2 * 5);
+	container_free(c);
+	rs_delta_free(d1);
+	rs_delta_free(d2);
+	ruleset_free(rs1);
+	ruleset_free(rs2);
+	inventory_free(small);
+	inventory_free(big);
+	policy_free(p);
+}
+
+static void test_overflow(void **state)
+{
+	struct policy *p = load();
+	struct inventory *inv = sample();
+	struct ruleset *rs = build(p, inv);
+	struct rs_delta *d = rs_delta_new();
+	char id[32], ip[32];
+	int i, s = set_idx(rs, "in_v4");
+	bool over = false;
+
+	(void)state;
+	/* attach one by one until the set's size would be passed */
+	for (i = 0; i < 10000 && !over; i++) {
+		struct container *c;
+
+		snprintf(id, sizeof(id), "o%d", i);
+		snprintf(ip, sizeof(ip), "10.4.%d.%d", i / 250, i % 250 + 1);
+		c = mk(id, "web", ip, NULL, NULL);
+		container_classify(c, p);
+		d->n = 0;
+		ruleset_container_delta(rs, c, RS_ELEM_ADD, d);
+		over = ruleset_delta_overflows(rs, d);
+		if (!over)
+			ruleset_apply_delta(rs, d);
+		container_free(c);
+	}
+	assert_true(over);
+	/* g_web_v4 held 1 of 65 and fills first; in_v4 still has room */
+	assert_int_equal(rs->sets[set_idx(rs, "g_web_v4")].n,
+			 rs->sets[set_idx(rs, "g_web_v4")].size);
+	assert_true(rs->sets[s].n < rs->sets[s].size);
+	rs_delta_free(d);
+	ruleset_free(rs);
+	inventory_free(inv);
+	policy_free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_model),
+		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_deterministic),
+		cmocka_unit_test(test_delta_equals_rebuild),
+		cmocka_unit_test(test_delta_cost_flat),
+		cmocka_unit_test(test_overflow),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
