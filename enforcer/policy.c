@@ -536,6 +536,8 @@ static void print_group(FILE *out, const struct policy *p,
 		print_text(out, g->description);
 		fputc('\n', out);
 	}
+	fprintf(out, "  kind        %s\n",
+		g->kind == GK_LABELS ? "labels" : "cidrs");
 	if (g->kind == GK_LABELS) {
 		fprintf(out, "  match      ");
 		for (i = 0; i < g->n_match; i++) {

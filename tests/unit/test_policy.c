@@ -497,7 +497,7 @@ static void test_print(void **state)
 	policy_print(p, f);
 	fclose(f);
 	assert_non_null(strstr(buf, "  log.window   500ms\n  log.rate     100/minute\n"));
-	assert_non_null(strstr(buf, "group db  # t.yaml:12:3\n  match       bulkhead.purpose=database\n  sensitivity restricted\n  mode        audit\n  intra       deny\n"));
+	assert_non_null(strstr(buf, "group db  # t.yaml:12:3\n  kind        labels\n  match       bulkhead.purpose=database\n  sensitivity restricted\n  mode        audit\n  intra       deny\n"));
 	assert_non_null(strstr(buf, "  cidrs       10.0.0.53 fd00::/64\n"));
 	assert_non_null(strstr(buf, "flow web -> resolvers: tcp/1-1024 udp/53  # t.yaml:21:5\n"));
 	assert_non_null(strstr(buf, "flow db -> web: any sctp icmp icmpv6  # t.yaml:22:5\n"));
