@@ -4,7 +4,7 @@
  * shortcuts cannot hide a gap.
  *
  *   daemon_udpstream send ADDR PORT COUNT INTERVAL_US
- *       prints "sent N"
+ *       prints "sent N" after COUNT datagrams or at SIGTERM/SIGINT
  *   daemon_udpstream recv PORT OUTFILE
  *       counts datagrams until SIGTERM/SIGINT, then writes
  *       "received N distinct D max M" to OUTFILE */
@@ -36,9 +36,13 @@ static int do_send(const char *addr, const char *port, long count,
 	socklen_t len;
 	struct timespec ts = { .tv_sec = interval_us / 1000000,
 			       .tv_nsec = interval_us % 1000000 * 1000 };
+	struct sigaction act = { .sa_handler = on_signal };
 	char buf[32];
 	long i, sent = 0;
 	int fd, n;
+
+	sigaction(SIGTERM, &act, NULL);
+	sigaction(SIGINT, &act, NULL);
 
 	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
 		s4->sin_family = AF_INET;
@@ -52,7 +56,7 @@ static int do_send(const char *addr, const char *port, long count,
 		fprintf(stderr, "udpstream: bad address %s\n", addr);
 		return 2;
 	}
-	for (i = 1; i <= count; i++) {
+	for (i = 1; i <= count && !stop; i++) {
 		fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			perror("socket");
@@ -67,6 +71,7 @@ static int do_send(const char *addr, const char *port, long count,
 			nanosleep(&ts, NULL);
 	}
 	printf("sent %ld\n", sent);
+	fflush(stdout);
 	return 0;
 }
 
