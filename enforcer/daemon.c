@@ -1046,7 +1046,7 @@ static json_t *op_denials(struct daemon *d, json_t *req)
 		return control_error(ENOTCONN, "the denied-flow pipeline is "
 				     "not running (see the daemon's log)");
 	r = control_ok();
-	json_object_update(r, denied_recent_json(d->denied, (uint64_t)after));
+	json_object_update_new(r, denied_recent_json(d->denied, (uint64_t)after));
 	return r;
 }
 
