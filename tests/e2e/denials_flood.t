@@ -48,7 +48,11 @@ running=$(kill -0 $fpid 2>/dev/null && echo yes || echo no)
 wait $fpid
 diag "flood: $(cat "$NS_TMP/flood.json"); slowest status ${worst} ms"
 is "$running" yes "measured during the flood"
-ok $([ "$worst" -lt 100 ]; echo $?) "bulkheadctl status within 100 ms during the flood (worst ${worst} ms)"
+# Sanitizer builds run every binary (bulkheadctl's start-up included)
+# several times slower: the promise is about the release build.
+limit=100
+[ -n "${BH_SANITIZE:-}" ] && limit=400
+ok $([ "$worst" -lt $limit ]; echo $?) "bulkheadctl status within $limit ms during the flood (worst ${worst} ms)"
 is "$pass_during" pass "allowed flow works during the flood"
 is "$(jq .sent "$NS_TMP/flood.json")" $N "all $N datagrams sent"
 
