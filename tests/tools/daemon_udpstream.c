@@ -7,7 +7,7 @@
  *       prints "sent N" after COUNT datagrams or at SIGTERM/SIGINT
  *   daemon_udpstream recv PORT OUTFILE
  *       counts datagrams until SIGTERM/SIGINT, then writes
- *       "received N distinct D max M" to OUTFILE */
+ *       "received N distinct D max M [missing S,S,...]" to OUTFILE */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -116,8 +116,14 @@ static int do_recv(const char *port, const char *out)
 	f = fopen(out, "w");
 	if (!f)
 		return 2;
-	fprintf(f, "received %ld distinct %ld max %ld\n", received, distinct,
+	fprintf(f, "received %ld distinct %ld max %ld", received, distinct,
 		max);
+	/* the first gaps, to line them up with what happened then */
+	for (v = 1, n = 0; v <= max && n < 10; v++)
+		if (!seen[v]) {
+			fprintf(f, "%s%ld", n++ ? "," : " missing ", v);
+		}
+	fputc('\n', f);
 	fclose(f);
 	free(seen);
 	return 0;
