@@ -14,11 +14,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <libmnl/libmnl.h>
-#include <libnftnl/object.h>
-#include <linux/netfilter.h>
-#include <linux/netfilter/nf_tables.h>
-#include <linux/netfilter/nfnetlink.h>
 #include <systemd/sd-journal.h>
 
 #include "daemon.h"
@@ -26,6 +21,7 @@
 #include "flowlog.h"
 #include "log.h"
 #include "nflog.h"
+#include "nft.h"
 #include "ruleset.h"
 
 #define DENIED_PATH_DEFAULT "/var/log/bulkhead/denied.jsonl"
@@ -36,7 +32,6 @@
 
 struct ctr {
 	char *name;
-	uint64_t handle;
 	uint64_t packets;
 	bool seen;
 };
@@ -55,8 +50,7 @@ struct denied {
 	const struct policy *pol;
 	uint64_t lost_seen;
 	/* kernel counters */
-	struct mnl_socket *nft;
-	uint32_t nft_seq;
+	struct nft_writer *nft;
 	struct ctr *ctrs;
 	size_t n_ctrs, cap_ctrs;
 	bool ctr_baseline;		/* the first read only sets the base */
@@ -227,7 +221,7 @@ static void on_record(const struct flowlog_rec *r, void *arg)
 	dn->last_seq = r->seq;
 }
 
-/* ---- the kernel's counters (libnftnl GETOBJ dump of the bulkhead tables) */
+/* ---- the kernel's counters (nft_read_counters: both bulkhead tables) */
 
 static struct ctr *ctr_find(struct denied *dn, const char *name)
 {
@@ -253,45 +247,33 @@ static bool rule_is_audit(const struct denied *dn,
 	return false;
 }
 
-static int ctr_cb(const struct nlmsghdr *nlh, void *arg)
+static void ctr_cb(const char *name, enum rs_table table, uint64_t pk,
+		   uint64_t bytes, void *arg)
 {
 	struct denied *dn = arg;
-	struct nftnl_obj *o = nftnl_obj_alloc();
 	struct flowlog_rule rule;
-	const char *name;
-	uint64_t pk, handle, delta;
+	uint64_t delta;
 	bool unlogged;
 	struct ctr *c;
 
-	if (!o || nftnl_obj_nlmsg_parse(nlh, o) < 0 ||
-	    nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE) != NFT_OBJECT_COUNTER)
-		goto out;
-	name = nftnl_obj_get_str(o, NFTNL_OBJ_NAME);
-	if (!name || !flowlog_parse_counter(name, &rule, &unlogged))
-		goto out;
-	pk = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS);
-	handle = nftnl_obj_get_u64(o, NFTNL_OBJ_HANDLE);
+	if (!flowlog_parse_counter(name, &rule, &unlogged))
+		return;
 	c = ctr_find(dn, name);
 	if (!c) {
 		xgrow(&dn->ctrs, &dn->cap_ctrs, dn->n_ctrs + 1,
 		      sizeof(*dn->ctrs));
 		c = &dn->ctrs[dn->n_ctrs++];
 		c->name = xstrdup(name);
-		c->handle = handle;
 		/* Counted before we started: not ours to report. A counter
-		 * born later (new table, new group) starts at zero. */
+		 * born later (new group) starts at zero. */
 		c->packets = dn->ctr_baseline ? pk : 0;
 	}
-	/* A reload replaces the table: a new handle means a new counter. */
-	if (c->handle != handle) {
-		c->handle = handle;
-		c->packets = 0;
-	}
+	/* A smaller value: the table was replaced behind our back. */
 	delta = pk >= c->packets ? pk - c->packets : pk;
 	c->packets = pk;
 	c->seen = true;
 	if (!delta)
-		goto out;
+		return;
 	if (unlogged) {
 		dn->kernel_unlogged += delta;
 		rule.audit = rule_is_audit(dn, &rule);
@@ -300,51 +282,16 @@ static int ctr_cb(const struct nlmsghdr *nlh, void *arg)
 	} else {
 		dn->kernel_denied += delta;
 	}
-out:
-	nftnl_obj_free(o);
-	return MNL_CB_OK;
 }
 
 static int read_counters(struct denied *dn)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE * 4];
-	struct nftnl_obj *o = nftnl_obj_alloc();
-	struct nlmsghdr *nlh;
-	uint32_t seq = ++dn->nft_seq;
 	size_t i;
-	ssize_t r;
-	int ret = 0;
+	int ret;
 
-	if (!o)
-		return -ENOMEM;
 	for (i = 0; i < dn->n_ctrs; i++)
 		dn->ctrs[i].seen = false;
-	/* Both tables named bulkhead: inet (denied_*, unlogged_*) and
-	 * bridge (spoofed_*). */
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETOBJ, NFPROTO_UNSPEC,
-				    NLM_F_DUMP, seq);
-	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, RULESET_TABLE);
-	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
-	nftnl_obj_nlmsg_build_payload(nlh, o);
-	nftnl_obj_free(o);
-	if (mnl_socket_sendto(dn->nft, nlh, nlh->nlmsg_len) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	for (;;) {
-		r = mnl_socket_recvfrom(dn->nft, buf, sizeof(buf));
-		if (r < 0) {
-			ret = -errno;
-			goto out;
-		}
-		ret = mnl_cb_run(buf, (size_t)r, seq,
-				 mnl_socket_get_portid(dn->nft), ctr_cb, dn);
-		if (ret <= MNL_CB_STOP)
-			break;
-	}
-	/* No table yet (or no counters) is not an error. */
-	ret = ret < 0 && errno != ENOENT ? -errno : 0;
-out:
+	ret = nft_read_counters(dn->nft, ctr_cb, dn);
 	/* Forget counters that went away with their group. */
 	if (!ret)
 		for (i = 0; i < dn->n_ctrs;) {
@@ -371,8 +318,16 @@ static void sync_context(struct denied *dn)
 {
 	const struct policy *p = daemon_policy(dn->d);
 
+	size_t i;
+
 	if (p == dn->pol)
 		return;
+	/* A new policy comes with a new table (one transaction replaces
+	 * it), whose counters start at zero; the daemon keeps the old policy
+	 * alive for seconds, so the pointer cannot be reused meanwhile. */
+	if (dn->pol)
+		for (i = 0; i < dn->n_ctrs; i++)
+			dn->ctrs[i].packets = 0;
 	dn->pol = p;
 	flowlog_set_context(dn->fl, p, daemon_inventory(dn->d));
 }
@@ -465,10 +420,11 @@ int denied_start(struct daemon *d, const struct denied_opts *o,
 		log_err("denied flows: %s", err);
 		goto out;
 	}
-	dn->nft = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-	if (!dn->nft || mnl_socket_bind(dn->nft, 0, MNL_SOCKET_AUTOPID) < 0) {
-		ret = -errno;
-		log_err("denied flows: nftables socket: %s", strerror(errno));
+	/* Our own socket for reading counters: the daemon's writer stays
+	 * the one that changes the table. */
+	ret = nft_open(&dn->nft);
+	if (ret < 0) {
+		log_err("denied flows: nftables socket: %s", strerror(-ret));
 		goto out;
 	}
 	fo.emit = on_record;
@@ -521,8 +477,7 @@ void denied_stop(struct denied *dn)
 	}
 	flowlog_free(dn->fl);
 	nflog_close(dn->nf);
-	if (dn->nft)
-		mnl_socket_close(dn->nft);
+	nft_close(dn->nft);
 	for (i = 0; i < dn->n_ctrs; i++)
 		free(dn->ctrs[i].name);
 	free(dn->ctrs);
