@@ -203,6 +203,7 @@ fi
 bhd_stop
 rc=$?
 is "$rc" 0 "SIGTERM: clean exit"
+[ "$rc" -eq 0 ] || sed 's/^/#   /' "$BHD_LOG" | grep -v ' info: ' | head -40
 is "$(probe tcp web 10.77.0.12 9090)" drop "rules stay after exit (fail closed)"
 
 # A daemon that cannot start (a policy with errors and no table left in
