@@ -19,7 +19,14 @@ sd_need_bins() {
 # sd_make TARGET VAR=VALUE...: make in the source tree, installing what is
 # already built in $BH_BUILD (install-only never compiles). Output goes to
 # $SD_TMP/make.log.
+# Nothing from the caller's make (MAKEFLAGS of `make check`) or
+# environment (DESTDIR, SBINDIR, ...) may steer where files go.
 sd_make() {
-	make -s -C "$BH_TOP" --no-print-directory O="$BH_BUILD" \
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u DESTDIR -u PREFIX \
+		-u SBINDIR -u BINDIR -u LIBDIR -u MANDIR -u SYSCONFDIR \
+		-u UNITDIR -u SYSCTLDIR -u MODULESLOADDIR -u TMPFILESDIR \
+		-u SYSUSERSDIR -u CNIDIR -u BASHCOMPDIR -u POLICYDIR \
+		-u LOGROTATEDIR \
+		make -s -C "$BH_TOP" --no-print-directory O="$BH_BUILD" \
 		BH_POSTINSTALL=no "$@" >>"$SD_TMP/make.log" 2>&1
 }
