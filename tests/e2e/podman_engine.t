@@ -15,9 +15,9 @@ OUT=$NS_TMP/watch.out
 ERR=$NS_TMP/watch.err
 
 pm_service_start || { echo "Bail out! podman system service did not start"; exit 2; }
-pm network create --subnet 10.89.0.0/24 bhnet >/dev/null || exit 2
-pm network create --subnet 10.89.1.0/24 bhnet2 >/dev/null || exit 2
-pm_run web bhnet bulkhead.purpose=web >/dev/null
+pm_net NET1 10.89.0.0/24 || exit 2
+pm_net NET2 10.89.1.0/24 || exit 2
+pm_run web "$NET1" bulkhead.purpose=web >/dev/null
 ok $? "podman runs a busybox container in the test namespace"
 
 ns_bg host "$W" --engine "unix://$PM_SOCK" >"$OUT" 2>"$ERR"
@@ -29,7 +29,7 @@ ok $? "running container attached at start"
 is "$(jq -c '.container.labels' <<<"$r")" '{"bulkhead.purpose":"web"}' \
 	"labels from inspect only (no name/image/podId attributes)"
 is "$(jq -r '.container.ips[0]' <<<"$r")" \
-	"$(pm inspect -f '{{.NetworkSettings.Networks.bhnet.IPAddress}}' web)" \
+	"$(pm_ip web "$NET1")" \
 	"address from Networks"
 WEB_ID=$(jq -r '.container.id' <<<"$r")
 hif=$(jq -r '.container.ifname' <<<"$r")
@@ -38,7 +38,7 @@ is "$peer" 1 "host-side veth found ($hif) through the sandbox's netns id"
 
 # 2: run → start event → attach
 n=$(lines "$OUT")
-pm_run api bhnet bulkhead.purpose=api >/dev/null
+pm_run api "$NET1" bulkhead.purpose=api >/dev/null
 r=$(wait_line "$OUT" "$n" 'select(.event=="attach" and .container.name=="api")')
 ok $? "started container attached from the event stream"
 API_ID=$(jq -r '.container.id' <<<"$r")
@@ -52,8 +52,8 @@ ok $? "stopped container detached"
 # 4: restart with a new address
 n=$(lines "$OUT")
 pm stop -t 0 api >/dev/null
-pm network disconnect bhnet api >/dev/null
-pm network connect --ip 10.89.0.77 bhnet api >/dev/null
+pm network disconnect "$NET1" api >/dev/null
+pm network connect --ip 10.89.0.77 "$NET1" api >/dev/null
 pm start api >/dev/null
 r=$(wait_line "$OUT" "$n" 'select(.event=="attach" and .container.name=="api")')
 is "$(jq -c '.container.ips' <<<"$r")" '["10.89.0.77"]' \
@@ -61,16 +61,16 @@ is "$(jq -c '.container.ips' <<<"$r")" '["10.89.0.77"]' \
 
 # 5: a second network while running → readdress
 n=$(lines "$OUT")
-pm network connect bhnet2 api >/dev/null
+pm network connect "$NET2" api >/dev/null
 r=$(wait_line "$OUT" "$n" 'select(.event=="attach" and (.container.ips|length)==2)')
 is "$(jq -c '.container.ips|sort' <<<"$r")" \
-	"[\"10.89.0.77\",\"$(pm inspect -f '{{.NetworkSettings.Networks.bhnet2.IPAddress}}' api)\"]" \
+	"[\"10.89.0.77\",\"$(pm_ip api "$NET2")\"]" \
 	"network connect: both addresses"
 
 # 6: relabel = recreate under the same name
 n=$(lines "$OUT")
 pm rm -f -t 0 api >/dev/null
-pm_run api bhnet bulkhead.purpose=db >/dev/null
+pm_run api "$NET1" bulkhead.purpose=db >/dev/null
 wait_line "$OUT" "$n" "select(.event==\"detach\" and .id==\"$API_ID\")" >/dev/null
 ok $? "recreated container: old id detached"
 r=$(wait_line "$OUT" "$n" "select(.event==\"attach\" and .container.id!=\"$API_ID\")")
@@ -88,7 +88,7 @@ is "$(jq -c '.status[0] | [.state, .stale, .containers]' <<<"$r")" '["down",true
 	"engine down: status is stale, its container kept"
 n=$(lines "$OUT")
 pm stop -t 0 api >/dev/null
-pm_run cache bhnet bulkhead.purpose=cache >/dev/null
+pm_run cache "$NET1" bulkhead.purpose=cache >/dev/null
 sleep 0.3
 is "$(tail -n +$((n + 1)) "$OUT" | grep -c event)" 0 \
 	"while the engine is down nothing changes (fail closed)"

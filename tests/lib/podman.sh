@@ -6,6 +6,10 @@
 #
 #   pm_init                 config, rootfs $PM_ROOTFS; installs the cleanup
 #   pm ARGS...              podman in the host namespace with that state
+#   pm_net VAR SUBNET       creates a network with a name unique to this run
+#                           (rootful Podman keeps one IPAM database for all
+#                           in /run/containers/networks), name in $VAR
+#   pm_ip CONTAINER NET     its IPv4 address on NET
 #   pm_run NAME NET [LABEL...]  podman run -d a busybox `sleep` container
 #   pm_service_start        podman system service on $PM_SOCK (PM_SVC_PID)
 #   pm_service_stop         SIGTERM it, wait (bounded)
@@ -16,6 +20,7 @@ PM_DIR=
 PM_SOCK=
 PM_ROOTFS=
 PM_SVC_PID=
+PM_NETS=()
 
 pm() {
 	nsenter --net="$(ns_path host)" -- env CONTAINERS_CONF="$PM_DIR/containers.conf" \
@@ -31,6 +36,9 @@ pm_cleanup() {
 	exec 2>/dev/null
 	if [ -n "$PM_DIR" ]; then
 		pm rm -af -t 0 >/dev/null
+		for m in "${PM_NETS[@]}"; do
+			pm network rm -f "$m" >/dev/null
+		done
 		[ -n "$PM_SVC_PID" ] && kill -KILL "$PM_SVC_PID"
 		# whatever podman left mounted under our temp dir
 		awk -v d="$PM_DIR" 'index($2, d) == 1 { print $2 }' /proc/mounts |
@@ -63,6 +71,19 @@ pm_init() {
 	cp /bin/busybox "$PM_ROOTFS/bin/"
 	chroot "$PM_ROOTFS" /bin/busybox --install -s /bin || return 1
 	trap pm_cleanup EXIT
+}
+
+pm_net() { # VAR SUBNET
+	local name=$NS_PREFIX-$((${#PM_NETS[@]} + 1))
+
+	pm network create --disable-dns --subnet "$2" "$name" >/dev/null ||
+		return 1
+	PM_NETS+=("$name")
+	printf -v "$1" %s "$name"
+}
+
+pm_ip() { # CONTAINER NET: its IPv4 address on NET
+	pm inspect -f "{{(index .NetworkSettings.Networks \"$2\").IPAddress}}" "$1"
 }
 
 pm_run() { # NAME NET [LABEL...]

@@ -1,0 +1,134 @@
+#!/bin/bash
+# bulkheadd --engine against a real Podman: containers run, stop, restart
+# with a new address, are recreated with other labels, and the engine
+# restarts while containers change; each time the kernel ruleset converges
+# (the addresses in the table, bulkheadctl status) and real TCP flows
+# follow (a declared flow passes, an undeclared one drops).
+. "$(dirname "$0")/../lib/tap.sh"
+. "$BH_TOP/tests/lib/netns.sh"
+. "$BH_TOP/tests/lib/podman.sh"
+
+[ -x "$BH_D" ] || skip_all "bulkheadd not built"
+ns_init
+pm_init || { echo "Bail out! cannot build the rootfs"; exit 2; }
+cat >"$NS_TMP/policy.yaml" <<'YAML'
+version: 1
+settings:
+  log: { window: 1s }
+groups:
+  web: { match: { purpose: web } }
+  api: { match: { purpose: api } }
+flows:
+  - { from: web, to: api, ports: [tcp/8080] }
+YAML
+
+pm_service_start || { echo "Bail out! podman system service did not start"; exit 2; }
+pm_net NET1 10.89.0.0/24 || exit 2
+pm_run api "$NET1" bulkhead.purpose=api >/dev/null || exit 2
+bhd_start "$NS_TMP/policy.yaml" --engine "unix://$PM_SOCK" ||
+	{ fail "bulkheadd up"; done_testing; }
+pass "bulkheadd --engine up"
+
+# NAME: [group, ips] as the daemon has it, "" when unknown
+ctr() {
+	bhctl status --json | jq -c --arg n "$1" \
+		'.containers[] | select(.name == $n) | [.group, (.ips | sort)]'
+}
+converge() { # NAME WANT: waits (bounded) until ctr NAME says WANT
+	local i
+	for i in $(seq 100); do
+		[ "$(ctr "$1")" = "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+ipof() { pm_ip "$1" "$NET1"; }
+# is ADDR an element of the table's sets and maps (rate meters aside)?
+in_table() {
+	nft_host list table inet bulkhead 2>/dev/null | grep -v 'limit rate' |
+		grep -qE "(^|[^0-9.])${1//./\\.}([^0-9.]|\$)" && echo 1 || echo 0
+}
+# a TCP server or client inside a podman container's network namespace
+cserve() {
+	local key
+	key=$(pm inspect -f '{{.NetworkSettings.SandboxKey}}' "$1")
+	nsenter --net="$key" -- socat -T5 TCP-LISTEN:"$2",reuseaddr,fork \
+		"SYSTEM:echo $1" 2>/dev/null &
+	NS_BG_PIDS+=($!)
+	sleep 0.2
+}
+cprobe() { # FROM DST PORT → pass/drop
+	local key
+	key=$(pm inspect -f '{{.NetworkSettings.SandboxKey}}' "$1")
+	if timeout 5 nsenter --net="$key" -- socat -T1 STDIO \
+		"TCP:$2:$3,connect-timeout=1" </dev/null 2>/dev/null | grep -q .; then
+		echo pass
+	else
+		echo drop
+	fi
+}
+
+A1=$(ipof api)
+converge api "[\"api\",[\"$A1\"]]"
+ok $? "container running before the daemon: attached in group api"
+pm_run web "$NET1" bulkhead.purpose=web >/dev/null
+W1=$(ipof web)
+converge web "[\"web\",[\"$W1\"]]"
+ok $? "started container: attached in group web"
+is "$(in_table "$A1"),$(in_table "$W1")" "1,1" "both addresses are in the kernel table"
+cserve api 8080
+cserve web 8080
+is "$(cprobe web "$A1" 8080)" pass "declared flow web -> api passes"
+is "$(cprobe api "$W1" 8080)" drop "undeclared api -> web drops"
+
+# restart with a new address
+pm stop -t 0 api >/dev/null
+converge api ""
+ok $? "stopped: detached"
+is "$(in_table "$A1")" 0 "its address left the table"
+pm network disconnect "$NET1" api >/dev/null
+pm network connect --ip 10.89.0.77 "$NET1" api >/dev/null
+pm start api >/dev/null
+converge api '["api",["10.89.0.77"]]'
+ok $? "restarted with a new address: attached with it"
+is "$(in_table 10.89.0.77)" 1 "the new address is in the table"
+cserve api 8080
+is "$(cprobe web 10.89.0.77 8080)" pass "flows follow the new address"
+
+# relabel = recreate
+pm rm -f -t 0 web >/dev/null
+pm_run web "$NET1" bulkhead.purpose=other >/dev/null
+W2=$(ipof web)
+converge web "[\"unassigned\",[\"$W2\"]]"
+ok $? "recreated with other labels: new group (unassigned)"
+cserve web 8080
+is "$(cprobe web 10.89.0.77 8080)" drop "its old group's flow no longer passes"
+
+# the engine restarts while containers change
+pm_service_stop
+for _ in $(seq 50); do
+	[ "$(bhctl status --json | jq -r '.engine.stale')" = true ] && break
+	sleep 0.1
+done
+is "$(bhctl status --json | jq -c '.engine | [.state, .stale]')" '["down",true]' \
+	"engine down: status says stale"
+sleep 0.3
+is "$(ctr api)" '["api",["10.89.0.77"]]' \
+	"while the engine is down its containers keep their policy"
+is "$(cprobe web 10.89.0.77 8080)" drop "and enforcement goes on (fail closed)"
+pm stop -t 0 api >/dev/null
+pm_run db "$NET1" bulkhead.purpose=api >/dev/null
+D1=$(ipof db)
+converge api ""
+ok $? "engine down, container stopped: the link watcher detaches it (veth gone)"
+sleep 0.3
+is "$(ctr db)" "" "a container started while the engine is down is not known yet"
+pm_service_start || diag "podman service did not come back"
+converge db "[\"api\",[\"$D1\"]]"
+ok $? "after reconnect: the container started meanwhile is attached"
+is "$(bhctl status --json | jq -c '.engine | [.state, .stale]')" '["up",false]' \
+	"engine up again, not stale"
+is "$(in_table 10.89.0.77),$(in_table "$D1")" "0,1" "the table converged"
+bhd_stop
+ok $? "bulkheadd stops cleanly"
+done_testing
