@@ -70,6 +70,11 @@ cmp -s "$BH_D" "$D/usr/sbin/bulkheadd" && cmp -s "$BH_CTL" "$D/usr/bin/bulkheadc
 	cmp -s "$BH_CNI" "$D/usr/lib/cni/bulkhead-cni"
 ok $? "the binaries are the built ones"
 
+# The example policy is a policy bulkheadd accepts, without warnings.
+out=$("$BH_CTL" check --strict "$D/etc/bulkhead/groups" 2>&1)
+ok $? "bulkheadctl check --strict accepts the installed example policy" ||
+	echo "$out" | sed 's/^/#   /'
+
 # systemd finds units, sysctl.d and the rest under /usr/lib and also
 # /usr/local/lib: the two usual prefixes need no extra configuration.
 paths=$(systemd-analyze unit-paths 2>/dev/null)
