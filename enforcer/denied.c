@@ -32,7 +32,9 @@
 
 struct ctr {
 	char *name;
-	uint64_t packets;
+	uint64_t packets;		/* the kernel's value at the last read */
+	uint64_t pending;		/* unlogged, not yet in a record */
+	uint64_t pending_since;		/* wall ms */
 	bool seen;
 };
 
@@ -263,6 +265,7 @@ static void ctr_cb(const char *name, enum rs_table table, uint64_t pk,
 		xgrow(&dn->ctrs, &dn->cap_ctrs, dn->n_ctrs + 1,
 		      sizeof(*dn->ctrs));
 		c = &dn->ctrs[dn->n_ctrs++];
+		memset(c, 0, sizeof(*c));
 		c->name = xstrdup(name);
 		/* Counted before we started: not ours to report. A counter
 		 * born later (new group) starts at zero. */
@@ -276,22 +279,40 @@ static void ctr_cb(const char *name, enum rs_table table, uint64_t pk,
 		return;
 	if (unlogged) {
 		dn->kernel_unlogged += delta;
-		rule.audit = rule_is_audit(dn, &rule);
-		flowlog_unlogged(dn->fl, &rule, delta, dn->ctr_read_ms,
-				 bh_wall_ms());
+		if (!c->pending)
+			c->pending_since = dn->ctr_read_ms;
+		c->pending += delta;
 	} else {
 		dn->kernel_denied += delta;
 	}
 }
 
+/* One record per unlogged_* counter that grew since its last record. */
+static void emit_unlogged(struct denied *dn, struct ctr *c, uint64_t now)
+{
+	struct flowlog_rule rule;
+	bool unlogged;
+
+	if (!c->pending || !flowlog_parse_counter(c->name, &rule, &unlogged))
+		return;
+	rule.audit = rule_is_audit(dn, &rule);
+	flowlog_unlogged(dn->fl, &rule, c->pending, c->pending_since, now);
+	c->pending = 0;
+}
+
+/* Every tick, not only at the window's end: a reload replaces the table
+ * and its counters, and what the old ones counted since the last read is
+ * gone with them, so reads are kept a tick apart. */
 static int read_counters(struct denied *dn)
 {
+	uint64_t now;
 	size_t i;
 	int ret;
 
 	for (i = 0; i < dn->n_ctrs; i++)
 		dn->ctrs[i].seen = false;
 	ret = nft_read_counters(dn->nft, ctr_cb, dn);
+	now = bh_wall_ms();
 	/* Forget counters that went away with their group. */
 	if (!ret)
 		for (i = 0; i < dn->n_ctrs;) {
@@ -299,6 +320,7 @@ static int read_counters(struct denied *dn)
 				i++;
 				continue;
 			}
+			emit_unlogged(dn, &dn->ctrs[i], now);
 			free(dn->ctrs[i].name);
 			dn->ctrs[i] = dn->ctrs[--dn->n_ctrs];
 		}
@@ -317,7 +339,6 @@ static int read_counters(struct denied *dn)
 static void sync_context(struct denied *dn)
 {
 	const struct policy *p = daemon_policy(dn->d);
-
 	size_t i;
 
 	if (p == dn->pol)
@@ -366,9 +387,13 @@ static void end_window(struct denied *dn, uint64_t now)
 {
 	/* Drain what the kernel has queued, so the counters and the
 	 * records describe the same packets as closely as possible. */
+	size_t i;
+
 	nflog_read(dn->nf, DENIED_READ_BATCHES, on_pkt, dn);
 	take_lost(dn);
 	read_counters(dn);
+	for (i = 0; i < dn->n_ctrs; i++)
+		emit_unlogged(dn, &dn->ctrs[i], now);
 	dn->window_end = now + flowlog_tick(dn->fl, now);
 }
 
@@ -383,6 +408,8 @@ static void on_timer(struct ev_timer *t, void *arg)
 	if (now >= dn->window_end) {
 		flowlog_set_context(dn->fl, dn->pol, daemon_inventory(dn->d));
 		end_window(dn, now);
+	} else {
+		read_counters(dn);
 	}
 }
 
@@ -472,6 +499,8 @@ void denied_stop(struct denied *dn)
 		nflog_read(dn->nf, DENIED_READ_BATCHES, on_pkt, dn);
 		take_lost(dn);
 		read_counters(dn);
+		for (i = 0; i < dn->n_ctrs; i++)
+			emit_unlogged(dn, &dn->ctrs[i], bh_wall_ms());
 		flowlog_flush(dn->fl, bh_wall_ms());
 		ev_del_fd(dn->loop, nflog_fd(dn->nf));
 	}
