@@ -1,0 +1,127 @@
+#!/bin/bash
+# The control socket: malformed, oversized, mistyped and unauthenticated
+# requests get an error reply and change nothing; a client that connects
+# and says nothing does not stall the others; the online verbs' output.
+. "$(dirname "$0")/../lib/tap.sh"
+. "$(dirname "$0")/../lib/netns.sh"
+
+command -v jq >/dev/null || skip_all "jq missing"
+command -v setpriv >/dev/null || skip_all "setpriv missing"
+ns_init
+ns_add web 10.77.0.11 fd77::11
+ns_add api 10.77.0.21 fd77::21
+serve_tcp api 8080
+
+cat >"$NS_TMP/policy.yaml" <<'EOF2'
+version: 1
+groups:
+  web: { match: { purpose: web } }
+  api: { match: { purpose: api } }
+flows:
+  - { from: web, to: api, ports: [tcp/8080] }
+EOF2
+bhd_start "$NS_TMP/policy.yaml" || { fail "daemon starts"; done_testing; }
+bhd_attach web bulkhead.purpose=web >/dev/null
+bhd_attach api bulkhead.purpose=api >/dev/null
+
+snapshot() {
+	{
+		bhctl status --json | jq -c '[.containers, .counters.reloads,
+			.counters.attaches, .counters.detaches]'
+		bhctl ruleset
+		cat "$BHD_STATE/inventory.json"
+	} | md5sum
+}
+before=$(snapshot)
+
+# raw: REQUEST-TEXT -> the daemon's reply line
+raw() {
+	printf '%s\n' "$1" | timeout 5 socat -t3 - "UNIX-CONNECT:$BHD_SOCK"
+}
+# reject DESC REQUEST ERRNO: an error reply with that errno
+reject() {
+	local r
+
+	r=$(raw "$2")
+	is "$(echo "$r" | jq -c '[.version, .ok, .errno]')" "[1,false,$3]" "$1"
+	echo "$r" | jq -e '.error | length > 0' >/dev/null
+	ok $? "  with a message: $(echo "$r" | jq -r .error | head -c 70)"
+}
+
+is "$(stat -c %a "$BHD_SOCK")" 660 "socket mode 0660"
+reject "not JSON" 'hello' 22
+reject "truncated JSON" '{"version":1,"op":"st' 22
+reject "not an object" '[1,2,3]' 22
+reject "no version" '{"op":"status"}' 22
+reject "unknown version" '{"version":2,"op":"status"}' 93
+reject "no op" '{"version":1}' 22
+reject "unknown op" '{"version":1,"op":"format-disk"}' 22
+reject "attach: unknown field" \
+	'{"version":1,"op":"attach","id":"x","ips":["10.77.0.99"],"label":{"bulkhead.purpose":"api"}}' 22
+reject "attach: bad address" \
+	'{"version":1,"op":"attach","id":"x","ips":["10.77.0.999"]}' 22
+reject "attach: labels not strings" \
+	'{"version":1,"op":"attach","id":"x","ips":["10.77.0.99"],"labels":{"a":1}}' 22
+reject "attach: id too long" \
+	"{\"version\":1,\"op\":\"attach\",\"id\":\"$(head -c 300 /dev/zero | tr '\0' a)\",\"ips\":[\"10.77.0.99\"]}" 22
+reject "detach: no id" '{"version":1,"op":"detach"}' 22
+reject "explain: bad port" \
+	'{"version":1,"op":"explain","from":"web","to":"api","port":"tcp/x"}' 22
+reject "denials: bad after_seq" '{"version":1,"op":"denials","after_seq":-1}' 22
+
+# oversized: a valid request padded past CONTROL_MAX_REQUEST (64 KiB)
+pad=$(head -c 70000 /dev/zero | tr '\0' x)
+reject "oversized request" "{\"version\":1,\"op\":\"status\",\"pad\":\"$pad\"}" 90
+r=$(head -c 70000 /dev/zero | tr '\0' ' ' | timeout 5 socat -t3 - \
+	"UNIX-CONNECT:$BHD_SOCK")
+is "$(echo "$r" | jq -c '[.ok, .errno]')" "[false,90]" "70 KB without a newline: error, then hang-up"
+
+# several requests on one connection, answered in order
+r=$(printf '%s\n%s\n' '{"version":1,"op":"status"}' 'junk' |
+	timeout 5 socat -t3 - "UNIX-CONNECT:$BHD_SOCK" | jq -c .ok | tr '\n' ' ')
+is "$r" "true false " "pipelined requests answered in order"
+
+# a client that connects and sends nothing does not stall the loop
+ns_bg host sh -c "sleep 20 | socat - UNIX-CONNECT:$BHD_SOCK"
+sleep 0.3
+t0=$(date +%s%N)
+bhctl status >/dev/null
+ok $? "status answered while a silent client is connected"
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$ms" -lt 2000 ]; ok $? "  in $ms ms"
+
+# unauthenticated: not root
+nobody() {
+	setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$BH_CTL" --socket "$BHD_SOCK" "$@"
+}
+nobody status >/dev/null 2>"$NS_TMP/err"
+is $? 2 "uid 65534 cannot even connect (mode 0660, root's socket)"
+grep -q "Permission denied" "$NS_TMP/err"; ok $? "  permission denied"
+# open the path up (this test's own temp dir) to reach the daemon's check
+chmod 0755 "$NS_TMP" "$(dirname "$BHD_SOCK")"
+chmod 0666 "$BHD_SOCK"
+nobody status >/dev/null
+ok $? "uid 65534 may read the status once it can connect"
+nobody attach --id id-evil --name evil --label bulkhead.purpose=api \
+	--ip 10.77.0.99 2>"$NS_TMP/err"
+is $? 1 "uid 65534: attach refused"
+grep -q "attach needs uid 0" "$NS_TMP/err"; ok $? "  because it needs uid 0"
+nobody detach --id id-api 2>"$NS_TMP/err"
+is $? 1 "uid 65534: detach refused"
+nobody reload 2>"$NS_TMP/err"
+is $? 1 "uid 65534: reload refused"
+grep -q "reload needs uid 0" "$NS_TMP/err"; ok $? "  because it needs uid 0"
+chmod 0660 "$BHD_SOCK"
+
+is "$(snapshot)" "$before" "none of it changed anything (inventory, ruleset, state file)"
+is "$(probe tcp web 10.77.0.21 8080)" pass "traffic as before"
+kill -0 "$BHD_PID"; ok $? "daemon alive"
+
+# the live ruleset through the socket
+bhctl ruleset | grep -q "^table inet bulkhead"
+ok $? "bulkheadctl ruleset prints the live table's model"
+bhctl status | grep -q "^web .*labels .*enforce .*1  web"
+ok $? "status shows groups with members"
+
+done_testing
