@@ -33,7 +33,10 @@ if ! jq -e . "$conf" >/dev/null 2>&1; then
 	echo "Bail out! podman wrote no CNI conflist"
 	exit 2
 fi
-jq --arg s "$BHD_SOCK" '.plugins += [{type: "bulkhead-cni", socket: $s}]' \
+# host-local keeps its leases under the test's temp dir, not /var/lib/cni
+jq --arg s "$BHD_SOCK" --arg d "$PM_DIR/ipam" '
+	.plugins |= map(if .ipam then .ipam.dataDir = $d else . end)
+	| .plugins += [{type: "bulkhead-cni", socket: $s}]' \
 	"$conf" >"$conf.new" && mv "$conf.new" "$conf"
 pass "podman CNI network with bulkhead-cni chained"
 
