@@ -215,11 +215,15 @@ static void print_status(json_t *r)
 	} else {
 		printf("last reload: none since start\n");
 	}
-	printf("\n%-16s %-8s %-8s %7s  %s\n", "GROUP", "KIND", "MODE",
-	       "MEMBERS", "");
+	printf("\n%-16s %-8s %-8s %9s %9s %7s  %s\n", "GROUP", "KIND", "MODE",
+	       "DENIED-IN", "DENIED-OUT", "MEMBERS", "");
 	json_array_foreach(json_object_get(r, "groups"), i, g) {
-		printf("%-16s %-8s %-8s %7lld  ", str(g, "name"),
-		       str(g, "kind"), str(g, "mode"), num(g, "count"));
+		x = json_object_get(g, "counters");
+		printf("%-16s %-8s %-8s %9lld %10lld %7lld  ", str(g, "name"),
+		       str(g, "kind"), str(g, "mode"),
+		       num(json_object_get(x, "denied_in"), "packets"),
+		       num(json_object_get(x, "denied_out"), "packets"),
+		       num(g, "count"));
 		json_array_foreach(json_object_get(g, "members"), j, m) {
 			if (j == 8) {
 				printf("...");
@@ -245,6 +249,8 @@ static void print_status(json_t *r)
 		       num(dn, "lost"), str(dn, "file"));
 	else
 		printf("denied flows: not reported (pipeline not running)\n");
+	printf("(DENIED: packets the group's deny chains counted; in audit "
+	       "mode they passed)\n");
 }
 
 int ctl_status(int argc, char **argv)

@@ -325,6 +325,22 @@ int daemon_attach(struct daemon *d, struct container *c, char **err)
 	}
 	t0 = bh_now_ms();
 	ret = nft_commit_delta(d->nft, d->rs, delta, &ne);
+	if (ret == -ENOSPC) {
+		/* the model's sizes and the kernel's disagree: replace */
+		struct container *prev = old ?
+			inventory_remove(d->inv, c->id) : NULL;
+
+		inventory_add(d->inv, c);
+		ret = attach_full(d, err);
+		if (ret < 0) {
+			container_free(inventory_remove(d->inv, c->id));
+			if (prev)
+				inventory_add(d->inv, prev);
+			goto out;
+		}
+		container_free(prev);
+		goto done;
+	}
 	if (ret < 0) {
 		*err = xasprintf("the kernel refused the change: %s",
 				 ne.msg[0] ? ne.msg : strerror(-ret));
@@ -645,14 +661,45 @@ static const char *kind_str(const struct group *g)
 	}
 }
 
+static void counter_cb(const char *name, enum rs_table table,
+		       uint64_t packets, uint64_t bytes, void *arg)
+{
+	json_object_set_new(arg, name, json_pack("{s:I, s:I}", "packets",
+		(json_int_t)packets, "bytes", (json_int_t)bytes));
+}
+
+/* The kernel's counters of group g: denied_in/out (in audit mode: would
+ * deny), unlogged_in/out (over the log rate), spoofed. */
+static json_t *group_counters(json_t *all, const char *g)
+{
+	static const char *const kinds[] = {
+		"denied_in", "denied_out", "unlogged_in", "unlogged_out",
+		"spoofed",
+	};
+	json_t *o = json_object(), *v;
+	char name[64];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(kinds); i++) {
+		snprintf(name, sizeof(name), "%s_%s", kinds[i], g);
+		v = json_object_get(all, name);
+		if (v)
+			json_object_set(o, kinds[i], v);
+	}
+	return o;
+}
+
 static json_t *groups_json(const struct daemon *d, json_t *containers)
 {
 	const struct policy *p = d->policy;
-	json_t *groups = json_array(), **members, *cj, *g;
+	json_t *groups = json_array(), **members, *cj, *g, *ctrs;
 	size_t i;
 
 	if (!p)
 		return groups;
+	ctrs = json_object();
+	if (nft_read_counters(d->nft, counter_cb, ctrs) < 0)
+		log_warn("status: cannot read the kernel's counters");
 	members = xcalloc(p->n_groups, sizeof(*members));
 	for (i = 0; i < p->n_groups; i++)
 		members[i] = json_array();
@@ -676,14 +723,16 @@ static json_t *groups_json(const struct daemon *d, json_t *containers)
 			json_decref(members[i]);
 			continue;
 		}
-		g = json_pack("{s:s, s:s, s:s, s:I, s:o}", "name", gr->name,
-			      "kind", kind_str(gr), "mode",
+		g = json_pack("{s:s, s:s, s:s, s:I, s:o, s:o}", "name",
+			      gr->name, "kind", kind_str(gr), "mode",
 			      gr->mode == MODE_AUDIT ? "audit" : "enforce",
 			      "count", (json_int_t)json_array_size(members[i]),
-			      "members", members[i]);
+			      "members", members[i], "counters",
+			      group_counters(ctrs, gr->name));
 		json_array_append_new(groups, g);
 	}
 	free(members);
+	json_decref(ctrs);
 	return groups;
 }
 
