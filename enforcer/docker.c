@@ -16,7 +16,6 @@
 #include "log.h"
 #include "util.h"
 
-#define DOCKER_API "/v1.41"
 #define DOCKER_MAX_LIST (32u << 20)
 #define DOCKER_MAX_INSPECT (4u << 20)
 #define DOCKER_MAX_EVENT (256u << 10)
@@ -72,6 +71,7 @@ struct docker {
 	struct strbuf *lines;
 	size_t n_lines, cap_lines;
 	unsigned long n_events, n_errors;
+	unsigned long n_down;	/* failures since the engine was last up */
 	char *last_error;
 };
 
@@ -322,7 +322,10 @@ static struct dreq *dreq_start(struct docker *e, enum dreq_kind kind,
 			       const char *path, size_t max)
 {
 	struct dreq *q = xcalloc(1, sizeof(*q));
-	char *url = xasprintf("http://localhost" DOCKER_API "%s", path);
+	/* unversioned paths get the engine's own API version: Docker drops
+	 * old versions over time (29 refuses below 1.44) while Podman 4
+	 * stops at 1.41; every field read here is stable across them */
+	char *url = xasprintf("http://localhost%s", path);
 
 	q->e = e;
 	q->kind = kind;
@@ -679,6 +682,7 @@ static void apply_list(struct docker *e, struct dreq *q)
 	e->ever_up = true;
 	e->since_ms = bh_wall_ms();
 	e->backoff_ms = DOCKER_BACKOFF_MIN_MS;
+	e->n_down = 0;
 	log_info("engine %s: up, %zu running containers", e->url, n);
 out:
 	free(ids);
@@ -771,8 +775,24 @@ static void cancel_all(struct docker *e)
 
 static void engine_down(struct docker *e, const char *why)
 {
-	set_error(e, "%s; containers keep their policy (stale), retrying in "
-		  "%llu ms", why, (unsigned long long)e->backoff_ms);
+	bool again = e->state == ENG_DOWN ||
+		     (e->state == ENG_CONNECTING && e->n_down);
+
+	/* the first failure is a warning; while the engine stays away the
+	 * retries are debug noise (last_error and the counter still count) */
+	e->n_down++;
+	if (again) {
+		e->n_errors++;
+		free(e->last_error);
+		e->last_error = xasprintf("%s; containers keep their policy "
+					  "(stale), retrying in %llu ms", why,
+					  (unsigned long long)e->backoff_ms);
+		log_debug("engine %s: %s", e->url, e->last_error);
+	} else {
+		set_error(e, "%s; containers keep their policy (stale), "
+			  "retrying in %llu ms", why,
+			  (unsigned long long)e->backoff_ms);
+	}
 	e->state = ENG_DOWN;
 	e->since_ms = bh_wall_ms();
 	cancel_all(e);
