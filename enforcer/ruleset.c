@@ -529,11 +529,18 @@ static void fill_elements(struct build *b, const struct inventory *inv)
 	struct rs_delta d = { 0 };
 	size_t i, j;
 
-	for (i = 0; i < 2; i++) {
-		set_reserve(&rs->sets[rs->in_map[i]],
-			    rs->sets[rs->in_map[i]].size);
-		set_reserve(&rs->sets[rs->out_map[i]],
-			    rs->sets[rs->out_map[i]].size);
+	/* room and buckets for the expected count up front: no rehash
+	 * and no copy while half a million elements go in */
+	for (i = 0; i < rs->n_sets; i++) {
+		struct rs_set *s = &rs->sets[i];
+		size_t nb = 64;
+
+		if (s->interval || s->dynamic || !s->size)
+			continue;
+		set_reserve(s, s->size);
+		while (nb * 2 < s->size)
+			nb *= 2;
+		set_rehash(s, nb);
 	}
 	for (i = 0; i < inventory_count(inv); i++) {
 		d.n = 0;
