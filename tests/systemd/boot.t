@@ -131,10 +131,11 @@ sx() {
 	timeout 60 nsenter -t "$SDPID" -m -p -- "$@"
 }
 state=
-for i in $(seq 100); do
+end=$((SECONDS + 40))
+while [ $SECONDS -lt $end ]; do
 	state=$(sx systemctl is-system-running 2>/dev/null)
 	case $state in running | degraded) break ;; esac
-	sleep 0.1
+	sleep 0.2
 done
 case $state in
 running | degraded) pass "systemd is up as PID 1 of its namespaces ($state)" ;;
