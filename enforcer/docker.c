@@ -64,6 +64,7 @@ struct docker {
 	size_t n_tracks, cap_tracks;
 	enum engine_state state;
 	bool ever_up;
+	bool counted;		/* in n_engines */
 	uint64_t backoff_ms;
 	uint64_t since_ms;	/* wall clock of the last state change */
 	/* event lines wait here until curl returns: its callbacks may not
@@ -628,6 +629,32 @@ out:
 
 /* ---- list ---- */
 
+/* Engines the daemon follows; with one, every engine-sourced container it
+ * knows (from its state file) is this engine's. */
+static unsigned n_engines;
+
+/* At the first list after start, containers restored from the state file
+ * are this engine's to reconcile: one that stopped while the daemon was
+ * down is detached, not kept forever. With several engines the owner of a
+ * restored container is unknown, so nothing is adopted (the link watcher
+ * still detaches those whose veth is gone). */
+static void adopt(struct docker *e)
+{
+	const struct inventory *inv = daemon_inventory(e->d);
+	struct container *c;
+	struct track *t;
+	size_t i;
+
+	if (n_engines != 1)
+		return;
+	for (i = 0; (c = inventory_at(inv, i)); i++) {
+		if (c->source != SRC_ENGINE)
+			continue;
+		t = track_get(e, c->id);
+		t->attached = true;
+	}
+}
+
 static void apply_list(struct docker *e, struct dreq *q)
 {
 	json_t *root, *o;
@@ -658,6 +685,8 @@ static void apply_list(struct docker *e, struct dreq *q)
 		}
 		ids[i] = id;
 	}
+	if (!e->ever_up)
+		adopt(e);
 	/* reconcile: what we attached and the engine no longer runs went
 	 * while we were not looking */
 	for (i = 0; i < e->n_tracks;) {
@@ -933,6 +962,8 @@ int docker_start(struct daemon *d, const char *url, struct docker **out)
 	curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
 	curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
 	curl_multi_setopt(e->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 8L);
+	n_engines++;
+	e->counted = true;
 	engine_connect(e);
 	*out = e;
 	return 0;
@@ -944,6 +975,8 @@ void docker_stop(struct docker *e)
 
 	if (!e)
 		return;
+	if (e->counted)
+		n_engines--;
 	cancel_all(e);
 	if (e->multi)
 		curl_multi_cleanup(e->multi);

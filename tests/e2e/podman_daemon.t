@@ -131,4 +131,18 @@ is "$(bhctl status --json | jq -c '.engine | [.state, .stale]')" '["up",false]' 
 is "$(in_table 10.89.0.77),$(in_table "$D1")" "0,1" "the table converged"
 bhd_stop
 ok $? "bulkheadd stops cleanly"
+
+# the daemon is down while containers change
+pm stop -t 0 db >/dev/null
+pm_run late "$NET1" bulkhead.purpose=web >/dev/null
+L1=$(ipof late)
+bhd_start "$NS_TMP/policy.yaml" --engine "unix://$PM_SOCK" ||
+	fail "bulkheadd restarts"
+converge late "[\"web\",[\"$L1\"]]"
+ok $? "daemon restarted: a container started while it was down is attached"
+converge db ""
+ok $? "daemon restarted: one that stopped while it was down is detached"
+is "$(in_table "$D1"),$(in_table "$L1")" "0,1" "the table converged"
+bhd_stop
+ok $? "bulkheadd stops cleanly again"
 done_testing

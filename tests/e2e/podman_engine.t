@@ -20,7 +20,15 @@ pm_net NET2 10.89.1.0/24 || exit 2
 pm_run web "$NET1" bulkhead.purpose=web >/dev/null
 ok $? "podman runs a busybox container in the test namespace"
 
-ns_bg host "$W" --engine "unix://$PM_SOCK" >"$OUT" 2>"$ERR"
+# what the daemon's state file would hold: an engine container that
+# stopped while nobody watched, and a static one
+cat >"$NS_TMP/state.json" <<JSON
+[{"id":"0123456789abcdef0123456789abcdef","name":"gone","source":"engine",
+  "ips":["10.89.0.200"]},
+ {"id":"static-1","name":"static","source":"static","ips":["10.89.0.201"]}]
+JSON
+ns_bg host "$W" --inventory "$NS_TMP/state.json" --engine "unix://$PM_SOCK" \
+	>"$OUT" 2>"$ERR"
 WPID=$!
 
 # 1: what already runs is listed, inspected, attached
@@ -32,6 +40,9 @@ is "$(jq -r '.container.ips[0]' <<<"$r")" \
 	"$(pm_ip web "$NET1")" \
 	"address from Networks"
 WEB_ID=$(jq -r '.container.id' <<<"$r")
+is "$(jq -r 'select(.event=="detach") | .id' "$OUT" | tr '\n' ' ')" \
+	"0123456789abcdef0123456789abcdef " \
+	"first list: a restored engine container that is gone is detached, a static one kept"
 hif=$(jq -r '.container.ifname' <<<"$r")
 peer=$(nsx host ip -o link show "$hif" 2>/dev/null | grep -c 'link-netns')
 is "$peer" 1 "host-side veth found ($hif) through the sandbox's netns id"
