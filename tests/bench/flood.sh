@@ -8,7 +8,7 @@
 #
 #   sudo tests/bench/flood.sh            (BH_BUILD=build by default)
 #   FLOOD_RATES="50000 100000 0" FLOOD_SECONDS=3 FLOOD_LOG_RATE=100000 \
-#   FLOOD_SOURCES=8 tests/bench/flood.sh
+#   FLOOD_SOURCES=8 FLOOD_SENDERS=2 tests/bench/flood.sh
 #
 # FLOOD_LOG_RATE is the policy's log.rate per source address: the default,
 # 100000/second with 8 source addresses, makes NFLOG carry (nearly) every
@@ -24,6 +24,7 @@ RATES=${FLOOD_RATES:-"25000 50000 100000 200000 300000 400000 0"}
 SECS=${FLOOD_SECONDS:-3}
 LOG_RATE=${FLOOD_LOG_RATE:-100000}
 NSRC=${FLOOD_SOURCES:-8}
+SENDERS=${FLOOD_SENDERS:-$(nproc)}
 FLOOD=$BH_BUILD/tests/tools/nflog_flood
 MAX_FULL=1500000
 
@@ -68,7 +69,7 @@ cpu_ticks() {
 }
 hz=$(getconf CLK_TCK)
 
-echo "# log.rate $LOG_RATE/s per source, $NSRC sources, ${SECS}s per step, $(nproc) CPUs"
+echo "# log.rate $LOG_RATE/s per source, $NSRC sources, $SENDERS senders, ${SECS}s per step, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-10s %10s %10s %10s %9s %9s %7s %8s %10s %s\n' offered achieved \
 	denied logged unlogged lost records cpu_ns/p allowed accounted
 best=0
@@ -77,13 +78,23 @@ for rate in $RATES; do
 	k0=$(kernel_denied)
 	l0=$(wc -l < "$BHD_DENIED" 2>/dev/null || echo 0)
 	c0=$(cpu_ticks)
-	nsx web timeout 130 "$FLOOD" 10.77.0.12 9 "$count" "$rate" "${srcs[@]}" \
-		> "$NS_TMP/flood.json" &
-	fpid=$!
+	# K senders, one per CPU: the kernel does the forwarding, filtering
+	# and logging of a datagram on the CPU that sent it.
+	pids=()
+	for k in $(seq 0 $((SENDERS - 1))); do
+		mine=()
+		for i in "${!srcs[@]}"; do
+			[ $((i % SENDERS)) -eq "$k" ] && mine+=("${srcs[$i]}")
+		done
+		nsx web timeout 130 "$FLOOD" 10.77.0.12 9 $((count / SENDERS)) \
+			"$(awk -v r="$rate" -v k="$SENDERS" 'BEGIN { print r / k }')" \
+			"${mine[@]}" > "$NS_TMP/flood.$k.json" &
+		pids+=($!)
+	done
 	sleep 0.5
 	allowed=$(probe tcp web 10.77.0.12 5432)
-	wait $fpid
-	secs=$(jq .seconds "$NS_TMP/flood.json")
+	wait "${pids[@]}"
+	secs=$(cat "$NS_TMP"/flood.*.json | jq -s 'map(.seconds) | max')
 	sleep 1.6	# the window closes; unlogged counters are read
 	c1=$(cpu_ticks)
 	k1=$(kernel_denied)
@@ -92,9 +103,9 @@ for rate in $RATES; do
 		jq -s -r '[(map(.bulkhead.packets) | add // 0),
 			   (map(.bulkhead.unlogged) | add // 0),
 			   (map(.bulkhead.lost) | add // 0), length] | @tsv')"
-	achieved=$(awk -v d="$denied" -v s="$secs" 'BEGIN { printf "%d", s > 0 ? d / s : 0 }')
+	achieved=$(awk -v d="$denied" -v s="$secs" 'BEGIN { printf "%d", (s > 0 ? d / s : 0) }')
 	cpu=$(awk -v t=$((c1 - c0)) -v hz="$hz" -v d="$denied" \
-		'BEGIN { printf "%d", d > 0 ? t * 1e9 / hz / d : 0 }')
+		'BEGIN { printf "%d", (d > 0 ? t * 1e9 / hz / d : 0) }')
 	acc=no
 	if [ $((pk + unl + lost)) -eq "$denied" ] && [ "$lost" -eq 0 ]; then
 		acc=yes
