@@ -144,7 +144,7 @@ int ctl_detach(int argc, char **argv)
 
 int ctl_reload(int argc, char **argv)
 {
-	json_t *reply = NULL, *errs, *e;
+	json_t *req, *reply = NULL, *errs, *e;
 	char *err = NULL;
 	size_t i;
 	int ret;
@@ -152,7 +152,9 @@ int ctl_reload(int argc, char **argv)
 	if (argc != 1)
 		return usage_err("reload", "reload", "unexpected argument '%s'",
 				 argv[1]);
-	ret = ctl_call(json_pack("{s:s}", "op", "reload"), &reply, &err);
+	req = json_pack("{s:s}", "op", "reload");
+	ret = ctl_call(req, &reply, &err);
+	json_decref(req);
 	if (ret < 0) {
 		/* each finding on its own line, as `bulkheadctl check` */
 		errs = json_object_get(reply, "errors");
