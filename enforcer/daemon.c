@@ -716,8 +716,10 @@ static json_t *groups_json(const struct daemon *d, json_t *containers)
 		const struct group *gr = &p->groups[i];
 
 		/* host and world hold no containers and have no mode */
-		if (i == GROUP_HOST || i == GROUP_WORLD)
+		if (i == GROUP_HOST || i == GROUP_WORLD) {
+			json_decref(members[i]);
 			continue;
+		}
 		if ((i == GROUP_UNASSIGNED || i == GROUP_QUARANTINE) &&
 		    !json_array_size(members[i])) {
 			json_decref(members[i]);
