@@ -3,8 +3,12 @@
  * while and prints every record as a JSON line, then the reader's and the
  * aggregator's counters as one last JSON line {"stats":...}.
  *
- *   nflog_dump GROUP SECONDS [WINDOW_MS [MAX_FLOWS]]
+ *   nflog_dump GROUP SECONDS [WINDOW_MS [MAX_FLOWS [RCVBUF [STALL_MS]]]]
  *
+ * RCVBUF fixes the receive buffer (no growth on ENOBUFS) and STALL_MS
+ * waits that long before the first read: together they make the kernel
+ * drop messages, so the loss accounting can be checked against its
+ * counters.
  * Prints "ready" on stderr once the group is bound. Exit 2 on bad usage,
  * 1 when the group cannot be bound (the message says why). */
 #include <errno.h>
@@ -12,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "flowlog.h"
 #include "nflog.h"
@@ -40,7 +45,7 @@ int main(int argc, char **argv)
 	struct flowlog_stats fs;
 	struct flowlog *fl;
 	struct nflog *n;
-	uint64_t end, lost_seen = 0, now;
+	uint64_t end, lost_seen = 0, now, stall_ms = 0;
 	char *err;
 	int ret;
 
@@ -54,6 +59,10 @@ int main(int argc, char **argv)
 		fo.window_ms = (uint32_t)atoi(argv[3]);
 	if (argc > 4)
 		fo.max_flows = (size_t)atoi(argv[4]);
+	if (argc > 5)
+		no.rcvbuf = no.rcvbuf_max = (uint32_t)atoi(argv[5]);
+	if (argc > 6)
+		stall_ms = (uint64_t)atoi(argv[6]);
 	ret = nflog_open(&no, &n, &err);
 	if (ret < 0) {
 		fprintf(stderr, "nflog_dump: %s\n", err);
@@ -63,6 +72,12 @@ int main(int argc, char **argv)
 	fl = flowlog_new(&fo, bh_wall_ms());
 	fprintf(stderr, "ready\n");
 	end = bh_now_ms() + (uint64_t)atoi(argv[2]) * 1000;
+	if (stall_ms) {
+		struct timespec ts = { (time_t)(stall_ms / 1000),
+				       (long)(stall_ms % 1000) * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
 	while ((now = bh_now_ms()) < end) {
 		struct pollfd pfd = { .fd = nflog_fd(n), .events = POLLIN };
 
