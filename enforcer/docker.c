@@ -43,13 +43,16 @@ struct dreq {
 	struct dreq *next;
 };
 
-/* A container id this engine told us about. gen counts events for it so
- * that an inspect answered after a newer event is not applied. */
+/* A container id this engine told us about, in a hash table by id. gen
+ * counts events for it so that an inspect answered after a newer event is
+ * not applied. */
 struct track {
 	char *id;
 	unsigned gen;
+	unsigned inflight;	/* inspects not answered yet */
 	bool attached;
 	char *fp;		/* what was attached last (skip no-op attaches) */
+	struct track *next;	/* bucket chain */
 };
 
 struct docker {
@@ -60,8 +63,8 @@ struct docker {
 	struct ev_timer *curl_timer;
 	struct ev_timer *retry_timer;
 	struct dreq *reqs;
-	struct track *tracks;
-	size_t n_tracks, cap_tracks;
+	struct track **tb;	/* buckets, a power of two of them */
+	size_t nb, n_tracks;
 	enum engine_state state;
 	bool ever_up;
 	bool counted;		/* in n_engines */
@@ -99,51 +102,77 @@ static void set_error(struct docker *e, const char *fmt, ...)
 	e->last_error = s;
 }
 
+#define TRACK_MIN_BUCKETS 64u
+
+/* Iteration that survives dropping the current entry. */
+#define for_each_track(e, b, t, nx)					\
+	for ((b) = 0; (b) < (e)->nb; (b)++)				\
+		for ((t) = (e)->tb[b]; (t) && ((nx) = (t)->next, 1);	\
+		     (t) = (nx))
+
 static struct track *track_find(struct docker *e, const char *id)
 {
-	size_t i;
+	struct track *t;
 
-	for (i = 0; i < e->n_tracks; i++)
-		if (!strcmp(e->tracks[i].id, id))
-			return &e->tracks[i];
+	if (!e->nb)
+		return NULL;
+	for (t = e->tb[bh_str_hash(id) & (e->nb - 1)]; t; t = t->next)
+		if (!strcmp(t->id, id))
+			return t;
 	return NULL;
+}
+
+static void track_rehash(struct docker *e, size_t nb)
+{
+	struct track **tb = xcalloc(nb, sizeof(*tb)), *t, *nx;
+	size_t b, h;
+
+	for_each_track(e, b, t, nx) {
+		h = bh_str_hash(t->id) & (nb - 1);
+		t->next = tb[h];
+		tb[h] = t;
+	}
+	free(e->tb);
+	e->tb = tb;
+	e->nb = nb;
 }
 
 static struct track *track_get(struct docker *e, const char *id)
 {
 	struct track *t = track_find(e, id);
+	size_t h;
 
 	if (t)
 		return t;
-	xgrow(&e->tracks, &e->cap_tracks, e->n_tracks + 1, sizeof(*t));
-	t = &e->tracks[e->n_tracks++];
-	memset(t, 0, sizeof(*t));
+	if (e->n_tracks >= e->nb)
+		track_rehash(e, e->nb ? e->nb * 2 : TRACK_MIN_BUCKETS);
+	t = xcalloc(1, sizeof(*t));
 	t->id = xstrdup(id);
+	h = bh_str_hash(id) & (e->nb - 1);
+	t->next = e->tb[h];
+	e->tb[h] = t;
+	e->n_tracks++;
 	return t;
 }
 
 static void track_drop(struct docker *e, struct track *t)
 {
+	struct track **pp = &e->tb[bh_str_hash(t->id) & (e->nb - 1)];
+
+	while (*pp != t)
+		pp = &(*pp)->next;
+	*pp = t->next;
+	e->n_tracks--;
 	free(t->id);
 	free(t->fp);
-	*t = e->tracks[--e->n_tracks];
-}
-
-static bool dreq_busy(struct docker *e, const char *id)
-{
-	struct dreq *q;
-
-	for (q = e->reqs; q; q = q->next)
-		if (q->kind == DREQ_INSPECT && !strcmp(q->id, id))
-			return true;
-	return false;
+	free(t);
 }
 
 /* An id that is neither attached nor being inspected is forgotten, so
  * the table follows the engine's live containers. */
 static void track_gc(struct docker *e, struct track *t)
 {
-	if (!t->attached && !dreq_busy(e, t->id))
+	if (!t->attached && !t->inflight)
 		track_drop(e, t);
 }
 
@@ -384,6 +413,7 @@ static void inspect(struct docker *e, const char *id)
 	if (q) {
 		q->id = xstrdup(id);
 		q->gen = t->gen;
+		t->inflight++;
 	} else {
 		track_gc(e, t);
 	}
@@ -624,7 +654,6 @@ out:
 	container_free(c);
 	free(fp);
 	free(err);
-	track_gc(e, t);
 }
 
 /* ---- list ---- */
@@ -655,14 +684,19 @@ static void adopt(struct docker *e)
 	}
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 static void apply_list(struct docker *e, struct dreq *q)
 {
+	struct track *t, *nx;
 	json_t *root, *o;
 	json_error_t jerr;
 	const char **ids = NULL;
 	const char *id;
-	size_t i, j, n;
-	bool seen;
+	size_t i, b, n;
 
 	root = json_loadb(q->body.buf ? q->body.buf : "", q->body.len, 0,
 			  &jerr);
@@ -689,24 +723,20 @@ static void apply_list(struct docker *e, struct dreq *q)
 		adopt(e);
 	/* reconcile: what we attached and the engine no longer runs went
 	 * while we were not looking */
-	for (i = 0; i < e->n_tracks;) {
-		struct track *t = &e->tracks[i];
-
-		seen = false;
-		for (j = 0; j < n && !seen; j++)
-			seen = !strcmp(ids[j], t->id);
-		if (!seen && t->attached) {
+	qsort(ids, n, sizeof(*ids), cmp_id);
+	for_each_track(e, b, t, nx) {
+		if (t->attached && !bsearch(&t->id, ids, n, sizeof(*ids),
+					    cmp_id)) {
 			t->gen++;
 			engine_detach(e, t, "no longer running");
 		}
-		if (!t->attached && !dreq_busy(e, t->id))
-			track_drop(e, t);
-		else
-			i++;
+		track_gc(e, t);
 	}
-	for (i = 0; i < n; i++)
-		if (!dreq_busy(e, ids[i]))
+	for (i = 0; i < n; i++) {
+		t = track_find(e, ids[i]);
+		if (!t || !t->inflight)
 			inspect(e, ids[i]);
+	}
 	e->state = ENG_UP;
 	e->ever_up = true;
 	e->since_ms = bh_wall_ms();
@@ -782,23 +812,18 @@ out:
 
 static void cancel_all(struct docker *e)
 {
+	struct track *t, *nx;
 	struct dreq *q;
+	size_t b;
 
 	while ((q = e->reqs)) {
 		e->reqs = q->next;
 		dreq_free(q);
 	}
 	/* inspects in flight are gone: forget ids we never attached */
-	while (e->n_tracks) {
-		size_t i, before = e->n_tracks;
-
-		for (i = 0; i < e->n_tracks; i++)
-			if (!e->tracks[i].attached) {
-				track_drop(e, &e->tracks[i]);
-				break;
-			}
-		if (e->n_tracks == before)
-			break;
+	for_each_track(e, b, t, nx) {
+		t->inflight = 0;
+		track_gc(e, t);
 	}
 }
 
@@ -906,6 +931,7 @@ static void finish(struct docker *e, struct dreq *q, CURLcode res)
 
 static void check_done(struct docker *e)
 {
+	struct track *t;
 	struct dreq *q;
 	CURLMsg *m;
 	size_t i;
@@ -922,7 +948,14 @@ static void check_done(struct docker *e)
 		if (!q)
 			continue;
 		dreq_unlink(e, q);
+		t = q->kind == DREQ_INSPECT ? track_find(e, q->id) : NULL;
+		if (t && t->inflight)
+			t->inflight--;
 		finish(e, q, m->data.result);
+		/* finish may have dropped it (engine down): look again */
+		t = q->kind == DREQ_INSPECT ? track_find(e, q->id) : NULL;
+		if (t)
+			track_gc(e, t);
 		dreq_free(q);
 		/* engine_down cancelled the rest: their messages are gone */
 	}
@@ -971,7 +1004,8 @@ int docker_start(struct daemon *d, const char *url, struct docker **out)
 
 void docker_stop(struct docker *e)
 {
-	size_t i;
+	struct track *t, *nx;
+	size_t b;
 
 	if (!e)
 		return;
@@ -982,11 +1016,12 @@ void docker_stop(struct docker *e)
 		curl_multi_cleanup(e->multi);
 	ev_timer_free(e->curl_timer);
 	ev_timer_free(e->retry_timer);
-	for (i = 0; i < e->n_tracks; i++) {
-		free(e->tracks[i].id);
-		free(e->tracks[i].fp);
+	for_each_track(e, b, t, nx) {
+		free(t->id);
+		free(t->fp);
+		free(t);
 	}
-	free(e->tracks);
+	free(e->tb);
 	drop_lines(e);
 	free(e->lines);
 	free(e->last_error);
@@ -998,11 +1033,12 @@ void docker_stop(struct docker *e)
 json_t *docker_status_json(const struct docker *e)
 {
 	static const char *const names[] = { "connecting", "up", "down" };
+	const struct track *t, *nx;
 	char ts[32];
-	size_t i, n = 0;
+	size_t b, n = 0;
 
-	for (i = 0; i < e->n_tracks; i++)
-		n += e->tracks[i].attached;
+	for_each_track(e, b, t, nx)
+		n += t->attached;
 	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:I, s:o, s:s}",
 			 "url", e->url, "state", names[e->state],
 			 "stale", e->state != ENG_UP, "containers",
