@@ -886,7 +886,7 @@ static int batch_send(struct nft_writer *w, struct nft_error *e)
 	sock_buf(w, SO_SNDBUF, SO_SNDBUFFORCE, &w->sndbuf, w->len + 4096);
 	/* every ACK is queued before sendmsg returns: room for all */
 	sock_buf(w, SO_RCVBUF, SO_RCVBUFFORCE, &w->rcvbuf,
-		 want * 1024 + 256 * 1024);
+		 want * 2048 + 256 * 1024);
 	n = mnl_socket_sendto(w->nl, w->buf, w->len);
 	if (n < 0) {
 		ret = -errno;
@@ -933,8 +933,15 @@ static int batch_send(struct nft_writer *w, struct nft_error *e)
 				set_error(w, e, err->error, nlh->nlmsg_seq,
 					  ext_msg(nlh));
 			}
+			/* refused as a whole (EPERM, a bad batch header):
+			 * no per-message ACKs follow */
+			if (err->error && (nlh->nlmsg_seq < w->base_seq ||
+					   nlh->nlmsg_seq - w->base_seq >=
+						   w->n_tags))
+				goto out;
 		}
 	}
+out:
 	return ret;
 }
 
@@ -974,10 +981,29 @@ static void put_objects(struct nft_writer *w, enum rs_table t)
 					 rs->chains[i].first + j);
 }
 
+/* One allocation of about the right size: growing a 20 MB batch by
+ * doubling would copy it several times over. */
+static void batch_presize(struct nft_writer *w, const struct ruleset *rs)
+{
+	size_t want = 2 * MSG_ROOM, i;
+
+	for (i = 0; i < rs->n_sets; i++)
+		want += rs->sets[i].n * ((size_t)rs->sets[i].klen * 2 + 56) +
+			256;
+	want += rs->n_rules * 640 + rs->n_chains * 256 +
+		rs->n_counters * 128;
+	if (w->cap < want) {
+		free(w->buf);
+		w->buf = xmalloc(want);
+		w->cap = want;
+	}
+}
+
 int nft_build_full(struct nft_writer *w, const struct ruleset *rs)
 {
 	w->rs = rs;
 	w->delta = NULL;
+	batch_presize(w, rs);
 	batch_begin(w);
 	put_tables(w, RS_INET, true);
 	/* a bridge table from an earlier ruleset goes too */

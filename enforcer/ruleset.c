@@ -59,6 +59,7 @@ static void set_rehash(struct rs_set *s, size_t nb)
 	free(s->heads);
 	s->heads = xmalloc(nb * sizeof(*s->heads));
 	memset(s->heads, 0xff, nb * sizeof(*s->heads));
+	s->next = xrealloc(s->next, (s->cap ? s->cap : 1) * sizeof(*s->next));
 	s->nb = nb;
 	for (i = 0; i < s->n; i++) {
 		uint32_t b = key_hash(s->keys + i * s->klen, s->klen) & (nb - 1);
@@ -66,6 +67,20 @@ static void set_rehash(struct rs_set *s, size_t nb)
 		s->next[i] = s->heads[b];
 		s->heads[b] = i;
 	}
+}
+
+/* The hash index is built on first use by a delta, not by ruleset_build:
+ * a full commit does not wait for half a million random writes it does
+ * not need. */
+static void set_index(struct rs_set *s)
+{
+	size_t nb = 64;
+
+	if (s->nb || s->interval)
+		return;
+	while (nb < s->n)
+		nb *= 2;
+	set_rehash(s, nb);
 }
 
 static void set_reserve(struct rs_set *s, size_t want)
@@ -82,7 +97,7 @@ static void set_reserve(struct rs_set *s, size_t want)
 		s->key_ends = xrealloc(s->key_ends, cap * s->klen);
 	if (s->map)
 		s->chains = xrealloc(s->chains, cap * sizeof(*s->chains));
-	if (!s->interval)
+	if (s->nb)
 		s->next = xrealloc(s->next, cap * sizeof(*s->next));
 	s->cap = cap;
 }
@@ -90,9 +105,15 @@ static void set_reserve(struct rs_set *s, size_t want)
 long ruleset_set_find(const struct rs_set *s, const uint8_t *key)
 {
 	uint32_t i;
+	size_t k;
 
-	if (!s->nb)
+	if (!s->nb) {
+		/* not indexed yet (no delta touched it): scan */
+		for (k = 0; k < s->n; k++)
+			if (!memcmp(s->keys + k * s->klen, key, s->klen))
+				return (long)k;
 		return -1;
+	}
 	for (i = s->heads[key_hash(key, s->klen) & (s->nb - 1)];
 	     i != UINT32_MAX; i = s->next[i])
 		if (!memcmp(s->keys + (size_t)i * s->klen, key, s->klen))
@@ -101,23 +122,29 @@ long ruleset_set_find(const struct rs_set *s, const uint8_t *key)
 }
 
 /* Append without looking for a duplicate: the caller knows it is new. */
-static void set_push(struct rs_set *s, const uint8_t *key, uint32_t chain)
+static void set_append(struct rs_set *s, const uint8_t *key, uint32_t chain)
 {
-	uint32_t b;
-
 	set_reserve(s, s->n + 1);
 	memcpy(s->keys + s->n * s->klen, key, s->klen);
 	if (s->map)
 		s->chains[s->n] = chain;
-	if (s->n + 1 > s->nb * 2 || !s->nb) {
-		s->n++;
-		set_rehash(s, s->nb ? s->nb * 4 : 64);
+	s->n++;
+}
+
+/* Append and index (deltas). */
+static void set_push(struct rs_set *s, const uint8_t *key, uint32_t chain)
+{
+	uint32_t b;
+
+	set_index(s);
+	set_append(s, key, chain);
+	if (s->n > s->nb * 2) {
+		set_rehash(s, s->nb * 4);
 		return;
 	}
 	b = key_hash(key, s->klen) & (s->nb - 1);
-	s->next[s->n] = s->heads[b];
-	s->heads[b] = s->n;
-	s->n++;
+	s->next[s->n - 1] = s->heads[b];
+	s->heads[b] = s->n - 1;
 }
 
 /* Unlink element i from its bucket chain. */
@@ -275,6 +302,7 @@ struct build {
 	struct ruleset *rs;
 	const struct policy *p;
 	size_t (*cnt)[2];		/* containers per group and family */
+	size_t guarded[2];		/* addresses of containers with ifname */
 	bool *need_member;		/* per group */
 	bool need_containers;		/* some flow comes from world */
 	bool need_world;		/* some flow names world */
@@ -401,10 +429,14 @@ static void count_containers(struct build *b, const struct inventory *inv)
 		const struct container *c = inventory_at(inv, i);
 		unsigned g = c->quarantined ? GROUP_QUARANTINE : c->group;
 
-		if (g >= b->p->n_groups)
+		/* as ruleset_container_delta() files it */
+		if (g >= b->p->n_groups || !is_container_group(b->p, g))
 			g = GROUP_UNASSIGNED;
-		for (j = 0; j < c->n_addrs; j++)
+		for (j = 0; j < c->n_addrs; j++) {
 			b->cnt[g][fam_idx(c->addrs[j].family)]++;
+			if (c->ifname[0])
+				b->guarded[fam_idx(c->addrs[j].family)]++;
+		}
 	}
 }
 
@@ -469,7 +501,8 @@ static void build_sets(struct build *b)
 	}
 	for (f = 0; f < 2; f++) {
 		rs->containers[f] = -1;
-		if (!b->need_containers)
+		rs->containers_needed = b->need_containers;
+		if (!b->need_containers || (!total[f] && total[!f]))
 			continue;
 		snprintf(name, sizeof(name), "containers_%s", fam_sfx(f));
 		rs->containers[f] = set_new(rs, RS_INET, name,
@@ -478,9 +511,15 @@ static void build_sets(struct build *b)
 	}
 	for (g = 0; g < p->n_groups; g++) {
 		rs->groups[g].member[0] = rs->groups[g].member[1] = -1;
+		rs->groups[g].member_needed = b->need_member[g];
 		if (!b->need_member[g])
 			continue;
 		for (f = 0; f < 2; f++) {
+			/* a family the group's members lack is left out (fewer
+			 * kernel objects and rules); a group with no members
+			 * keeps both, so the printed policy shows every flow */
+			if (!b->cnt[g][f] && b->cnt[g][!f])
+				continue;
 			snprintf(name, sizeof(name), "g_%s_%s",
 				 p->groups[g].name, fam_sfx(f));
 			rs->groups[g].member[f] =
@@ -529,26 +568,21 @@ static void fill_elements(struct build *b, const struct inventory *inv)
 	struct rs_delta d = { 0 };
 	size_t i, j;
 
-	/* room and buckets for the expected count up front: no rehash
-	 * and no copy while half a million elements go in */
+	/* room for the expected count up front: no copy while half a
+	 * million elements go in */
 	for (i = 0; i < rs->n_sets; i++) {
 		struct rs_set *s = &rs->sets[i];
-		size_t nb = 64;
 
-		if (s->interval || s->dynamic || !s->size)
-			continue;
-		set_reserve(s, s->size);
-		while (nb * 2 < s->size)
-			nb *= 2;
-		set_rehash(s, nb);
+		if (!s->interval && !s->dynamic && s->size)
+			set_reserve(s, s->size);
 	}
 	for (i = 0; i < inventory_count(inv); i++) {
 		d.n = 0;
 		ruleset_container_delta(rs, inventory_at(inv, i), RS_ELEM_ADD,
 					&d);
 		for (j = 0; j < d.n; j++)
-			set_push(&rs->sets[d.v[j].set], d.v[j].key,
-				 d.v[j].chain);
+			set_append(&rs->sets[d.v[j].set], d.v[j].key,
+				   d.v[j].chain);
 	}
 	free(d.v);
 }
@@ -762,6 +796,8 @@ static void build_bridge(struct build *b)
 	rs->sets[rs->ports].map = true;
 	rs->sets[rs->ports].size = set_size_for(ports);
 	for (f = 0; f < 2; f++) {
+		if (!b->guarded[f] && b->guarded[!f])
+			continue;
 		rs->pairs[f] = set_new(rs, RS_BRIDGE,
 				       f ? "addrs_v6" : "addrs_v4",
 				       f ? RS_KEY_IFNAME_IPV6 :
@@ -797,6 +833,8 @@ static void build_bridge(struct build *b)
 		match_add(r, RM_ETHER_ARP);
 		r->verdict = RV_ACCEPT;
 		for (f = 0; f < 2; f++) {
+			if (rs->pairs[f] < 0)
+				continue;
 			r = rule_new(rs);
 			m = match_add(r, RM_IIF_ADDR_SET);
 			m->family = fam_num(f);
@@ -930,6 +968,8 @@ struct ruleset *ruleset_build(const struct policy *p,
 				if (!dir && gr->kind == GK_LABELS &&
 				    gr->intra_allow)
 					for (f = 0; f < 2; f++) {
+						if (rg->member[f] < 0)
+							continue;
 						r = rule_new(rs);
 						match_set(r, fam_num(f), false,
 							  false, rg->member[f]);
@@ -1056,11 +1096,17 @@ void ruleset_container_delta(const struct ruleset *rs,
 		delta_push(d, op, rs->out_map[f], a->a, len, rg->out_chain);
 		if (rg->member[f] >= 0)
 			delta_push(d, op, rg->member[f], a->a, len, 0);
+		else if (rg->member_needed && op == RS_ELEM_ADD)
+			d->needs_full = true;
 		if (rs->containers[f] >= 0)
 			delta_push(d, op, rs->containers[f], a->a, len, 0);
-		if (guard) {
+		else if (rs->containers_needed && op == RS_ELEM_ADD)
+			d->needs_full = true;
+		if (guard && rs->pairs[f] >= 0) {
 			memcpy(key + 16, a->a, len);
 			delta_push(d, op, rs->pairs[f], key, 16 + len, 0);
+		} else if (guard && op == RS_ELEM_ADD) {
+			d->needs_full = true;
 		}
 	}
 }
@@ -1071,7 +1117,10 @@ void ruleset_apply_delta(struct ruleset *rs, const struct rs_delta *d)
 
 	for (i = 0; i < d->n; i++) {
 		struct rs_set *s = &rs->sets[d->v[i].set];
-		long at = ruleset_set_find(s, d->v[i].key);
+		long at;
+
+		set_index(s);
+		at = ruleset_set_find(s, d->v[i].key);
 
 		if (d->v[i].op == RS_ELEM_ADD) {
 			if (at < 0)
@@ -1093,6 +1142,8 @@ bool ruleset_delta_overflows(const struct ruleset *rs,
 	} seen[16];
 	size_t n_seen = 0, i, j;
 
+	if (d->needs_full)
+		return true;
 	for (i = 0; i < d->n; i++) {
 		const struct rs_set *s = &rs->sets[d->v[i].set];
 

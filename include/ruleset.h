@@ -160,7 +160,11 @@ struct rs_group {
 	bool has_chains;		/* container groups: in_/out_ chains */
 	uint32_t in_chain, out_chain, spoof_chain;
 	uint32_t deny_in_chain, deny_out_chain;
-	int32_t member[2];		/* g_<group>_v4/_v6 set or -1 */
+	/* g_<group>_v4/_v6 set or -1. A set some rule would read exists only
+	 * for a family the group has members of: the first member of a new
+	 * family needs a full commit (rs_delta.needs_full). */
+	int32_t member[2];
+	bool member_needed;
 };
 
 struct ruleset {
@@ -179,6 +183,7 @@ struct ruleset {
 	/* fixed sets, -1 when absent */
 	int32_t in_map[2], out_map[2];	/* [0] v4, [1] v6 */
 	int32_t containers[2];		/* every container address */
+	bool containers_needed;		/* some flow comes from world */
 	int32_t ports, pairs[2];	/* anti-spoofing (bridge table):
 					 * ports: ifname : goto spoof_<group> */
 	bool has_bridge;		/* table bridge bulkhead is part of it */
@@ -211,6 +216,9 @@ struct rs_elem_op {
 struct rs_delta {
 	struct rs_elem_op *v;
 	size_t n, cap;
+	/* a container brings a family that a set (and its rules) does not
+	 * exist for yet: only a full commit can add them */
+	bool needs_full;
 };
 
 struct rs_delta *rs_delta_new(void);
@@ -222,9 +230,10 @@ void ruleset_container_delta(const struct ruleset *rs,
 			     struct rs_delta *d);
 /* Apply d to the in-memory model after the kernel accepted it. */
 void ruleset_apply_delta(struct ruleset *rs, const struct rs_delta *d);
-/* True when applying d would take a set past its size, which the kernel
- * enforces (ENFILE): rebuild with ruleset_build (it sizes every set from
- * its contents plus headroom) and commit it with nft_commit_full. */
+/* True when d cannot be a delta: it would take a set past its size, which
+ * the kernel enforces (ENFILE), or it needs a set that does not exist yet
+ * (d->needs_full). Rebuild with ruleset_build (it sizes every set from its
+ * contents plus headroom) and commit it with nft_commit_full. */
 bool ruleset_delta_overflows(const struct ruleset *rs,
 			     const struct rs_delta *d);
 
