@@ -68,13 +68,39 @@ static void detach_gone(struct links *l, const char *ifname)
 	}
 }
 
+/* Runtimes that reuse names (netavark's vethN) may have made the next
+ * container's interface under the same name before this event is read:
+ * then the container on record may be that one, and its engine's events
+ * say when it goes. */
+static bool name_back(const char *name)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	struct rtnl_link *link = NULL;
+	bool back = false;
+
+	if (sk && nl_connect(sk, NETLINK_ROUTE) >= 0 &&
+	    rtnl_link_get_kernel(sk, 0, name, &link) >= 0) {
+		back = true;
+		rtnl_link_put(link);
+	}
+	nl_socket_free(sk);
+	return back;
+}
+
 static void link_changed(struct nl_cache *cache, struct nl_object *obj,
 			 int action, void *arg)
 {
+	const char *name = rtnl_link_get_name((struct rtnl_link *)obj);
 	struct links *l = arg;
 
-	if (action == NL_ACT_DEL)
-		detach_gone(l, rtnl_link_get_name((struct rtnl_link *)obj));
+	if (action != NL_ACT_DEL || !find_by_ifname(l->d, name))
+		return;
+	if (name_back(name)) {
+		log_debug("links: %s gone and back already: left to its "
+			  "runtime's events", name);
+		return;
+	}
+	detach_gone(l, name);
 }
 
 static bool nl_to_bh(struct nl_addr *na, struct bh_addr *out)

@@ -14,11 +14,13 @@ ERR=$NS_TMP/watch.err
 
 ns_add a 10.77.0.2 fd77::2 || exit 2
 ns_add b 10.77.0.3 fd77::3 || exit 2
+ns_add c 10.77.0.4 "" || exit 2
 cat >"$NS_TMP/inv.json" <<EOF
 [{"id":"id-a","name":"a","labels":{"bulkhead.purpose":"web"},
   "ips":["10.77.0.2","fd77::2"],"ifname":"v-a"},
  {"id":"id-b","name":"b","labels":{},"ips":["10.77.0.3"],"ifname":"v-b"},
  {"id":"id-gone","name":"gone","ips":["10.77.0.9"],"ifname":"v-gone"},
+ {"id":"id-c","name":"c","source":"engine","ips":["10.77.0.4"],"ifname":"v-c"},
  {"id":"id-static","name":"static","ips":["10.77.0.10"]}]
 EOF
 
@@ -62,6 +64,17 @@ nsx host ip link set v-b up
 sleep 0.3
 is "$(tail -n +$((n + 1)) "$OUT" | grep -c .)" 0 \
 	"link-local addresses and link flaps change nothing"
+
+# a name reused before the watcher read the removal (netavark's vethN):
+# the record may be the new container's; its runtime's events decide
+n=$(wc -l <"$OUT")
+kill -STOP "$WPID"
+nsx host ip link del v-c
+nsx host ip link add v-c type veth peer name v-c-peer
+kill -CONT "$WPID"
+sleep 0.5
+is "$(tail -n +$((n + 1)) "$OUT" | grep -c detach)" 0 \
+	"interface gone and back under the same name: not detached"
 
 # a namespace deleted under a runtime's feet takes its veth along
 n=$(wc -l <"$OUT")
