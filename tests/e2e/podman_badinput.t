@@ -120,7 +120,14 @@ start_watch() {
 	WPID=$!
 	PIDS+=($WPID)
 }
-stop_watch() { kill -TERM "$WPID"; wait "$WPID"; }
+stop_watch() {
+	local rc
+	kill -TERM "$WPID" 2>/dev/null
+	wait "$WPID"
+	rc=$?
+	[ $rc -eq 0 ] || sed 's/^/#   /' "$ERR" | tail -30
+	return $rc
+}
 
 socat UNIX-LISTEN:"$SOCK",fork,unlink-early EXEC:"bash $T/peer.sh" \
 	2>/dev/null &

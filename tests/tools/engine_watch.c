@@ -131,6 +131,7 @@ int main(int argc, char **argv)
 	int i, r, ret = 2;
 
 	log_init("engine_watch", LOG_TO_STDERR, 1);
+	signal(SIGPIPE, SIG_IGN);	/* as bulkheadd does */
 	d.loop = ev_new();
 	d.inv = inventory_new();
 	for (i = 1; i < argc; i++) {
