@@ -84,6 +84,7 @@ struct daemon {
 	uint64_t n_reloads, n_reload_failed;
 	uint64_t n_attach, n_detach, n_full, n_delta;
 	uint64_t state_errors;
+	uint64_t n_cut;			/* conntrack entries deleted, total */
 	uint64_t last_commit_us;
 };
 
@@ -220,6 +221,7 @@ static void cut_flows(struct daemon *d, struct conntrack_stats *st)
 		free(err);
 		return;
 	}
+	d->n_cut += st->cut;
 	if (st->cut || st->failed)
 		log_info("cut %u connection%s that policy no longer allows%s",
 			 st->cut, st->cut == 1 ? "" : "s",
@@ -784,7 +786,8 @@ static json_t *op_status(struct daemon *d, json_t *req)
 	json_object_set_new(r, "groups", groups_json(d, containers));
 	json_object_set_new(r, "containers", containers);
 	json_object_set_new(r, "counters", json_pack(
-		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"conntrack_cut", (json_int_t)d->n_cut,
 		"reloads", (json_int_t)d->n_reloads,
 		"reloads_failed", (json_int_t)d->n_reload_failed,
 		"attaches", (json_int_t)d->n_attach,

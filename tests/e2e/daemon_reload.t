@@ -48,10 +48,10 @@ udp_count_start db 9000
 denied_pid=$UDPC_PID denied_out=$UDPC_OUT
 sleep 0.3
 
-ns_bg web "$BH_UDPSTREAM" send 10.77.0.21 9000 1000000 2000 \
+ns_bg web "$BH_UDPSTREAM" send 10.77.0.21 9000 1000000 4000 \
 	>"$NS_TMP/allowed.sent"
 s1=$!
-ns_bg web "$BH_UDPSTREAM" send fd77::31 9000 1000000 5000 \
+ns_bg web "$BH_UDPSTREAM" send fd77::31 9000 1000000 8000 \
 	>"$NS_TMP/denied.sent"
 s2=$!
 sleep 0.3
@@ -59,11 +59,14 @@ sleep 0.3
 t0=$SECONDS
 bad=0
 for i in $(seq 200); do
+	# replace the file atomically, as an admin's tooling should: the
+	# inotify reloads it triggers must never read half a file
 	if [ $((i % 2)) -eq 1 ]; then
-		cp "$NS_TMP/b.yaml" "$NS_TMP/policy.yaml"
+		cp "$NS_TMP/b.yaml" "$NS_TMP/policy.tmp"
 	else
-		cp "$NS_TMP/a.yaml" "$NS_TMP/policy.yaml"
+		cp "$NS_TMP/a.yaml" "$NS_TMP/policy.tmp"
 	fi
+	mv "$NS_TMP/policy.tmp" "$NS_TMP/policy.yaml"
 	bhctl reload >/dev/null 2>>"$NS_TMP/reload.err" || bad=$((bad + 1))
 	[ $((SECONDS - t0)) -gt 50 ] && break
 done

@@ -73,6 +73,7 @@ NS_BG_PIDS=()
 NS_NAMES=()
 declare -A NS_ADDR4 NS_ADDR6
 PROBE_TIMEOUT=${PROBE_TIMEOUT:-0.8}
+BH_UDPSTREAM=$BH_BUILD/tests/tools/daemon_udpstream
 BHD_PID=
 
 ns_name() {
@@ -197,8 +198,15 @@ serve_tcp() {
 }
 
 serve_udp() {
-	ns_bg "$1" socat -T1 "UDP6-RECVFROM:$2,ipv6only=0,reuseaddr,fork" \
-		"EXEC:echo $1" 2>/dev/null
+	# one process answering every datagram: socat's forking UDP server
+	# can hand a datagram to the child still lingering from the last one
+	if [ -x "$BH_UDPSTREAM" ]; then
+		ns_bg "$1" "$BH_UDPSTREAM" echo "$2" "$1"
+	else
+		ns_bg "$1" socat -T0.2 \
+			"UDP6-RECVFROM:$2,ipv6only=0,reuseaddr,fork" \
+			"EXEC:echo $1" 2>/dev/null
+	fi
 }
 
 _sockaddr() { # ADDR PORT -> socat address part
@@ -239,8 +247,6 @@ probe() { # PROTO FROM DST [PORT]
 	r=$?
 	[ $r -eq 0 ] && echo pass || echo drop
 }
-
-BH_UDPSTREAM=$BH_BUILD/tests/tools/daemon_udpstream
 
 udp_count_start() {
 	UDPC_OUT=$NS_TMP/udpc-$1-$2.$RANDOM

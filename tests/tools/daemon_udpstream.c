@@ -5,6 +5,9 @@
  *
  *   daemon_udpstream send ADDR PORT COUNT INTERVAL_US
  *       prints "sent N" after COUNT datagrams or at SIGTERM/SIGINT
+ *   daemon_udpstream echo PORT TEXT
+ *       answers every datagram with TEXT, one process, until SIGTERM (a
+ *       forking socat may hand the next datagram to a lingering child)
  *   daemon_udpstream recv PORT OUTFILE
  *       counts datagrams until SIGTERM/SIGINT, then writes
  *       "received N distinct D max M [missing S,S,...]" to OUTFILE */
@@ -129,13 +132,47 @@ static int do_recv(const char *port, const char *out)
 	return 0;
 }
 
+static int do_echo(const char *port, const char *text)
+{
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6,
+				   .sin6_addr = IN6ADDR_ANY_INIT };
+	struct sockaddr_storage peer;
+	socklen_t plen;
+	char buf[2048];
+	int fd, off = 0;
+	ssize_t n;
+
+	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+	sa.sin6_port = htons((uint16_t)atoi(port));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		perror("bind");
+		return 2;
+	}
+	snprintf(buf, sizeof(buf), "%s\n", text);
+	for (;;) {
+		char in[2048];
+
+		plen = sizeof(peer);
+		n = recvfrom(fd, in, sizeof(in), 0, (struct sockaddr *)&peer,
+			     &plen);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return 2;
+		sendto(fd, buf, strlen(buf), 0, (struct sockaddr *)&peer, plen);
+	}
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 4 && !strcmp(argv[1], "echo"))
+		return do_echo(argv[2], argv[3]);
 	if (argc == 6 && !strcmp(argv[1], "send"))
 		return do_send(argv[2], argv[3], atol(argv[4]), atol(argv[5]));
 	if (argc == 4 && !strcmp(argv[1], "recv"))
 		return do_recv(argv[2], argv[3]);
 	fprintf(stderr, "usage: daemon_udpstream send ADDR PORT COUNT "
-		"INTERVAL_US | recv PORT OUTFILE\n");
+		"INTERVAL_US | recv PORT OUTFILE | echo PORT TEXT\n");
 	return 2;
 }
