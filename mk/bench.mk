@@ -14,7 +14,7 @@ $(O)/bench/%: tests/bench/dataplane/%.c $(LIB)
 
 tests: $(DP_BINS)
 
-bench-dataplane: $(O)/bulkheadctl $(DP_BINS)
+bench-dataplane: $(O)/bulkheadctl $(O)/tests/tools/nft_apply $(DP_BINS)
 	BH_BUILD=$(O) bash tests/bench/dataplane/run.sh $(DP_ARGS)
 
 .PHONY: bench-dataplane

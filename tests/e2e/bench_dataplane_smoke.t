@@ -7,7 +7,8 @@
 . "$(dirname "$0")/../lib/tap.sh"
 
 [ "$(id -u)" -eq 0 ] || skip_all "needs root (network namespaces)"
-for b in "$BH_CTL" "$BH_BUILD/bench/dp_load" "$BH_BUILD/bench/dp_sink"; do
+for b in "$BH_CTL" "$BH_BUILD/bench/dp_load" "$BH_BUILD/bench/dp_sink" \
+	 "$BH_BUILD/tests/tools/nft_apply"; do
 	[ -x "$b" ] || skip_all "$b not built (make tests)"
 done
 

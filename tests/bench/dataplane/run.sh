@@ -40,9 +40,10 @@
 # round of 1 s each without warm-up. Results: --out DIR (default
 # $BH_BUILD/bench/dataplane): results.txt, machine.txt, summary.txt; the
 # last line printed is the headline (bh1000 vs ct and vs iptmid).
-# The bulkhead tables are `bulkheadctl ruleset POLICY --inventory FILE`
-# loaded with `nft -f`: the same table bulkheadd programs, without a
-# daemon process competing for the 2 CPUs during the measurement.
+# The bulkhead tables are programmed by bulkhead's own netlink writer (nft.c,
+# one batch, as bulkheadd does at start) through tests/tools/nft_apply
+# POLICY INVENTORY; no daemon process competes for the 2 CPUs during the
+# measurement. `bulkheadctl ruleset` prints the same model (--gen).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -52,6 +53,7 @@ case "$BH_BUILD" in /*) ;; *) BH_BUILD="$top/$BH_BUILD" ;; esac
 CTL="$BH_BUILD/bulkheadctl"
 LOAD="$BH_BUILD/bench/dp_load"
 SINK="$BH_BUILD/bench/dp_sink"
+APPLY="$BH_BUILD/tests/tools/nft_apply"
 
 ALL_CONFIGS="none ct bh1 bh1000 iptmid iptend nftmid nftend bh1000x"
 rounds=10 duration=4 udp_duration=2 warmup=1 conc=64 smoke=0
@@ -100,7 +102,7 @@ if [ -n "$gen_only" ]; then
 fi
 [ -n "$gen_only" ] || [ "$(id -u)" -eq 0 ] ||
 	{ echo "run.sh: needs root (namespaces)" >&2; exit 2; }
-[ -n "$gen_only" ] || for b in "$CTL" "$LOAD" "$SINK"; do
+[ -n "$gen_only" ] || for b in "$CTL" "$LOAD" "$SINK" "$APPLY"; do
 	[ -x "$b" ] || { echo "run.sh: $b missing: run make first" >&2; exit 2; }
 done
 [ -n "$gen_only" ] || for t in ip nft iptables-nft-restore conntrack shuf awk timeout; do
@@ -250,7 +252,7 @@ build_tables() {
 			return 1
 		fi
 	done
-	whatif
+	whatif "$work/bh1000.nft"
 	# conntrack-only sits at the same hook and priority as bulkhead's
 	# forward base chain
 	prio=$(awk '/type filter hook forward priority/ {
@@ -265,6 +267,8 @@ build_tables() {
 # bh1000x: in_srv's flow rules, each a set lookup in the group of one
 # source, become one lookup in a set of (address, protocol, port) of
 # every container its flows admit; the rest of the table is unchanged.
+# whatif TABLE-TEXT: from the printed table (--gen) or from the kernel's
+# listing of the table the writer programmed (a run).
 whatif() {
 	awk -v PORT="$PORT" -v EL="$work/clients.txt" '
 	/^\tchain in_srv \{$/ {
@@ -287,15 +291,15 @@ whatif() {
 		print "\t\tip saddr . meta l4proto . th dport @wf_in_srv_v4 accept"
 		print "\t\tip6 saddr . meta l4proto . th dport @wf_in_srv_v6 accept"
 	}
-	{ print }' "$work/bh1000.nft" >"$work/bh1000x.nft"
+	{ print }' "$1" >"$work/bh1000x.nft"
 }
 
 load_config() {
 	case "$1" in
 	none) ;;
 	ct) hx nft -f "$work/ct.nft" ;;
-	bh1) hx nft -f "$work/bh1.nft" ;;
-	bh1000) hx nft -f "$work/bh1000.nft" ;;
+	bh1) hx "$APPLY" "$work/p1.yaml" "$work/inv1.json" >/dev/null ;;
+	bh1000) hx "$APPLY" "$work/p1000.yaml" "$work/inv1000.json" >/dev/null ;;
 	bh1000x) hx nft -f "$work/bh1000x.nft" ;;
 	iptmid) hx iptables-nft-restore <"$work/iptmid.rules" ;;
 	iptend) hx iptables-nft-restore <"$work/iptend.rules" ;;
@@ -518,6 +522,12 @@ mkdir -p "$out"
 say "run.sh: bulkhead tables: $(grep -c . "$work/bh1.nft") and $(grep -c . "$work/bh1000.nft") lines; linear chains: $(grep -c -- '-j ACCEPT$' "$work/iptmid.rules") permission rules; forward priority $(cat "$work/prio")"
 setup_netns
 start_sink
+# the what-if starts from the table the writer really programs
+load_config bh1000
+hx nft list ruleset >"$work/bh1000.list"
+unload_config
+whatif "$work/bh1000.list"
+say "run.sh: bulkhead's writer programmed $(grep -c . "$work/bh1000.list") lines for 1,000 groups ($(grep -c . "$work/bh1000.nft") printed by bulkheadctl ruleset); in_srv: $(awk '/chain in_srv/,/^\t}/' "$work/bh1000.list" | grep -c accept) accept rules"
 # the threads that run deferred softirq work: part of "own" CPU
 softirqd=$(for d in /proc/[0-9]*; do
 	case "$(cat "$d/comm" 2>/dev/null)" in
