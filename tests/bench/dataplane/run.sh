@@ -32,7 +32,8 @@
 #   nftmid    the same linear rules written in nft
 #   nftend
 #   bh1000x   a what-if, labelled as such in the results: the bh1000
-#             table with in_srv's 3,996 per-flow rules replaced by one
+#             table with in_srv's per-flow rules (one per source group,
+#             port and family) replaced by one
 #             `ip saddr . meta l4proto . th dport` set lookup, to show what
 #             that ruleset change would buy; not what bulkhead ships
 # Defaults: 10 rounds, TCP 4 s and UDP 2 s per configuration after a 1 s
