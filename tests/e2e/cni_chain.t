@@ -37,7 +37,7 @@ bhd_start "$NS_TMP/policy.yaml" || { fail "bulkheadd up"; done_testing; }
 pass "bulkheadd up"
 
 ctr() { # ID: its entry in the daemon's status
-	bhctl status --json | jq -c --arg id "$1" '.containers[] | select(.id == $id)'
+	bhctl status --json 2>/dev/null | jq -c --arg id "$1" '.containers[] | select(.id == $id)'
 }
 ip_of() { jq -r '.ips[0].address | sub("/.*"; "")' "$NS_TMP/cni/$1.result"; }
 hostif() {

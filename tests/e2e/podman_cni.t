@@ -45,7 +45,7 @@ bhd_start "$NS_TMP/policy.yaml" --engine "unix://$PM_SOCK" ||
 pass "bulkheadd up (its engine not running yet)"
 
 ctr() { # NAME: [group, source, quarantined]
-	bhctl status --json | jq -c --arg n "$1" \
+	bhctl status --json 2>/dev/null | jq -c --arg n "$1" \
 		'.containers[] | select(.name == $n) | [.group, .quarantined, .ifname != ""]'
 }
 converge() {
@@ -62,13 +62,13 @@ ok $? "podman run through the CNI chain"
 is "$(ctr web)" '["quarantine",true,true]' \
 	"registered by CNI ADD before it ran: quarantined, host port known"
 WEB=$(pm_ip web "$NET")
-is "$(bhctl status --json | jq -r '.containers[] | select(.name=="web") | .ips[0]')" \
+is "$(bhctl status --json 2>/dev/null | jq -r '.containers[] | select(.name=="web") | .ips[0]')" \
 	"$WEB" "with the address CNI gave it"
 
 pm_service_start || { echo "Bail out! podman service did not start"; exit 2; }
 converge web '["web",false,true]'
 ok $? "the Engine API supplies its labels: group web, out of quarantine"
-is "$(bhctl status --json | jq -c '[.containers[] | select(.name=="web")] | length')" 1 \
+is "$(bhctl status --json 2>/dev/null | jq -c '[.containers[] | select(.name=="web")] | length')" 1 \
 	"one container, same id (relabelled, not duplicated)"
 
 pm_run api "$NET" bulkhead.purpose=api >/dev/null

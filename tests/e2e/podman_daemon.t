@@ -31,7 +31,7 @@ pass "bulkheadd --engine up"
 
 # NAME: [group, ips] as the daemon has it, "" when unknown
 ctr() {
-	bhctl status --json | jq -c --arg n "$1" \
+	bhctl status --json 2>/dev/null | jq -c --arg n "$1" \
 		'.containers[] | select(.name == $n) | [.group, (.ips | sort)]'
 }
 converge() { # NAME WANT: waits (bounded) until ctr NAME says WANT
@@ -107,10 +107,10 @@ is "$(cprobe web 10.89.0.77 8080)" drop "its old group's flow no longer passes"
 # the engine restarts while containers change
 pm_service_stop
 for _ in $(seq 50); do
-	[ "$(bhctl status --json | jq -r '.engine.stale')" = true ] && break
+	[ "$(bhctl status --json 2>/dev/null | jq -r '.engine.stale')" = true ] && break
 	sleep 0.1
 done
-is "$(bhctl status --json | jq -c '.engine | [.state, .stale]')" '["down",true]' \
+is "$(bhctl status --json 2>/dev/null | jq -c '.engine | [.state, .stale]')" '["down",true]' \
 	"engine down: status says stale"
 sleep 0.3
 is "$(ctr api)" '["api",["10.89.0.77"]]' \
@@ -126,7 +126,7 @@ is "$(ctr db)" "" "a container started while the engine is down is not known yet
 pm_service_start || diag "podman service did not come back"
 converge db "[\"api\",[\"$D1\"]]"
 ok $? "after reconnect: the container started meanwhile is attached"
-is "$(bhctl status --json | jq -c '.engine | [.state, .stale]')" '["up",false]' \
+is "$(bhctl status --json 2>/dev/null | jq -c '.engine | [.state, .stale]')" '["up",false]' \
 	"engine up again, not stale"
 is "$(in_table 10.89.0.77),$(in_table "$D1")" "0,1" "the table converged"
 bhd_stop
