@@ -223,11 +223,15 @@ done
 is "$r" pass "after the reload web->api tcp/9090 passes"
 # RELOADING=1 ... READY=1 around each reload (SIGHUP, and inotify saw
 # the edit too): active again once both are done.
-for i in $(seq 50); do
+end=$((SECONDS + 15))
+while [ $SECONDS -lt $end ]; do
 	[ "$(prop bulkheadd ActiveState)" = active ] && break
-	sleep 0.1
+	sleep 0.2
 done
-is "$(prop bulkheadd ActiveState)" active "active again after the reload"
+st=$(prop bulkheadd ActiveState)
+is "$st" active "active again after the reload"
+[ "$st" = active ] ||
+	sx journalctl -u bulkheadd --no-pager -n 30 | sed 's/^/#   /'
 
 # The engines' drop-ins, with Debian's real podman.socket.
 if [ -f /lib/systemd/system/podman.socket ]; then
@@ -287,7 +291,10 @@ for i in $(seq 100); do
 		[ "$m1" != "$m0" ] && [ "$m1" != 0 ] && break
 	sleep 0.1
 done
-is "$(prop bulkheadd NRestarts)" $((n0 + 1)) "a stuck loop: killed and restarted (Restart=on-failure)"
+n1=$(prop bulkheadd NRestarts)
+is "$n1" $((n0 + 1)) "a stuck loop: killed and restarted (Restart=on-failure)"
+[ "$n1" = $((n0 + 1)) ] ||
+	sx journalctl -u bulkheadd --no-pager -n 40 | sed 's/^/#   /'
 sx journalctl -u bulkheadd --no-pager 2>/dev/null | grep -q 'Watchdog timeout'
 ok $? "... by the watchdog"
 is "$(probe tcp web 10.77.0.12 8080)" pass "enforcing again after the restart"
