@@ -7,7 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/vfs.h>
+
 #include <curl/curl.h>
+#include <linux/magic.h>
 #include <jansson.h>
 
 #include "daemon.h"
@@ -449,6 +452,7 @@ static bool add_ip(struct container *c, json_t *v, const char *what,
 static void find_ifname(struct container *c, json_t *o)
 {
 	const char *sandbox;
+	struct statfs sfs;
 	json_int_t pid;
 	char *path = NULL;
 	int fd;
@@ -457,17 +461,20 @@ static void find_ifname(struct container *c, json_t *o)
 		json_object_get(o, "NetworkSettings"), "SandboxKey"));
 	pid = json_integer_value(json_object_get(json_object_get(o, "State"),
 						 "Pid"));
-	if (sandbox && *sandbox == '/')
+	if (sandbox && *sandbox == '/' && strlen(sandbox) < 4096)
 		path = xstrdup(sandbox);
 	else if (pid > 0)
 		path = xasprintf("/proc/%lld/ns/net", (long long)pid);
 	if (!path)
 		return;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
+	/* the path comes from the engine: never block on a FIFO or device,
+	 * and accept nothing but a namespace file */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd >= 0 && fstatfs(fd, &sfs) == 0 &&
+	    sfs.f_type == (typeof(sfs.f_type))NSFS_MAGIC)
 		links_peer_ifname(fd, c->ifname);
+	if (fd >= 0)
 		close(fd);
-	}
 	free(path);
 }
 

@@ -63,8 +63,10 @@ EOF
 
 good_inspect='{"Id":"c2","Name":"/c2","State":{"Running":true,"Pid":0},
  "Config":{"Labels":{"bulkhead.purpose":"web"},"Future":[1,2]},
- "NetworkSettings":{"Networks":{"n":{"IPAddress":"10.1.2.3",
+ "NetworkSettings":{"SandboxKey":"'$T/fifo'","Networks":{"n":{"IPAddress":"10.1.2.3",
  "GlobalIPv6Address":"fd01::3","Unknown":{"x":null}}}},"NewField":true}'
+# a sandbox path that is a FIFO must not block the source (open would)
+mkfifo "$T/fifo"
 echo '[{"Id":"c2"}]' >"$T/good.list"
 echo "$good_inspect" >"$T/good.inspect"
 printf '[{"Id":"c1", "Names":' >"$T/badlist.list"
@@ -167,7 +169,7 @@ ok $? "events after garbage lines are still processed (die detaches)"
 r=$(grep '"event":"attach"' "$OUT" | head -1)
 is "$(jq -c '.container | [.labels, .ips]' <<<"$r")" \
 	'[{"bulkhead.purpose":"web"},["10.1.2.3","fd01::3"]]' \
-	"unknown fields ignored; labels from inspect, never from the event"
+	"unknown fields ignored; labels from inspect, never from the event; a FIFO as SandboxKey does not block"
 is "$(grep -c '"event":"attach"' "$OUT")" 1 \
 	"a start event whose inspect says nothing new attaches nothing"
 grep -q "event is not a JSON object" "$ERR"
