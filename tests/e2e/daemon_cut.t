@@ -65,4 +65,16 @@ n=$(nsx host conntrack -L -p tcp --dport 7000 --state ESTABLISHED 2>/dev/null |
 	grep -c ESTABLISHED)
 is "$n" 0 "no established conntrack entry left for tcp/7000"
 
+# a relabel that moves web out of its group cuts what the new group may
+# not do: the 7001 connection too
+c0=$(bhctl status --json | jq .counters.conntrack_cut)
+bhd_attach web bulkhead.purpose=nothing >/dev/null
+ok $? "relabel web to a label no group matches"
+c1=$(bhctl status --json | jq .counters.conntrack_cut)
+[ "$c1" -gt "$c0" ]; ok $? "the relabel cut conntrack entries ($c0 -> $c1)"
+sleep 1
+k=$(lines 7001 keep)
+sleep 1.5
+is "$(lines 7001 keep)" "$k" "the 7001 connection stopped after the relabel"
+
 done_testing
