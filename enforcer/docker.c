@@ -478,10 +478,7 @@ static void find_ifname(struct container *c, json_t *o)
 	free(path);
 }
 
-/* Validates an inspect body. Returns false with *err on bad input; on
- * success *out is the container (NULL when it is not running or has no
- * address on any network). */
-static bool parse_inspect(const char *id, const char *text, size_t len,
+bool docker_parse_inspect(const char *id, const char *text, size_t len,
 			  struct container **out, char **err)
 {
 	json_t *root, *st, *cfg, *labels, *ns, *nets, *v, *net;
@@ -628,8 +625,8 @@ static void apply_inspect(struct docker *e, struct dreq *q, long code)
 		set_error(e, "inspect %.12s: HTTP %ld", q->id, code);
 		goto out;
 	}
-	if (!parse_inspect(q->id, q->body.buf ? q->body.buf : "", q->body.len,
-			   &c, &err)) {
+	if (!docker_parse_inspect(q->id, q->body.buf ? q->body.buf : "",
+				  q->body.len, &c, &err)) {
 		set_error(e, "inspect %.12s: %s; nothing changed", q->id, err);
 		goto out;
 	}

@@ -9,8 +9,12 @@
 #ifndef BULKHEAD_DOCKER_H
 #define BULKHEAD_DOCKER_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include <jansson.h>
 
+struct container;
 struct daemon;
 struct docker;
 
@@ -24,5 +28,13 @@ void docker_stop(struct docker *e);
 /* {"url","state":"connecting"|"up"|"down","stale":bool,"containers":N,
  *  "events":N,"errors":N,"last_error":s|null,"since":rfc3339} */
 json_t *docker_status_json(const struct docker *e);
+
+/* One inspect answer (GET /containers/ID/json) for id. false with *err
+ * (caller frees) on bad input; else *out is the container to attach
+ * (source engine, labels, every network's addresses, host-side veth when
+ * its sandbox can be read), or NULL when it is not running or has no
+ * address. */
+bool docker_parse_inspect(const char *id, const char *text, size_t len,
+			  struct container **out, char **err);
 
 #endif
