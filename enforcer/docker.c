@@ -26,6 +26,9 @@
 #define DOCKER_MAX_LABEL_LEN 4096
 #define DOCKER_BACKOFF_MIN_MS 200
 #define DOCKER_BACKOFF_MAX_MS 5000
+/* An engine can lose events (its own buffers, a restart of its event
+ * backend); a periodic list and reconcile bounds how long that lasts. */
+#define DOCKER_RESYNC_MS (300 * 1000)
 
 enum dreq_kind { DREQ_EVENTS, DREQ_LIST, DREQ_INSPECT };
 enum engine_state { ENG_CONNECTING, ENG_UP, ENG_DOWN };
@@ -65,6 +68,7 @@ struct docker {
 	CURLM *multi;
 	struct ev_timer *curl_timer;
 	struct ev_timer *retry_timer;
+	struct ev_timer *resync_timer;
 	struct dreq *reqs;
 	struct track **tb;	/* buckets, a power of two of them */
 	size_t nb, n_tracks;
@@ -187,10 +191,14 @@ static void engine_detach(struct docker *e, struct track *t, const char *why)
 	if (!t->attached)
 		return;
 	r = daemon_detach(e->d, t->id, &err);
-	if (r < 0 && r != -ENOENT)
+	if (r < 0 && r != -ENOENT) {
+		/* still attached: the next list reconciles it again */
 		set_error(e, "detaching %.12s (%s): %s", t->id, why,
 			  err ? err : strerror(-r));
-	else
+		free(err);
+		return;
+	}
+	if (!r)
 		log_info("engine %s: detached %.12s (%s)", e->url, t->id, why);
 	free(err);
 	t->attached = false;
@@ -238,6 +246,10 @@ static int sock_cb(CURL *h, curl_socket_t s, int what, void *userp,
 		ev_mod_fd(loop, s, ev);
 	} else if (ev_add_fd(loop, s, ev, sock_ready, e) == 0) {
 		curl_multi_assign(e->multi, s, e);
+	} else {
+		/* the transfer times out (or, for the stream, is retried when
+		 * the engine is next seen down) */
+		log_err("engine %s: cannot watch socket %d", e->url, (int)s);
 	}
 	return 0;
 }
@@ -741,12 +753,18 @@ static void apply_list(struct docker *e, struct dreq *q)
 		if (!t || !t->inflight)
 			inspect(e, ids[i]);
 	}
+	if (e->state == ENG_UP) {
+		log_debug("engine %s: resync, %zu running containers", e->url,
+			  n);
+	} else {
+		log_info("engine %s: up, %zu running containers", e->url, n);
+		e->since_ms = bh_wall_ms();
+	}
 	e->state = ENG_UP;
 	e->ever_up = true;
-	e->since_ms = bh_wall_ms();
 	e->backoff_ms = DOCKER_BACKOFF_MIN_MS;
 	e->n_down = 0;
-	log_info("engine %s: up, %zu running containers", e->url, n);
+	ev_timer_arm(e->resync_timer, DOCKER_RESYNC_MS, 0);
 out:
 	free(ids);
 	json_decref(root);
@@ -863,6 +881,20 @@ static void engine_down(struct docker *e, const char *why)
 static void retry(struct ev_timer *t, void *arg)
 {
 	engine_connect(arg);
+}
+
+static void resync(struct ev_timer *t, void *arg)
+{
+	struct docker *e = arg;
+	struct dreq *q;
+
+	if (e->state != ENG_UP)
+		return;
+	for (q = e->reqs; q; q = q->next)
+		if (q->kind == DREQ_LIST)
+			return;
+	if (!dreq_start(e, DREQ_LIST, "/containers/json", DOCKER_MAX_LIST))
+		ev_timer_arm(e->resync_timer, DOCKER_BACKOFF_MAX_MS, 0);
 }
 
 static void engine_connect(struct docker *e)
@@ -990,7 +1022,9 @@ int docker_start(struct daemon *d, const char *url, struct docker **out)
 	e->multi = curl_multi_init();
 	e->curl_timer = ev_timer_new(daemon_loop(d), curl_timeout, e);
 	e->retry_timer = ev_timer_new(daemon_loop(d), retry, e);
-	if (!e->multi || !e->curl_timer || !e->retry_timer) {
+	e->resync_timer = ev_timer_new(daemon_loop(d), resync, e);
+	if (!e->multi || !e->curl_timer || !e->retry_timer ||
+	    !e->resync_timer) {
 		docker_stop(e);
 		return -ENOMEM;
 	}
@@ -1020,6 +1054,7 @@ void docker_stop(struct docker *e)
 		curl_multi_cleanup(e->multi);
 	ev_timer_free(e->curl_timer);
 	ev_timer_free(e->retry_timer);
+	ev_timer_free(e->resync_timer);
 	for_each_track(e, b, t, nx) {
 		free(t->id);
 		free(t->fp);
