@@ -210,6 +210,40 @@ is "$(probe tcp web 10.77.0.12 8080)" pass "declared web->api tcp/8080 passes"
 is "$(probe tcp web fd77::12 8080)" pass "... over IPv6"
 is "$(probe tcp web 10.77.0.12 9090)" drop "undeclared web->api tcp/9090 drops"
 
+# The group bulkhead: a member that is not root reads status through the
+# socket; changes stay refused.
+as_member() {
+	sx setpriv --reuid=65534 --regid=65534 --groups="$BGID" -- "$@"
+}
+as_member "$BH_CTL" status >/dev/null 2>&1
+ok $? "a member of bulkhead (uid 65534) runs bulkheadctl status"
+as_member "$BH_CTL" detach --id id-web >/dev/null 2>&1
+is "$?" 1 "... but may not detach (uid 0 only)"
+sx setpriv --reuid=65534 --regid=65534 --clear-groups -- \
+	"$BH_CTL" status >/dev/null 2>&1
+[ $? -ne 0 ]
+ok $? "a user outside the group cannot reach the socket"
+
+# Denied flows land in LogsDirectory=, readable by the group; the shipped
+# logrotate snippet rotates them and its postrotate (systemctl kill
+# --signal=USR1) makes the daemon write to the new file.
+L=/var/log/bulkhead/denied.jsonl
+for i in $(seq 50); do sx test -s $L && break; sleep 0.1; done
+is "$(sx stat -c '%a %U:%G' $L 2>&1)" "640 root:bulkhead" \
+	"denied-flow log 0640 root:bulkhead"
+sx logrotate -f -s /var/lib/logrotate.state \
+	/usr/local/etc/logrotate.d/bulkhead >"$NS_TMP/lr.out" 2>&1
+ok $? "logrotate -f with the installed /etc/logrotate.d/bulkhead" ||
+	sed 's/^/#   /' "$NS_TMP/lr.out"
+sx test -s $L.1
+ok $? "rotated to $L.1"
+sleep 0.3
+probe tcp web 10.77.0.12 9090 >/dev/null
+probe tcp api 10.77.0.11 8080 >/dev/null
+for i in $(seq 50); do sx test -s $L && break; sleep 0.1; done
+sx test -s $L
+ok $? "after postrotate's SIGUSR1 new records go to the new $L"
+
 # systemctl reload: ExecReload= sends SIGHUP.
 sed -i 's|ports: \[tcp/8080\]|ports: [tcp/8080, tcp/9090]|' "$P/test.yaml"
 sx systemctl reload bulkheadd
