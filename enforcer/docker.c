@@ -883,9 +883,8 @@ static void retry(struct ev_timer *t, void *arg)
 	engine_connect(arg);
 }
 
-static void resync(struct ev_timer *t, void *arg)
+void docker_resync(struct docker *e)
 {
-	struct docker *e = arg;
 	struct dreq *q;
 
 	if (e->state != ENG_UP)
@@ -895,6 +894,11 @@ static void resync(struct ev_timer *t, void *arg)
 			return;
 	if (!dreq_start(e, DREQ_LIST, "/containers/json", DOCKER_MAX_LIST))
 		ev_timer_arm(e->resync_timer, DOCKER_BACKOFF_MAX_MS, 0);
+}
+
+static void resync(struct ev_timer *t, void *arg)
+{
+	docker_resync(arg);
 }
 
 static void engine_connect(struct docker *e)

@@ -25,6 +25,10 @@ int docker_start(struct daemon *d, const char *url, struct docker **out);
 /* Stops following the engine; its containers stay attached. NULL is fine. */
 void docker_stop(struct docker *e);
 
+/* List and reconcile now (it also runs every 5 minutes while the engine
+ * is up); nothing when the engine is not up or a list is under way. */
+void docker_resync(struct docker *e);
+
 /* {"url","state":"connecting"|"up"|"down","stale":bool,"containers":N,
  *  "events":N,"errors":N,"last_error":s|null,"since":rfc3339} */
 json_t *docker_status_json(const struct docker *e);

@@ -154,6 +154,18 @@ ok $? "huge list body: capped with a clear error"
 is "$(events_out)" 0 "huge list body: nothing changed"
 stop_watch
 
+# an engine that lost an event: the list no longer has c2, the stream
+# said nothing; a resync (every 5 minutes, SIGUSR2 here) catches it
+echo good >"$T/mode"
+start_watch
+waitfor "$OUT" '"event":"attach"'
+echo '[]' >"$T/good.list"
+kill -USR2 "$WPID"
+waitfor "$OUT" '"event":"detach"'
+ok $? "resync: a stop the event stream never told is reconciled"
+echo '[{"Id":"c2"}]' >"$T/good.list"
+stop_watch
+
 echo badinspect >"$T/mode"
 start_watch
 waitfor "$ERR" 'label "a" is not a string'

@@ -4,6 +4,7 @@
  * applied to an inventory and printed as one JSON line on stdout.
  *   engine_watch [--inventory FILE] [--links] [--engine unix:///PATH]...
  * SIGUSR1 prints {"status":[...]} (docker_status_json per engine);
+ * SIGUSR2 makes every engine list and reconcile (docker_resync);
  * SIGTERM/SIGINT stop. Lets the sources be tested before and apart from
  * the daemon. */
 #include <errno.h>
@@ -123,6 +124,14 @@ static bool seed(struct daemon *d, const char *path)
 	return true;
 }
 
+static void on_resync(int signo, void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < n_engines; i++)
+		docker_resync(engines[i]);
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon d = { 0 };
@@ -162,6 +171,7 @@ int main(int argc, char **argv)
 	ev_add_signal(d.loop, SIGTERM, on_stop, &d);
 	ev_add_signal(d.loop, SIGINT, on_stop, &d);
 	ev_add_signal(d.loop, SIGUSR1, on_status, &d);
+	ev_add_signal(d.loop, SIGUSR2, on_resync, &d);
 	emit(json_pack("{s:s}", "event", "ready"));
 	ret = ev_run(d.loop) < 0 ? 1 : 0;
 out:
