@@ -117,4 +117,6 @@ is "$(jq -r .code <<<"$r"),$rc" "100,1" "address of another container: code 100"
 grep -q "belongs to container" <<<"$r"
 ok $? "with the daemon's reason"
 is "$(ctr thief)" "" "and nothing attached"
+bhd_stop
+ok $? "bulkheadd stops cleanly"
 done_testing

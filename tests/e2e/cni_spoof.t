@@ -63,4 +63,6 @@ is "$(spoofed)" '"web"' \
 	"the attempt is logged as spoof, attributed to web by its port"
 nsx web ip addr del "$API/32" dev eth0
 is "$(probe tcp api "$DB" 5432)" pass "the owner still passes afterwards"
+bhd_stop
+ok $? "bulkheadd stops cleanly"
 done_testing

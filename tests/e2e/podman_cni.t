@@ -78,4 +78,6 @@ ok $? "with the engine up, a new container is classified at once"
 pm rm -f -t 0 web >/dev/null
 converge web ""
 ok $? "podman rm: detached"
+bhd_stop
+ok $? "bulkheadd stops cleanly"
 done_testing
