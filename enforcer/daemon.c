@@ -28,6 +28,7 @@
 #include "log.h"
 #include "nft.h"
 #include "ruleset.h"
+#include "state.h"
 #include "util.h"
 
 /* Editors write a file in several steps: reload once they are done. */
@@ -35,7 +36,6 @@
 /* The denied-flow pipeline notices a new policy pointer on its next tick
  * (every 250 ms); a replaced policy lives this long after the swap. */
 #define RETIRE_MS 3000
-#define STATE_MODE 0640
 
 struct retired {
 	struct policy *p;
@@ -55,7 +55,7 @@ struct reload_result {
 
 struct daemon {
 	struct daemon_opts o;
-	char *state_path;
+	struct state *state;
 	struct ev_loop *loop;
 	struct policy *policy;		/* NULL: the start-up policy had
 					 * errors and the kernel keeps the
@@ -141,20 +141,19 @@ static void notify_status(struct daemon *d)
 			   inventory_count(d->inv));
 }
 
-static void save_state(struct daemon *d)
+/* The kernel change stands either way; a restart would not know it. */
+static void record(struct daemon *d, const struct container *c,
+		   const char *detached_id)
 {
-	char *text = inventory_to_json(d->inv);
 	int ret;
 
-	ret = bh_write_file_atomic(d->state_path, text, strlen(text),
-				   STATE_MODE);
+	ret = c ? state_attach(d->state, d->inv, c) :
+		  state_detach(d->state, d->inv, detached_id);
 	if (ret < 0) {
 		d->state_errors++;
-		log_err("cannot write the state file %s: %s (a restart would "
-			"not know the latest containers)", d->state_path,
-			strerror(-ret));
+		log_err("cannot record the change in %s: %s (a restart would "
+			"not know it)", state_path(d->state), strerror(-ret));
 	}
-	free(text);
 }
 
 static void retire_policy(struct daemon *d, struct policy *p)
@@ -358,7 +357,7 @@ done:
 	d->n_attach++;
 	log_info("%s %s (%s) in group %s", old ? "updated" : "attached",
 		 c->name, c->id, group_name(d, c->group));
-	save_state(d);
+	record(d, c, NULL);
 	notify_status(d);
 	if (regroup) {
 		struct conntrack_stats st;
@@ -400,9 +399,9 @@ int daemon_detach(struct daemon *d, const char *id, char **err)
 	}
 	c = inventory_remove(d->inv, id);
 	log_info("detached %s (%s)", c->name, c->id);
+	record(d, NULL, c->id);
 	container_free(c);
 	d->n_detach++;
-	save_state(d);
 	notify_status(d);
 out:
 	rs_delta_free(delta);
@@ -750,7 +749,8 @@ static json_t *op_status(struct daemon *d, json_t *req)
 		"{s:i, s:s, s:I, s:s, s:s}", "pid", (int)getpid(), "started",
 		bh_rfc3339(d->started_wall_ms, t1), "uptime_s",
 		(json_int_t)((bh_wall_ms() - d->started_wall_ms) / 1000),
-		"socket", d->o.socket_path, "state_file", d->state_path));
+		"socket", d->o.socket_path, "state_file",
+		state_path(d->state)));
 	if (d->policy) {
 		json_t *files = json_array();
 
@@ -1214,7 +1214,6 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 	d->o = *o;
 	d->ino_fd = -1;
 	d->started_wall_ms = bh_wall_ms();
-	d->state_path = xasprintf("%s/%s", o->state_dir, DAEMON_STATE_FILE);
 	d->loop = ev_new();
 	if (!d->loop) {
 		ret = -errno;
@@ -1233,31 +1232,20 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 	lines = diag_lines(&dg, true);
 	json_decref(lines);
 
-	/* 2. the state file (a corrupt one stops us: starting without it
-	 * would drop the containers it names from enforcement) */
-	if (access(d->state_path, F_OK) == 0) {
-		d->inv = inventory_load(d->state_path, &e);
-		if (!d->inv) {
-			ret = -EINVAL;
-			*err = xasprintf("state file %s: %s (the kernel keeps "
-					 "its table; repair or remove the "
-					 "file)", d->state_path, e);
-			free(e);
-			policy_free(p);
-			goto fail;
-		}
-		log_info("restored %zu containers from %s",
-			 inventory_count(d->inv), d->state_path);
-	} else {
-		d->inv = inventory_new();
-	}
-	if (mkdir(o->state_dir, 0750) < 0 && errno != EEXIST) {
-		ret = -errno;
-		*err = xasprintf("cannot create %s: %s", o->state_dir,
-				 strerror(errno));
+	/* 2. the state (a corrupt one stops us: starting without it would
+	 * drop the containers it names from enforcement) */
+	ret = state_open(o->state_dir, &d->inv, &d->state, &e);
+	if (ret < 0) {
+		*err = xasprintf("state in %s: %s (the kernel keeps its table; "
+				 "repair or remove the file)", o->state_dir,
+				 e);
+		free(e);
 		policy_free(p);
 		goto fail;
 	}
+	if (inventory_count(d->inv))
+		log_info("restored %zu containers from %s",
+			 inventory_count(d->inv), o->state_dir);
 
 	ret = nft_open(&d->nft);
 	if (ret < 0) {
@@ -1380,13 +1368,16 @@ void daemon_free(struct daemon *d)
 	for (i = 0; i < d->n_retired; i++)
 		policy_free(d->retired[i].p);
 	free(d->retired);
+	/* a clean stop leaves one complete snapshot */
+	if (d->state && d->inv && state_compact(d->state, d->inv) < 0)
+		log_warn("could not compact the state in %s", d->o.state_dir);
+	state_close(d->state);
 	ruleset_free(d->rs);
 	inventory_free(d->inv);
 	policy_free(d->policy);
 	json_decref(d->last.errors);
 	free(d->last.error);
 	free(d->watch_name);
-	free(d->state_path);
 	ev_free(d->loop);
 	free(d);
 }

@@ -31,14 +31,12 @@ struct ev_loop *daemon_loop(struct daemon *d);
 struct daemon_opts {
 	const char *policy_path;	/* a file, or a directory of *.yaml */
 	const char *socket_path;
-	const char *state_dir;		/* holds inventory.json */
+	const char *state_dir;		/* state.h: snapshot + journal */
 	const char *denied_log;
 	uint16_t nflog_group;
 	bool flush_on_exit;		/* delete the table at SIGTERM */
 	bool journald;			/* log and records go to journald */
 };
-
-#define DAEMON_STATE_FILE "inventory.json"
 
 /* Start-up in the order of docs/daemon.md: policy, state file, bridge
  * sysctls, one full commit (atomic replace, never a flush), control

@@ -29,8 +29,7 @@ group_of() {
 		'.containers[] | select(.id == $id) | .group'
 }
 state_has() {
-	jq -e --arg id "id-$1" 'any(.[]; .id == $id)' \
-		"$BHD_STATE/inventory.json" >/dev/null 2>&1
+	bhd_state_ids | grep -qx "id-$1"
 }
 
 is "$(probe tcp web 10.77.0.21 8080)" pass "nothing attached: not ours, passes"
@@ -87,7 +86,7 @@ is "$(probe tcp web 10.77.0.21 8080)" drop "api detached: web has no flow to wor
 bhctl detach --id id-web >/dev/null
 bhctl detach --id id-other >/dev/null
 is "$(probe tcp web 10.77.0.21 8080)" pass "both detached: not ours, passes"
-is "$(jq length "$BHD_STATE/inventory.json")" 0 "state file empty"
+is "$(bhd_state_ids | wc -l)" 0 "durable state empty"
 c=$(bhctl status --json | jq .counters)
 is "$(echo "$c" | jq .commits_full)" 1 "one full commit (start-up) only"
 [ "$(echo "$c" | jq .commits_delta)" -ge 8 ]; ok $? "every change was an element delta"

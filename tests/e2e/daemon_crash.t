@@ -31,8 +31,8 @@ before=$(bhctl status --json | jq -c '[.containers[] | {id, group, ips}] |
 	sort_by(.id)')
 # set sizes are recomputed from the contents at a full commit: not state
 rs_before=$(bhctl ruleset | grep -v '^[[:space:]]*size [0-9]*$')
-[ -s "$BHD_STATE/inventory.json" ]; ok $? "state file written"
-is "$(jq length "$BHD_STATE/inventory.json")" 3 "state file lists 3 containers"
+is "$(wc -l <"$BHD_STATE/inventory.journal")" 3 "3 changes journalled"
+is "$(bhd_state_ids | tr '\n' ' ')" "id-api id-db id-web " "durable state lists the 3 containers"
 
 # the denied probe runs from here to the end
 udp_count_start db 9000
@@ -77,13 +77,25 @@ bhd_stop
 ok $? "SIGTERM exits 0"
 nft_host list table inet bulkhead >/dev/null 2>&1
 ok $? "SIGTERM leaves the table enforcing"
+is "$(jq length "$BHD_STATE/inventory.json"):$(wc -c <"$BHD_STATE/inventory.journal")" \
+	"3:0" "a clean stop leaves one complete snapshot"
+# a crash in mid-append leaves a torn last line: it is dropped
 cp "$BHD_STATE/inventory.json" "$NS_TMP/state.good"
+# (db: the allowed stream web -> api keeps running meanwhile)
+printf '{"op":"detach","id":"id-db"}\n{"op":"det' >"$BHD_STATE/inventory.journal"
+bhd_start "$NS_TMP/policy.yaml"
+ok $? "starts with a torn journal"
+grep -q "dropping an incomplete last entry" "$BHD_LOG"; ok $? "  says it dropped the torn entry"
+is "$(bhctl status --json | jq -r '[.containers[].id] | sort | join(" ")')" \
+	"id-api id-web" "  and replayed the complete one"
+bhd_attach db bulkhead.purpose=database >/dev/null
+bhd_stop
 echo '[{"id": 5}]' >"$BHD_STATE/inventory.json"
 bhd_spawn "$NS_TMP/policy.yaml"
 wait "$BHD_PID"
 is $? 1 "a corrupt state file is fatal at start-up"
 BHD_PID=
-grep -q "state file .*inventory.json" "$BHD_LOG"; ok $? "and the error names the file"
+grep -q "state in .*inventory.json" "$BHD_LOG"; ok $? "and the error names the file"
 nft_host list table inet bulkhead >/dev/null 2>&1
 ok $? "the table is still there"
 cp "$NS_TMP/state.good" "$BHD_STATE/inventory.json"

@@ -58,6 +58,8 @@
 #   bhctl ARGS...             bulkheadctl --socket $BHD_SOCK ARGS...
 #   bhd_attach NAME [KEY=VALUE...]  attach container NAME (id "id-NAME",
 #                             its addresses, its host ifname) with labels
+#   bhd_state_ids             the container ids in the daemon's durable
+#                             state (snapshot + journal replayed), sorted
 #   nft_host ARGS...          the nft binary inside the host namespace
 #                             (read-only inspection in tests)
 #   bhd_log_diag              print the daemon's log as TAP diagnostics
@@ -356,6 +358,16 @@ bhd_attach() {
 	[ -n "${NS_ADDR6[$name]}" ] && args+=(--ip "${NS_ADDR6[$name]}")
 	bhctl attach --id "id-$name" --name "$name" "${args[@]}" \
 		--ifname "v-$name"
+}
+
+bhd_state_ids() {
+	{
+		jq -c '.[] | {op: "attach", id}' "$BHD_STATE/inventory.json" \
+			2>/dev/null
+		jq -c '{op, id: (.id // .c[0].id)}' \
+			"$BHD_STATE/inventory.journal" 2>/dev/null
+	} | jq -rs 'reduce .[] as $e ({}; if $e.op == "attach"
+		then .[$e.id] = true else del(.[$e.id]) end) | keys[]'
 }
 
 nft_host() {

@@ -1,0 +1,38 @@
+/* The daemon's durable inventory in --state-dir: a snapshot
+ * (inventory.json, the format of inventory_to_json, replaced atomically)
+ * plus a journal (inventory.journal, one JSON line per attach or detach,
+ * appended and fdatasync'd before the change is acknowledged). A change
+ * costs one short append whatever the number of containers; the snapshot
+ * is rewritten when the journal has grown past the inventory's size, so
+ * the total stays linear. Replay is idempotent (attach replaces by id,
+ * detach of an unknown id is nothing), which makes a crash between the
+ * snapshot's rename and the journal's truncation harmless. */
+#ifndef BULKHEAD_STATE_H
+#define BULKHEAD_STATE_H
+
+#include "inventory.h"
+
+#define STATE_SNAPSHOT "inventory.json"
+#define STATE_JOURNAL "inventory.journal"
+
+struct state;
+
+/* Creates dir (0750) when missing, loads the snapshot, replays the
+ * journal (a torn last line, from a crash in mid-append, is dropped with
+ * a warning; anything else that does not parse is an error naming the
+ * file and line), then compacts. *inv gets the inventory (caller owns).
+ * Returns 0 or -errno with *err (caller frees). */
+int state_open(const char *dir, struct inventory **inv, struct state **out,
+	       char **err);
+/* Record that c (as now in inv) was attached or updated / that id was
+ * detached. Compacts from inv when the journal is long. 0 or -errno. */
+int state_attach(struct state *s, const struct inventory *inv,
+		 const struct container *c);
+int state_detach(struct state *s, const struct inventory *inv,
+		 const char *id);
+/* Rewrite the snapshot from inv and empty the journal. 0 or -errno. */
+int state_compact(struct state *s, const struct inventory *inv);
+const char *state_path(const struct state *s);	/* the snapshot's path */
+void state_close(struct state *s);	/* NULL is fine */
+
+#endif
