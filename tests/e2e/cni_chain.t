@@ -26,7 +26,8 @@ YAML
 cat >"$NS_TMP/chain.conflist" <<JSON
 {"cniVersion":"1.0.0","name":"bhtest","plugins":[
  {"type":"bridge","bridge":"cni0","isGateway":true,
-  "ipam":{"type":"host-local","ranges":[[{"subnet":"10.88.0.0/24"}]],
+  "ipam":{"type":"host-local",
+          "ranges":[[{"subnet":"10.88.0.0/24"}],[{"subnet":"fd88::/64"}]],
           "dataDir":"$NS_TMP/ipam"}},
  {"type":"bulkhead-cni","socket":"$BHD_SOCK","capabilities":{"labels":true}}]}
 JSON
@@ -39,7 +40,14 @@ pass "bulkheadd up"
 ctr() { # ID: its entry in the daemon's status
 	bhctl status --json 2>/dev/null | jq -c --arg id "$1" '.containers[] | select(.id == $id)'
 }
-ip_of() { jq -r '.ips[0].address | sub("/.*"; "")' "$NS_TMP/cni/$1.result"; }
+ip_of() {
+	jq -r '[.ips[].address | select(contains(".")) | sub("/.*"; "")][0]' \
+		"$NS_TMP/cni/$1.result"
+}
+ip6_of() {
+	jq -r '[.ips[].address | select(contains(":")) | sub("/.*"; "")][0]' \
+		"$NS_TMP/cni/$1.result"
+}
 hostif() {
 	jq -r '.interfaces[] | select(.sandbox == null and .name != "cni0") | .name' \
 		"$NS_TMP/cni/$1.result"
@@ -53,7 +61,8 @@ c=$(ctr cweb)
 is "$(jq -c '[.group, .source, .quarantined, .name]' <<<"$c")" \
 	'["web","cni",false,"cweb"]' \
 	"registered before ADD returned: group web, source cni"
-is "$(jq -r '.ips[0]' <<<"$c")" "$(ip_of cweb)" "address from prevResult"
+is "$(jq -c '.ips' <<<"$c")" "[\"$(ip_of cweb)\",\"$(ip6_of cweb)\"]" \
+	"both addresses from prevResult (IPv4 and IPv6)"
 is "$(jq -r .ifname <<<"$c")" "$(hostif cweb)" \
 	"host-side veth from prevResult (not the bridge)"
 
@@ -71,6 +80,8 @@ serve_tcp cweb 8080
 sleep 0.3
 is "$(probe tcp cweb "$API" 8080)" pass "declared flow web -> api passes"
 is "$(probe tcp capi "$WEB" 8080)" drop "undeclared api -> web drops"
+is "$(probe tcp cweb "$(ip6_of capi)" 8080)" pass "declared flow over IPv6 passes"
+is "$(probe tcp capi "$(ip6_of cweb)" 8080)" drop "undeclared flow over IPv6 drops"
 is "$(probe tcp cweb "$Q" 8080)" drop "quarantine window: web -> unclassified drops"
 is "$(probe tcp cq "$API" 8080)" drop "quarantine window: unclassified -> api drops"
 qrec() {
@@ -86,6 +97,7 @@ is "$(qrec)" '"web"' "the quarantine-window drop is logged with group quarantine
 
 # the Engine API (here: an attach that knows the labels) classifies it
 bhctl attach --id cq --name cq --label bulkhead.purpose=api --ip "$Q" \
+	--ip "$(ip6_of cq)" \
 	--ifname "$(hostif cq)" >/dev/null
 is "$(ctr cq | jq -c '[.group, .quarantined]')" '["api",false]' \
 	"same id with labels: out of quarantine"
