@@ -983,6 +983,9 @@ struct ruleset *ruleset_build(const struct policy *p,
 	for (f = 0; f < 2; f++)
 		vmap_rule(rs, f, false, rs->out_map[f]);
 	chain_begin(rs, output);
+	/* the host answers a container's neighbour solicitation with a
+	 * unicast advertisement to the container's address */
+	nd_rule(rs);
 	ct_rule(rs, CT_ESTABLISHED | CT_RELATED, RV_ACCEPT);
 	for (f = 0; f < 2; f++)
 		vmap_rule(rs, f, true, rs->in_map[f]);

@@ -28,7 +28,7 @@ A ip addr add 10.88.0.2/24 dev eth0
 A ip link set eth0 up
 A ip link set lo up
 cat >"$tmp/inv.json" <<'J'
-[{"id":"w1","name":"web1","labels":{"bulkhead.purpose":"web"},"ips":["10.88.0.2"],"ifname":"veth0"},
+[{"id":"w1","name":"web1","labels":{"bulkhead.purpose":"web"},"ips":["10.88.0.2","fd88::2"],"ifname":"veth0"},
  {"id":"a1","name":"api1","labels":{"bulkhead.purpose":"api"},"ips":["10.88.0.3"],"ifname":"veth1"}]
 J
 T="$BH_BUILD/tests/tools/nft_apply"
@@ -69,4 +69,13 @@ A ping -6 -c 2 -i 0.2 -W 1 -I fd88::99 fd88::1 >/dev/null 2>&1
 is $? 1 "a ping from an IPv6 address it was not given gets no reply"
 [ "$(ctr spoofed_web)" -ge 5 ]
 ok $? "and is counted as spoofed ($(ctr spoofed_web))"
+
+# Neighbour discovery never breaks: the host's advertisement to the
+# container's own address (output hook, in_v6 maps it to in_web, which
+# allows nothing from the host but tcp/22) still gets out.
+A ip addr add fd88::2/64 dev eth0 nodad
+A ip -6 neigh flush dev eth0
+A ping -6 -c 1 -W 1 -I fd88::2 fd88::1 >/dev/null 2>&1
+A ip -6 neigh show fd88::1 dev eth0 | grep -q lladdr
+ok $? "the container resolves the host's IPv6 address: $(A ip -6 neigh show fd88::1 dev eth0)"
 done_testing
