@@ -1176,6 +1176,15 @@ void ruleset_apply_delta(struct ruleset *rs, const struct rs_delta *d)
 	}
 }
 
+void ruleset_index(struct ruleset *rs)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n_sets; i++)
+		if (!rs->sets[i].dynamic)
+			set_index(&rs->sets[i]);
+}
+
 bool ruleset_delta_overflows(const struct ruleset *rs,
 			     const struct rs_delta *d)
 {
