@@ -29,6 +29,10 @@ EOF
 ns_bg host "$DUMP" 4299 7 1000 0 65536 1500 > "$NS_TMP/dump.out" 2> "$NS_TMP/dump.err"
 dpid=$!
 for i in $(seq 50); do grep -q ready "$NS_TMP/dump.err" && break; sleep 0.05; done
+# one reader per group: a second one is refused, and says why
+nsx host "$DUMP" 4299 1 > /dev/null 2> "$NS_TMP/second.err"
+is "$?:$(grep -c 'NFLOG group 4299 already has a reader' "$NS_TMP/second.err")" \
+	"1:1" "a second reader of the group is refused with a clear message"
 nsx a timeout 30 "$FLOOD" 10.77.0.12 9 30000 0 > /dev/null
 sleep 2		# the reader wakes up and drains
 # a few more, slowly: the first of them reveals any gap at the very end
