@@ -405,7 +405,8 @@ static void on_timer(struct ev_timer *t, void *arg)
 	sync_context(dn);
 	/* Rebuild attribution state once per window even when the policy
 	 * pointer looks unchanged. */
-	if (now >= dn->window_end) {
+	if (now >= dn->window_end ||
+	    dn->window_end - now > flowlog_window_ms(dn->fl)) {
 		flowlog_set_context(dn->fl, dn->pol, daemon_inventory(dn->d));
 		end_window(dn, now);
 	} else {

@@ -669,6 +669,13 @@ uint64_t flowlog_tick(struct flowlog *fl, uint64_t now_ms)
 {
 	uint64_t end = fl->window_start + fl->window_ms;
 
+	/* The wall clock stepped back: end this window now rather than
+	 * hold records back for as long as the step. */
+	if (now_ms < fl->window_start) {
+		flowlog_flush(fl, now_ms);
+		fl->window_start = now_ms;
+		return fl->window_ms;
+	}
 	if (now_ms >= end) {
 		flowlog_flush(fl, now_ms);
 		/* A late tick does not stretch the next window. */

@@ -182,6 +182,11 @@ static void test_first_then_window(void **state)
 	flowlog_packet(fl, &p);
 	assert_int_equal(sink.n, 4);
 	assert_true(sink.r[3].first);
+	flowlog_packet(fl, &p);
+	/* the clock steps back an hour: the window ends now, not later */
+	assert_int_equal(flowlog_tick(fl, 1031000 - 3600000), 10000);
+	assert_int_equal(sink.n, 5);
+	assert_int_equal(sink.r[4].packets, 1);
 	flowlog_free(fl);
 	sink_reset();
 }
