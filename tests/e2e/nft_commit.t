@@ -127,6 +127,25 @@ ok $? "the kernel rate limit kept $u of 40 from the log"
 is "$(wc -l <"$tmp/ctr")" "$(grep -c '^	counter ' $R/demo.nft)" \
 	"every counter of the model is read back"
 
+# Audit mode (metrics): the packet is judged, logged and counted as
+# "would deny", and passes. The metrics container's address sits on a
+# local interface; from the host's 10.88.0.1 the echo request crosses
+# output (in_metrics: the host may only use tcp/22) and is answered only
+# if the audit deny chain lets it pass.
+cat >"$tmp/m.json" <<'J'
+[{"id":"m1","name":"metrics1","labels":{"bulkhead.purpose":"metrics"},"ips":["10.88.0.30"]}]
+J
+nsx "$T" $R/demo.yaml $R/demo.json --no-full --add "$tmp/m.json"
+nsx ip addr add 10.88.0.30/32 dev bhv1
+nsx ip link set lo up
+nsx ping -c 2 -i 0.2 -W 1 -I 10.88.0.1 10.88.0.30 >/dev/null 2>&1
+ok $? "ICMP to an audit-mode container passes"
+nsx "$T" $R/demo.yaml $R/demo.json --no-full --counters >"$tmp/ctr"
+[ "$(awk '$2 == "denied_in_metrics" { print $3 }' "$tmp/ctr")" -ge 1 ]
+ok $? "and is counted as would-deny: $(grep denied_in_metrics "$tmp/ctr")"
+nsx nft list chain inet bulkhead deny_in_metrics | grep -q 'log prefix "bh/in/metrics/audit" group 4200 accept'
+ok $? "logged with the audit prefix, then accepted"
+
 nsx "$T" $R/demo.yaml $R/demo.json --no-full --delete --exists >"$tmp/ex"
 ok $? "delete the tables"
 is "$(cat "$tmp/ex")" "exists 0" "table inet bulkhead is gone"
