@@ -19,6 +19,9 @@
 #include "log.h"
 #include "util.h"
 
+/* all=1: Podman containers are "created" with their network up before
+ * they start (see docker_parse_inspect) */
+#define DOCKER_LIST "/containers/json?all=1"
 #define DOCKER_MAX_LIST (32u << 20)
 #define DOCKER_MAX_INSPECT (4u << 20)
 #define DOCKER_MAX_EVENT (256u << 10)
@@ -495,7 +498,7 @@ bool docker_parse_inspect(const char *id, const char *text, size_t len,
 {
 	json_t *root, *st, *cfg, *labels, *ns, *nets, *v, *net;
 	struct container *c = NULL;
-	const char *k, *name, *rid;
+	const char *k, *name, *rid, *status;
 	json_error_t jerr;
 	char *what;
 	bool ok = false;
@@ -527,7 +530,11 @@ bool docker_parse_inspect(const char *id, const char *text, size_t len,
 		*err = xstrdup("State.Running is not a boolean");
 		goto out;
 	}
-	if (!json_is_true(v)) {
+	/* Podman sets the network up at "init", before the workload runs
+	 * (State "created" with addresses): policy is in place before the
+	 * first packet. Docker's created containers have no address yet. */
+	status = json_string_value(json_object_get(st, "Status"));
+	if (!json_is_true(v) && !(status && !strcmp(status, "created"))) {
 		ok = true;
 		goto out;
 	}
@@ -711,8 +718,8 @@ static void apply_list(struct docker *e, struct dreq *q)
 	json_t *root, *o;
 	json_error_t jerr;
 	const char **ids = NULL;
-	const char *id;
-	size_t i, b, n;
+	const char *id, *st;
+	size_t i, b, n, m;
 
 	root = json_loadb(q->body.buf ? q->body.buf : "", q->body.len, 0,
 			  &jerr);
@@ -726,6 +733,7 @@ static void apply_list(struct docker *e, struct dreq *q)
 	}
 	n = json_array_size(root);
 	ids = xcalloc(n + 1, sizeof(*ids));
+	m = 0;
 	json_array_foreach(root, i, o) {
 		id = json_string_value(json_object_get(o, "Id"));
 		if (!valid_id(id)) {
@@ -733,8 +741,14 @@ static void apply_list(struct docker *e, struct dreq *q)
 				       "a valid \"Id\"");
 			goto out;
 		}
-		ids[i] = id;
+		/* exited, dead, …: gone from the network */
+		st = json_string_value(json_object_get(o, "State"));
+		if (st && strcmp(st, "running") && strcmp(st, "created") &&
+		    strcmp(st, "paused"))
+			continue;
+		ids[m++] = id;
 	}
+	n = m;
 	if (!e->ever_up)
 		adopt(e);
 	/* reconcile: what we attached and the engine no longer runs went
@@ -811,14 +825,15 @@ static void handle_event_line(struct docker *e, const char *line, size_t n)
 		goto out;
 	}
 	if (!strcmp(action, "die") || !strcmp(action, "destroy") ||
-	    !strcmp(action, "stop")) {
+	    !strcmp(action, "stop") || !strcmp(action, "remove")) {
 		t = track_find(e, id);
 		if (t) {
 			t->gen++;
 			engine_detach(e, t, action);
 			track_gc(e, t);
 		}
-	} else if (!strcmp(action, "start") || !strcmp(action, "restart") ||
+	} else if (!strcmp(action, "init") || !strcmp(action, "start") ||
+		   !strcmp(action, "restart") ||
 		   !strcmp(action, "unpause") || !strcmp(action, "update") ||
 		   !strcmp(action, "rename") || !strcmp(action, "connect") ||
 		   !strcmp(action, "disconnect")) {
@@ -892,7 +907,7 @@ void docker_resync(struct docker *e)
 	for (q = e->reqs; q; q = q->next)
 		if (q->kind == DREQ_LIST)
 			return;
-	if (!dreq_start(e, DREQ_LIST, "/containers/json", DOCKER_MAX_LIST))
+	if (!dreq_start(e, DREQ_LIST, DOCKER_LIST, DOCKER_MAX_LIST))
 		ev_timer_arm(e->resync_timer, DOCKER_BACKOFF_MAX_MS, 0);
 }
 
@@ -913,7 +928,7 @@ static void engine_connect(struct docker *e)
 		 "%%22container%%22%%2C%%22network%%22%%5D%%7D",
 		 (unsigned long long)(bh_wall_ms() / 1000 - 1));
 	if (!dreq_start(e, DREQ_EVENTS, path, DOCKER_MAX_EVENT) ||
-	    !dreq_start(e, DREQ_LIST, "/containers/json", DOCKER_MAX_LIST))
+	    !dreq_start(e, DREQ_LIST, DOCKER_LIST, DOCKER_MAX_LIST))
 		engine_down(e, "cannot start requests");
 }
 

@@ -54,6 +54,24 @@ r=$(wait_line "$OUT" "$n" 'select(.event=="attach" and .container.name=="api")')
 ok $? "started container attached from the event stream"
 API_ID=$(jq -r '.container.id' <<<"$r")
 
+# 2b: podman sets the network up at init, before the workload runs
+n=$(lines "$OUT")
+pm create --name early --network "$NET1" --label bulkhead.purpose=early \
+	--rootfs "$PM_ROOTFS" /bin/sleep 3600 >/dev/null
+pm init early >/dev/null
+r=$(wait_line "$OUT" "$n" 'select(.event=="attach" and .container.name=="early")')
+ok $? "podman init: attached before the workload starts"
+EARLY_ID=$(jq -r '.container.id' <<<"$r")
+n=$(lines "$OUT")
+pm start early >/dev/null
+sleep 0.5
+is "$(tail -n +$((n + 1)) "$OUT" | grep -c '"event"')" 0 \
+	"and its start changes nothing"
+n=$(lines "$OUT")
+pm rm -f -t 0 early >/dev/null
+wait_line "$OUT" "$n" "select(.event==\"detach\" and .id==\"$EARLY_ID\")" >/dev/null
+ok $? "removed: detached"
+
 # 3: stop → die → detach
 n=$(lines "$OUT")
 pm stop -t 0 web >/dev/null

@@ -62,12 +62,40 @@ static void test_not_attachable(void **state)
 	assert_true(parse("{\"Id\":\"" ID "\",\"State\":{\"Running\":false}}",
 			  &c, &err));
 	assert_null(c);
+	/* exited, even with an address left in the answer */
+	assert_true(parse("{\"Id\":\"" ID "\",\"State\":{\"Running\":false,"
+			  "\"Status\":\"exited\"},\"NetworkSettings\":"
+			  "{\"Networks\":{\"n\":{\"IPAddress\":\"10.0.0.9\"}}}}",
+			  &c, &err));
+	assert_null(c);
 	/* running without any address (host or none network) */
 	assert_true(parse("{\"Id\":\"" ID "\",\"State\":{\"Running\":true},"
 			  "\"Config\":{\"Labels\":null},"
 			  "\"NetworkSettings\":{\"Networks\":{}}}", &c, &err));
 	assert_null(c);
 	assert_null(err);
+}
+
+/* Podman's "init": created, network up, workload not started yet */
+static void test_created(void **state)
+{
+	struct container *c;
+	char *err;
+
+	(void)state;
+	assert_true(parse("{\"Id\":\"" ID "\",\"State\":{\"Running\":false,"
+			  "\"Status\":\"created\"},\"NetworkSettings\":"
+			  "{\"Networks\":{\"n\":{\"IPAddress\":\"10.0.0.9\"}}}}",
+			  &c, &err));
+	assert_non_null(c);
+	assert_int_equal(c->n_addrs, 1);
+	container_free(c);
+	/* Docker's created containers have no address yet */
+	assert_true(parse("{\"Id\":\"" ID "\",\"State\":{\"Running\":false,"
+			  "\"Status\":\"created\"},\"NetworkSettings\":"
+			  "{\"Networks\":{\"n\":{\"IPAddress\":\"\"}}}}",
+			  &c, &err));
+	assert_null(c);
 }
 
 static void bad(const char *text, const char *want)
@@ -143,6 +171,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_not_attachable),
+		cmocka_unit_test(test_created),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_label_limits),
 	};
