@@ -73,6 +73,17 @@ bhctl attach --id id-x --label nolabel --ip 10.77.0.99 >/dev/null 2>&1
 is $? 2 "a malformed label is a usage error"
 is "$(bhctl status --json | jq -c .containers)" "$before" "nothing changed"
 
+# quarantine (the CNI plugin's attach before labels are known): nothing
+# passes, not even a declared flow, until an attach with labels
+printf '%s\n' '{"version":1,"op":"attach","id":"id-api","name":"api","ips":["10.77.0.21","fd77::21"],"ifname":"v-api","source":"cni","quarantine":true}' |
+	timeout 5 socat -t3 - "UNIX-CONNECT:$BHD_SOCK" | jq -e .ok >/dev/null
+ok $? "attach api in quarantine"
+is "$(group_of api)" quarantine "api is in quarantine"
+is "$(probe tcp web 10.77.0.21 8080)" drop "declared web -> api drops while api is quarantined"
+bhd_attach api bulkhead.purpose=api >/dev/null
+is "$(group_of api)" api "labels known: api back in api"
+is "$(probe_want pass tcp web 10.77.0.21 8080)" pass "web -> api passes again"
+
 # a container that matches no group gets no lateral flows
 bhd_attach other bulkhead.purpose=nothing >/dev/null
 is "$(group_of other)" unassigned "other is unassigned"
