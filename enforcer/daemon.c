@@ -696,8 +696,13 @@ static json_t *groups_json(const struct daemon *d, json_t *containers)
 	json_t *groups = json_array(), **members, *cj, *g, *ctrs;
 	size_t i;
 
-	if (!p)
+	if (!p) {
+		/* no policy, no groups; the containers are still known */
+		for (i = 0; i < inventory_count(d->inv); i++)
+			json_array_append_new(containers, container_json(d,
+					      inventory_at(d->inv, i)));
 		return groups;
+	}
 	ctrs = json_object();
 	if (nft_read_counters(d->nft, counter_cb, ctrs) < 0)
 		log_warn("status: cannot read the kernel's counters");
