@@ -11,6 +11,9 @@
 #include <sys/socket.h>
 
 #include <cmocka.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_log.h>
 
 #include "flowlog.h"
 #include "nflog.h"
@@ -508,6 +511,60 @@ static void test_payload(void **state)
 	assert_false(nflog_parse_payload(v6, 39, &p));
 }
 
+/* A packet message as the kernel builds it; bad selects one defect. */
+static struct nlmsghdr *mkmsg(char *buf, int bad)
+{
+	static const uint8_t v4[28] = {
+		0x45, 0, 0, 28, 0, 0, 0, 0, 64, IPPROTO_UDP, 0, 0,
+		10, 0, 0, 2, 10, 0, 0, 3, 0x13, 0x88, 0, 53, 0, 8 };
+	struct nfulnl_msg_packet_hdr ph = { .hw_protocol = htons(0x0800) };
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct nfgenmsg *nfg;
+	uint16_t two = 7;
+
+	nlh->nlmsg_type = (NFNL_SUBSYS_ULOG << 8) |
+			  (bad == 1 ? NFULNL_MSG_CONFIG : NFULNL_MSG_PACKET);
+	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = AF_INET;
+	mnl_attr_put(nlh, NFULA_PACKET_HDR, sizeof(ph), &ph);
+	if (bad == 2)	/* a u32 attribute of two bytes */
+		mnl_attr_put(nlh, NFULA_SEQ, sizeof(two), &two);
+	else
+		mnl_attr_put_u32(nlh, NFULA_SEQ, htonl(41));
+	if (bad == 3)	/* a string without its NUL */
+		mnl_attr_put(nlh, NFULA_PREFIX, 4, "bh/i");
+	else
+		mnl_attr_put_strz(nlh, NFULA_PREFIX, "bh/in/db/deny");
+	if (bad != 4)
+		mnl_attr_put(nlh, NFULA_PAYLOAD, sizeof(v4), v4);
+	if (bad == 5)	/* the payload runs past the message's end */
+		nlh->nlmsg_len -= 4;
+	else
+		mnl_attr_put_u32(nlh, NFULA_MAX + 5, 1); /* unknown: ignored */
+	return nlh;
+}
+
+static void test_nflog_msg(void **state)
+{
+	char buf[512] __attribute__((aligned(4)));
+	struct nflog_pkt p;
+	uint32_t seq = 0;
+	bool has_seq;
+	char b[BH_ADDR_STRLEN];
+	int bad;
+
+	(void)state;
+	assert_true(nflog_parse_msg(mkmsg(buf, 0), &p, &seq, &has_seq));
+	assert_true(has_seq);
+	assert_int_equal(seq, 41);
+	assert_string_equal(p.prefix, "bh/in/db/deny");
+	assert_string_equal(bh_addr_str(&p.dst, b), "10.0.0.3");
+	assert_int_equal(p.dport, 53);
+	for (bad = 1; bad <= 5; bad++)
+		assert_false(nflog_parse_msg(mkmsg(buf, bad), &p, &seq,
+					     &has_seq));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -519,6 +576,7 @@ int main(void)
 		cmocka_unit_test(test_attribution),
 		cmocka_unit_test(test_json_schema),
 		cmocka_unit_test(test_payload),
+		cmocka_unit_test(test_nflog_msg),
 	};
 
 	return cmocka_run_group_tests_name("flowlog", tests, NULL, NULL);
