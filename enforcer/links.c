@@ -20,6 +20,10 @@
  * costs a full resync. */
 #define LINKS_RCVBUF (8 << 20)
 
+/* The running watcher (one per process), whose link cache spares
+ * links_peer_ifname a full dump per container. */
+static struct links *watcher;
+
 struct links {
 	struct daemon *d;
 	struct nl_sock *sk;
@@ -260,6 +264,7 @@ int links_start(struct daemon *d, struct links **out)
 		goto fail;
 	}
 	links_reconcile(l);
+	watcher = l;
 	*out = l;
 	return 0;
 nlfail:
@@ -275,6 +280,8 @@ void links_stop(struct links *l)
 {
 	if (!l)
 		return;
+	if (watcher == l)
+		watcher = NULL;
 	if (l->fd >= 0)
 		ev_del_fd(daemon_loop(l->d), l->fd);
 	/* the manager frees its caches, closes but keeps the socket given */
@@ -304,6 +311,27 @@ static int nsid_reply(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
+static int find_peer(struct nl_cache *cache, int32_t nsid,
+		     char ifname[IF_NAMESIZE])
+{
+	struct rtnl_link *link;
+	struct nl_object *o;
+	const char *type;
+	int32_t peer;
+
+	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		link = (struct rtnl_link *)o;
+		type = rtnl_link_get_type(link);
+		if (!type || strcmp(type, "veth") ||
+		    rtnl_link_get_link_netnsid(link, &peer) < 0 ||
+		    peer != nsid)
+			continue;
+		snprintf(ifname, IF_NAMESIZE, "%s", rtnl_link_get_name(link));
+		return 0;
+	}
+	return -ENOENT;
+}
+
 int links_peer_ifname(int netns_fd, char ifname[IF_NAMESIZE])
 {
 	struct rtgenmsg g = { .rtgen_family = AF_UNSPEC };
@@ -311,10 +339,6 @@ int links_peer_ifname(int netns_fd, char ifname[IF_NAMESIZE])
 	struct nl_cache *cache = NULL;
 	struct nl_msg *m = NULL;
 	struct nl_sock *sk;
-	struct nl_object *o;
-	struct rtnl_link *link;
-	const char *type;
-	int32_t peer;
 	int r;
 
 	sk = nl_socket_alloc();
@@ -343,21 +367,15 @@ int links_peer_ifname(int netns_fd, char ifname[IF_NAMESIZE])
 		r = -ENOENT;
 		goto out;
 	}
+	/* the watcher's cache is current but for events not read yet (a
+	 * veth made a moment ago): then ask the kernel */
+	r = watcher ? find_peer(watcher->link_cache, q.nsid, ifname) : -ENOENT;
+	if (r == 0)
+		goto out;
 	r = rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache);
 	if (r < 0)
 		goto nlfail;
-	r = -ENOENT;
-	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
-		link = (struct rtnl_link *)o;
-		type = rtnl_link_get_type(link);
-		if (!type || strcmp(type, "veth") ||
-		    rtnl_link_get_link_netnsid(link, &peer) < 0 ||
-		    peer != q.nsid)
-			continue;
-		snprintf(ifname, IF_NAMESIZE, "%s", rtnl_link_get_name(link));
-		r = 0;
-		break;
-	}
+	r = find_peer(cache, q.nsid, ifname);
 	goto out;
 nlfail:
 	r = -EIO;

@@ -76,6 +76,11 @@ W1=$(ipof web)
 converge web "[\"web\",[\"$W1\"]]"
 ok $? "started container: attached in group web"
 is "$(in_table "$A1"),$(in_table "$W1")" "1,1" "both addresses are in the kernel table"
+hif=$(bhctl status --json 2>/dev/null |
+	jq -r '.containers[] | select(.name == "web") | .ifname')
+key=$(pm inspect -f '{{.NetworkSettings.SandboxKey}}' web)
+is "$(nsx host ip -o link show "$hif" 2>/dev/null | grep -o "link-netns ${key##*/}")" \
+	"link-netns ${key##*/}" "host-side veth ($hif) is the one into web's sandbox"
 cserve api 8080
 cserve web 8080
 is "$(cprobe web "$A1" 8080)" pass "declared flow web -> api passes"
