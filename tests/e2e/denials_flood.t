@@ -39,7 +39,7 @@ sleep 0.3
 worst=0
 for i in $(seq 8); do
 	t0=$(date +%s%N)
-	bhctl status >/dev/null 2>&1 || worst=99999
+	bhctl status >/dev/null 2>"$NS_TMP/status.err" || { worst=99999; diag "status failed: $(cat "$NS_TMP/status.err")"; }
 	dt=$(( ($(date +%s%N) - t0) / 1000000 ))
 	[ $dt -gt $worst ] && worst=$dt
 	sleep 0.1
