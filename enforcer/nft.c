@@ -629,6 +629,20 @@ static void enc_match(struct rb *b, const struct ruleset *rs,
 	case RM_ETHER_ARP:
 		need_ethertype(b, 0x0806);
 		break;
+	case RM_ARP_SPA_SET:
+		/* the sender protocol address: 8 bytes of ARP header and
+		 * a 6-byte hardware address precede it */
+		need_ethertype(b, 0x0806);
+		e_meta(b, NFT_META_IIFNAME, NFT_REG_1);
+		e_payload(b, NFT_PAYLOAD_NETWORK_HEADER, 14, 4, NFT_REG_2);
+		e_lookup(b, rs, m->set, NFT_REG_1, false, m->neg);
+		break;
+	case RM_ARP_PROBE:
+		need_ethertype(b, 0x0806);
+		e_payload(b, NFT_PAYLOAD_NETWORK_HEADER, 14, 4, NFT_REG_1);
+		memset(a16, 0, 4);
+		e_cmp(b, NFT_CMP_EQ, a16, 4);
+		break;
 	case RM_ADDR_LL:
 		need_family(b, 6);
 		memset(a16, 0, sizeof(a16));

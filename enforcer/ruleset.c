@@ -858,6 +858,7 @@ static void build_bridge(struct build *b)
 	for (g = 0; g < p->n_groups; g++) {
 		struct rs_match *m;
 		struct rs_rule *r;
+		struct rs_stmt *s;
 		uint32_t cnt;
 
 		if (!rs->groups[g].has_chains)
@@ -865,9 +866,6 @@ static void build_bridge(struct build *b)
 		cnt = counter_new(rs, RS_BRIDGE, "spoofed_",
 				  p->groups[g].name);
 		chain_begin(rs, rs->groups[g].spoof_chain);
-		r = rule_new(rs);
-		match_add(r, RM_ETHER_ARP);
-		r->verdict = RV_ACCEPT;
 		for (f = 0; f < 2; f++) {
 			if (rs->pairs[f] < 0)
 				continue;
@@ -877,6 +875,17 @@ static void build_bridge(struct build *b)
 			m->set = rs->pairs[f];
 			r->verdict = RV_ACCEPT;
 		}
+		/* ARP may only speak for the port's own addresses: a
+		 * gratuitous reply for another's would steal its traffic */
+		if (rs->pairs[0] >= 0) {
+			r = rule_new(rs);
+			match_add(r, RM_ARP_SPA_SET)->set = rs->pairs[0];
+			r->verdict = RV_ACCEPT;
+		}
+		r = rule_new(rs);
+		match_add(r, RM_ARP_PROBE);
+		r->verdict = RV_ACCEPT;
+		r->comment = xstrdup("ARP probe");
 		r = rule_new(rs);
 		match_add(r, RM_ADDR_LL)->family = 6;
 		r->verdict = RV_ACCEPT;
@@ -888,8 +897,6 @@ static void build_bridge(struct build *b)
 		r->verdict = RV_ACCEPT;
 		r->comment = xstrdup("unspecified (duplicate address detection)");
 		for (f = 0; f < 2; f++) {
-			struct rs_stmt *s;
-
 			r = rule_new(rs);
 			match_nfproto(r, fam_num(f));
 			stmt_add(r, RS_ST_COUNTER)->obj = cnt;
@@ -899,6 +906,14 @@ static void build_bridge(struct build *b)
 			s->group = rs->opts.nflog_group;
 			r->verdict = RV_DROP;
 		}
+		r = rule_new(rs);
+		match_add(r, RM_ETHER_ARP);
+		stmt_add(r, RS_ST_COUNTER)->obj = cnt;
+		s = stmt_add(r, RS_ST_LOG);
+		s->prefix = xasprintf(RULESET_LOG_PREFIX_FMT, "spoof",
+				      p->groups[g].name, "deny");
+		s->group = rs->opts.nflog_group;
+		r->verdict = RV_DROP;
 	}
 }
 

@@ -167,6 +167,13 @@ static void print_match(const struct ruleset *rs, const struct rs_chain *c,
 	case RM_ADDR_LL:
 		sb_printf(sb, "ip6 saddr %s ", m->a ? "::" : "fe80::/10");
 		break;
+	case RM_ARP_SPA_SET:
+		sb_printf(sb, "iifname . arp saddr ip @%s ",
+			  rs->sets[m->set].name);
+		break;
+	case RM_ARP_PROBE:
+		sb_puts(sb, "arp saddr ip 0.0.0.0 ");
+		break;
 	}
 }
 

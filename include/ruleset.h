@@ -102,6 +102,8 @@ enum rs_match_kind {
 	RM_IIF_ADDR_SET,		/* bridge: iifname . ip[6] saddr [!=] @set */
 	RM_ETHER_ARP,			/* bridge: ether type arp */
 	RM_ADDR_LL,			/* bridge: ip6 saddr fe80::/10 or :: */
+	RM_ARP_SPA_SET,			/* bridge: iifname . arp saddr ip @set */
+	RM_ARP_PROBE,			/* bridge: arp saddr ip 0.0.0.0 */
 };
 
 struct rs_match {
