@@ -1,5 +1,6 @@
-/* (policy, inventory) -> the nftables objects of the `inet bulkhead` table,
- * and the element deltas that attach/detach/relabel need. Pure: no kernel,
+/* (policy, inventory) -> the nftables objects of the `inet bulkhead` table
+ * (and of `bridge bulkhead`, anti-spoofing), and the element deltas that
+ * attach/detach/relabel need. docs/ruleset.md describes the tables. Pure: no kernel,
  * no I/O but printing. The same model is printed in `nft -f` syntax
  * (bulkheadctl ruleset) and turned into netlink messages by nft.c. */
 #ifndef BULKHEAD_RULESET_H
@@ -51,7 +52,8 @@ enum rs_key {
 #define RS_KEY_MAX 32			/* bytes of the longest key */
 
 /* A set or verdict map. Elements are stored flat (keys back to back) with
- * a hash index, so a delta costs O(1) whatever the size. */
+ * a hash index (built on the first delta), so a delta costs O(1) whatever
+ * the size. */
 struct rs_set {
 	char *name;
 	enum rs_table table;
@@ -244,11 +246,13 @@ void ruleset_index(struct ruleset *rs);
 bool ruleset_delta_overflows(const struct ruleset *rs,
 			     const struct rs_delta *d);
 
-/* Index of the element with this key in set s, or -1. */
+/* Index of the element with this key in set s, or -1 (a scan while the
+ * set has no index yet). */
 long ruleset_set_find(const struct rs_set *s, const uint8_t *key);
-/* Name of a counter by index, and the chain name by index. */
+/* The chain's name by index ("?" when out of range). */
 const char *ruleset_chain_name(const struct ruleset *rs, uint32_t chain);
-/* Where a rule came from, "groups/x.yaml:12:5", or "" (buf >= 300). */
+/* Where a rule came from, "groups/x.yaml:12:5", or "" when it has no
+ * YAML location. */
 const char *ruleset_rule_loc(const struct ruleset *rs,
 			     const struct rs_rule *r, char *buf, size_t len);
 /* Print one element key (for error messages and the printer). */
