@@ -40,7 +40,10 @@ done
 ip_of() { jq -r '.ips[0].address | sub("/.*"; "")' "$NS_TMP/cni/$1.result"; }
 WEB=$(ip_of web) API=$(ip_of api) DB=$(ip_of db)
 serve_tcp db 5432
-sleep 0.3
+for _ in $(seq 100); do	# listening (bounded): probes must not race it
+	nsx db ss -Hltn "sport = :5432" | grep -q . && break
+	sleep 0.05
+done
 
 is "$(probe tcp api "$DB" 5432)" pass "the address's owner (api) reaches db"
 is "$(probe tcp web "$DB" 5432)" drop "web may not reach db"

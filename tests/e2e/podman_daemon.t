@@ -55,7 +55,10 @@ cserve() {
 	nsenter --net="$key" -- socat -T5 TCP-LISTEN:"$2",reuseaddr,fork \
 		"SYSTEM:echo $1" 2>/dev/null &
 	NS_BG_PIDS+=($!)
-	sleep 0.2
+	for _ in $(seq 100); do	# listening (bounded): probes must not race it
+		nsenter --net="$key" -- ss -Hltn "sport = :$2" | grep -q . && return
+		sleep 0.05
+	done
 }
 cprobe() { # FROM DST PORT → pass/drop
 	local key

@@ -109,10 +109,13 @@ API2_ID=$(jq -r '.container.id' <<<"$r")
 
 # 7: the engine goes away; containers change meanwhile
 pm_service_stop
-sleep 0.3
-n=$(lines "$OUT")
-kill -USR1 "$WPID"
-r=$(wait_line "$OUT" "$n" 'select(.status)')
+for _ in $(seq 50); do	# until the watcher has seen the stream end
+	n=$(lines "$OUT")
+	kill -USR1 "$WPID"
+	r=$(wait_line "$OUT" "$n" 'select(.status)')
+	[ "$(jq -r '.status[0].stale' <<<"$r")" = true ] && break
+	sleep 0.1
+done
 is "$(jq -c '.status[0] | [.state, .stale, .containers]' <<<"$r")" '["down",true,1]' \
 	"engine down: status is stale, its container kept"
 n=$(lines "$OUT")
