@@ -133,6 +133,9 @@ for i in $(seq 100); do
 	[ -n "$SDPID" ] && break
 	sleep 0.05
 done
+# Inside systemd's namespaces /tmp is a fresh tmpfs, which hides a build
+# tree under /tmp (a CI clone may live there): use the installed tool.
+CTL=/usr/local/bin/bulkheadctl
 # sx CMD...: run CMD in systemd's namespaces (as its children see them).
 sx() {
 	timeout 60 nsenter -t "$SDPID" -m -p -- "$@"
@@ -198,7 +201,7 @@ ok $? "it logs to journald with priorities" ||
 	tail -20 "$NS_TMP/journal" | sed 's/^/#   /'
 
 for c in web api; do
-	sx "$BH_CTL" attach --id "id-$c" --name $c --label bulkhead.purpose=$c \
+	sx "$CTL" attach --id "id-$c" --name $c --label bulkhead.purpose=$c \
 		--ip "${NS_ADDR4[$c]}" --ip "${NS_ADDR6[$c]}" --ifname "v-$c" \
 		>/dev/null
 	ok $? "bulkheadctl attach $c through /run/bulkhead/bulkhead.sock"
@@ -215,12 +218,12 @@ is "$(probe tcp web 10.77.0.12 9090)" drop "undeclared web->api tcp/9090 drops"
 as_member() {
 	sx setpriv --reuid=65534 --regid=65534 --groups="$BGID" -- "$@"
 }
-as_member "$BH_CTL" status >/dev/null 2>&1
+as_member "$CTL" status >/dev/null 2>&1
 ok $? "a member of bulkhead (uid 65534) runs bulkheadctl status"
-as_member "$BH_CTL" detach --id id-web >/dev/null 2>&1
+as_member "$CTL" detach --id id-web >/dev/null 2>&1
 is "$?" 1 "... but may not detach (uid 0 only)"
 sx setpriv --reuid=65534 --regid=65534 --clear-groups -- \
-	"$BH_CTL" status >/dev/null 2>&1
+	"$CTL" status >/dev/null 2>&1
 [ $? -ne 0 ]
 ok $? "a user outside the group cannot reach the socket"
 
