@@ -266,7 +266,9 @@ int ctl_status(int argc, char **argv)
 	else if (argc != 1)
 		return usage_err("status", "status [--json]",
 				 "unexpected argument '%s'", argv[1]);
-	ret = call("status", json_pack("{s:s}", "op", "status"), &reply);
+	ret = call("status", as_json ? json_pack("{s:s}", "op", "status") :
+		   json_pack("{s:s, s:b}", "op", "status", "containers", 0),
+		   &reply);
 	if (ret)
 		goto out;
 	if (as_json) {

@@ -690,56 +690,62 @@ static json_t *group_counters(json_t *all, const char *g)
 	return o;
 }
 
-static json_t *groups_json(const struct daemon *d, json_t *containers)
+/* Member lists are for people: the first STATUS_MEMBERS of each group;
+ * "count" is exact. */
+#define STATUS_MEMBERS 64
+
+/* Adds the containers to list (all, only id when not NULL, or none when
+ * list is NULL) and returns the groups. */
+static json_t *groups_json(const struct daemon *d, json_t *list,
+			   const char *id)
 {
 	const struct policy *p = d->policy;
-	json_t *groups = json_array(), **members, *cj, *g, *ctrs;
-	size_t i;
+	json_t *groups = json_array(), **members = NULL, *g, *ctrs = NULL;
+	size_t i, *count = NULL;
 
-	if (!p) {
-		/* no policy, no groups; the containers are still known */
-		for (i = 0; i < inventory_count(d->inv); i++)
-			json_array_append_new(containers, container_json(d,
-					      inventory_at(d->inv, i)));
-		return groups;
+	if (p) {
+		ctrs = json_object();
+		if (nft_read_counters(d->nft, counter_cb, ctrs) < 0)
+			log_warn("status: cannot read the kernel's counters");
+		members = xcalloc(p->n_groups, sizeof(*members));
+		count = xcalloc(p->n_groups, sizeof(*count));
+		for (i = 0; i < p->n_groups; i++)
+			members[i] = json_array();
 	}
-	ctrs = json_object();
-	if (nft_read_counters(d->nft, counter_cb, ctrs) < 0)
-		log_warn("status: cannot read the kernel's counters");
-	members = xcalloc(p->n_groups, sizeof(*members));
-	for (i = 0; i < p->n_groups; i++)
-		members[i] = json_array();
 	for (i = 0; i < inventory_count(d->inv); i++) {
 		const struct container *c = inventory_at(d->inv, i);
-		unsigned gi = c->group < p->n_groups ? c->group :
-			      GROUP_UNASSIGNED;
+		unsigned gi;
 
-		cj = json_pack("{s:s, s:s}", "id", c->id, "name", c->name);
-		json_array_append_new(members[gi], cj);
-		json_array_append_new(containers, container_json(d, c));
+		if (list && (!id || !strcmp(id, c->id)))
+			json_array_append_new(list, container_json(d, c));
+		if (!p)
+			continue;
+		gi = c->group < p->n_groups ? c->group : GROUP_UNASSIGNED;
+		if (count[gi]++ < STATUS_MEMBERS)
+			json_array_append_new(members[gi], json_pack(
+				"{s:s, s:s}", "id", c->id, "name", c->name));
 	}
-	for (i = 0; i < p->n_groups; i++) {
+	for (i = 0; p && i < p->n_groups; i++) {
 		const struct group *gr = &p->groups[i];
 
-		/* host and world hold no containers and have no mode */
-		if (i == GROUP_HOST || i == GROUP_WORLD) {
-			json_decref(members[i]);
-			continue;
-		}
-		if ((i == GROUP_UNASSIGNED || i == GROUP_QUARANTINE) &&
-		    !json_array_size(members[i])) {
+		/* host and world hold no containers and have no mode;
+		 * the built-in container groups only when they have some */
+		if (i == GROUP_HOST || i == GROUP_WORLD ||
+		    ((i == GROUP_UNASSIGNED || i == GROUP_QUARANTINE) &&
+		     !count[i])) {
 			json_decref(members[i]);
 			continue;
 		}
 		g = json_pack("{s:s, s:s, s:s, s:I, s:o, s:o}", "name",
 			      gr->name, "kind", kind_str(gr), "mode",
 			      gr->mode == MODE_AUDIT ? "audit" : "enforce",
-			      "count", (json_int_t)json_array_size(members[i]),
+			      "count", (json_int_t)count[i],
 			      "members", members[i], "counters",
 			      group_counters(ctrs, gr->name));
 		json_array_append_new(groups, g);
 	}
 	free(members);
+	free(count);
 	json_decref(ctrs);
 	return groups;
 }
@@ -747,8 +753,24 @@ static json_t *groups_json(const struct daemon *d, json_t *containers)
 static json_t *op_status(struct daemon *d, json_t *req)
 {
 	char t1[32], t2[32];
-	json_t *r = control_ok(), *containers = json_array(), *pol, *lr;
+	json_t *r, *containers = NULL, *pol, *lr, *v;
+	const char *id = NULL;
 	size_t i;
+
+	/* "containers": false leaves the list out (it is most of the reply
+	 * on a big host); "id": X lists only that container */
+	v = json_object_get(req, "containers");
+	if (v && !json_is_boolean(v))
+		return control_error(EINVAL, "status: \"containers\" must be "
+				     "true or false");
+	v = json_object_get(req, "id");
+	if (v && !json_is_string(v))
+		return control_error(EINVAL, "status: \"id\" must be a "
+				     "string");
+	id = json_string_value(v);
+	if (!json_is_false(json_object_get(req, "containers")))
+		containers = json_array();
+	r = control_ok();
 
 	json_object_set_new(r, "daemon", json_pack(
 		"{s:i, s:s, s:I, s:s, s:s}", "pid", (int)getpid(), "started",
@@ -788,8 +810,9 @@ static json_t *op_status(struct daemon *d, json_t *req)
 			       (json_int_t)d->last.cut.seen, "cut",
 			       (json_int_t)d->last.cut.cut);
 	json_object_set_new(r, "last_reload", lr);
-	json_object_set_new(r, "groups", groups_json(d, containers));
-	json_object_set_new(r, "containers", containers);
+	json_object_set_new(r, "groups", groups_json(d, containers, id));
+	if (containers)
+		json_object_set_new(r, "containers", containers);
 	json_object_set_new(r, "counters", json_pack(
 		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 		"conntrack_cut", (json_int_t)d->n_cut,

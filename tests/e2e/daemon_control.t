@@ -118,6 +118,13 @@ is "$(snapshot)" "$before" "none of it changed anything (inventory, ruleset, sta
 is "$(probe tcp web 10.77.0.21 8080)" pass "traffic as before"
 kill -0 "$BHD_PID"; ok $? "daemon alive"
 
+# status filters
+is "$(raw '{"version":1,"op":"status","containers":false}' | jq -c '[.ok, has("containers")]')" \
+	"[true,false]" "status without the container list"
+is "$(raw '{"version":1,"op":"status","id":"id-web"}' | jq -c '[.containers[].id]')" \
+	'["id-web"]' "status of one container"
+reject "status: containers not a boolean" '{"version":1,"op":"status","containers":1}' 22
+
 # the live ruleset through the socket
 bhctl ruleset | grep -q "^table inet bulkhead"
 ok $? "bulkheadctl ruleset prints the live table's model"
