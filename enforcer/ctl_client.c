@@ -113,8 +113,13 @@ int ctl_call(json_t *req, json_t **reply, char **err)
 	sb_putc(&sb, '\n');
 	ret = send_all(fd, sb.buf, sb.len);
 	sb_reset(&sb);
-	if (!ret)
-		ret = read_line(fd, &sb);
+	/* a daemon that refuses a connection (too many clients) answers and
+	 * hangs up at once: its answer may be waiting behind the EPIPE */
+	if (!ret || ret == -EPIPE || ret == -ECONNRESET) {
+		int got = read_line(fd, &sb);
+
+		ret = got == 0 ? 0 : (ret ? ret : got);
+	}
 	close(fd);
 	if (ret < 0) {
 		*err = xasprintf("talking to bulkheadd on %s: %s",

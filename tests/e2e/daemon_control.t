@@ -82,13 +82,28 @@ r=$(printf '%s\n%s\n' '{"version":1,"op":"status"}' 'junk' |
 is "$r" "true false " "pipelined requests answered in order"
 
 # a client that connects and sends nothing does not stall the loop
-ns_bg host sh -c "sleep 20 | socat - UNIX-CONNECT:$BHD_SOCK"
+ns_bg host socat -u "UNIX-CONNECT:$BHD_SOCK" - >/dev/null
 sleep 0.3
 t0=$(date +%s%N)
 bhctl status >/dev/null
 ok $? "status answered while a silent client is connected"
 ms=$((($(date +%s%N) - t0) / 1000000))
 [ "$ms" -lt 2000 ]; ok $? "  in $ms ms"
+
+# at most 64 clients: the 65th is told so, the loop carries on
+pids=()
+for i in $(seq 64); do
+	# connects, reads, never sends: one process, killed by its pid
+	socat -u "UNIX-CONNECT:$BHD_SOCK" - >/dev/null 2>&1 &
+	pids+=($!)
+done
+sleep 1
+bhctl status >/dev/null 2>"$NS_TMP/err"
+is $? 1 "with 64 other clients connected, one more is refused"
+grep -q "too many clients" "$NS_TMP/err"; ok $? "  and told why"
+kill "${pids[@]}" 2>/dev/null
+for i in $(seq 50); do bhctl status >/dev/null 2>&1 && break; sleep 0.1; done
+bhctl status >/dev/null; ok $? "served again once they are gone"
 
 # unauthenticated: not root
 nobody() {
