@@ -32,6 +32,7 @@
 /* An engine can lose events (its own buffers, a restart of its event
  * backend); a periodic list and reconcile bounds how long that lasts. */
 #define DOCKER_RESYNC_MS (300 * 1000)
+#define DOCKER_RETRY_MS 2000
 
 enum dreq_kind { DREQ_EVENTS, DREQ_LIST, DREQ_INSPECT };
 enum engine_state { ENG_CONNECTING, ENG_UP, ENG_DOWN };
@@ -60,6 +61,8 @@ struct track {
 	unsigned gen;
 	unsigned inflight;	/* inspects not answered yet */
 	bool attached;
+	bool retry;		/* the daemon refused it: inspect again */
+	unsigned retries;
 	char *fp;		/* what was attached last (skip no-op attaches) */
 	struct track *next;	/* bucket chain */
 };
@@ -72,6 +75,7 @@ struct docker {
 	struct ev_timer *curl_timer;
 	struct ev_timer *retry_timer;
 	struct ev_timer *resync_timer;
+	struct ev_timer *reinspect_timer;
 	struct dreq *reqs;
 	struct track **tb;	/* buckets, a power of two of them */
 	size_t nb, n_tracks;
@@ -182,7 +186,7 @@ static void track_drop(struct docker *e, struct track *t)
  * the table follows the engine's live containers. */
 static void track_gc(struct docker *e, struct track *t)
 {
-	if (!t->attached && !t->inflight)
+	if (!t->attached && !t->inflight && !t->retry)
 		track_drop(e, t);
 }
 
@@ -664,10 +668,20 @@ static void apply_inspect(struct docker *e, struct dreq *q, long code)
 	r = daemon_attach(e->d, c, &err);
 	c = NULL;
 	if (r < 0) {
-		set_error(e, "attaching %.12s: %s", q->id,
-			  err ? err : strerror(-r));
+		/* e.g. its address still held by a container whose stop is
+		 * not processed yet: ask again soon, not at the next resync */
+		if (!t->retries++)
+			set_error(e, "attaching %.12s: %s; retrying every "
+				  "%d ms", q->id, err ? err : strerror(-r),
+				  DOCKER_RETRY_MS);
+		else
+			log_debug("engine %s: attaching %.12s: %s", e->url,
+				  q->id, err ? err : strerror(-r));
+		t->retry = true;
+		ev_timer_arm(e->reinspect_timer, DOCKER_RETRY_MS, 0);
 		goto out;
 	}
+	t->retries = 0;
 	log_info("engine %s: attached %.12s", e->url, q->id);
 	t->attached = true;
 	free(t->fp);
@@ -829,6 +843,7 @@ static void handle_event_line(struct docker *e, const char *line, size_t n)
 		t = track_find(e, id);
 		if (t) {
 			t->gen++;
+			t->retry = false;
 			engine_detach(e, t, action);
 			track_gc(e, t);
 		}
@@ -860,6 +875,7 @@ static void cancel_all(struct docker *e)
 	/* inspects in flight are gone: forget ids we never attached */
 	for_each_track(e, b, t, nx) {
 		t->inflight = 0;
+		t->retry = false;
 		track_gc(e, t);
 	}
 }
@@ -914,6 +930,23 @@ void docker_resync(struct docker *e)
 static void resync(struct ev_timer *t, void *arg)
 {
 	docker_resync(arg);
+}
+
+static void reinspect(struct ev_timer *timer, void *arg)
+{
+	struct docker *e = arg;
+	struct track *t, *nx;
+	size_t b;
+
+	if (e->state != ENG_UP)
+		return;
+	for_each_track(e, b, t, nx) {
+		if (!t->retry)
+			continue;
+		t->retry = false;
+		if (!t->inflight)
+			inspect(e, t->id);
+	}
 }
 
 static void engine_connect(struct docker *e)
@@ -1042,8 +1075,9 @@ int docker_start(struct daemon *d, const char *url, struct docker **out)
 	e->curl_timer = ev_timer_new(daemon_loop(d), curl_timeout, e);
 	e->retry_timer = ev_timer_new(daemon_loop(d), retry, e);
 	e->resync_timer = ev_timer_new(daemon_loop(d), resync, e);
+	e->reinspect_timer = ev_timer_new(daemon_loop(d), reinspect, e);
 	if (!e->multi || !e->curl_timer || !e->retry_timer ||
-	    !e->resync_timer) {
+	    !e->resync_timer || !e->reinspect_timer) {
 		docker_stop(e);
 		return -ENOMEM;
 	}
@@ -1074,6 +1108,7 @@ void docker_stop(struct docker *e)
 	ev_timer_free(e->curl_timer);
 	ev_timer_free(e->retry_timer);
 	ev_timer_free(e->resync_timer);
+	ev_timer_free(e->reinspect_timer);
 	for_each_track(e, b, t, nx) {
 		free(t->id);
 		free(t->fp);

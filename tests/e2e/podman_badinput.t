@@ -48,7 +48,11 @@ case "${path%%\?*}" in
 	sleep 60
 	exit 0 ;;
 */containers/json) f=$D/$mode.list ;;
-*/containers/*/json) f=$D/$mode.inspect ;;
+*/containers/*/json)
+	f=$D/$mode.inspect
+	id=${path#*/containers/}
+	id=${id%%/*}
+	[ -f "$f.$id" ] && f=$f.$id ;;
 *) f=/dev/null ;;
 esac
 if [ -f "$f.gen" ]; then
@@ -202,6 +206,34 @@ done
 ok $? "after the reconnect the list is reconciled again"
 stop_watch
 ok $? "clean exit"
+
+# the daemon refuses an attach (its address is still another container's):
+# the source asks again until it passes. The holder's interface lives in
+# a namespace of this test; deleting it lets the link watcher free the
+# address.
+if [ "$(id -u)" -eq 0 ]; then
+	NS=bhbad$$
+	ip netns add "$NS" || fail "netns"
+	trap 'ip netns del "$NS" 2>/dev/null; cleanup' EXIT
+	ip -n "$NS" link add hold0 type veth peer name hold1
+	cat >"$T/inv.json" <<JSON
+[{"id":"holder","name":"holder","ips":["10.1.2.3"],"ifname":"hold0"}]
+JSON
+	echo good >"$T/mode"
+	: >"$OUT"; : >"$ERR"; rm -f "$T/events.count"
+	nsenter --net="/run/netns/$NS" -- "$W" --inventory "$T/inv.json" --links \
+		--engine "unix://$SOCK" >"$OUT" 2>"$ERR" &
+	WPID=$!
+	PIDS+=($WPID)
+	waitfor "$ERR" "address.*retrying every 2000 ms\|inventory: .*retrying"
+	ok $? "attach refused (address in use): reported, will retry"
+	is "$(events_out)" 0 "nothing attached while the address is held"
+	ip -n "$NS" link del hold0
+	waitfor "$OUT" '"event":"attach"'
+	ok $? "address freed (holder's interface gone): the retry attaches"
+	stop_watch
+	ok $? "clean exit"
+fi
 
 "$W" --engine tcp://localhost:2375 >/dev/null 2>"$ERR"
 is "$?" 2 "a non-unix engine URL is refused"

@@ -147,7 +147,8 @@ L1=$(ipof late)
 bhd_start "$NS_TMP/policy.yaml" --engine "unix://$PM_SOCK" ||
 	fail "bulkheadd restarts"
 converge late "[\"web\",[\"$L1\"]]"
-ok $? "daemon restarted: a container started while it was down is attached"
+ok $? "daemon restarted: a container started while it was down is attached" ||
+	{ diag "late=$L1 status: $(ctr late)"; bhd_log_diag; }
 converge db ""
 ok $? "daemon restarted: one that stopped while it was down is detached"
 is "$(in_table "$D1"),$(in_table "$L1")" "0,1" "the table converged"
