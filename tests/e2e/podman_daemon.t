@@ -36,7 +36,7 @@ ctr() {
 }
 converge() { # NAME WANT: waits (bounded) until ctr NAME says WANT
 	local i
-	for i in $(seq 100); do
+	for i in $(seq 150); do
 		[ "$(ctr "$1")" = "$2" ] && return 0
 		sleep 0.1
 	done
