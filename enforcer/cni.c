@@ -361,7 +361,8 @@ bad:
 	return ret;
 }
 
-static json_t *attach_request(const struct container *c, bool quarantine)
+static json_t *attach_request(const struct container *c, const char *source,
+			      bool quarantine)
 {
 	json_t *labels = json_object(), *ips = json_array();
 	char buf[BH_ADDR_STRLEN];
@@ -376,7 +377,68 @@ static json_t *attach_request(const struct container *c, bool quarantine)
 	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:b}",
 			 "op", "attach", "id", c->id, "name", c->name,
 			 "labels", labels, "ips", ips, "ifname", c->ifname,
-			 "source", "cni", "quarantine", quarantine);
+			 "source", source, "quarantine", quarantine);
+}
+
+/* The daemon's record of id, *out NULL when it has none. */
+static int known(const char *id, json_t **out, char **err)
+{
+	json_t *req, *reply = NULL, *e;
+	const char *eid;
+	size_t i;
+	int r;
+
+	*out = NULL;
+	req = json_pack("{s:s, s:s}", "op", "status", "id", id);
+	r = ctl_call(req, &reply, err);
+	json_decref(req);
+	if (r < 0)
+		goto out;
+	json_array_foreach(json_object_get(reply, "containers"), i, e) {
+		eid = json_string_value(json_object_get(e, "id"));
+		if (eid && !strcmp(eid, id)) {
+			*out = json_incref(e);
+			break;
+		}
+	}
+out:
+	json_decref(reply);
+	return r;
+}
+
+/* An ADD without labels for an id the daemon knows — another network of a
+ * running container (Podman's CNI backend on `network connect`), or its
+ * engine was first: an id's labels do not change, so they are kept rather
+ * than sending it back to quarantine; the addresses of its interface that
+ * is still there are kept too. */
+static void inherit(struct cni_req *r, json_t *old, const char **source)
+{
+	const char *k, *oif, *src;
+	struct bh_addr a;
+	json_t *v;
+	size_t i;
+
+	if (json_is_false(json_object_get(old, "quarantined"))) {
+		json_object_foreach(json_object_get(old, "labels"), k, v) {
+			if (!json_is_string(v))
+				continue;
+			container_add_label(r->c, k, json_string_value(v));
+			r->have_labels = true;
+		}
+		src = json_string_value(json_object_get(old, "source"));
+		if (src && (!strcmp(src, "engine") || !strcmp(src, "static")))
+			*source = src;
+	}
+	oif = json_string_value(json_object_get(old, "ifname"));
+	if (!oif || !*oif || !strcmp(oif, r->c->ifname) ||
+	    strlen(oif) >= IF_NAMESIZE || !if_nametoindex(oif))
+		return;
+	json_array_foreach(json_object_get(old, "ips"), i, v)
+		if (json_is_string(v) &&
+		    bh_addr_parse(json_string_value(v), false, &a))
+			container_add_addr(r->c, &a);
+	/* the first interface stays the one anti-spoofing keys on */
+	snprintf(r->c->ifname, sizeof(r->c->ifname), "%s", oif);
 }
 
 /* -ECONNREFUSED / -ENOENT from the connect mean nobody listens. */
@@ -407,7 +469,8 @@ static int daemon_error(struct cni_req *r, int e, const char *what,
 
 static int cmd_add(struct cni_req *r)
 {
-	json_t *req, *reply = NULL;
+	json_t *req, *reply = NULL, *old = NULL;
+	const char *source = "cni";
 	char *err = NULL;
 	int e, ret;
 
@@ -420,7 +483,16 @@ static int cmd_add(struct cni_req *r)
 		return cni_error(r->cni_version, CNI_ERR_CONFIG,
 				 "prevResult gives the container no address",
 				 NULL);
-	req = attach_request(r->c, !r->have_labels);
+	if (!r->have_labels) {
+		e = known(r->id, &old, &err);
+		if (e < 0) {
+			ret = daemon_error(r, e, "attach", err);
+			goto out;
+		}
+		if (old)
+			inherit(r, old, &source);
+	}
+	req = attach_request(r->c, source, !r->have_labels);
 	e = ctl_call(req, &reply, &err);
 	json_decref(req);
 	json_decref(reply);
@@ -432,6 +504,7 @@ static int cmd_add(struct cni_req *r)
 	fputc('\n', stdout);
 	ret = fflush(stdout) ? 1 : 0;
 out:
+	json_decref(old);
 	free(err);
 	return ret;
 }
@@ -440,16 +513,64 @@ out:
  * the daemon down DEL still succeeds: runtimes stop a DEL chain at the
  * first error, which would leak the interface and its address; the daemon
  * drops the entry itself when it starts, as the veth is gone (links.c). */
+/* DEL of one network of several (prevResult names its addresses): the
+ * record keeps the others, NULL when none is left (then detach). */
+static json_t *keep_others(struct cni_req *r, json_t *old)
+{
+	json_t *ips = json_array(), *v, *req = NULL;
+	const char *ip, *oif, *src;
+	struct bh_addr a;
+	size_t i, j;
+	bool mine;
+
+	json_array_foreach(json_object_get(old, "ips"), i, v) {
+		ip = json_string_value(v);
+		if (!ip || !bh_addr_parse(ip, false, &a))
+			continue;
+		for (j = 0, mine = false; j < r->c->n_addrs && !mine; j++)
+			mine = bh_addr_eq(&a, &r->c->addrs[j]);
+		if (!mine)
+			json_array_append_new(ips, json_string(ip));
+	}
+	if (!json_array_size(ips))
+		goto out;
+	oif = json_string_value(json_object_get(old, "ifname"));
+	src = json_string_value(json_object_get(old, "source"));
+	/* the port going away cannot key anti-spoofing any more */
+	if (!oif || !strcmp(oif, r->c->ifname))
+		oif = "";
+	req = json_pack("{s:s, s:O, s:O, s:O, s:O, s:s, s:s, s:b}",
+			"op", "attach", "id", json_object_get(old, "id"),
+			"name", json_object_get(old, "name"),
+			"labels", json_object_get(old, "labels"),
+			"ips", ips, "ifname", oif, "source", src ? src : "cni",
+			"quarantine",
+			json_is_true(json_object_get(old, "quarantined")));
+out:
+	json_decref(ips);
+	return req;
+}
+
+/* DEL is idempotent: an id the daemon does not know is gone already. With
+ * the daemon down DEL still succeeds: runtimes stop a DEL chain at the
+ * first error, which would leak the interface and its address; the daemon
+ * drops the entry itself when it starts, as the veth is gone (links.c). */
 static int cmd_del(struct cni_req *r)
 {
-	json_t *req, *reply = NULL;
+	json_t *req = NULL, *reply = NULL, *old = NULL;
 	char *err = NULL;
 	int e, ret = 0;
 
-	req = json_pack("{s:s, s:s}", "op", "detach", "id", r->id);
-	e = ctl_call(req, &reply, &err);
-	json_decref(req);
-	json_decref(reply);
+	e = r->prev ? known(r->id, &old, &err) : 0;
+	if (e == 0 && old)
+		req = keep_others(r, old);
+	if (e == 0 && !req)
+		req = json_pack("{s:s, s:s}", "op", "detach", "id", r->id);
+	if (e == 0) {
+		free(err);
+		err = NULL;
+		e = ctl_call(req, &reply, &err);
+	}
 	/* a missing socket reads -ENOENT too: tell it from an unknown id */
 	if (e == -ECONNREFUSED ||
 	    (e == -ENOENT && access(ctl_socket_path(), F_OK) < 0))
@@ -458,6 +579,9 @@ static int cmd_del(struct cni_req *r)
 			r->id, err ? err : strerror(-e));
 	else if (e < 0 && e != -ENOENT)
 		ret = daemon_error(r, e, "detach", err);
+	json_decref(req);
+	json_decref(reply);
+	json_decref(old);
 	free(err);
 	return ret;
 }
@@ -481,7 +605,7 @@ static int cmd_check(struct cni_req *r)
 		return cni_error(r->cni_version, CNI_ERR_CONFIG,
 				 "bulkhead-cni is a chained plugin: "
 				 "\"prevResult\" missing", NULL);
-	req = json_pack("{s:s}", "op", "status");
+	req = json_pack("{s:s, s:s}", "op", "status", "id", r->id);
 	rc = ctl_call(req, &reply, &err);
 	json_decref(req);
 	if (rc < 0) {

@@ -110,6 +110,29 @@ is "$(ctr cq | jq -c '[.group, .quarantined]')" '["api",false]' \
 	"same id with labels: out of quarantine"
 is "$(probe tcp cweb "$Q" 8080)" pass "and its group's flows apply"
 
+# a second network for a classified container; its runtime gives no labels
+# (Podman's CNI backend on `network connect`): it keeps its group
+jq '.name = "bhtest2" | .plugins[0].bridge = "cni1"
+	| .plugins[0].ipam.ranges = [[{subnet: "10.87.0.0/24"}]]
+	| .plugins[0].ipam.dataDir += "2"' "$NS_TMP/chain.conflist" \
+	>"$NS_TMP/chain2.conflist"
+CNI_CONF=$NS_TMP/chain2.conflist CNI_IF=eth1 \
+	cni_run ADD cweb "$(ns_path cweb)" >/dev/null
+ok $? "ADD of a second network, no labels"
+W2=$(jq -r '.ips[0].address | sub("/.*"; "")' "$NS_TMP/cni/cweb-eth1.result")
+c=$(ctr cweb)
+is "$(jq -c '[.group, .quarantined, .ifname, (.ips | length)]' <<<"$c")" \
+	"[\"web\",false,\"$(hostif cweb)\",3]" \
+	"known container keeps its group, first port and addresses, gains the new one"
+jq -e --arg a "$W2" '.ips | index($a)' <<<"$c" >/dev/null
+ok $? "the new network's address is registered"
+CNI_CONF=$NS_TMP/chain2.conflist CNI_IF=eth1 \
+	cni_run DEL cweb "$(ns_path cweb)" >/dev/null
+ok $? "DEL of the second network"
+is "$(ctr cweb | jq -c '[.group, .ifname, (.ips | sort)]')" \
+	"[\"web\",\"$(hostif cweb)\",$(jq -c '[.ips[].address | sub("/.*"; "")] | sort' "$NS_TMP/cni/cweb.result")]" \
+	"only that network's address leaves; the container stays"
+
 CNI_RESULT=$(cat "$NS_TMP/cni/cweb.result")
 cni_run CHECK cweb "$(ns_path cweb)" >/dev/null
 ok $? "CHECK: known with its addresses"

@@ -14,6 +14,8 @@
 #                           first failing plugin's (its stdout printed);
 #                           each plugin's stdout is kept in
 #                           $NS_TMP/cni/ID.CMD.INDEX
+#   CNI_IF=eth1 cni_run …   another interface (a second network) of the
+#                           same container; its files are ID-eth1.*
 
 CNI_CONF=
 CNI_BIN=
@@ -46,26 +48,28 @@ _cni_one() {
 	type=$(jq -r .type <<<"$plugin")
 	nsenter --net="$(ns_path host)" -- env -i PATH="$PATH" \
 		CNI_COMMAND="$cmd" CNI_CONTAINERID="$id" CNI_NETNS="$netns" \
-		CNI_IFNAME=eth0 CNI_PATH="$CNI_BIN" \
+		CNI_IFNAME="${CNI_IF:-eth0}" CNI_PATH="$CNI_BIN" \
 		CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAME=$id" \
 		"$CNI_BIN/$type" <<<"$conf" 2>>"$NS_TMP/cni/stderr"
 }
 
 cni_run() { # CMD ID NETNS [LABELS_JSON]
-	local cmd=$1 id=$2 netns=$3 labels=${4:-} n i out prev="" rc order
+	local cmd=$1 id=$2 netns=$3 labels=${4:-} n i out prev="" rc order key=$2
+
+	[ -n "${CNI_IF:-}" ] && key=$id-$CNI_IF
 
 	n=$(jq '.plugins | length' "$CNI_CONF")
 	if [ "$cmd" = ADD ]; then
 		order=$(seq 0 $((n - 1)))
 	else
 		order=$(seq $((n - 1)) -1 0)
-		prev=$(cat "$NS_TMP/cni/$id.result" 2>/dev/null)
+		prev=$(cat "$NS_TMP/cni/$key.result" 2>/dev/null)
 	fi
 	for i in $order; do
 		out=$(_cni_one "$(jq -c ".plugins[$i]" "$CNI_CONF")" "$cmd" \
 			"$id" "$netns" "$prev" "$labels")
 		rc=$?
-		printf '%s\n' "$out" >"$NS_TMP/cni/$id.$cmd.$i"
+		printf '%s\n' "$out" >"$NS_TMP/cni/$key.$cmd.$i"
 		if [ $rc -ne 0 ]; then
 			echo "$out"
 			return $rc
@@ -73,9 +77,9 @@ cni_run() { # CMD ID NETNS [LABELS_JSON]
 		[ "$cmd" = ADD ] && prev=$out
 	done
 	if [ "$cmd" = ADD ]; then
-		echo "$prev" >"$NS_TMP/cni/$id.result"
+		echo "$prev" >"$NS_TMP/cni/$key.result"
 		echo "$prev"
 	fi
-	[ "$cmd" = DEL ] && rm -f "$NS_TMP/cni/$id.result"
+	[ "$cmd" = DEL ] && rm -f "$NS_TMP/cni/$key.result"
 	return 0
 }
