@@ -251,6 +251,16 @@ static void print_status(json_t *r)
 		       num(dn, "lost"), str(dn, "file"));
 	else
 		printf("denied flows: not reported (pipeline not running)\n");
+	json_array_foreach(json_object_get(r, "engines"), i, x) {
+		printf("engine %s: %s%s since %s, %lld containers",
+		       str(x, "url"), str(x, "state"),
+		       json_is_true(json_object_get(x, "stale")) ?
+		       " (STALE: its containers keep their last policy)" : "",
+		       str(x, "since"), num(x, "containers"));
+		if (json_is_string(json_object_get(x, "last_error")))
+			printf("; last error: %s", str(x, "last_error"));
+		printf("\n");
+	}
 	printf("(DENIED: packets the group's deny chains counted; in audit "
 	       "mode they passed)\n");
 }

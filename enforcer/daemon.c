@@ -68,7 +68,11 @@ struct daemon {
 	struct control *ctl;
 	struct denied *denied;
 	struct links *links;
-	struct docker *docker;
+	struct engine {
+		char *url;
+		struct docker *src;
+	} *engines;			/* in --engine order */
+	size_t n_engines, cap_engines;
 
 	int ino_fd;
 	char *watch_name;		/* file in the watched dir; NULL: any
@@ -753,7 +757,7 @@ static json_t *groups_json(const struct daemon *d, json_t *list,
 static json_t *op_status(struct daemon *d, json_t *req)
 {
 	char t1[32], t2[32];
-	json_t *r, *containers = NULL, *pol, *lr, *v;
+	json_t *r, *containers = NULL, *pol, *lr, *v, *engines;
 	const char *id = NULL;
 	size_t i;
 
@@ -825,8 +829,15 @@ static json_t *op_status(struct daemon *d, json_t *req)
 		"state_errors", (json_int_t)d->state_errors));
 	json_object_set_new(r, "denied", d->denied ?
 			    denied_status_json(d->denied) : json_null());
-	json_object_set_new(r, "engine", d->docker ?
-			    docker_status_json(d->docker) : json_null());
+	engines = json_array();
+	for (i = 0; i < d->n_engines; i++)
+		json_array_append_new(engines,
+				      docker_status_json(d->engines[i].src));
+	/* "engine" predates several engines: the first one, for its clients */
+	json_object_set_new(r, "engine", json_incref(json_array_get(engines,
+								     0)) ?:
+			    json_null());
+	json_object_set_new(r, "engines", engines);
 	return r;
 }
 
@@ -1235,6 +1246,7 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 	json_t *lines;
 	char *e = NULL;
 	uint64_t wd_usec = 0;
+	size_t i;
 	int ret, exists;
 
 	*out = NULL;
@@ -1254,6 +1266,21 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 	ev_add_signal(d->loop, SIGUSR1, on_usr1, d);
 	d->reload_timer = ev_timer_new(d->loop, on_reload_timer, d);
 	d->gc_timer = ev_timer_new(d->loop, gc_retired, d);
+
+	/* 0. the engines: a bad --engine stops us before the kernel is
+	 * touched. Nothing is sent to them before the loop runs, after
+	 * READY=1, so an absent or slow engine never holds start-up back. */
+	for (i = 0; i < o->n_engines; i++) {
+		ret = daemon_start_engine(d, o->engines[i]);
+		if (ret < 0) {
+			*err = xasprintf("--engine %s: %s", o->engines[i],
+					 ret == -EEXIST ? "given twice" :
+					 ret == -EINVAL ? "expected "
+					 "unix:///PATH/TO/SOCKET" :
+					 strerror(-ret));
+			goto fail;
+		}
+	}
 
 	/* 1. the policy: every finding logged */
 	p = policy_load(o->policy_path, &dg);
@@ -1357,7 +1384,22 @@ fail:
 
 int daemon_start_engine(struct daemon *d, const char *url)
 {
-	return docker_start(d, url, &d->docker);
+	struct docker *e;
+	size_t i;
+	int ret;
+
+	/* two sources for one engine would detach each other's containers */
+	for (i = 0; i < d->n_engines; i++)
+		if (!strcmp(d->engines[i].url, url))
+			return -EEXIST;
+	ret = docker_start(d, url, &e);
+	if (ret < 0)
+		return ret;
+	xgrow(&d->engines, &d->cap_engines, d->n_engines + 1,
+	      sizeof(*d->engines));
+	d->engines[d->n_engines].url = xstrdup(url);
+	d->engines[d->n_engines++].src = e;
+	return 0;
 }
 
 int daemon_run(struct daemon *d)
@@ -1374,7 +1416,11 @@ void daemon_free(struct daemon *d)
 		return;
 	sd_notify(0, "STOPPING=1");
 	control_close(d->ctl);
-	docker_stop(d->docker);
+	for (i = 0; i < d->n_engines; i++) {
+		docker_stop(d->engines[i].src);
+		free(d->engines[i].url);
+	}
+	free(d->engines);
 	links_stop(d->links);
 	denied_stop(d->denied);
 	if (d->o.flush_on_exit && d->nft) {

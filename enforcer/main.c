@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "ruleset.h"
+#include "util.h"
 
 #define DEFAULT_POLICY "/etc/bulkhead/groups"
 #define DEFAULT_STATE_DIR "/var/lib/bulkhead"
@@ -33,8 +34,11 @@ static void usage(FILE *out)
 "  --denied-log PATH    denied-flow records, JSON lines\n"
 "                       (default %s)\n"
 "  --nflog-group N      NFLOG group of the deny rules (default %d)\n"
-"  --engine URL         follow a Docker/Podman engine, e.g.\n"
-"                       unix:///run/podman/podman.sock\n"
+"  --engine URL         follow a Docker/Podman engine's API socket, e.g.\n"
+"                       unix:///run/podman/podman.sock; repeat it for\n"
+"                       several (Docker's and Podman's). One that is\n"
+"                       absent is retried with backoff and reported\n"
+"                       stale; it never delays start-up\n"
 "  --foreground         stay in the foreground (under systemd); otherwise\n"
 "                       fork once the first table is committed\n"
 "  --flush-on-exit      delete the table at SIGTERM (default: leave it\n"
@@ -93,7 +97,8 @@ int main(int argc, char **argv)
 		.denied_log = DEFAULT_DENIED_LOG,
 		.nflog_group = RULESET_NFLOG_GROUP_DEFAULT,
 	};
-	const char *engine = NULL;
+	const char **engines = NULL;
+	size_t cap_engines = 0;
 	bool foreground = false;
 	struct daemon *d = NULL;
 	int verbosity = 0, c, ret;
@@ -125,7 +130,10 @@ int main(int argc, char **argv)
 			o.nflog_group = (uint16_t)v;
 			break;
 		case 'e':
-			engine = optarg;
+			xgrow(&engines, &cap_engines, o.n_engines + 1,
+			      sizeof(*engines));
+			engines[o.n_engines++] = optarg;
+			o.engines = engines;
 			break;
 		case 'f':
 			foreground = true;
@@ -159,11 +167,6 @@ int main(int argc, char **argv)
 	ret = daemon_new(&o, &d, &err);
 	if (ret < 0)
 		fatal("%s", err ? err : strerror(-ret));
-	if (engine) {
-		ret = daemon_start_engine(d, engine);
-		if (ret < 0)
-			log_err("--engine %s: %s", engine, strerror(-ret));
-	}
 	if (!foreground) {
 		background();
 		log_init("bulkheadd", LOG_TO_JOURNAL, verbosity);
@@ -172,5 +175,6 @@ int main(int argc, char **argv)
 	if (ret < 0)
 		log_err("event loop: %s", strerror(-ret));
 	daemon_free(d);
+	free(engines);
 	return ret < 0 ? 1 : 0;
 }

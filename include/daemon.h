@@ -36,16 +36,20 @@ struct daemon_opts {
 	uint16_t nflog_group;
 	bool flush_on_exit;		/* delete the table at SIGTERM */
 	bool journald;			/* log and records go to journald */
+	const char *const *engines;	/* Engine API URLs to follow */
+	size_t n_engines;
 };
 
-/* Start-up in the order of docs/daemon.md: policy, state file, bridge
- * sysctls, one full commit (atomic replace, never a flush), control
- * socket, denied-flow pipeline, link watcher, READY=1. Returns 0, or
- * -errno with *err (caller frees); the kernel keeps whatever table it had
- * when start-up fails. */
+/* Start-up in the order of docs/daemon.md: the engines' URLs (a bad or
+ * repeated one fails here; they are first contacted once the loop runs),
+ * policy, state file, bridge sysctls, one full commit (atomic replace,
+ * never a flush), control socket, denied-flow pipeline, link watcher,
+ * READY=1. Returns 0, or -errno with *err (caller frees); the kernel keeps
+ * whatever table it had when start-up fails. */
 int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err);
-/* Follow a Docker/Podman engine (docker.h) at url, e.g.
- * unix:///run/podman/podman.sock. */
+/* Follow one more Docker/Podman engine (docker.h) at url, e.g.
+ * unix:///run/podman/podman.sock; each has its own connection, backoff
+ * and stale flag. -EINVAL: not a unix:// URL; -EEXIST: already followed. */
 int daemon_start_engine(struct daemon *d, const char *url);
 /* The event loop until SIGTERM or SIGINT. 0 or -errno. */
 int daemon_run(struct daemon *d);
