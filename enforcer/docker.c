@@ -657,6 +657,7 @@ static void apply_inspect(struct docker *e, struct dreq *q, long code)
 		engine_detach(e, t, "not running or no address");
 		goto out;
 	}
+	c->engine = xstrdup(e->url);
 	/* another source (CNI) may know the host side when we do not */
 	old = inventory_find(daemon_inventory(e->d), c->id);
 	if (!c->ifname[0] && old)
@@ -701,9 +702,10 @@ static unsigned n_engines;
 
 /* At the first list after start, containers restored from the state file
  * are this engine's to reconcile: one that stopped while the daemon was
- * down is detached, not kept forever. With several engines the owner of a
- * restored container is unknown, so nothing is adopted (the link watcher
- * still detaches those whose veth is gone). */
+ * down is detached, not kept forever. Each names the engine that reported
+ * it; one from an older state file that names none is adopted only when a
+ * single engine is followed (with several its owner is unknown: the link
+ * watcher still detaches it when its veth is gone). */
 static void adopt(struct docker *e)
 {
 	const struct inventory *inv = daemon_inventory(e->d);
@@ -711,10 +713,9 @@ static void adopt(struct docker *e)
 	struct track *t;
 	size_t i;
 
-	if (n_engines != 1)
-		return;
 	for (i = 0; (c = inventory_at(inv, i)); i++) {
-		if (c->source != SRC_ENGINE)
+		if (c->source != SRC_ENGINE ||
+		    (c->engine ? strcmp(c->engine, e->url) : n_engines != 1))
 			continue;
 		t = track_get(e, c->id);
 		t->attached = true;

@@ -116,6 +116,7 @@ void container_free(struct container *c)
 	free(c->addrs);
 	free(c->id);
 	free(c->name);
+	free(c->engine);
 	free(c);
 }
 
@@ -157,6 +158,7 @@ struct container *container_dup(const struct container *c)
 		container_add_addr(d, &c->addrs[i]);
 	memcpy(d->ifname, c->ifname, sizeof(d->ifname));
 	d->source = c->source;
+	d->engine = c->engine ? xstrdup(c->engine) : NULL;
 	d->quarantined = c->quarantined;
 	d->group = c->group;
 	return d;
@@ -348,6 +350,15 @@ static struct container *entry_from_json(json_t *o, size_t idx, char **err)
 		else if (!strcmp(json_string_value(v), "cni"))
 			c->source = SRC_CNI;
 	}
+	v = json_object_get(o, "engine");
+	if (v && !json_is_null(v) && (!json_is_string(v) ||
+				      strlen(json_string_value(v)) > 4096)) {
+		*err = xasprintf("entry %zu (%s): \"engine\" must be a URL",
+				 idx, id);
+		goto fail;
+	}
+	if (json_is_string(v) && c->source == SRC_ENGINE)
+		c->engine = xstrdup(json_string_value(v));
 	return c;
 fail:
 	container_free(c);
@@ -456,6 +467,9 @@ char *inventory_to_json(const struct inventory *inv)
 			      source_name(c->source));
 		if (c->quarantined)
 			json_object_set_new(o, "quarantined", json_true());
+		if (c->engine)
+			json_object_set_new(o, "engine",
+					    json_string(c->engine));
 		json_array_append_new(root, o);
 	}
 	s = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);

@@ -29,6 +29,9 @@ struct container {
 	size_t n_addrs;
 	char ifname[IF_NAMESIZE];	/* host-side interface, "" if unknown */
 	enum container_source source;
+	char *engine;			/* SRC_ENGINE: the URL of the engine
+					 * that reported it; NULL if unknown
+					 * (an older state file) */
 	bool quarantined;		/* seen, group not yet known */
 	unsigned group;			/* set by inventory_classify */
 	size_t slot;			/* the inventory's own bookkeeping */
@@ -64,7 +67,8 @@ struct container *inventory_find_addr(const struct inventory *inv,
 void inventory_classify(struct inventory *inv, const struct policy *p);
 void container_classify(struct container *c, const struct policy *p);
 
-/* JSON: [{"id","name","labels":{},"ips":[],"ifname"}] — the format of
+/* JSON: [{"id","name","labels":{},"ips":[],"ifname","source","engine"?}]
+ * — the format of
  * `bulkheadctl ruleset --inventory FILE` and of the daemon's state file.
  * Errors go to *err (caller frees) naming the entry. */
 struct inventory *inventory_from_json(const char *text, size_t len,

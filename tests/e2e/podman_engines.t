@@ -174,4 +174,26 @@ is "$(engines)" '[["up",false,2],["up",false,1]]' "engine B up again, not stale"
 is "$(ctr web)" "[\"web\",[\"$W1\"]]" "B's container still attached after the reconnect"
 bhd_stop
 ok $? "bulkheadd stops cleanly"
+is "$(jq -r '.[] | select(.name == "web") | .engine' "$BHD_STATE/inventory.json" 2>&1)" \
+	"unix://$B_SOCK" "the state file names the engine of each container"
+
+# While the daemon is down, web stops on B and web2 starts there, likely
+# on web's host-side veth name (netavark takes the lowest free vethN): the
+# link watcher cannot tell, only engine B's first list can.
+HW=$(jq -r '.[] | select(.name == "web") | .ifname' "$BHD_STATE/inventory.json")
+on_b pm stop -t 0 web >/dev/null
+on_b pm_run web2 "$B_NET" bulkhead.purpose=web >/dev/null
+W2=$(on_b pm_ip web2 "$B_NET")
+diag "web had $HW; web2 got $(nsx host ip -o link show master "$BRB" | awk -F'[ @:]+' '{print $2}' | tr '\n' ' ')"
+bhd_start "$NS_TMP/policy.yaml" --engine "unix://$PM_SOCK" \
+	--engine "unix://$B_SOCK" || fail "bulkheadd restarts"
+converge web2 "[\"web\",[\"$W2\"]]"
+ok $? "restarted: a container B started while the daemon was down is attached"
+converge web ""
+r=$?
+ok $r "restarted: the one that stopped on B meanwhile is detached by B's list"
+[ $r -eq 0 ] || { diag "web: $(ctr web)"; bhd_log_diag; }
+is "$(ctr api)" "[\"api\",[\"$A1\"]]" "engine A's container kept"
+bhd_stop
+ok $? "bulkheadd stops cleanly again"
 done_testing
