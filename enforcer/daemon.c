@@ -645,12 +645,13 @@ static json_t *container_json(const struct daemon *d,
 	for (i = 0; i < c->n_addrs; i++)
 		json_array_append_new(ips, json_string(
 			bh_addr_str(&c->addrs[i], buf)));
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:b}",
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:s*, s:b}",
 			 "id", c->id, "name", c->name, "group",
 			 group_name(d, c->group), "labels", labels, "ips", ips,
 			 "ifname", c->ifname,
 			 "source", c->source == SRC_ENGINE ? "engine" :
 			 c->source == SRC_CNI ? "cni" : "static",
+			 "engine", c->engine,
 			 "quarantined", c->quarantined);
 }
 

@@ -144,6 +144,8 @@ is "$(jq -r '[.engines[].url] | join(" ")' <<<"$st")" \
 	"unix://$PM_SOCK unix://$B_SOCK" "status lists the engines in --engine order"
 is "$(jq -c '.engine == .engines[0]' <<<"$st")" true \
 	"\"engine\" is still there: the first engine"
+is "$(jq -r '[.containers[] | .name + "@" + .engine] | sort | join(" ")' <<<"$st")" \
+	"api@unix://$PM_SOCK web@unix://$B_SOCK" "each container names its engine"
 
 KA=$(pm inspect -f '{{.NetworkSettings.SandboxKey}}' api)
 KW=$(on_b pm inspect -f '{{.NetworkSettings.SandboxKey}}' web)
