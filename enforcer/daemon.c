@@ -313,39 +313,12 @@ int daemon_attach(struct daemon *d, struct container *c, char **err)
 	if (old)
 		ruleset_container_delta(d->rs, old, RS_ELEM_DEL, delta);
 	ruleset_container_delta(d->rs, c, RS_ELEM_ADD, delta);
-	if (ruleset_delta_overflows(d->rs, delta)) {
-		struct container *prev = old ?
-			inventory_remove(d->inv, c->id) : NULL;
-
-		inventory_add(d->inv, c);
-		ret = attach_full(d, err);
-		if (ret < 0) {
-			container_free(inventory_remove(d->inv, c->id));
-			if (prev)
-				inventory_add(d->inv, prev);
-			goto out;
-		}
-		container_free(prev);
-		goto done;
-	}
+	if (ruleset_delta_overflows(d->rs, delta))
+		goto full;
 	t0 = bh_now_ms();
 	ret = nft_commit_delta(d->nft, d->rs, delta, &ne);
-	if (ret == -ENOSPC) {
-		/* the model's sizes and the kernel's disagree: replace */
-		struct container *prev = old ?
-			inventory_remove(d->inv, c->id) : NULL;
-
-		inventory_add(d->inv, c);
-		ret = attach_full(d, err);
-		if (ret < 0) {
-			container_free(inventory_remove(d->inv, c->id));
-			if (prev)
-				inventory_add(d->inv, prev);
-			goto out;
-		}
-		container_free(prev);
-		goto done;
-	}
+	if (ret == -ENOSPC) /* the model's sizes and the kernel's disagree */
+		goto full;
 	if (ret < 0) {
 		*err = xasprintf("the kernel refused the change: %s",
 				 ne.msg[0] ? ne.msg : strerror(-ret));
@@ -369,6 +342,24 @@ done:
 		cut_flows(d, &st);
 	}
 	goto out;
+full:
+	/* a delta cannot carry this change: replace the whole table with
+	 * the container in, and put the old one back if that fails */
+	{
+		struct container *prev = old ?
+			inventory_remove(d->inv, c->id) : NULL;
+
+		inventory_add(d->inv, c);
+		ret = attach_full(d, err);
+		if (ret < 0) {
+			container_free(inventory_remove(d->inv, c->id));
+			if (prev)
+				inventory_add(d->inv, prev);
+			goto out;
+		}
+		container_free(prev);
+		goto done;
+	}
 fail:
 	container_free(c);
 out:

@@ -102,4 +102,23 @@ c=$(bhctl status --json | jq .counters)
 is "$(echo "$c" | jq .commits_full)" 1 "one full commit (start-up) only"
 [ "$(echo "$c" | jq .commits_delta)" -ge 8 ]; ok $? "every change was an element delta"
 
+# More containers than the presized sets hold (64 + headroom when empty):
+# the attach that would overflow becomes one full commit, and every
+# container before and after it stays in the kernel's maps.
+n_ok=0
+for i in $(seq 1 80); do
+	bhctl attach --id "bulk-$i" --name "bulk-$i" \
+		--label bulkhead.purpose=db --ip "10.77.1.$i" >/dev/null &&
+		n_ok=$((n_ok + 1))
+done
+is "$n_ok" 80 "80 more containers attach"
+c=$(bhctl status --json | jq .counters)
+[ "$(echo "$c" | jq .commits_full)" -ge 2 ]
+ok $? "a set outgrew its size: full commit instead of a delta"
+is "$(nft_host list map inet bulkhead in_v4 | grep -o '10\.77\.1\.[0-9]*' | sort -u | wc -l)" 80 \
+	"all 80 addresses are in the kernel's in_v4 map"
+bhd_attach api bulkhead.purpose=api >/dev/null
+bhd_attach web bulkhead.purpose=web >/dev/null
+is "$(probe tcp web 10.77.0.21 8080)" pass "web -> api passes after the regrowth"
+
 done_testing
