@@ -623,27 +623,18 @@ static void on_watchdog(struct ev_timer *t, void *arg)
 
 /* ---- the control socket's ops ---- */
 
+/* The inventory's entry plus the group, and "quarantined" and "engine"
+ * always present so that status readers need not guess. */
 static json_t *container_json(const struct daemon *d,
 			      const struct container *c)
 {
-	json_t *labels = json_object(), *ips = json_array();
-	char buf[BH_ADDR_STRLEN];
-	size_t i;
+	json_t *o = container_to_json(c);
 
-	for (i = 0; i < c->n_labels; i++)
-		json_object_set_new(labels, c->labels[i].key,
-				    json_string(c->labels[i].value));
-	for (i = 0; i < c->n_addrs; i++)
-		json_array_append_new(ips, json_string(
-			bh_addr_str(&c->addrs[i], buf)));
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:s*, s:b}",
-			 "id", c->id, "name", c->name, "group",
-			 group_name(d, c->group), "labels", labels, "ips", ips,
-			 "ifname", c->ifname,
-			 "source", c->source == SRC_ENGINE ? "engine" :
-			 c->source == SRC_CNI ? "cni" : "static",
-			 "engine", c->engine,
-			 "quarantined", c->quarantined);
+	json_object_set_new(o, "group", json_string(group_name(d, c->group)));
+	json_object_set_new(o, "quarantined", json_boolean(c->quarantined));
+	if (!c->engine)
+		json_object_set_new(o, "engine", json_null());
+	return o;
 }
 
 static const char *kind_str(const struct group *g)

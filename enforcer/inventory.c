@@ -444,34 +444,36 @@ static const char *source_name(enum container_source s)
 	}
 }
 
+json_t *container_to_json(const struct container *c)
+{
+	json_t *labels = json_object(), *ips = json_array(), *o;
+	char buf[BH_ADDR_STRLEN];
+	size_t j;
+
+	for (j = 0; j < c->n_labels; j++)
+		json_object_set_new(labels, c->labels[j].key,
+				    json_string(c->labels[j].value));
+	for (j = 0; j < c->n_addrs; j++)
+		json_array_append_new(ips, json_string(
+			bh_addr_str(&c->addrs[j], buf)));
+	o = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s}", "id", c->id,
+		      "name", c->name, "labels", labels, "ips", ips,
+		      "ifname", c->ifname, "source", source_name(c->source));
+	if (c->quarantined)
+		json_object_set_new(o, "quarantined", json_true());
+	if (c->engine)
+		json_object_set_new(o, "engine", json_string(c->engine));
+	return o;
+}
+
 char *inventory_to_json(const struct inventory *inv)
 {
-	json_t *root = json_array(), *o, *labels, *ips;
-	char buf[BH_ADDR_STRLEN], *s;
-	size_t i, j;
+	json_t *root = json_array();
+	size_t i;
+	char *s;
 
-	for (i = 0; i < inv->n; i++) {
-		const struct container *c = inv->v[i];
-
-		labels = json_object();
-		for (j = 0; j < c->n_labels; j++)
-			json_object_set_new(labels, c->labels[j].key,
-					    json_string(c->labels[j].value));
-		ips = json_array();
-		for (j = 0; j < c->n_addrs; j++)
-			json_array_append_new(ips, json_string(
-				bh_addr_str(&c->addrs[j], buf)));
-		o = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s}", "id", c->id,
-			      "name", c->name, "labels", labels, "ips", ips,
-			      "ifname", c->ifname, "source",
-			      source_name(c->source));
-		if (c->quarantined)
-			json_object_set_new(o, "quarantined", json_true());
-		if (c->engine)
-			json_object_set_new(o, "engine",
-					    json_string(c->engine));
-		json_array_append_new(root, o);
-	}
+	for (i = 0; i < inv->n; i++)
+		json_array_append_new(root, container_to_json(inv->v[i]));
 	s = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
 	json_decref(root);
 	if (!s)

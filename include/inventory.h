@@ -75,5 +75,10 @@ struct inventory *inventory_from_json(const char *text, size_t len,
 				      char **err);
 struct inventory *inventory_load(const char *path, char **err);
 char *inventory_to_json(const struct inventory *inv);
+/* One entry of that format ("quarantined" and "engine" only when set);
+ * callers add their own fields (the daemon's "group", the CNI plugin's
+ * "op"). A new reference. */
+struct json_t;
+struct json_t *container_to_json(const struct container *c);
 
 #endif
