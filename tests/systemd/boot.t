@@ -213,6 +213,22 @@ is "$(probe tcp web 10.77.0.12 8080)" pass "declared web->api tcp/8080 passes"
 is "$(probe tcp web fd77::12 8080)" pass "... over IPv6"
 is "$(probe tcp web 10.77.0.12 9090)" drop "undeclared web->api tcp/9090 drops"
 
+# The denied-flow record reaches journald too, with structured fields a
+# security team can filter on.
+J=
+for i in $(seq 50); do
+	J=$(sx journalctl --no-pager -o json BULKHEAD_DST_PORT=9090 2>/dev/null |
+		head -1)
+	[ -n "$J" ] && break
+	sleep 0.1
+done
+is "$(echo "$J" | jq -r '[.BULKHEAD_ACTION, .BULKHEAD_PROTO,
+	.BULKHEAD_SRC_GROUP, .BULKHEAD_SRC_CONTAINER_NAME, .BULKHEAD_SRC_IP,
+	.BULKHEAD_DST_GROUP, .BULKHEAD_DST_CONTAINER_NAME, .BULKHEAD_DST_IP,
+	.BULKHEAD_SCHEMA, .SYSLOG_IDENTIFIER] | join(" ")' 2>&1)" \
+	"deny tcp web web 10.77.0.11 api api 10.77.0.12 1 bulkheadd" \
+	"the denied web->api tcp/9090 is a journald record with its fields"
+
 # The group bulkhead: a member that is not root reads status through the
 # socket; changes stay refused.
 as_member() {
