@@ -7,6 +7,7 @@
 #          [--warmup SEC] [--conc N] [--configs LIST] [--out DIR]
 #   run.sh --gen DIR   only write the policies, inventories and tables to
 #                      DIR (no namespaces, no traffic)
+#   run.sh --report DIR  print the tables again from DIR/results.txt
 #
 # Topology (all in namespaces named bhdp<pid>…, removed on exit):
 #   client netns  c0 10.99.0.1/24 + the 2,000 traffic container addresses
@@ -58,7 +59,7 @@ APPLY="$BH_BUILD/tests/tools/nft_apply"
 
 ALL_CONFIGS="none ct bh1 bh1000 iptmid iptend nftmid nftend bh1000x"
 rounds=10 duration=4 udp_duration=2 warmup=1 conc=64 smoke=0
-configs=$ALL_CONFIGS out="" gen_only=""
+configs=$ALL_CONFIGS out="" gen_only="" report_only=""
 N_GROUPS=999		# client groups g000..g998; srv makes 1,000
 PER_GROUP=10		# containers per group: 9,990 + 10 = 10,000
 T_GROUPS=200		# groups whose containers are the traffic sources
@@ -79,6 +80,7 @@ while [ $# -gt 0 ]; do
 	--configs) configs=${2//,/ }; shift ;;
 	--out) out=$2; shift ;;
 	--gen) gen_only=$2; shift ;;
+	--report) report_only=$2; shift ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
@@ -101,19 +103,19 @@ if [ -n "$gen_only" ]; then
 	mkdir -p "$gen_only"
 	work=$(cd "$gen_only" && pwd)
 fi
-[ -n "$gen_only" ] || [ "$(id -u)" -eq 0 ] ||
+[ -n "$gen_only$report_only" ] || [ "$(id -u)" -eq 0 ] ||
 	{ echo "run.sh: needs root (namespaces)" >&2; exit 2; }
-[ -n "$gen_only" ] || for b in "$CTL" "$LOAD" "$SINK" "$APPLY"; do
+[ -n "$gen_only$report_only" ] || for b in "$CTL" "$LOAD" "$SINK" "$APPLY"; do
 	[ -x "$b" ] || { echo "run.sh: $b missing: run make first" >&2; exit 2; }
 done
-[ -n "$gen_only" ] || for t in ip nft iptables-nft-restore conntrack shuf awk timeout; do
+[ -n "$gen_only$report_only" ] || for t in ip nft iptables-nft-restore conntrack shuf awk timeout; do
 	command -v "$t" >/dev/null ||
 		{ echo "run.sh: '$t' not found (tools/deps.sh)" >&2; exit 2; }
 done
 
 P=bhdp$$
 H=$P-host C=$P-cli S=$P-srv
-[ -n "$gen_only" ] || work=$(mktemp -d "/tmp/$P.XXXXXX")
+[ -n "$gen_only$report_only" ] || work=$(mktemp -d "/tmp/$P.XXXXXX")
 [ -n "$out" ] || out=$BH_BUILD/bench/dataplane
 sink_pid=""
 
@@ -127,7 +129,7 @@ cleanup() {
 	done
 	rm -rf "$work"
 }
-[ -n "$gen_only" ] || trap cleanup EXIT
+[ -n "$gen_only$report_only" ] || trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 hx() { ip netns exec "$H" "$@"; }
@@ -295,12 +297,19 @@ whatif() {
 	{ print }' "$1" >"$work/bh1000x.nft"
 }
 
+# apply N: bulkhead's writer programs the N-group table (its policy
+# warnings, such as the 1-group policy's lone group, only on failure)
+apply() {
+	hx "$APPLY" "$work/p$1.yaml" "$work/inv$1.json" >/dev/null \
+		2>"$work/apply.err" || { cat "$work/apply.err" >&2; return 1; }
+}
+
 load_config() {
 	case "$1" in
 	none) ;;
 	ct) hx nft -f "$work/ct.nft" ;;
-	bh1) hx "$APPLY" "$work/p1.yaml" "$work/inv1.json" >/dev/null ;;
-	bh1000) hx "$APPLY" "$work/p1000.yaml" "$work/inv1000.json" >/dev/null ;;
+	bh1) apply 1 ;;
+	bh1000) apply 1000 ;;
 	bh1000x) hx nft -f "$work/bh1000x.nft" ;;
 	iptmid) hx iptables-nft-restore <"$work/iptmid.rules" ;;
 	iptend) hx iptables-nft-restore <"$work/iptend.rules" ;;
@@ -421,7 +430,7 @@ report() {
 	}
 	{
 		kv($0)
-		r = F["round"]; c = F["config"]; p = F["proto"]
+		r = F["round"] + 0; c = F["config"]; p = F["proto"]
 		if (r > NR_ROUNDS) NR_ROUNDS = r
 		V["rate", c, p, r] = F["rate"]
 		V["cpu", c, p, r] = F["cpu_us_per_op"]
@@ -510,6 +519,12 @@ report() {
 		       "conn rate vs iptables linear at 1000 groups: %s\n", hc, hr)
 	}' "$out/results.txt"
 }
+
+if [ -n "$report_only" ]; then
+	out=$report_only
+	report
+	exit
+fi
 
 # ---- main ---------------------------------------------------------------------
 say "run.sh: generating policies, inventories and linear rule sets in $work"
