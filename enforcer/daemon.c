@@ -301,6 +301,13 @@ int daemon_attach(struct daemon *d, struct container *c, char **err)
 			goto fail;
 		}
 	}
+	other = inventory_find_ifname(d->inv, c->ifname);
+	if (other && strcmp(other->id, c->id)) {
+		*err = xasprintf("interface %s belongs to container %s (%s)",
+				 c->ifname, other->name, other->id);
+		ret = -EADDRINUSE;
+		goto fail;
+	}
 	classify(d->policy, c);
 	old = inventory_find(d->inv, c->id);
 	if (old && same_enforcement(old, c)) {

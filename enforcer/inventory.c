@@ -28,6 +28,7 @@ struct inventory {
 	size_t n, cap;
 	struct htab by_id;
 	struct htab by_addr;
+	struct htab by_ifname;		/* host-side ports: one owner each */
 };
 
 static void htab_resize(struct htab *t, size_t nb)
@@ -180,6 +181,7 @@ void inventory_free(struct inventory *inv)
 	free(inv->v);
 	htab_free(&inv->by_id);
 	htab_free(&inv->by_addr);
+	htab_free(&inv->by_ifname);
 	free(inv);
 }
 
@@ -221,6 +223,21 @@ struct container *inventory_find_addr(const struct inventory *inv,
 	return NULL;
 }
 
+struct container *inventory_find_ifname(const struct inventory *inv,
+					const char *ifname)
+{
+	uint32_t h;
+	struct hent *e;
+
+	if (!ifname[0] || !inv->by_ifname.nb)
+		return NULL;
+	h = bh_str_hash(ifname);
+	for (e = inv->by_ifname.b[h & (inv->by_ifname.nb - 1)]; e; e = e->next)
+		if (e->hash == h && !strcmp(e->c->ifname, ifname))
+			return e->c;
+	return NULL;
+}
+
 int inventory_add(struct inventory *inv, struct container *c)
 {
 	size_t i;
@@ -234,6 +251,11 @@ int inventory_add(struct inventory *inv, struct container *c)
 			container_free(c);
 			return -EADDRINUSE;
 		}
+	/* anti-spoofing keys a port to one container's addresses */
+	if (inventory_find_ifname(inv, c->ifname)) {
+		container_free(c);
+		return -EADDRINUSE;
+	}
 	xgrow(&inv->v, &inv->cap, inv->n + 1, sizeof(*inv->v));
 	c->slot = inv->n;
 	inv->v[inv->n++] = c;
@@ -241,6 +263,8 @@ int inventory_add(struct inventory *inv, struct container *c)
 	for (i = 0; i < c->n_addrs; i++)
 		htab_insert(&inv->by_addr, bh_addr_hash(&c->addrs[i]), c,
 			    &c->addrs[i]);
+	if (c->ifname[0])
+		htab_insert(&inv->by_ifname, bh_str_hash(c->ifname), c, NULL);
 	return 0;
 }
 
@@ -255,6 +279,8 @@ struct container *inventory_remove(struct inventory *inv, const char *id)
 	for (i = 0; i < c->n_addrs; i++)
 		htab_remove(&inv->by_addr, bh_addr_hash(&c->addrs[i]), c,
 			    &c->addrs[i]);
+	if (c->ifname[0])
+		htab_remove(&inv->by_ifname, bh_str_hash(c->ifname), c, NULL);
 	last = inv->v[--inv->n];
 	inv->v[c->slot] = last;
 	last->slot = c->slot;
@@ -396,8 +422,9 @@ struct inventory *inventory_from_json(const char *text, size_t len,
 			goto fail;
 		}
 		if (r == -EADDRINUSE) {
-			*err = xasprintf("entry %zu: an address belongs to "
-					 "another container", i);
+			*err = xasprintf("entry %zu: an address or the "
+					 "interface belongs to another "
+					 "container", i);
 			goto fail;
 		}
 	}

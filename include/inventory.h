@@ -55,13 +55,17 @@ size_t inventory_count(const struct inventory *inv);
 struct container *inventory_at(const struct inventory *inv, size_t i);
 
 /* Takes ownership of c. -EEXIST when the id is present, -EADDRINUSE when
- * one of its addresses belongs to another container (c is then freed). */
+ * one of its addresses or its host-side interface belongs to another
+ * container (c is then freed). */
 int inventory_add(struct inventory *inv, struct container *c);
 /* Removes and returns the container (caller frees), NULL when unknown. */
 struct container *inventory_remove(struct inventory *inv, const char *id);
 struct container *inventory_find(const struct inventory *inv, const char *id);
 struct container *inventory_find_addr(const struct inventory *inv,
 				      const struct bh_addr *a);
+/* The container whose host-side interface is ifname; NULL for "". */
+struct container *inventory_find_ifname(const struct inventory *inv,
+					const char *ifname);
 
 /* Put every container (or one) into its group under p. */
 void inventory_classify(struct inventory *inv, const struct policy *p);

@@ -102,6 +102,22 @@ c=$(bhctl status --json | jq .counters)
 is "$(echo "$c" | jq .commits_full)" 1 "one full commit (start-up) only"
 [ "$(echo "$c" | jq .commits_delta)" -ge 8 ]; ok $? "every change was an element delta"
 
+# A host-side port has one owner: anti-spoofing keys it to one
+# container's addresses.
+bhctl attach --id port-a --name port-a --label bulkhead.purpose=db \
+	--ip 10.77.2.1 --ifname vethshared >/dev/null
+ok $? "attach port-a on vethshared"
+out=$(bhctl attach --id port-b --name port-b --label bulkhead.purpose=db \
+	--ip 10.77.2.2 --ifname vethshared 2>&1)
+ok $((! $?)) "a second container on vethshared is refused"
+echo "$out" | grep -q "interface vethshared belongs to container port-a"
+ok $? "... saying whose interface it is" || diag "$out"
+bhctl detach --id port-a >/dev/null
+bhctl attach --id port-b --name port-b --label bulkhead.purpose=db \
+	--ip 10.77.2.2 --ifname vethshared >/dev/null
+ok $? "once port-a is gone, port-b may take vethshared"
+bhctl detach --id port-b >/dev/null
+
 # More containers than the presized sets hold (64 + headroom when empty):
 # the attach that would overflow becomes one full commit, and every
 # container before and after it stays in the kernel's maps.

@@ -54,6 +54,21 @@ static void test_add_find_remove(void **state)
 	assert_non_null(inventory_find(inv, "c999"));
 	assert_ptr_equal(inventory_at(inv, 0), inventory_find(inv, "c999"));
 	assert_null(inventory_remove(inv, "c0"));
+	/* a host-side interface has one owner, freed on removal */
+	c = mk("port-a", "10.2.0.1");
+	strcpy(c->ifname, "veth7");
+	assert_int_equal(inventory_add(inv, c), 0);
+	c = mk("port-b", "10.2.0.2");
+	strcpy(c->ifname, "veth7");
+	assert_int_equal(inventory_add(inv, c), -EADDRINUSE);
+	assert_string_equal(inventory_find_ifname(inv, "veth7")->id, "port-a");
+	assert_null(inventory_find_ifname(inv, ""));
+	container_free(inventory_remove(inv, "port-a"));
+	assert_null(inventory_find_ifname(inv, "veth7"));
+	c = mk("port-b", "10.2.0.2");
+	strcpy(c->ifname, "veth7");
+	assert_int_equal(inventory_add(inv, c), 0);
+	container_free(inventory_remove(inv, "port-b"));
 	assert_int_equal(inventory_count(inv), 999);
 	inventory_free(inv);
 }
