@@ -456,12 +456,18 @@ int daemon_reload(struct daemon *d, const char *trigger, json_t **errors,
 	struct ruleset *rs = NULL;
 	struct reload_result *lr = &d->last;
 	uint64_t t0 = bh_now_ms();
+	bool notify_reload;
 	int ret = 0;
 
 	*err = NULL;
 	if (errors)
 		*errors = NULL;
-	if (getenv("NOTIFY_SOCKET"))
+	/* Only the reload systemd asked for (ExecReload= sends SIGHUP) is
+	 * announced: systemd 252 without Type=notify-reload can be left
+	 * "reloading" by a RELOADING=1 of the daemon's own that arrives
+	 * while its reload job ends (an inotify reload right after). */
+	notify_reload = !strcmp(trigger, "SIGHUP") && getenv("NOTIFY_SOCKET");
+	if (notify_reload)
 		sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
 			   (unsigned long long)bh_now_ms() * 1000ULL);
 	log_info("reloading %s (%s)", d->o.policy_path, trigger);
@@ -517,7 +523,7 @@ out:
 	if (errors)
 		*errors = json_incref(lr->errors);
 	diags_free(&dg);
-	if (getenv("NOTIFY_SOCKET"))
+	if (notify_reload)
 		sd_notify(0, "READY=1");
 	notify_status(d);
 	return ret;
