@@ -374,22 +374,28 @@ out:
 	return ret;
 }
 
-int daemon_detach(struct daemon *d, const char *id, char **err)
+int daemon_detach_many(struct daemon *d, char *const *ids, size_t n,
+		       char **err)
 {
-	struct container *c;
 	struct rs_delta *delta = NULL;
 	struct nft_error ne = { 0 };
+	struct container *c;
+	size_t i;
 	int ret = 0;
 
 	*err = NULL;
-	c = inventory_find(d->inv, id);
-	if (!c) {
-		*err = xasprintf("no container with id %s", id);
-		return -ENOENT;
-	}
+	for (i = 0; i < n; i++)
+		if (!inventory_find(d->inv, ids[i])) {
+			*err = xasprintf("no container with id %s", ids[i]);
+			return -ENOENT;
+		}
+	/* one batch, one kernel transaction, however many containers */
 	if (d->rs) {
 		delta = rs_delta_new();
-		ruleset_container_delta(d->rs, c, RS_ELEM_DEL, delta);
+		for (i = 0; i < n; i++)
+			ruleset_container_delta(d->rs,
+						inventory_find(d->inv, ids[i]),
+						RS_ELEM_DEL, delta);
 		ret = nft_commit_delta(d->nft, d->rs, delta, &ne);
 		if (ret < 0) {
 			*err = xasprintf("the kernel refused the change: %s",
@@ -399,15 +405,24 @@ int daemon_detach(struct daemon *d, const char *id, char **err)
 		d->n_delta++;
 		ruleset_apply_delta(d->rs, delta);
 	}
-	c = inventory_remove(d->inv, id);
-	log_info("detached %s (%s)", c->name, c->id);
-	record(d, NULL, c->id);
-	container_free(c);
-	d->n_detach++;
+	for (i = 0; i < n; i++) {
+		c = inventory_remove(d->inv, ids[i]);
+		log_info("detached %s (%s)", c->name, c->id);
+		record(d, NULL, c->id);
+		container_free(c);
+		d->n_detach++;
+	}
 	notify_status(d);
 out:
 	rs_delta_free(delta);
 	return ret;
+}
+
+int daemon_detach(struct daemon *d, const char *id, char **err)
+{
+	char *ids[] = { (char *)id };
+
+	return daemon_detach_many(d, ids, 1, err);
 }
 
 /* ---- reload ---- */

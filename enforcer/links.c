@@ -34,42 +34,25 @@ struct links {
 	unsigned long overruns;
 };
 
-static struct container *find_by_ifname(struct daemon *d, const char *name)
-{
-	const struct inventory *inv = daemon_inventory(d);
-	struct container *c;
-	size_t i;
-
-	if (!name || !*name)
-		return NULL;
-	for (i = 0; (c = inventory_at(inv, i)); i++)
-		if (!strcmp(c->ifname, name))
-			return c;
-	return NULL;
-}
-
 static void detach_gone(struct links *l, const char *ifname)
 {
 	struct container *c;
 	char *err = NULL, *id;
 	int r;
 
-	/* one interface may have served several ids (re-ADD); drop them all */
-	while ((c = find_by_ifname(l->d, ifname))) {
-		id = xstrdup(c->id);
-		r = daemon_detach(l->d, id, &err);
-		if (r < 0)
-			log_warn("links: %s gone, detaching %s failed: %s",
-				 ifname, id, err ? err : strerror(-r));
-		else
-			log_info("links: %s gone: detached container %s",
-				 ifname, id);
-		free(err);
-		err = NULL;
-		free(id);
-		if (r < 0)
-			break;
-	}
+	/* an interface has one owner (inventory_add enforces it) */
+	c = inventory_find_ifname(daemon_inventory(l->d), ifname);
+	if (!c)
+		return;
+	id = xstrdup(c->id);
+	r = daemon_detach(l->d, id, &err);
+	if (r < 0)
+		log_warn("links: %s gone, detaching %s failed: %s", ifname, id,
+			 err ? err : strerror(-r));
+	else
+		log_info("links: %s gone: detached container %s", ifname, id);
+	free(err);
+	free(id);
 }
 
 /* Runtimes that reuse names (netavark's vethN) may have made the next
@@ -97,7 +80,7 @@ static void link_changed(struct nl_cache *cache, struct nl_object *obj,
 	const char *name = rtnl_link_get_name((struct rtnl_link *)obj);
 	struct links *l = arg;
 
-	if (action != NL_ACT_DEL || !find_by_ifname(l->d, name))
+	if (action != NL_ACT_DEL || !inventory_find_ifname(daemon_inventory(l->d), name))
 		return;
 	if (name_back(name)) {
 		log_debug("links: %s gone and back already: left to its "
@@ -145,7 +128,7 @@ static void addr_changed(struct nl_cache *cache, struct nl_object *obj,
 	if (!rtnl_link_i2name(l->link_cache, rtnl_addr_get_ifindex(ra), name,
 			      sizeof(name)))
 		return;
-	c = find_by_ifname(l->d, name);
+	c = inventory_find_ifname(daemon_inventory(l->d), name);
 	if (!c)
 		return;
 	for (i = 0; i < c->n_addrs; i++)
@@ -177,23 +160,33 @@ static void addr_changed(struct nl_cache *cache, struct nl_object *obj,
 static void links_reconcile(struct links *l)
 {
 	const struct inventory *inv = daemon_inventory(l->d);
+	char **ids = NULL, *err = NULL;
+	size_t i, n = 0, cap = 0;
 	struct container *c;
-	char *gone;
-	size_t i = 0;
+	int r;
 
-	while ((c = inventory_at(inv, i))) {
+	for (i = 0; (c = inventory_at(inv, i)); i++) {
 		if (!c->ifname[0] ||
-		    rtnl_link_name2i(l->link_cache, c->ifname) > 0) {
-			i++;
+		    rtnl_link_name2i(l->link_cache, c->ifname) > 0)
 			continue;
-		}
-		gone = xstrdup(c->ifname);
-		detach_gone(l, gone);
-		free(gone);
-		/* detaching moved another container into slot i */
-		if (inventory_at(inv, i) == c)
-			i++;
+		xgrow(&ids, &cap, n + 1, sizeof(*ids));
+		ids[n++] = xstrdup(c->id);
 	}
+	if (!n)
+		goto out;
+	/* one transaction for all: after a restart thousands may be gone */
+	r = daemon_detach_many(l->d, ids, n, &err);
+	if (r < 0)
+		log_warn("links: detaching %zu containers whose interface is "
+			 "gone failed: %s", n, err ? err : strerror(-r));
+	else
+		log_info("links: detached %zu containers whose interface is "
+			 "gone", n);
+out:
+	for (i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+	free(err);
 }
 
 static void links_resync(struct links *l)

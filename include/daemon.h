@@ -20,6 +20,11 @@ struct daemon;
 int daemon_attach(struct daemon *d, struct container *c, char **err);
 /* Unknown id: -ENOENT. */
 int daemon_detach(struct daemon *d, const char *id, char **err);
+/* Detach several containers in one kernel transaction (the link watcher's
+ * reconcile after a restart may find thousands gone). All ids must be
+ * known (-ENOENT otherwise); on error nothing changed. */
+int daemon_detach_many(struct daemon *d, char *const *ids, size_t n,
+		       char **err);
 
 const struct policy *daemon_policy(const struct daemon *d);
 const struct inventory *daemon_inventory(const struct daemon *d);

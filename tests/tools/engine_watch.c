@@ -39,9 +39,6 @@ static void emit(json_t *o)
 
 int daemon_attach(struct daemon *d, struct container *c, char **err)
 {
-	char *text = NULL;
-	json_t *arr;
-	struct inventory *one = inventory_new();
 	struct container *old;
 	int r;
 
@@ -52,32 +49,38 @@ int daemon_attach(struct daemon *d, struct container *c, char **err)
 		*err = xasprintf("inventory: %s", strerror(-r));
 		if (old)
 			inventory_add(d->inv, old);
-		goto out;
+		return r;
 	}
 	container_free(old);
 	/* print the entry in the inventory's own JSON form */
-	inventory_add(one, container_dup(inventory_find(d->inv, c->id)));
-	text = inventory_to_json(one);
-	arr = json_loads(text, 0, NULL);
-	emit(json_pack("{s:s, s:O}", "event", "attach", "container",
-		       json_array_get(arr, 0)));
-	json_decref(arr);
-out:
-	free(text);
-	inventory_free(one);
-	return r;
+	emit(json_pack("{s:s, s:o}", "event", "attach", "container",
+		       container_to_json(inventory_find(d->inv, c->id))));
+	return 0;
+}
+
+int daemon_detach_many(struct daemon *d, char *const *ids, size_t n,
+		       char **err)
+{
+	struct container *c;
+	size_t i;
+
+	*err = NULL;
+	for (i = 0; i < n; i++)
+		if (!inventory_find(d->inv, ids[i]))
+			return -ENOENT;
+	for (i = 0; i < n; i++) {
+		c = inventory_remove(d->inv, ids[i]);
+		emit(json_pack("{s:s, s:s}", "event", "detach", "id", ids[i]));
+		container_free(c);
+	}
+	return 0;
 }
 
 int daemon_detach(struct daemon *d, const char *id, char **err)
 {
-	struct container *c = inventory_remove(d->inv, id);
+	char *ids[] = { (char *)id };
 
-	*err = NULL;
-	if (!c)
-		return -ENOENT;
-	emit(json_pack("{s:s, s:s}", "event", "detach", "id", id));
-	container_free(c);
-	return 0;
+	return daemon_detach_many(d, ids, 1, err);
 }
 
 const struct inventory *daemon_inventory(const struct daemon *d)
