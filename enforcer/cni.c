@@ -364,20 +364,13 @@ bad:
 static json_t *attach_request(const struct container *c, const char *source,
 			      bool quarantine)
 {
-	json_t *labels = json_object(), *ips = json_array();
-	char buf[BH_ADDR_STRLEN];
-	size_t i;
+	json_t *o = container_to_json(c);
 
-	for (i = 0; i < c->n_labels; i++)
-		json_object_set_new(labels, c->labels[i].key,
-				    json_string(c->labels[i].value));
-	for (i = 0; i < c->n_addrs; i++)
-		json_array_append_new(ips, json_string(
-			bh_addr_str(&c->addrs[i], buf)));
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:b}",
-			 "op", "attach", "id", c->id, "name", c->name,
-			 "labels", labels, "ips", ips, "ifname", c->ifname,
-			 "source", source, "quarantine", quarantine);
+	json_object_set_new(o, "op", json_string("attach"));
+	json_object_set_new(o, "source", json_string(source));
+	json_object_del(o, "quarantined");
+	json_object_set_new(o, "quarantine", json_boolean(quarantine));
+	return o;
 }
 
 /* The daemon's record of id, *out NULL when it has none. */
