@@ -39,6 +39,8 @@
 #define DATATYPE_IPADDR 7		/* nftables' datatype ids */
 #define DATATYPE_IP6ADDR 8
 #define DATATYPE_IFNAME 41
+#define DATATYPE_INET_PROTOCOL 12
+#define DATATYPE_INET_SERVICE 13
 #define DATATYPE_BITS 6
 #define BYTEORDER_HOST_ENDIAN 1
 #define BYTEORDER_BIG_ENDIAN 2
@@ -232,8 +234,20 @@ static uint32_t key_type(enum rs_key k)
 		return DATATYPE_IFNAME << DATATYPE_BITS | DATATYPE_IPADDR;
 	case RS_KEY_IFNAME_IPV6:
 		return DATATYPE_IFNAME << DATATYPE_BITS | DATATYPE_IP6ADDR;
+	case RS_KEY_IPV4_PROTO_PORT:
+	case RS_KEY_IPV6_PROTO_PORT:
+		return ((k == RS_KEY_IPV4_PROTO_PORT ? DATATYPE_IPADDR :
+						       DATATYPE_IP6ADDR)
+			<< DATATYPE_BITS | DATATYPE_INET_PROTOCOL)
+		       << DATATYPE_BITS | DATATYPE_INET_SERVICE;
 	}
 	return 0;
+}
+
+static bool proto_port(const struct rs_set *s)
+{
+	return s->key == RS_KEY_IPV4_PROTO_PORT ||
+	       s->key == RS_KEY_IPV6_PROTO_PORT;
 }
 
 /* Set ids are the model's index + 1: unique within the batch. */
@@ -259,6 +273,13 @@ static void put_set(struct nft_writer *w, uint32_t i)
 	}
 	if (s->interval)
 		flags |= NFT_SET_INTERVAL;
+	if (proto_port(s)) {
+		/* the kernel's pipapo set needs each field's length */
+		uint8_t fields[4] = { (uint8_t)(s->klen - 8), 1, 2, 0 };
+
+		flags |= NFT_SET_CONCAT;
+		nftnl_set_set_data(ns, NFTNL_SET_DESC_CONCAT, fields, 3);
+	}
 	if (s->dynamic) {
 		flags |= NFT_SET_EVAL | NFT_SET_TIMEOUT;
 		nftnl_set_set_u64(ns, NFTNL_SET_TIMEOUT, s->timeout_ms);
@@ -357,13 +378,16 @@ static void put_data(struct nlmsghdr *nlh, uint16_t type, const void *d,
 }
 
 static void put_elem(struct nft_writer *w, struct elems *e,
-		     const uint8_t *key, uint32_t flags, const char *chain)
+		     const uint8_t *key, const uint8_t *key_end, uint32_t flags,
+		     const char *chain)
 {
 	const struct rs_set *s = &w->rs->sets[e->set];
 	struct nlattr *el, *d, *v;
 
 	el = mnl_attr_nest_start(e->nlh, NFTA_LIST_ELEM);
 	put_data(e->nlh, NFTA_SET_ELEM_KEY, key, s->klen);
+	if (key_end)
+		put_data(e->nlh, NFTA_SET_ELEM_KEY_END, key_end, s->klen);
 	if (flags)
 		mnl_attr_put_u32(e->nlh, NFTA_SET_ELEM_FLAGS, htonl(flags));
 	if (chain) {
@@ -401,7 +425,8 @@ static void be_add_one(uint8_t *x, size_t len, bool *wrapped)
 
 /* Intervals the way the kernel's rbtree sets want them: a start element
  * per range and an end element (flagged) just past it; an end element at
- * zero first when the first range does not start there. */
+ * zero first when the first range does not start there. Concatenated
+ * (pipapo) sets take each range as one element: key and key end. */
 static void put_set_elems(struct nft_writer *w, uint32_t set)
 {
 	const struct rs_set *s = &w->rs->sets[set];
@@ -414,18 +439,20 @@ static void put_set_elems(struct nft_writer *w, uint32_t set)
 	if (!s->n)
 		return;
 	elems_open(w, &e, set, NFT_MSG_NEWSETELEM, 0, true);
-	if (s->interval && memcmp(s->keys, zero, s->klen))
-		put_elem(w, &e, zero, NFT_SET_ELEM_INTERVAL_END, NULL);
+	if (s->interval && !proto_port(s) && memcmp(s->keys, zero, s->klen))
+		put_elem(w, &e, zero, NULL, NFT_SET_ELEM_INTERVAL_END, NULL);
 	for (i = 0; i < s->n; i++) {
 		elems_room(w, &e, i, true);
-		put_elem(w, &e, s->keys + i * s->klen, 0,
+		put_elem(w, &e, s->keys + i * s->klen,
+			 proto_port(s) ? s->key_ends + i * s->klen : NULL, 0,
 			 s->map ? w->rs->chains[s->chains[i]].name : NULL);
-		if (!s->interval)
+		if (!s->interval || proto_port(s))
 			continue;
 		memcpy(end, s->key_ends + i * s->klen, s->klen);
 		be_add_one(end, s->klen, &wrapped);
 		if (!wrapped)
-			put_elem(w, &e, end, NFT_SET_ELEM_INTERVAL_END, NULL);
+			put_elem(w, &e, end, NULL, NFT_SET_ELEM_INTERVAL_END,
+				 NULL);
 	}
 	elems_close(w, &e);
 }
@@ -588,6 +615,26 @@ static void enc_match(struct rb *b, const struct ruleset *rs,
 		need_family(b, m->family);
 		load_addr(b, m->family, m->daddr, NFT_REG_1);
 		e_lookup(b, rs, m->set, NFT_REG_1, false, m->neg);
+		break;
+	case RM_ALLOW_SET:
+		/* addr . l4proto . dport in consecutive 32-bit registers,
+		 * registers and the (no-op) byteorder as nft 1.0.6 emits
+		 * them, so `nft list` reads the rule back the same */
+		need_family(b, m->family);
+		load_addr(b, m->family, false, NFT_REG_1);
+		v32 = m->family == 6 ? NFT_REG_2 : NFT_REG32_01;
+		e_meta(b, NFT_META_L4PROTO, v32);
+		e = nftnl_expr_alloc("byteorder");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SREG, v32);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_DREG, v32);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_OP,
+				   NFT_BYTEORDER_HTON);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_LEN, 1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SIZE, 2);
+		add(b, e);
+		e_payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2,
+			  m->family == 6 ? NFT_REG32_05 : NFT_REG32_02);
+		e_lookup(b, rs, m->set, NFT_REG_1, false, false);
 		break;
 	case RM_FIB_LOCAL:
 		e = nftnl_expr_alloc("fib");
@@ -1071,7 +1118,7 @@ int nft_commit_delta(struct nft_writer *w, const struct ruleset *rs,
 			   0, false);
 		w->tags[w->n_tags - 1].idx = (uint32_t)i;
 		el.set = op->set;
-		put_elem(w, &el, op->key, 0,
+		put_elem(w, &el, op->key, proto_port(s) ? op->key_end : NULL, 0,
 			 s->map && op->op == RS_ELEM_ADD ?
 				 rs->chains[op->chain].name : NULL);
 		elems_close(w, &el);

@@ -18,6 +18,7 @@
 static const uint8_t key_len[] = {
 	[RS_KEY_IPV4] = 4, [RS_KEY_IPV6] = 16, [RS_KEY_IFNAME] = 16,
 	[RS_KEY_IFNAME_IPV4] = 20, [RS_KEY_IFNAME_IPV6] = 32,
+	[RS_KEY_IPV4_PROTO_PORT] = 12, [RS_KEY_IPV6_PROTO_PORT] = 24,
 };
 
 static int fam_idx(int family)
@@ -76,7 +77,7 @@ static void set_index(struct rs_set *s)
 {
 	size_t nb = 64;
 
-	if (s->nb || s->interval)
+	if (s->nb)
 		return;
 	while (nb < s->n)
 		nb *= 2;
@@ -122,22 +123,26 @@ long ruleset_set_find(const struct rs_set *s, const uint8_t *key)
 }
 
 /* Append without looking for a duplicate: the caller knows it is new. */
-static void set_append(struct rs_set *s, const uint8_t *key, uint32_t chain)
+static void set_append(struct rs_set *s, const uint8_t *key,
+		       const uint8_t *key_end, uint32_t chain)
 {
 	set_reserve(s, s->n + 1);
 	memcpy(s->keys + s->n * s->klen, key, s->klen);
+	if (s->interval)
+		memcpy(s->key_ends + s->n * s->klen, key_end, s->klen);
 	if (s->map)
 		s->chains[s->n] = chain;
 	s->n++;
 }
 
 /* Append and index (deltas). */
-static void set_push(struct rs_set *s, const uint8_t *key, uint32_t chain)
+static void set_push(struct rs_set *s, const uint8_t *key,
+		     const uint8_t *key_end, uint32_t chain)
 {
 	uint32_t b;
 
 	set_index(s);
-	set_append(s, key, chain);
+	set_append(s, key, key_end, chain);
 	if (s->n > s->nb * 2) {
 		set_rehash(s, s->nb * 4);
 		return;
@@ -168,6 +173,9 @@ static void set_remove(struct rs_set *s, uint32_t i)
 		set_unlink(s, last);
 		memcpy(s->keys + (size_t)i * s->klen,
 		       s->keys + (size_t)last * s->klen, s->klen);
+		if (s->interval)
+			memcpy(s->key_ends + (size_t)i * s->klen,
+			       s->key_ends + (size_t)last * s->klen, s->klen);
 		if (s->map)
 			s->chains[i] = s->chains[last];
 		b = key_hash(s->keys + (size_t)i * s->klen, s->klen) &
@@ -318,6 +326,26 @@ static bool is_container_group(const struct policy *p, unsigned g)
 	       p->groups[g].kind == GK_LABELS;
 }
 
+/* tcp/udp/sctp with a port range: its accept is an element of the
+ * destination's allow set when the source is a container group. A bare
+ * protocol (0-65535), icmp and any keep their own rules. */
+static bool port_in_set(const struct port_spec *ps)
+{
+	return (ps->proto == IPPROTO_TCP || ps->proto == IPPROTO_UDP ||
+		ps->proto == IPPROTO_SCTP) &&
+	       !(ps->lo == 0 && ps->hi == 65535);
+}
+
+static bool flow_needs_rules(const struct flow *fl)
+{
+	size_t k;
+
+	for (k = 0; k < fl->n_ports; k++)
+		if (!port_in_set(&fl->ports[k]))
+			return true;
+	return false;
+}
+
 static const char *fam_sfx(int f)
 {
 	return f ? "v6" : "v4";
@@ -465,7 +493,8 @@ static void find_needs(struct build *b)
 					b->need_world = true;
 				if (!is_container_group(p, dst))
 					continue;
-				if (is_container_group(p, src))
+				if (is_container_group(p, src) &&
+				    flow_needs_rules(fl))
 					b->need_member[src] = true;
 				if (src == GROUP_WORLD)
 					b->need_containers = true;
@@ -473,6 +502,132 @@ static void find_needs(struct build *b)
 					b->need_world = true;
 			}
 	}
+}
+
+static int reach_cmp(const void *x, const void *y)
+{
+	const struct rs_reach *a = x, *b = y;
+
+	if (a->dst != b->dst)
+		return a->dst < b->dst ? -1 : 1;
+	if (a->proto != b->proto)
+		return a->proto < b->proto ? -1 : 1;
+	if (a->lo != b->lo)
+		return a->lo < b->lo ? -1 : 1;
+	return (int)a->hi - (int)b->hi;
+}
+
+/* For each container source group, the (destination, proto, port range)
+ * its containers are allowed to, sorted and merged: the kernel's
+ * concatenated interval sets refuse overlapping elements. */
+static void build_reach(struct build *b)
+{
+	const struct policy *p = b->p;
+	struct ruleset *rs = b->rs;
+	size_t f, i, j, k, g;
+
+	for (f = 0; f < p->n_flows; f++) {
+		const struct flow *fl = &p->flows[f];
+
+		for (i = 0; i < fl->n_from; i++)
+			for (j = 0; j < fl->n_to; j++) {
+				unsigned src = fl->from[i], dst = fl->to[j];
+				struct rs_group *rg;
+
+				if (src >= p->n_groups || dst >= p->n_groups ||
+				    src == GROUP_QUARANTINE ||
+				    dst == GROUP_QUARANTINE ||
+				    !is_container_group(p, src) ||
+				    !is_container_group(p, dst))
+					continue;
+				rg = &rs->groups[src];
+				for (k = 0; k < fl->n_ports; k++) {
+					const struct port_spec *ps =
+						&fl->ports[k];
+
+					if (!port_in_set(ps))
+						continue;
+					xgrow(&rg->reach, &rg->cap_reach,
+					      rg->n_reach + 1,
+					      sizeof(*rg->reach));
+					rg->reach[rg->n_reach++] =
+						(struct rs_reach){
+							.dst = dst,
+							.proto = ps->proto,
+							.lo = ps->lo,
+							.hi = ps->hi };
+					rs->groups[dst].allow_needed = true;
+				}
+			}
+	}
+	for (g = 0; g < p->n_groups; g++) {
+		struct rs_group *rg = &rs->groups[g];
+
+		if (!rg->n_reach)
+			continue;
+		qsort(rg->reach, rg->n_reach, sizeof(*rg->reach), reach_cmp);
+		for (i = 0, k = 0; i < rg->n_reach; i++) {
+			struct rs_reach *e = &rg->reach[i], *l;
+
+			l = k ? &rg->reach[k - 1] : NULL;
+			if (l && l->dst == e->dst && l->proto == e->proto &&
+			    (uint32_t)e->lo <= (uint32_t)l->hi + 1) {
+				if (e->hi > l->hi)
+					l->hi = e->hi;
+				continue;
+			}
+			rg->reach[k++] = *e;
+		}
+		rg->n_reach = k;
+	}
+}
+
+/* allow_in_<group>_vN: a family exists when some source group could
+ * bring it (as its membership set would); sized for every source
+ * address times its ranges into the group. */
+static void build_allow_sets(struct build *b)
+{
+	struct ruleset *rs = b->rs;
+	const struct policy *p = b->p;
+	size_t (*elems)[2] = xcalloc(p->n_groups, sizeof(*elems));
+	bool (*fam)[2] = xcalloc(p->n_groups, sizeof(*fam));
+	char name[300];
+	size_t g, i;
+	int f;
+
+	for (g = 0; g < p->n_groups; g++) {
+		const struct rs_group *rg = &rs->groups[g];
+
+		for (i = 0; i < rg->n_reach; i++)
+			for (f = 0; f < 2; f++) {
+				elems[rg->reach[i].dst][f] += b->cnt[g][f];
+				if (b->cnt[g][f] || !b->cnt[g][!f])
+					fam[rg->reach[i].dst][f] = true;
+			}
+	}
+	for (g = 0; g < p->n_groups; g++) {
+		struct rs_group *rg = &rs->groups[g];
+
+		rg->allow[0] = rg->allow[1] = -1;
+		if (!rg->allow_needed)
+			continue;
+		for (f = 0; f < 2; f++) {
+			struct rs_set *s;
+
+			if (!fam[g][f])
+				continue;
+			snprintf(name, sizeof(name), "allow_in_%s_%s",
+				 p->groups[g].name, fam_sfx(f));
+			rg->allow[f] = set_new(rs, RS_INET, name,
+					       f ? RS_KEY_IPV6_PROTO_PORT :
+						   RS_KEY_IPV4_PROTO_PORT);
+			s = &rs->sets[rg->allow[f]];
+			s->interval = true;
+			s->size = set_size_for(elems[g][f]);
+		}
+	}
+	free(elems);
+	free(fam);
 }
 
 static void build_sets(struct build *b)
@@ -565,6 +720,7 @@ static void build_sets(struct build *b)
 				set_size_for(b->cnt[g][f]);
 		}
 	}
+	build_allow_sets(b);
 }
 
 static void fill_elements(struct build *b, const struct inventory *inv)
@@ -578,7 +734,7 @@ static void fill_elements(struct build *b, const struct inventory *inv)
 	for (i = 0; i < rs->n_sets; i++) {
 		struct rs_set *s = &rs->sets[i];
 
-		if (!s->interval && !s->dynamic && s->size)
+		if (!s->dynamic && s->size)
 			set_reserve(s, s->size);
 	}
 	for (i = 0; i < inventory_count(inv); i++) {
@@ -587,7 +743,7 @@ static void fill_elements(struct build *b, const struct inventory *inv)
 					&d);
 		for (j = 0; j < d.n; j++)
 			set_append(&rs->sets[d.v[j].set], d.v[j].key,
-				   d.v[j].chain);
+				   d.v[j].key_end, d.v[j].chain);
 	}
 	free(d.v);
 }
@@ -635,6 +791,9 @@ static void flow_rules(struct build *b, unsigned self, bool in,
 			if (set < 0)
 				continue;
 		} else {
+			/* an element of allow_in_<self>_vN instead */
+			if (in && port_in_set(ps))
+				return;
 			set = rs->groups[peer].member[f];
 			if (set < 0)
 				continue;
@@ -955,6 +1114,7 @@ struct ruleset *ruleset_build(const struct policy *p,
 	count_containers(&b, inv);
 	find_needs(&b);
 	index_flows(&b);
+	build_reach(&b);
 	build_sets(&b);
 
 	/* Chains first (names and indices), rules after, in the same order. */
@@ -1032,6 +1192,18 @@ struct ruleset *ruleset_build(const struct policy *p,
 						r->comment = xasprintf(
 							"intra %s", gr->name);
 					}
+				for (f = 0; f < 2 && !dir; f++) {
+					if (rg->allow[f] < 0)
+						continue;
+					r = rule_new(rs);
+					match_add(r, RM_ALLOW_SET)->family =
+						fam_num(f);
+					r->m[0].set = rg->allow[f];
+					r->verdict = RV_ACCEPT;
+					r->comment = xasprintf(
+						"flows from container groups "
+						"to %s", gr->name);
+				}
 				group_flow_rules(&b, g, !dir);
 			}
 			r = rule_new(rs);
@@ -1088,6 +1260,8 @@ void ruleset_free(struct ruleset *rs)
 	for (i = 0; i < rs->n_files; i++)
 		free(rs->files[i]);
 	free(rs->files);
+	for (i = 0; i < rs->n_groups; i++)
+		free(rs->groups[i].reach);
 	free(rs->groups);
 	free(rs);
 }
@@ -1124,6 +1298,47 @@ static void delta_push(struct rs_delta *d, enum rs_op op, uint32_t set,
 	e->set = set;
 	memcpy(e->key, key, klen);
 	e->chain = chain;
+}
+
+/* addr . proto . port, each field in its own 32-bit register */
+static void allow_key(uint8_t *k, const struct bh_addr *a, uint8_t proto,
+		      uint16_t port)
+{
+	size_t len = bh_addr_len(a);
+
+	memset(k, 0, len + 8);
+	memcpy(k, a->a, len);
+	k[len] = proto;
+	k[len + 4] = (uint8_t)(port >> 8);
+	k[len + 5] = (uint8_t)port;
+}
+
+/* One element per place the address's group may reach with ports. */
+static void allow_delta(const struct ruleset *rs, const struct rs_group *rg,
+			const struct bh_addr *a, enum rs_op op,
+			struct rs_delta *d)
+{
+	int f = fam_idx(a->family);
+	struct rs_elem_op *e;
+	size_t i;
+
+	for (i = 0; i < rg->n_reach; i++) {
+		const struct rs_reach *x = &rg->reach[i];
+		int32_t set = rs->groups[x->dst].allow[f];
+
+		if (set < 0) {
+			if (op == RS_ELEM_ADD)
+				d->needs_full = true;
+			continue;
+		}
+		xgrow(&d->v, &d->cap, d->n + 1, sizeof(*d->v));
+		e = &d->v[d->n++];
+		memset(e, 0, sizeof(*e));
+		e->op = op;
+		e->set = (uint32_t)set;
+		allow_key(e->key, a, x->proto, x->lo);
+		allow_key(e->key_end, a, x->proto, x->hi);
+	}
 }
 
 void ruleset_container_delta(const struct ruleset *rs,
@@ -1166,6 +1381,7 @@ void ruleset_container_delta(const struct ruleset *rs,
 		} else if (guard && op == RS_ELEM_ADD) {
 			d->needs_full = true;
 		}
+		allow_delta(rs, rg, a, op, d);
 	}
 }
 
@@ -1182,7 +1398,8 @@ void ruleset_apply_delta(struct ruleset *rs, const struct rs_delta *d)
 
 		if (d->v[i].op == RS_ELEM_ADD) {
 			if (at < 0)
-				set_push(s, d->v[i].key, d->v[i].chain);
+				set_push(s, d->v[i].key, d->v[i].key_end,
+					 d->v[i].chain);
 			else if (s->map)
 				s->chains[at] = d->v[i].chain;
 		} else if (at >= 0) {
@@ -1203,11 +1420,12 @@ void ruleset_index(struct ruleset *rs)
 bool ruleset_delta_overflows(const struct ruleset *rs,
 			     const struct rs_delta *d)
 {
-	struct {
+	struct seen {
 		uint32_t set;
 		long n;
-	} seen[16];
-	size_t n_seen = 0, i, j;
+	} *seen = NULL;
+	size_t n_seen = 0, cap = 0, i, j;
+	bool over = false;
 
 	if (d->needs_full)
 		return true;
@@ -1216,20 +1434,24 @@ bool ruleset_delta_overflows(const struct ruleset *rs,
 
 		if (!s->size)
 			continue;
+		/* a delta touches few sets (one per destination group its
+		 * container's group reaches, plus a handful) */
 		for (j = 0; j < n_seen && seen[j].set != d->v[i].set; j++)
 			;
 		if (j == n_seen) {
-			if (n_seen == ARRAY_SIZE(seen))
-				return true;	/* a huge delta: be safe */
+			xgrow(&seen, &cap, n_seen + 1, sizeof(*seen));
 			seen[j].set = d->v[i].set;
 			seen[j].n = (long)s->n;
 			n_seen++;
 		}
 		seen[j].n += d->v[i].op == RS_ELEM_ADD ? 1 : -1;
-		if (seen[j].n > (long)s->size)
-			return true;
+		if (seen[j].n > (long)s->size) {
+			over = true;
+			break;
+		}
 	}
-	return false;
+	free(seen);
+	return over;
 }
 
 const char *ruleset_chain_name(const struct ruleset *rs, uint32_t chain)
@@ -1272,6 +1494,17 @@ void ruleset_key_str(const struct rs_set *s, const uint8_t *key, char *buf,
 		memcpy(a.a, key + 16, s->klen - 16);
 		snprintf(buf, len, "\"%.16s\" . %s", (const char *)key,
 			 bh_addr_str(&a, ab));
+		break;
+	case RS_KEY_IPV4_PROTO_PORT:
+	case RS_KEY_IPV6_PROTO_PORT:
+		a.family = s->key == RS_KEY_IPV4_PROTO_PORT ? AF_INET :
+							      AF_INET6;
+		a.plen = a.family == AF_INET ? 32 : 128;
+		memcpy(a.a, key, s->klen - 8);
+		snprintf(buf, len, "%s . %s . %u", bh_addr_str(&a, ab),
+			 key[s->klen - 8] == IPPROTO_TCP ? "tcp" :
+			 key[s->klen - 8] == IPPROTO_UDP ? "udp" : "sctp",
+			 (unsigned)(key[s->klen - 4] << 8 | key[s->klen - 3]));
 		break;
 	}
 }

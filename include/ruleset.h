@@ -48,6 +48,11 @@ enum rs_key {
 	RS_KEY_IFNAME,			/* ifname (16 bytes, NUL padded) */
 	RS_KEY_IFNAME_IPV4,		/* ifname . ipv4_addr */
 	RS_KEY_IFNAME_IPV6,		/* ifname . ipv6_addr */
+	/* ipv4_addr . inet_proto . inet_service, flags interval: each field
+	 * in its own 32-bit register (proto: 1 byte, port: 2 bytes big
+	 * endian, zero padded); every element a range key .. key_end */
+	RS_KEY_IPV4_PROTO_PORT,
+	RS_KEY_IPV6_PROTO_PORT,		/* ipv6_addr . inet_proto . inet_service */
 };
 #define RS_KEY_MAX 32			/* bytes of the longest key */
 
@@ -65,7 +70,7 @@ struct rs_set {
 	uint32_t timeout_ms;		/* dynamic sets */
 	uint32_t size;			/* kernel cap on elements; 0 = none */
 	uint8_t *keys;			/* n * klen */
-	uint8_t *key_ends;		/* interval: last address of each range */
+	uint8_t *key_ends;		/* interval: last key of each range */
 	uint32_t *chains;		/* map: target chain index per element */
 	size_t n, cap;
 	uint32_t *heads, *next;		/* hash index (not for interval sets) */
@@ -106,6 +111,7 @@ enum rs_match_kind {
 	RM_ADDR_LL,			/* bridge: ip6 saddr fe80::/10 or :: */
 	RM_ARP_SPA_SET,			/* bridge: iifname . arp saddr ip @set */
 	RM_ARP_PROBE,			/* bridge: arp saddr ip 0.0.0.0 */
+	RM_ALLOW_SET,			/* ip[6] saddr . meta l4proto . th dport @set */
 };
 
 struct rs_match {
@@ -169,6 +175,21 @@ struct rs_group {
 	 * family needs a full commit (rs_delta.needs_full). */
 	int32_t member[2];
 	bool member_needed;
+	/* allow_in_<group>_v4/_v6 or -1: (source container address, proto,
+	 * port range) of every flow from a container group into this one
+	 * with tcp/udp/sctp ports, matched by one lookup in in_<group> */
+	int32_t allow[2];
+	bool allow_needed;
+	/* as a source: where this group's containers go in those sets, one
+	 * entry per (destination, proto, merged port range) */
+	struct rs_reach *reach;
+	size_t n_reach, cap_reach;
+};
+
+struct rs_reach {
+	uint32_t dst;			/* destination group */
+	uint8_t proto;
+	uint16_t lo, hi;
 };
 
 struct ruleset {
@@ -206,7 +227,10 @@ void ruleset_free(struct ruleset *rs);	/* NULL is fine */
 void ruleset_print(const struct ruleset *rs, FILE *out);
 
 /* Element changes for one container: its addresses in its group's
- * membership sets and in the verdict maps. Applying a delta to the model
+ * membership sets, in the verdict maps and in the allow sets of every
+ * group its group has port flows into (one element per destination and
+ * merged port range: proportional to the flows out of its group,
+ * independent of the number of containers). Applying a delta to the model
  * and committing it to the kernel (nft_commit_delta) keeps both equal. */
 enum rs_op { RS_ELEM_ADD, RS_ELEM_DEL };
 
@@ -214,6 +238,7 @@ struct rs_elem_op {
 	uint8_t op;			/* enum rs_op */
 	uint32_t set;
 	uint8_t key[RS_KEY_MAX];
+	uint8_t key_end[RS_KEY_MAX];	/* interval sets: the range's last key */
 	uint32_t chain;			/* maps: goto target */
 };
 
