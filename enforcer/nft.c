@@ -244,12 +244,6 @@ static uint32_t key_type(enum rs_key k)
 	return 0;
 }
 
-static bool proto_port(const struct rs_set *s)
-{
-	return s->key == RS_KEY_IPV4_PROTO_PORT ||
-	       s->key == RS_KEY_IPV6_PROTO_PORT;
-}
-
 /* Set ids are the model's index + 1: unique within the batch. */
 static void put_set(struct nft_writer *w, uint32_t i)
 {
@@ -273,13 +267,6 @@ static void put_set(struct nft_writer *w, uint32_t i)
 	}
 	if (s->interval)
 		flags |= NFT_SET_INTERVAL;
-	if (proto_port(s)) {
-		/* the kernel's pipapo set needs each field's length */
-		uint8_t fields[4] = { (uint8_t)(s->klen - 8), 1, 2, 0 };
-
-		flags |= NFT_SET_CONCAT;
-		nftnl_set_set_data(ns, NFTNL_SET_DESC_CONCAT, fields, 3);
-	}
 	if (s->dynamic) {
 		flags |= NFT_SET_EVAL | NFT_SET_TIMEOUT;
 		nftnl_set_set_u64(ns, NFTNL_SET_TIMEOUT, s->timeout_ms);
@@ -378,16 +365,13 @@ static void put_data(struct nlmsghdr *nlh, uint16_t type, const void *d,
 }
 
 static void put_elem(struct nft_writer *w, struct elems *e,
-		     const uint8_t *key, const uint8_t *key_end, uint32_t flags,
-		     const char *chain)
+		     const uint8_t *key, uint32_t flags, const char *chain)
 {
 	const struct rs_set *s = &w->rs->sets[e->set];
 	struct nlattr *el, *d, *v;
 
 	el = mnl_attr_nest_start(e->nlh, NFTA_LIST_ELEM);
 	put_data(e->nlh, NFTA_SET_ELEM_KEY, key, s->klen);
-	if (key_end)
-		put_data(e->nlh, NFTA_SET_ELEM_KEY_END, key_end, s->klen);
 	if (flags)
 		mnl_attr_put_u32(e->nlh, NFTA_SET_ELEM_FLAGS, htonl(flags));
 	if (chain) {
@@ -425,8 +409,7 @@ static void be_add_one(uint8_t *x, size_t len, bool *wrapped)
 
 /* Intervals the way the kernel's rbtree sets want them: a start element
  * per range and an end element (flagged) just past it; an end element at
- * zero first when the first range does not start there. Concatenated
- * (pipapo) sets take each range as one element: key and key end. */
+ * zero first when the first range does not start there. */
 static void put_set_elems(struct nft_writer *w, uint32_t set)
 {
 	const struct rs_set *s = &w->rs->sets[set];
@@ -439,20 +422,18 @@ static void put_set_elems(struct nft_writer *w, uint32_t set)
 	if (!s->n)
 		return;
 	elems_open(w, &e, set, NFT_MSG_NEWSETELEM, 0, true);
-	if (s->interval && !proto_port(s) && memcmp(s->keys, zero, s->klen))
-		put_elem(w, &e, zero, NULL, NFT_SET_ELEM_INTERVAL_END, NULL);
+	if (s->interval && memcmp(s->keys, zero, s->klen))
+		put_elem(w, &e, zero, NFT_SET_ELEM_INTERVAL_END, NULL);
 	for (i = 0; i < s->n; i++) {
 		elems_room(w, &e, i, true);
-		put_elem(w, &e, s->keys + i * s->klen,
-			 proto_port(s) ? s->key_ends + i * s->klen : NULL, 0,
+		put_elem(w, &e, s->keys + i * s->klen, 0,
 			 s->map ? w->rs->chains[s->chains[i]].name : NULL);
-		if (!s->interval || proto_port(s))
+		if (!s->interval)
 			continue;
 		memcpy(end, s->key_ends + i * s->klen, s->klen);
 		be_add_one(end, s->klen, &wrapped);
 		if (!wrapped)
-			put_elem(w, &e, end, NULL, NFT_SET_ELEM_INTERVAL_END,
-				 NULL);
+			put_elem(w, &e, end, NFT_SET_ELEM_INTERVAL_END, NULL);
 	}
 	elems_close(w, &e);
 }
@@ -1118,7 +1099,7 @@ int nft_commit_delta(struct nft_writer *w, const struct ruleset *rs,
 			   0, false);
 		w->tags[w->n_tags - 1].idx = (uint32_t)i;
 		el.set = op->set;
-		put_elem(w, &el, op->key, proto_port(s) ? op->key_end : NULL, 0,
+		put_elem(w, &el, op->key, 0,
 			 s->map && op->op == RS_ELEM_ADD ?
 				 rs->chains[op->chain].name : NULL);
 		elems_close(w, &el);

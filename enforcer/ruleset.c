@@ -77,7 +77,7 @@ static void set_index(struct rs_set *s)
 {
 	size_t nb = 64;
 
-	if (s->nb)
+	if (s->nb || s->interval)
 		return;
 	while (nb < s->n)
 		nb *= 2;
@@ -123,26 +123,22 @@ long ruleset_set_find(const struct rs_set *s, const uint8_t *key)
 }
 
 /* Append without looking for a duplicate: the caller knows it is new. */
-static void set_append(struct rs_set *s, const uint8_t *key,
-		       const uint8_t *key_end, uint32_t chain)
+static void set_append(struct rs_set *s, const uint8_t *key, uint32_t chain)
 {
 	set_reserve(s, s->n + 1);
 	memcpy(s->keys + s->n * s->klen, key, s->klen);
-	if (s->interval)
-		memcpy(s->key_ends + s->n * s->klen, key_end, s->klen);
 	if (s->map)
 		s->chains[s->n] = chain;
 	s->n++;
 }
 
 /* Append and index (deltas). */
-static void set_push(struct rs_set *s, const uint8_t *key,
-		     const uint8_t *key_end, uint32_t chain)
+static void set_push(struct rs_set *s, const uint8_t *key, uint32_t chain)
 {
 	uint32_t b;
 
 	set_index(s);
-	set_append(s, key, key_end, chain);
+	set_append(s, key, chain);
 	if (s->n > s->nb * 2) {
 		set_rehash(s, s->nb * 4);
 		return;
@@ -173,9 +169,6 @@ static void set_remove(struct rs_set *s, uint32_t i)
 		set_unlink(s, last);
 		memcpy(s->keys + (size_t)i * s->klen,
 		       s->keys + (size_t)last * s->klen, s->klen);
-		if (s->interval)
-			memcpy(s->key_ends + (size_t)i * s->klen,
-			       s->key_ends + (size_t)last * s->klen, s->klen);
 		if (s->map)
 			s->chains[i] = s->chains[last];
 		b = key_hash(s->keys + (size_t)i * s->klen, s->klen) &
@@ -326,14 +319,18 @@ static bool is_container_group(const struct policy *p, unsigned g)
 	       p->groups[g].kind == GK_LABELS;
 }
 
-/* tcp/udp/sctp with a port range: its accept is an element of the
- * destination's allow set when the source is a container group. A bare
- * protocol (0-65535), icmp and any keep their own rules. */
+/* A single tcp/udp/sctp port: its accept is an element of the
+ * destination's allow set when the source is a container group. Port
+ * ranges, a bare protocol, icmp and any keep their own rules: an
+ * interval (pipapo) set would take them, but the kernel makes a new
+ * pipapo set's elements visible only after the generation that
+ * activates the rules reading it, so a full commit would drop a few
+ * allowed packets; hash set elements are switched with the rules. */
 static bool port_in_set(const struct port_spec *ps)
 {
 	return (ps->proto == IPPROTO_TCP || ps->proto == IPPROTO_UDP ||
 		ps->proto == IPPROTO_SCTP) &&
-	       !(ps->lo == 0 && ps->hi == 65535);
+	       ps->lo == ps->hi;
 }
 
 static bool flow_needs_rules(const struct flow *fl)
@@ -512,14 +509,11 @@ static int reach_cmp(const void *x, const void *y)
 		return a->dst < b->dst ? -1 : 1;
 	if (a->proto != b->proto)
 		return a->proto < b->proto ? -1 : 1;
-	if (a->lo != b->lo)
-		return a->lo < b->lo ? -1 : 1;
-	return (int)a->hi - (int)b->hi;
+	return (int)a->port - (int)b->port;
 }
 
-/* For each container source group, the (destination, proto, port range)
- * its containers are allowed to, sorted and merged: the kernel's
- * concatenated interval sets refuse overlapping elements. */
+/* For each container source group, the (destination, proto, port) its
+ * containers are allowed to, sorted, each once. */
 static void build_reach(struct build *b)
 {
 	const struct policy *p = b->p;
@@ -554,8 +548,7 @@ static void build_reach(struct build *b)
 						(struct rs_reach){
 							.dst = dst,
 							.proto = ps->proto,
-							.lo = ps->lo,
-							.hi = ps->hi };
+							.port = ps->lo };
 					rs->groups[dst].allow_needed = true;
 				}
 			}
@@ -570,12 +563,8 @@ static void build_reach(struct build *b)
 			struct rs_reach *e = &rg->reach[i], *l;
 
 			l = k ? &rg->reach[k - 1] : NULL;
-			if (l && l->dst == e->dst && l->proto == e->proto &&
-			    (uint32_t)e->lo <= (uint32_t)l->hi + 1) {
-				if (e->hi > l->hi)
-					l->hi = e->hi;
+			if (l && !reach_cmp(l, e))
 				continue;
-			}
 			rg->reach[k++] = *e;
 		}
 		rg->n_reach = k;
@@ -584,7 +573,7 @@ static void build_reach(struct build *b)
 
 /* allow_in_<group>_vN: a family exists when some source group could
  * bring it (as its membership set would); sized for every source
- * address times its ranges into the group. */
+ * address times its ports into the group. */
 static void build_allow_sets(struct build *b)
 {
 	struct ruleset *rs = b->rs;
@@ -622,7 +611,6 @@ static void build_allow_sets(struct build *b)
 					       f ? RS_KEY_IPV6_PROTO_PORT :
 						   RS_KEY_IPV4_PROTO_PORT);
 			s = &rs->sets[rg->allow[f]];
-			s->interval = true;
 			s->size = set_size_for(elems[g][f]);
 		}
 	}
@@ -734,7 +722,7 @@ static void fill_elements(struct build *b, const struct inventory *inv)
 	for (i = 0; i < rs->n_sets; i++) {
 		struct rs_set *s = &rs->sets[i];
 
-		if (!s->dynamic && s->size)
+		if (!s->interval && !s->dynamic && s->size)
 			set_reserve(s, s->size);
 	}
 	for (i = 0; i < inventory_count(inv); i++) {
@@ -743,7 +731,7 @@ static void fill_elements(struct build *b, const struct inventory *inv)
 					&d);
 		for (j = 0; j < d.n; j++)
 			set_append(&rs->sets[d.v[j].set], d.v[j].key,
-				   d.v[j].key_end, d.v[j].chain);
+				   d.v[j].chain);
 	}
 	free(d.v);
 }
@@ -1336,8 +1324,7 @@ static void allow_delta(const struct ruleset *rs, const struct rs_group *rg,
 		memset(e, 0, sizeof(*e));
 		e->op = op;
 		e->set = (uint32_t)set;
-		allow_key(e->key, a, x->proto, x->lo);
-		allow_key(e->key_end, a, x->proto, x->hi);
+		allow_key(e->key, a, x->proto, x->port);
 	}
 }
 
@@ -1398,8 +1385,7 @@ void ruleset_apply_delta(struct ruleset *rs, const struct rs_delta *d)
 
 		if (d->v[i].op == RS_ELEM_ADD) {
 			if (at < 0)
-				set_push(s, d->v[i].key, d->v[i].key_end,
-					 d->v[i].chain);
+				set_push(s, d->v[i].key, d->v[i].chain);
 			else if (s->map)
 				s->chains[at] = d->v[i].chain;
 		} else if (at >= 0) {

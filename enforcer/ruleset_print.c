@@ -17,11 +17,6 @@ static const char *const key_type[] = {
 	[RS_KEY_IPV6_PROTO_PORT] = "ipv6_addr . inet_proto . inet_service",
 };
 
-static bool proto_port(const struct rs_set *s)
-{
-	return s->key == RS_KEY_IPV4_PROTO_PORT ||
-	       s->key == RS_KEY_IPV6_PROTO_PORT;
-}
 
 static const char *l4_name(unsigned proto)
 {
@@ -95,26 +90,11 @@ static void print_set(const struct ruleset *rs, const struct rs_set *s,
 		ord = xmalloc(s->n * sizeof(*ord));
 		for (i = 0; i < s->n; i++)
 			ord[i] = i;
-		/* cidrs ranges are built sorted; the others change by
-		 * deltas (allow sets: the start key identifies a range) */
-		if (!s->interval || proto_port(s))
+		if (!s->interval)
 			qsort_r(ord, s->n, sizeof(*ord), key_cmp, (void *)s);
 		fprintf(out, "\t\telements = {");
 		for (i = 0; i < s->n; i++) {
-			if (proto_port(s)) {
-				const uint8_t *hi = s->key_ends +
-						    ord[i] * s->klen;
-				size_t l;
-
-				ruleset_key_str(s, s->keys + ord[i] * s->klen,
-						kb, sizeof(kb));
-				l = strlen(kb);
-				if (memcmp(hi, s->keys + ord[i] * s->klen,
-					   s->klen))
-					snprintf(kb + l, sizeof(kb) - l, "-%u",
-						 (unsigned)(hi[s->klen - 4] << 8 |
-							    hi[s->klen - 3]));
-			} else if (s->interval)
+			if (s->interval)
 				range_str(s, ord[i], kb, sizeof(kb));
 			else
 				ruleset_key_str(s, s->keys + ord[i] * s->klen,

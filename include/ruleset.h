@@ -48,9 +48,9 @@ enum rs_key {
 	RS_KEY_IFNAME,			/* ifname (16 bytes, NUL padded) */
 	RS_KEY_IFNAME_IPV4,		/* ifname . ipv4_addr */
 	RS_KEY_IFNAME_IPV6,		/* ifname . ipv6_addr */
-	/* ipv4_addr . inet_proto . inet_service, flags interval: each field
-	 * in its own 32-bit register (proto: 1 byte, port: 2 bytes big
-	 * endian, zero padded); every element a range key .. key_end */
+	/* ipv4_addr . inet_proto . inet_service: each field in its own
+	 * 32-bit register (proto: 1 byte, port: 2 bytes big endian, zero
+	 * padded) */
 	RS_KEY_IPV4_PROTO_PORT,
 	RS_KEY_IPV6_PROTO_PORT,		/* ipv6_addr . inet_proto . inet_service */
 };
@@ -70,7 +70,7 @@ struct rs_set {
 	uint32_t timeout_ms;		/* dynamic sets */
 	uint32_t size;			/* kernel cap on elements; 0 = none */
 	uint8_t *keys;			/* n * klen */
-	uint8_t *key_ends;		/* interval: last key of each range */
+	uint8_t *key_ends;		/* interval: last address of each range */
 	uint32_t *chains;		/* map: target chain index per element */
 	size_t n, cap;
 	uint32_t *heads, *next;		/* hash index (not for interval sets) */
@@ -176,12 +176,12 @@ struct rs_group {
 	int32_t member[2];
 	bool member_needed;
 	/* allow_in_<group>_v4/_v6 or -1: (source container address, proto,
-	 * port range) of every flow from a container group into this one
-	 * with tcp/udp/sctp ports, matched by one lookup in in_<group> */
+	 * port) of every flow from a container group into this one with a
+	 * single tcp/udp/sctp port, matched by one lookup in in_<group> */
 	int32_t allow[2];
 	bool allow_needed;
 	/* as a source: where this group's containers go in those sets, one
-	 * entry per (destination, proto, merged port range) */
+	 * entry per (destination, proto, port) */
 	struct rs_reach *reach;
 	size_t n_reach, cap_reach;
 };
@@ -189,7 +189,7 @@ struct rs_group {
 struct rs_reach {
 	uint32_t dst;			/* destination group */
 	uint8_t proto;
-	uint16_t lo, hi;
+	uint16_t port;
 };
 
 struct ruleset {
@@ -228,8 +228,8 @@ void ruleset_print(const struct ruleset *rs, FILE *out);
 
 /* Element changes for one container: its addresses in its group's
  * membership sets, in the verdict maps and in the allow sets of every
- * group its group has port flows into (one element per destination and
- * merged port range: proportional to the flows out of its group,
+ * group its group has port flows into (one element per destination, protocol
+ * and port: proportional to the flows out of its group,
  * independent of the number of containers). Applying a delta to the model
  * and committing it to the kernel (nft_commit_delta) keeps both equal. */
 enum rs_op { RS_ELEM_ADD, RS_ELEM_DEL };
@@ -238,7 +238,6 @@ struct rs_elem_op {
 	uint8_t op;			/* enum rs_op */
 	uint32_t set;
 	uint8_t key[RS_KEY_MAX];
-	uint8_t key_end[RS_KEY_MAX];	/* interval sets: the range's last key */
 	uint32_t chain;			/* maps: goto target */
 };
 
