@@ -1158,6 +1158,7 @@ struct ruleset *ruleset_build(const struct policy *p,
 		struct rs_group *rg = &rs->groups[g];
 		bool deny_all = g == GROUP_QUARANTINE;
 		bool pass = g == GROUP_UNASSIGNED && !p->unassigned_deny;
+		struct rs_match *m;
 		struct rs_rule *r;
 		int dir;
 
@@ -1184,9 +1185,9 @@ struct ruleset *ruleset_build(const struct policy *p,
 					if (rg->allow[f] < 0)
 						continue;
 					r = rule_new(rs);
-					match_add(r, RM_ALLOW_SET)->family =
-						fam_num(f);
-					r->m[0].set = rg->allow[f];
+					m = match_add(r, RM_ALLOW_SET);
+					m->family = fam_num(f);
+					m->set = rg->allow[f];
 					r->verdict = RV_ACCEPT;
 					r->comment = xasprintf(
 						"flows from container groups "

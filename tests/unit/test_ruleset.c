@@ -399,7 +399,7 @@ static void test_delta_cost_flat(void **state)
 
 /* Each (source address, proto, port) is one element however many flows
  * name it; ranges and bare protocols keep rules on membership sets. */
-static const char merge_yaml[] =
+static const char allow_yaml[] =
 	"version: 1\n"
 	"groups:\n"
 	"  a: { match: { purpose: a } }\n"
@@ -412,8 +412,8 @@ static const char merge_yaml[] =
 static void test_allow_elements(void **state)
 {
 	struct diags dg = { 0 };
-	struct policy *p = policy_load_buf("m.yaml", merge_yaml,
-					   strlen(merge_yaml), &dg);
+	struct policy *p = policy_load_buf("m.yaml", allow_yaml,
+					   strlen(allow_yaml), &dg);
 	struct inventory *inv = inventory_new();
 	struct ruleset *rs;
 	struct rs_delta *d = rs_delta_new();
