@@ -39,6 +39,8 @@
 #define DATATYPE_IPADDR 7		/* nftables' datatype ids */
 #define DATATYPE_IP6ADDR 8
 #define DATATYPE_IFNAME 41
+#define DATATYPE_INET_PROTOCOL 12
+#define DATATYPE_INET_SERVICE 13
 #define DATATYPE_BITS 6
 #define BYTEORDER_HOST_ENDIAN 1
 #define BYTEORDER_BIG_ENDIAN 2
@@ -232,6 +234,12 @@ static uint32_t key_type(enum rs_key k)
 		return DATATYPE_IFNAME << DATATYPE_BITS | DATATYPE_IPADDR;
 	case RS_KEY_IFNAME_IPV6:
 		return DATATYPE_IFNAME << DATATYPE_BITS | DATATYPE_IP6ADDR;
+	case RS_KEY_IPV4_PROTO_PORT:
+	case RS_KEY_IPV6_PROTO_PORT:
+		return ((k == RS_KEY_IPV4_PROTO_PORT ? DATATYPE_IPADDR :
+						       DATATYPE_IP6ADDR)
+			<< DATATYPE_BITS | DATATYPE_INET_PROTOCOL)
+		       << DATATYPE_BITS | DATATYPE_INET_SERVICE;
 	}
 	return 0;
 }
@@ -588,6 +596,26 @@ static void enc_match(struct rb *b, const struct ruleset *rs,
 		need_family(b, m->family);
 		load_addr(b, m->family, m->daddr, NFT_REG_1);
 		e_lookup(b, rs, m->set, NFT_REG_1, false, m->neg);
+		break;
+	case RM_ALLOW_SET:
+		/* addr . l4proto . dport in consecutive 32-bit registers,
+		 * registers and the (no-op) byteorder as nft 1.0.6 emits
+		 * them, so `nft list` reads the rule back the same */
+		need_family(b, m->family);
+		load_addr(b, m->family, false, NFT_REG_1);
+		v32 = m->family == 6 ? NFT_REG_2 : NFT_REG32_01;
+		e_meta(b, NFT_META_L4PROTO, v32);
+		e = nftnl_expr_alloc("byteorder");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SREG, v32);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_DREG, v32);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_OP,
+				   NFT_BYTEORDER_HTON);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_LEN, 1);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_BYTEORDER_SIZE, 2);
+		add(b, e);
+		e_payload(b, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2,
+			  m->family == 6 ? NFT_REG32_05 : NFT_REG32_02);
+		e_lookup(b, rs, m->set, NFT_REG_1, false, false);
 		break;
 	case RM_FIB_LOCAL:
 		e = nftnl_expr_alloc("fib");

@@ -18,6 +18,7 @@
 static const uint8_t key_len[] = {
 	[RS_KEY_IPV4] = 4, [RS_KEY_IPV6] = 16, [RS_KEY_IFNAME] = 16,
 	[RS_KEY_IFNAME_IPV4] = 20, [RS_KEY_IFNAME_IPV6] = 32,
+	[RS_KEY_IPV4_PROTO_PORT] = 12, [RS_KEY_IPV6_PROTO_PORT] = 24,
 };
 
 static int fam_idx(int family)
@@ -318,6 +319,30 @@ static bool is_container_group(const struct policy *p, unsigned g)
 	       p->groups[g].kind == GK_LABELS;
 }
 
+/* A single tcp/udp/sctp port: its accept is an element of the
+ * destination's allow set when the source is a container group. Port
+ * ranges, a bare protocol, icmp and any keep their own rules: an
+ * interval (pipapo) set would take them, but the kernel makes a new
+ * pipapo set's elements visible only after the generation that
+ * activates the rules reading it, so a full commit would drop a few
+ * allowed packets; hash set elements are switched with the rules. */
+static bool port_in_set(const struct port_spec *ps)
+{
+	return (ps->proto == IPPROTO_TCP || ps->proto == IPPROTO_UDP ||
+		ps->proto == IPPROTO_SCTP) &&
+	       ps->lo == ps->hi;
+}
+
+static bool flow_needs_rules(const struct flow *fl)
+{
+	size_t k;
+
+	for (k = 0; k < fl->n_ports; k++)
+		if (!port_in_set(&fl->ports[k]))
+			return true;
+	return false;
+}
+
 static const char *fam_sfx(int f)
 {
 	return f ? "v6" : "v4";
@@ -465,7 +490,8 @@ static void find_needs(struct build *b)
 					b->need_world = true;
 				if (!is_container_group(p, dst))
 					continue;
-				if (is_container_group(p, src))
+				if (is_container_group(p, src) &&
+				    flow_needs_rules(fl))
 					b->need_member[src] = true;
 				if (src == GROUP_WORLD)
 					b->need_containers = true;
@@ -473,6 +499,123 @@ static void find_needs(struct build *b)
 					b->need_world = true;
 			}
 	}
+}
+
+static int reach_cmp(const void *x, const void *y)
+{
+	const struct rs_reach *a = x, *b = y;
+
+	if (a->dst != b->dst)
+		return a->dst < b->dst ? -1 : 1;
+	if (a->proto != b->proto)
+		return a->proto < b->proto ? -1 : 1;
+	return (int)a->port - (int)b->port;
+}
+
+/* For each container source group, the (destination, proto, port) its
+ * containers are allowed to, sorted, each once. */
+static void build_reach(struct build *b)
+{
+	const struct policy *p = b->p;
+	struct ruleset *rs = b->rs;
+	size_t f, i, j, k, g;
+
+	for (f = 0; f < p->n_flows; f++) {
+		const struct flow *fl = &p->flows[f];
+
+		for (i = 0; i < fl->n_from; i++)
+			for (j = 0; j < fl->n_to; j++) {
+				unsigned src = fl->from[i], dst = fl->to[j];
+				struct rs_group *rg;
+
+				if (src >= p->n_groups || dst >= p->n_groups ||
+				    src == GROUP_QUARANTINE ||
+				    dst == GROUP_QUARANTINE ||
+				    !is_container_group(p, src) ||
+				    !is_container_group(p, dst))
+					continue;
+				rg = &rs->groups[src];
+				for (k = 0; k < fl->n_ports; k++) {
+					const struct port_spec *ps =
+						&fl->ports[k];
+
+					if (!port_in_set(ps))
+						continue;
+					xgrow(&rg->reach, &rg->cap_reach,
+					      rg->n_reach + 1,
+					      sizeof(*rg->reach));
+					rg->reach[rg->n_reach++] =
+						(struct rs_reach){
+							.dst = dst,
+							.proto = ps->proto,
+							.port = ps->lo };
+					rs->groups[dst].allow_needed = true;
+				}
+			}
+	}
+	for (g = 0; g < p->n_groups; g++) {
+		struct rs_group *rg = &rs->groups[g];
+
+		if (!rg->n_reach)
+			continue;
+		qsort(rg->reach, rg->n_reach, sizeof(*rg->reach), reach_cmp);
+		for (i = 0, k = 0; i < rg->n_reach; i++) {
+			struct rs_reach *e = &rg->reach[i], *l;
+
+			l = k ? &rg->reach[k - 1] : NULL;
+			if (l && !reach_cmp(l, e))
+				continue;
+			rg->reach[k++] = *e;
+		}
+		rg->n_reach = k;
+	}
+}
+
+/* allow_in_<group>_vN: a family exists when some source group could
+ * bring it (as its membership set would); sized for every source
+ * address times its ports into the group. */
+static void build_allow_sets(struct build *b)
+{
+	struct ruleset *rs = b->rs;
+	const struct policy *p = b->p;
+	size_t (*elems)[2] = xcalloc(p->n_groups, sizeof(*elems));
+	bool (*fam)[2] = xcalloc(p->n_groups, sizeof(*fam));
+	char name[300];
+	size_t g, i;
+	int f;
+
+	for (g = 0; g < p->n_groups; g++) {
+		const struct rs_group *rg = &rs->groups[g];
+
+		for (i = 0; i < rg->n_reach; i++)
+			for (f = 0; f < 2; f++) {
+				elems[rg->reach[i].dst][f] += b->cnt[g][f];
+				if (b->cnt[g][f] || !b->cnt[g][!f])
+					fam[rg->reach[i].dst][f] = true;
+			}
+	}
+	for (g = 0; g < p->n_groups; g++) {
+		struct rs_group *rg = &rs->groups[g];
+
+		rg->allow[0] = rg->allow[1] = -1;
+		if (!rg->allow_needed)
+			continue;
+		for (f = 0; f < 2; f++) {
+			struct rs_set *s;
+
+			if (!fam[g][f])
+				continue;
+			snprintf(name, sizeof(name), "allow_in_%s_%s",
+				 p->groups[g].name, fam_sfx(f));
+			rg->allow[f] = set_new(rs, RS_INET, name,
+					       f ? RS_KEY_IPV6_PROTO_PORT :
+						   RS_KEY_IPV4_PROTO_PORT);
+			s = &rs->sets[rg->allow[f]];
+			s->size = set_size_for(elems[g][f]);
+		}
+	}
+	free(elems);
+	free(fam);
 }
 
 static void build_sets(struct build *b)
@@ -565,6 +708,7 @@ static void build_sets(struct build *b)
 				set_size_for(b->cnt[g][f]);
 		}
 	}
+	build_allow_sets(b);
 }
 
 static void fill_elements(struct build *b, const struct inventory *inv)
@@ -635,6 +779,9 @@ static void flow_rules(struct build *b, unsigned self, bool in,
 			if (set < 0)
 				continue;
 		} else {
+			/* an element of allow_in_<self>_vN instead */
+			if (in && port_in_set(ps))
+				return;
 			set = rs->groups[peer].member[f];
 			if (set < 0)
 				continue;
@@ -955,6 +1102,7 @@ struct ruleset *ruleset_build(const struct policy *p,
 	count_containers(&b, inv);
 	find_needs(&b);
 	index_flows(&b);
+	build_reach(&b);
 	build_sets(&b);
 
 	/* Chains first (names and indices), rules after, in the same order. */
@@ -1010,6 +1158,7 @@ struct ruleset *ruleset_build(const struct policy *p,
 		struct rs_group *rg = &rs->groups[g];
 		bool deny_all = g == GROUP_QUARANTINE;
 		bool pass = g == GROUP_UNASSIGNED && !p->unassigned_deny;
+		struct rs_match *m;
 		struct rs_rule *r;
 		int dir;
 
@@ -1032,6 +1181,18 @@ struct ruleset *ruleset_build(const struct policy *p,
 						r->comment = xasprintf(
 							"intra %s", gr->name);
 					}
+				for (f = 0; f < 2 && !dir; f++) {
+					if (rg->allow[f] < 0)
+						continue;
+					r = rule_new(rs);
+					m = match_add(r, RM_ALLOW_SET);
+					m->family = fam_num(f);
+					m->set = rg->allow[f];
+					r->verdict = RV_ACCEPT;
+					r->comment = xasprintf(
+						"flows from container groups "
+						"to %s", gr->name);
+				}
 				group_flow_rules(&b, g, !dir);
 			}
 			r = rule_new(rs);
@@ -1088,6 +1249,8 @@ void ruleset_free(struct ruleset *rs)
 	for (i = 0; i < rs->n_files; i++)
 		free(rs->files[i]);
 	free(rs->files);
+	for (i = 0; i < rs->n_groups; i++)
+		free(rs->groups[i].reach);
 	free(rs->groups);
 	free(rs);
 }
@@ -1124,6 +1287,46 @@ static void delta_push(struct rs_delta *d, enum rs_op op, uint32_t set,
 	e->set = set;
 	memcpy(e->key, key, klen);
 	e->chain = chain;
+}
+
+/* addr . proto . port, each field in its own 32-bit register */
+static void allow_key(uint8_t *k, const struct bh_addr *a, uint8_t proto,
+		      uint16_t port)
+{
+	size_t len = bh_addr_len(a);
+
+	memset(k, 0, len + 8);
+	memcpy(k, a->a, len);
+	k[len] = proto;
+	k[len + 4] = (uint8_t)(port >> 8);
+	k[len + 5] = (uint8_t)port;
+}
+
+/* One element per place the address's group may reach with ports. */
+static void allow_delta(const struct ruleset *rs, const struct rs_group *rg,
+			const struct bh_addr *a, enum rs_op op,
+			struct rs_delta *d)
+{
+	int f = fam_idx(a->family);
+	struct rs_elem_op *e;
+	size_t i;
+
+	for (i = 0; i < rg->n_reach; i++) {
+		const struct rs_reach *x = &rg->reach[i];
+		int32_t set = rs->groups[x->dst].allow[f];
+
+		if (set < 0) {
+			if (op == RS_ELEM_ADD)
+				d->needs_full = true;
+			continue;
+		}
+		xgrow(&d->v, &d->cap, d->n + 1, sizeof(*d->v));
+		e = &d->v[d->n++];
+		memset(e, 0, sizeof(*e));
+		e->op = op;
+		e->set = (uint32_t)set;
+		allow_key(e->key, a, x->proto, x->port);
+	}
 }
 
 void ruleset_container_delta(const struct ruleset *rs,
@@ -1166,6 +1369,7 @@ void ruleset_container_delta(const struct ruleset *rs,
 		} else if (guard && op == RS_ELEM_ADD) {
 			d->needs_full = true;
 		}
+		allow_delta(rs, rg, a, op, d);
 	}
 }
 
@@ -1203,11 +1407,12 @@ void ruleset_index(struct ruleset *rs)
 bool ruleset_delta_overflows(const struct ruleset *rs,
 			     const struct rs_delta *d)
 {
-	struct {
+	struct seen {
 		uint32_t set;
 		long n;
-	} seen[16];
-	size_t n_seen = 0, i, j;
+	} *seen = NULL;
+	size_t n_seen = 0, cap = 0, i, j;
+	bool over = false;
 
 	if (d->needs_full)
 		return true;
@@ -1216,20 +1421,24 @@ bool ruleset_delta_overflows(const struct ruleset *rs,
 
 		if (!s->size)
 			continue;
+		/* a delta touches few sets (one per destination group its
+		 * container's group reaches, plus a handful) */
 		for (j = 0; j < n_seen && seen[j].set != d->v[i].set; j++)
 			;
 		if (j == n_seen) {
-			if (n_seen == ARRAY_SIZE(seen))
-				return true;	/* a huge delta: be safe */
+			xgrow(&seen, &cap, n_seen + 1, sizeof(*seen));
 			seen[j].set = d->v[i].set;
 			seen[j].n = (long)s->n;
 			n_seen++;
 		}
 		seen[j].n += d->v[i].op == RS_ELEM_ADD ? 1 : -1;
-		if (seen[j].n > (long)s->size)
-			return true;
+		if (seen[j].n > (long)s->size) {
+			over = true;
+			break;
+		}
 	}
-	return false;
+	free(seen);
+	return over;
 }
 
 const char *ruleset_chain_name(const struct ruleset *rs, uint32_t chain)
@@ -1272,6 +1481,17 @@ void ruleset_key_str(const struct rs_set *s, const uint8_t *key, char *buf,
 		memcpy(a.a, key + 16, s->klen - 16);
 		snprintf(buf, len, "\"%.16s\" . %s", (const char *)key,
 			 bh_addr_str(&a, ab));
+		break;
+	case RS_KEY_IPV4_PROTO_PORT:
+	case RS_KEY_IPV6_PROTO_PORT:
+		a.family = s->key == RS_KEY_IPV4_PROTO_PORT ? AF_INET :
+							      AF_INET6;
+		a.plen = a.family == AF_INET ? 32 : 128;
+		memcpy(a.a, key, s->klen - 8);
+		snprintf(buf, len, "%s . %s . %u", bh_addr_str(&a, ab),
+			 key[s->klen - 8] == IPPROTO_TCP ? "tcp" :
+			 key[s->klen - 8] == IPPROTO_UDP ? "udp" : "sctp",
+			 (unsigned)(key[s->klen - 4] << 8 | key[s->klen - 3]));
 		break;
 	}
 }

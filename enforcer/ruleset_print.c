@@ -13,7 +13,10 @@ static const char *const key_type[] = {
 	[RS_KEY_IFNAME] = "ifname",
 	[RS_KEY_IFNAME_IPV4] = "ifname . ipv4_addr",
 	[RS_KEY_IFNAME_IPV6] = "ifname . ipv6_addr",
+	[RS_KEY_IPV4_PROTO_PORT] = "ipv4_addr . inet_proto . inet_service",
+	[RS_KEY_IPV6_PROTO_PORT] = "ipv6_addr . inet_proto . inet_service",
 };
+
 
 static const char *l4_name(unsigned proto)
 {
@@ -173,6 +176,10 @@ static void print_match(const struct ruleset *rs, const struct rs_chain *c,
 		break;
 	case RM_ARP_PROBE:
 		sb_puts(sb, "arp saddr ip 0.0.0.0 ");
+		break;
+	case RM_ALLOW_SET:
+		sb_printf(sb, "%s . meta l4proto . th dport @%s ", addr_kw(m),
+			  rs->sets[m->set].name);
 		break;
 	}
 }

@@ -48,6 +48,11 @@ enum rs_key {
 	RS_KEY_IFNAME,			/* ifname (16 bytes, NUL padded) */
 	RS_KEY_IFNAME_IPV4,		/* ifname . ipv4_addr */
 	RS_KEY_IFNAME_IPV6,		/* ifname . ipv6_addr */
+	/* ipv4_addr . inet_proto . inet_service: each field in its own
+	 * 32-bit register (proto: 1 byte, port: 2 bytes big endian, zero
+	 * padded) */
+	RS_KEY_IPV4_PROTO_PORT,
+	RS_KEY_IPV6_PROTO_PORT,		/* ipv6_addr . inet_proto . inet_service */
 };
 #define RS_KEY_MAX 32			/* bytes of the longest key */
 
@@ -106,6 +111,7 @@ enum rs_match_kind {
 	RM_ADDR_LL,			/* bridge: ip6 saddr fe80::/10 or :: */
 	RM_ARP_SPA_SET,			/* bridge: iifname . arp saddr ip @set */
 	RM_ARP_PROBE,			/* bridge: arp saddr ip 0.0.0.0 */
+	RM_ALLOW_SET,			/* ip[6] saddr . meta l4proto . th dport @set */
 };
 
 struct rs_match {
@@ -169,6 +175,21 @@ struct rs_group {
 	 * family needs a full commit (rs_delta.needs_full). */
 	int32_t member[2];
 	bool member_needed;
+	/* allow_in_<group>_v4/_v6 or -1: (source container address, proto,
+	 * port) of every flow from a container group into this one with a
+	 * single tcp/udp/sctp port, matched by one lookup in in_<group> */
+	int32_t allow[2];
+	bool allow_needed;
+	/* as a source: where this group's containers go in those sets, one
+	 * entry per (destination, proto, port) */
+	struct rs_reach *reach;
+	size_t n_reach, cap_reach;
+};
+
+struct rs_reach {
+	uint32_t dst;			/* destination group */
+	uint8_t proto;
+	uint16_t port;
 };
 
 struct ruleset {
@@ -206,7 +227,10 @@ void ruleset_free(struct ruleset *rs);	/* NULL is fine */
 void ruleset_print(const struct ruleset *rs, FILE *out);
 
 /* Element changes for one container: its addresses in its group's
- * membership sets and in the verdict maps. Applying a delta to the model
+ * membership sets, in the verdict maps and in the allow sets of every
+ * group its group has port flows into (one element per destination, protocol
+ * and port: proportional to the flows out of its group,
+ * independent of the number of containers). Applying a delta to the model
  * and committing it to the kernel (nft_commit_delta) keeps both equal. */
 enum rs_op { RS_ELEM_ADD, RS_ELEM_DEL };
 

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cmocka.h>
@@ -113,6 +114,25 @@ static bool has(const struct ruleset *rs, const char *set, const char *addr)
 	return ruleset_set_find(&rs->sets[s], a.a) >= 0;
 }
 
+/* addr . proto . port in an allow_in_<group> set */
+static bool has_allow(const struct ruleset *rs, const char *set,
+		      const char *addr, uint8_t proto, uint16_t port)
+{
+	uint8_t k[RS_KEY_MAX] = { 0 };
+	struct bh_addr a;
+	int s = set_idx(rs, set);
+	size_t len;
+
+	assert_true(s >= 0);
+	assert_true(bh_addr_parse(addr, false, &a));
+	len = bh_addr_len(&a);
+	memcpy(k, a.a, len);
+	k[len] = proto;
+	k[len + 4] = (uint8_t)(port >> 8);
+	k[len + 5] = (uint8_t)port;
+	return ruleset_set_find(&rs->sets[s], k) >= 0;
+}
+
 static struct inventory *sample(void)
 {
 	struct inventory *inv = inventory_new();
@@ -157,11 +177,21 @@ static void test_model(void **state)
 		assert_int_equal(rs->sets[s].chains[at],
 				 chain_idx(rs, "in_unassigned"));
 	}
-	/* membership sets exist only where a rule reads them */
+	/* membership sets exist only where a rule reads them: web's for
+	 * its icmp to api, api's for intra: allow */
 	assert_true(has(rs, "g_web_v4", "10.1.0.2"));
 	assert_true(has(rs, "g_web_v6", "fd01::2"));
 	assert_true(has(rs, "g_api_v4", "10.1.0.3"));
 	assert_int_equal(set_idx(rs, "g_db_v4"), -1);	/* intra deny, no src */
+	/* container -> container single ports: one element per source
+	 * address; port ranges keep their rules */
+	assert_true(has_allow(rs, "allow_in_api_v4", "10.1.0.2", IPPROTO_TCP,
+			      8080));
+	assert_true(has_allow(rs, "allow_in_api_v6", "fd01::2", IPPROTO_TCP,
+			      8080));
+	assert_int_equal(rs->sets[set_idx(rs, "allow_in_api_v4")].n, 1);
+	assert_int_equal(set_idx(rs, "allow_in_db_v4"), -1);	/* a range */
+	assert_int_equal(set_idx(rs, "allow_in_web_v4"), -1);
 	assert_true(has(rs, "containers_v4", "10.1.0.5"));	/* world src */
 	/* cidrs merged: /32 inside the /24 */
 	s = set_idx(rs, "c_dns_v4");
@@ -171,10 +201,11 @@ static void test_model(void **state)
 	for (i = 0; i < rs->n_rules; i++)
 		if (rs->rules[i].has_loc)
 			n_flow++;
-	/* web->api: tcp 2 + icmp 1; api->db 1 (api has no IPv6 member, so
-	 * no g_api_v6 and no rule reading it); web,api->dns: 2x2 (out_
-	 * chains read c_dns_*); world->web 2; host->db 1 */
-	assert_int_equal(n_flow, 3 + 1 + 4 + 2 + 1);
+	/* web->api: icmp 1 (tcp/8080 is in allow_in_api_*); api->db 1 (api
+	 * has no IPv6 member, so no g_api_v6 and no rule reading it);
+	 * web,api->dns: 2x2 (out_ chains read c_dns_*); world->web 2;
+	 * host->db 1 */
+	assert_int_equal(n_flow, 1 + 1 + 4 + 2 + 1);
 	assert_int_equal(set_idx(rs, "g_api_v6"), -1);
 	/* anti-spoofing: guarded ports only */
 	s = set_idx(rs, "ports");
@@ -194,9 +225,18 @@ static void test_text(void **state)
 
 	(void)state;
 	assert_non_null(strstr(t, "table inet bulkhead {\n"));
-	assert_non_null(strstr(t, "\t\tip saddr @g_web_v4 tcp dport 8080 "
+	assert_non_null(strstr(t, "\t\tip saddr @g_web_v4 meta l4proto icmp "
 			       "accept comment \"flow web->api t.yaml:9:5\"\n"));
-	assert_non_null(strstr(t, "tcp dport 5432-5433 accept"));
+	assert_non_null(strstr(t, "\t\tip saddr . meta l4proto . th dport "
+			       "@allow_in_api_v4 accept"));
+	assert_non_null(strstr(t, "\t\tip6 saddr . meta l4proto . th dport "
+			       "@allow_in_api_v6 accept"));
+	assert_non_null(strstr(t, "type ipv4_addr . inet_proto . "
+			       "inet_service\n"));
+	assert_non_null(strstr(t, "elements = { 10.1.0.2 . tcp . 8080 }"));
+	assert_non_null(strstr(t, "\t\tip saddr @g_api_v4 tcp dport 5432-5433 "
+			       "accept"));
+	assert_null(strstr(t, "tcp dport 8080"));
 	assert_non_null(strstr(t, "ip saddr != @containers_v4 ip saddr != "
 			       "@cidrs_v4 fib saddr type != local tcp dport "
 			       "443 accept"));
@@ -344,8 +384,9 @@ static void test_delta_cost_flat(void **state)
 	ruleset_container_delta(rs1, c, RS_ELEM_ADD, d1);
 	ruleset_container_delta(rs2, c, RS_ELEM_ADD, d2);
 	assert_int_equal(d1->n, d2->n);
-	/* ports + per address: in, out, g_web, containers, addrs */
-	assert_int_equal(d1->n, 1 + 2 * 5);
+	/* ports + per address: in, out, g_web, containers, addrs and
+	 * allow_in_api (web's one port flow into a container group) */
+	assert_int_equal(d1->n, 1 + 2 * 6);
 	container_free(c);
 	rs_delta_free(d1);
 	rs_delta_free(d2);
@@ -353,6 +394,81 @@ static void test_delta_cost_flat(void **state)
 	ruleset_free(rs2);
 	inventory_free(small);
 	inventory_free(big);
+	policy_free(p);
+}
+
+/* Each (source address, proto, port) is one element however many flows
+ * name it; ranges and bare protocols keep rules on membership sets. */
+static const char allow_yaml[] =
+	"version: 1\n"
+	"groups:\n"
+	"  a: { match: { purpose: a } }\n"
+	"  b: { match: { purpose: b } }\n"
+	"flows:\n"
+	"  - { from: a, to: b, ports: [tcp/8000-8100, udp/53] }\n"
+	"  - { from: a, to: b, ports: [tcp/8050, tcp/8101-8200, tcp/9000] }\n"
+	"  - { from: [a, b], to: b, ports: [udp/53, tcp, sctp/7] }\n";
+
+static void test_allow_elements(void **state)
+{
+	struct diags dg = { 0 };
+	struct policy *p = policy_load_buf("m.yaml", allow_yaml,
+					   strlen(allow_yaml), &dg);
+	struct inventory *inv = inventory_new();
+	struct ruleset *rs;
+	struct rs_delta *d = rs_delta_new();
+	struct container *c;
+	int s;
+
+	(void)state;
+	if (!p)
+		diags_print(&dg, stderr);
+	assert_non_null(p);
+	diags_free(&dg);
+	assert_int_equal(inventory_add(inv, mk("a1", "a", "10.5.0.1", NULL,
+					       NULL)), 0);
+	assert_int_equal(inventory_add(inv, mk("b1", "b", "10.5.0.2", NULL,
+					       NULL)), 0);
+	rs = build(p, inv);
+	s = set_idx(rs, "allow_in_b_v4");
+	assert_true(s >= 0);
+	/* a: tcp/8050, tcp/9000, udp/53 (twice), sctp/7; b: udp/53, sctp/7 */
+	assert_true(has_allow(rs, "allow_in_b_v4", "10.5.0.1", IPPROTO_TCP,
+			      8050));
+	assert_true(has_allow(rs, "allow_in_b_v4", "10.5.0.1", IPPROTO_TCP,
+			      9000));
+	assert_true(has_allow(rs, "allow_in_b_v4", "10.5.0.1", IPPROTO_UDP,
+			      53));
+	assert_true(has_allow(rs, "allow_in_b_v4", "10.5.0.1", IPPROTO_SCTP,
+			      7));
+	assert_true(has_allow(rs, "allow_in_b_v4", "10.5.0.2", IPPROTO_UDP,
+			      53));
+	assert_false(has_allow(rs, "allow_in_b_v4", "10.5.0.1", IPPROTO_TCP,
+			       8000));
+	assert_int_equal(rs->sets[s].n, 4 + 2);
+	/* ranges and a bare protocol keep rules on the membership set */
+	assert_true(has(rs, "g_a_v4", "10.5.0.1"));
+	/* an attach adds one element per (destination, proto, port) */
+	c = mk("a2", "a", "10.5.0.3", NULL, NULL);
+	container_classify(c, p);
+	ruleset_container_delta(rs, c, RS_ELEM_ADD, d);
+	assert_false(ruleset_delta_overflows(rs, d));
+	ruleset_apply_delta(rs, d);
+	assert_int_equal(rs->sets[s].n, 4 + 2 + 4);
+	assert_true(has_allow(rs, "allow_in_b_v4", "10.5.0.3", IPPROTO_TCP,
+			      9000));
+	d->n = 0;
+	ruleset_container_delta(rs, c, RS_ELEM_DEL, d);
+	ruleset_apply_delta(rs, d);
+	assert_int_equal(rs->sets[s].n, 4 + 2);
+	assert_false(has_allow(rs, "allow_in_b_v4", "10.5.0.3", IPPROTO_TCP,
+			       9000));
+	assert_true(has_allow(rs, "allow_in_b_v4", "10.5.0.1", IPPROTO_SCTP,
+			      7));
+	container_free(c);
+	rs_delta_free(d);
+	ruleset_free(rs);
+	inventory_free(inv);
 	policy_free(p);
 }
 
@@ -401,6 +517,7 @@ int main(void)
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_delta_equals_rebuild),
 		cmocka_unit_test(test_delta_cost_flat),
+		cmocka_unit_test(test_allow_elements),
 		cmocka_unit_test(test_overflow),
 	};
 
