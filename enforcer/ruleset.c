@@ -618,6 +618,22 @@ static void build_allow_sets(struct build *b)
 	free(fam);
 }
 
+
+/* A verdict map from a container address of family f to a chain, sized
+ * for n containers: in_v4 (destination side), out_v4 (source side). */
+static uint32_t addr_vmap_new(struct ruleset *rs, const char *dir, int f,
+			      size_t n)
+{
+	char name[16];
+	uint32_t m;
+
+	snprintf(name, sizeof(name), "%s_%s", dir, fam_sfx(f));
+	m = set_new(rs, RS_INET, name, f ? RS_KEY_IPV6 : RS_KEY_IPV4);
+	rs->sets[m].map = true;
+	rs->sets[m].size = set_size_for(n);
+	return m;
+}
+
 static void build_sets(struct build *b)
 {
 	struct ruleset *rs = b->rs;
@@ -646,20 +662,10 @@ static void build_sets(struct build *b)
 		s->timeout_ms = 60000;
 		s->size = 65535;
 	}
-	for (f = 0; f < 2; f++) {
-		snprintf(name, sizeof(name), "in_%s", fam_sfx(f));
-		rs->in_map[f] = set_new(rs, RS_INET, name,
-					f ? RS_KEY_IPV6 : RS_KEY_IPV4);
-		rs->sets[rs->in_map[f]].map = true;
-		rs->sets[rs->in_map[f]].size = set_size_for(total[f]);
-	}
-	for (f = 0; f < 2; f++) {
-		snprintf(name, sizeof(name), "out_%s", fam_sfx(f));
-		rs->out_map[f] = set_new(rs, RS_INET, name,
-					 f ? RS_KEY_IPV6 : RS_KEY_IPV4);
-		rs->sets[rs->out_map[f]].map = true;
-		rs->sets[rs->out_map[f]].size = set_size_for(total[f]);
-	}
+	for (f = 0; f < 2; f++)
+		rs->in_map[f] = addr_vmap_new(rs, "in", f, total[f]);
+	for (f = 0; f < 2; f++)
+		rs->out_map[f] = addr_vmap_new(rs, "out", f, total[f]);
 	for (f = 0; f < 2; f++) {
 		rs->containers[f] = -1;
 		rs->containers_needed = b->need_containers;
