@@ -27,34 +27,11 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
 
+#include "bench_util.h"
 #include "inventory.h"
 #include "nft.h"
 #include "policy.h"
 #include "ruleset.h"
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int dcmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, size_t n, double p)
-{
-	size_t i;
-
-	qsort(v, n, sizeof(*v), dcmp);
-	i = (size_t)(p * (double)(n - 1) + 0.5);
-	return v[i < n ? i : n - 1];
-}
 
 static void die(const char *what, int err)
 {
@@ -138,7 +115,7 @@ static double replay(const void *batch, size_t len, size_t acks)
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v));
 	v = (int)(acks * 1024 + 256 * 1024);
 	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v));
-	t0 = now();
+	t0 = bench_now();
 	if (mnl_socket_sendto(nl, batch, len) < 0)
 		die("replay send", errno);
 	while (got < acks) {
@@ -160,7 +137,7 @@ static double replay(const void *batch, size_t len, size_t acks)
 				got++;
 			}
 	}
-	t = now() - t0;
+	t = bench_now() - t0;
 	mnl_socket_close(nl);
 	return t;
 }
@@ -223,7 +200,7 @@ static void drop_tables(void)
 
 static double run_nft(const char *nft, const char *file)
 {
-	double t0 = now();
+	double t0 = bench_now();
 	int st;
 	pid_t pid = fork();
 
@@ -235,7 +212,7 @@ static double run_nft(const char *nft, const char *file)
 	}
 	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
 		die("nft -f", EIO);
-	return now() - t0;
+	return bench_now() - t0;
 }
 
 struct cell {
@@ -312,14 +289,14 @@ static void measure(unsigned long n, unsigned groups, int rounds,
 		fresh_netns();
 		if (nft_open(&w) < 0)
 			die("netlink", errno);
-		t0 = now();
+		t0 = bench_now();
 		rs = ruleset_build(p, inv, &o);
-		t1 = now();
+		t1 = bench_now();
 		if (nft_commit_full(w, rs, &e) < 0) {
 			fprintf(stderr, "commit: %s\n", e.msg);
 			exit(2);
 		}
-		t_ours[r] = now() - t0;
+		t_ours[r] = bench_now() - t0;
 		t_build[r] = t1 - t0;
 		/* the last round's table takes single attaches: each one
 		 * delta (build, commit, ACKs), detached again untimed so
@@ -329,14 +306,14 @@ static void measure(unsigned long n, unsigned groups, int rounds,
 			struct rs_delta *d = rs_delta_new();
 
 			container_classify(c, p);
-			t0 = now();
+			t0 = bench_now();
 			ruleset_container_delta(rs, c, RS_ELEM_ADD, d);
 			if (nft_commit_delta(w, rs, d, &e) < 0) {
 				fprintf(stderr, "commit: attach: %s\n", e.msg);
 				exit(2);
 			}
 			ruleset_apply_delta(rs, d);
-			lat[i] = now() - t0;
+			lat[i] = bench_now() - t0;
 			d->n = 0;
 			ruleset_container_delta(rs, c, RS_ELEM_DEL, d);
 			if (nft_commit_delta(w, rs, d, &e) < 0) {
@@ -363,12 +340,12 @@ static void measure(unsigned long n, unsigned groups, int rounds,
 		drop_tables();
 	}
 
-	out->ours = pct(t_ours, rounds, 0.5);
-	out->build = pct(t_build, rounds, 0.5);
-	out->nft = pct(t_nft, rounds, 0.5);
-	out->floor = pct(t_floor, rounds, 0.5);
-	out->p50 = attaches ? pct(lat, attaches, 0.5) : 0;
-	out->p99 = attaches ? pct(lat, attaches, 0.99) : 0;
+	out->ours = bench_pct(t_ours, rounds, 0.5);
+	out->build = bench_pct(t_build, rounds, 0.5);
+	out->nft = bench_pct(t_nft, rounds, 0.5);
+	out->floor = bench_pct(t_floor, rounds, 0.5);
+	out->p50 = attaches ? bench_pct(lat, attaches, 0.5) : 0;
+	out->p99 = attaches ? bench_pct(lat, attaches, 0.99) : 0;
 	out->rss_kib = ru.ru_maxrss;
 	out->batch = blen;
 	unlink(file);
