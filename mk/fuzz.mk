@@ -1,50 +1,58 @@
-# libFuzzer target for the policy loader (clang only).
-#   make fuzz                      build $(O)/fuzz/fuzz_policy
-#   make fuzz-run FUZZ_SECONDS=60  fuzz a scratch copy of the seed corpus;
+# libFuzzer harnesses (clang only), one per parser of outside input.
+#   make fuzz                      build every $(O)/fuzz/fuzz_NAME
+#   make fuzz-run                  fuzz a scratch copy of each seed corpus;
 #                                  a crash, leak, hang or OOM fails make
-# The loader's sources are compiled directly with the fuzzer's
-# instrumentation rather than linked from libbulkhead.a.
+#   make fuzz-run-NAME             one harness
+# Each harness's sources are compiled directly with the fuzzer's
+# instrumentation rather than linked from libbulkhead.a. A harness is one
+# line: $(eval $(call fuzz_harness,NAME,SOURCES,PKGS,SEEDS,SECONDS,FLAGS));
+# other fragments (mk/fuzz_*.mk) include this file first.
+ifndef BH_FUZZ_MK
+BH_FUZZ_MK := 1
+
 FUZZ_CC      ?= clang
-FUZZ_SECONDS ?= 60
 FUZZ_DIR     := $(O)/fuzz
-FUZZ_SRCS    := tests/fuzz/fuzz_policy.c enforcer/policy.c \
-                enforcer/policy_yaml.c enforcer/util.c
 FUZZ_FLAGS   := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude \
                 -fsanitize=fuzzer,address,undefined \
-                -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
-                $(shell $(PKG_CONFIG) --cflags yaml-0.1)
+                -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_RUN     := -rss_limit_mb=2048 -timeout=10 -max_len=65536 \
+                -print_final_stats=1
 
-# The inventory harness: the state file and --inventory parser.
-FUZZ_INV_SRCS := tests/fuzz/fuzz_inventory.c enforcer/inventory.c \
-                 enforcer/policy.c enforcer/policy_yaml.c enforcer/util.c
+.PHONY: fuzz fuzz-run
+
+# $(call fuzz_harness,NAME,SOURCES,PKGS,SEEDS,SECONDS,FLAGS): the binary
+# $(FUZZ_DIR)/fuzz_NAME and the target fuzz-run-NAME, which fuzzes a
+# scratch copy of the directory SEEDS for SECONDS and leaves what failed
+# in $(FUZZ_DIR)/artifacts-NAME/.
+define fuzz_harness
+$(FUZZ_DIR)/fuzz_$(1): $(strip $(2)) $(wildcard include/*.h)
+	@mkdir -p $$(dir $$@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $$(shell $(PKG_CONFIG) --cflags $(strip $(3))) \
+		-o $$@ $(strip $(2)) $$(shell $(PKG_CONFIG) --libs $(strip $(3)))
+
+fuzz: $(FUZZ_DIR)/fuzz_$(1)
+fuzz-run: fuzz-run-$(1)
+.PHONY: fuzz-run-$(1)
+fuzz-run-$(1): $(FUZZ_DIR)/fuzz_$(1)
+	rm -rf $(FUZZ_DIR)/corpus-$(1) $(FUZZ_DIR)/artifacts-$(1)
+	mkdir -p $(FUZZ_DIR)/corpus-$(1) $(FUZZ_DIR)/artifacts-$(1)
+	cp $(strip $(4))/* $(FUZZ_DIR)/corpus-$(1)/
+	$(FUZZ_DIR)/fuzz_$(1) -max_total_time=$(strip $(5)) $(FUZZ_RUN) $(strip $(6)) \
+		-artifact_prefix=$(FUZZ_DIR)/artifacts-$(1)/ \
+		$(FUZZ_DIR)/corpus-$(1)
+endef
+
+# The policy loader: any bytes as one policy file.
+FUZZ_SECONDS ?= 60
+$(eval $(call fuzz_harness,policy,tests/fuzz/fuzz_policy.c \
+	enforcer/policy.c enforcer/policy_yaml.c enforcer/util.c,yaml-0.1,\
+	tests/fuzz/corpus,$(FUZZ_SECONDS),-dict=tests/fuzz/policy.dict))
+
+# The inventory parser: the state file and --inventory files.
 FUZZ_INV_SECONDS ?= 10
+$(eval $(call fuzz_harness,inventory,tests/fuzz/fuzz_inventory.c \
+	enforcer/inventory.c enforcer/policy.c enforcer/policy_yaml.c \
+	enforcer/util.c,yaml-0.1 jansson,tests/fuzz/corpus-inventory,\
+	$(FUZZ_INV_SECONDS),))
 
-fuzz: $(FUZZ_DIR)/fuzz_policy $(FUZZ_DIR)/fuzz_inventory
-
-$(FUZZ_DIR)/fuzz_inventory: $(FUZZ_INV_SRCS) $(wildcard include/*.h)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell $(PKG_CONFIG) --cflags jansson) \
-		-o $@ $(FUZZ_INV_SRCS) \
-		$(shell $(PKG_CONFIG) --libs yaml-0.1 jansson)
-
-$(FUZZ_DIR)/fuzz_policy: $(FUZZ_SRCS) $(wildcard include/*.h)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(FUZZ_SRCS) \
-		$(shell $(PKG_CONFIG) --libs yaml-0.1)
-
-fuzz-run: $(FUZZ_DIR)/fuzz_policy $(FUZZ_DIR)/fuzz_inventory
-	rm -rf $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts
-	mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts
-	cp tests/fuzz/corpus/* $(FUZZ_DIR)/corpus/
-	$(FUZZ_DIR)/fuzz_policy -max_total_time=$(FUZZ_SECONDS) \
-		-rss_limit_mb=2048 -timeout=10 -max_len=65536 \
-		-dict=tests/fuzz/policy.dict \
-		-artifact_prefix=$(FUZZ_DIR)/artifacts/ \
-		-print_final_stats=1 $(FUZZ_DIR)/corpus
-	rm -rf $(FUZZ_DIR)/corpus-inventory $(FUZZ_DIR)/artifacts-inventory
-	mkdir -p $(FUZZ_DIR)/corpus-inventory $(FUZZ_DIR)/artifacts-inventory
-	cp tests/fuzz/corpus-inventory/* $(FUZZ_DIR)/corpus-inventory/
-	$(FUZZ_DIR)/fuzz_inventory -max_total_time=$(FUZZ_INV_SECONDS) \
-		-rss_limit_mb=2048 -timeout=10 -max_len=65536 \
-		-artifact_prefix=$(FUZZ_DIR)/artifacts-inventory/ \
-		-print_final_stats=1 $(FUZZ_DIR)/corpus-inventory
+endif
