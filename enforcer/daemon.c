@@ -875,107 +875,19 @@ static json_t *op_reload(struct daemon *d, json_t *req)
 	return r;
 }
 
-static const char *const attach_keys[] = {
-	"version", "op", "id", "name", "labels", "ips", "ifname", "source",
-	"quarantine",
-};
-
 /* A strict reading: a typo must not silently attach a container
  * unlabelled. */
 static struct container *parse_attach(json_t *req, char **err)
 {
-	const char *id, *name, *ifname, *src, *k;
-	json_t *labels, *ips, *v;
-	struct container *c = NULL;
-	struct bh_addr a;
-	size_t i, j;
+	struct container *c;
+	char *e;
 
-	json_object_foreach(req, k, v) {
-		for (j = 0; j < ARRAY_SIZE(attach_keys); j++)
-			if (!strcmp(k, attach_keys[j]))
-				break;
-		if (j == ARRAY_SIZE(attach_keys)) {
-			*err = xasprintf("attach: unknown field \"%s\"", k);
-			return NULL;
-		}
+	c = container_from_json(req, CJ_ATTACH, &e);
+	if (!c) {
+		*err = xasprintf("attach: %s", e);
+		free(e);
 	}
-	id = json_string_value(json_object_get(req, "id"));
-	if (!id || !*id || strlen(id) > CONTAINER_ID_MAX) {
-		*err = xasprintf("attach: \"id\" must be a string of 1 to %d "
-				 "bytes", CONTAINER_ID_MAX);
-		return NULL;
-	}
-	v = json_object_get(req, "name");
-	name = v ? json_string_value(v) : id;
-	if (!name || !*name || strlen(name) > CONTAINER_NAME_MAX) {
-		*err = xasprintf("attach: \"name\" must be a string of 1 to "
-				 "%d bytes", CONTAINER_NAME_MAX);
-		return NULL;
-	}
-	c = container_new(id, name);
-	labels = json_object_get(req, "labels");
-	if (labels && !json_is_object(labels)) {
-		*err = xstrdup("attach: \"labels\" must be an object of "
-			       "strings");
-		goto fail;
-	}
-	json_object_foreach(labels, k, v) {
-		if (!*k || !json_is_string(v)) {
-			*err = xasprintf("attach: label \"%s\" must have a "
-					 "non-empty key and a string value", k);
-			goto fail;
-		}
-		container_add_label(c, k, json_string_value(v));
-	}
-	ips = json_object_get(req, "ips");
-	if (ips && !json_is_array(ips)) {
-		*err = xstrdup("attach: \"ips\" must be an array of addresses");
-		goto fail;
-	}
-	json_array_foreach(ips, i, v) {
-		if (!json_is_string(v) ||
-		    !bh_addr_parse(json_string_value(v), false, &a)) {
-			*err = xasprintf("attach: ips[%zu] is not an IPv4 or "
-					 "IPv6 address", i);
-			goto fail;
-		}
-		for (j = 0; j < c->n_addrs; j++)
-			if (bh_addr_eq(&c->addrs[j], &a))
-				break;
-		if (j == c->n_addrs)
-			container_add_addr(c, &a);
-	}
-	v = json_object_get(req, "ifname");
-	ifname = v ? json_string_value(v) : "";
-	if (!ifname || strlen(ifname) >= IF_NAMESIZE || strchr(ifname, '/')) {
-		*err = xasprintf("attach: \"ifname\" must be an interface "
-				 "name of at most %d bytes", IF_NAMESIZE - 1);
-		goto fail;
-	}
-	strcpy(c->ifname, ifname);
-	v = json_object_get(req, "source");
-	src = v ? json_string_value(v) : "static";
-	if (src && !strcmp(src, "static"))
-		c->source = SRC_STATIC;
-	else if (src && !strcmp(src, "engine"))
-		c->source = SRC_ENGINE;
-	else if (src && !strcmp(src, "cni"))
-		c->source = SRC_CNI;
-	else {
-		*err = xstrdup("attach: \"source\" must be static, engine or "
-			       "cni");
-		goto fail;
-	}
-	v = json_object_get(req, "quarantine");
-	if (v && !json_is_boolean(v)) {
-		*err = xstrdup("attach: \"quarantine\" must be true or false");
-		goto fail;
-	}
-	c->quarantined = json_is_true(v);
 	return c;
-fail:
-	container_free(c);
-	return NULL;
 }
 
 static json_t *op_attach(struct daemon *d, json_t *req)

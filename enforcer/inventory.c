@@ -300,94 +300,172 @@ void inventory_classify(struct inventory *inv, const struct policy *p)
 		container_classify(inv->v[i], p);
 }
 
-/* One inventory entry; *err names the entry and the field on failure. */
-static struct container *entry_from_json(json_t *o, size_t idx, char **err)
+/* The fields of an attach request; anything else is a typo. */
+static const char *const attach_fields[] = {
+	"version", "op", "id", "name", "labels", "ips", "ifname", "source",
+	"quarantine",
+};
+
+static bool known_field(const char *k)
 {
-	const char *id, *name, *ifname, *k;
-	struct container *c = NULL;
-	json_t *labels, *ips, *v;
-	struct bh_addr a;
 	size_t i;
 
-	if (!json_is_object(o)) {
-		*err = xasprintf("entry %zu: not an object", idx);
-		return NULL;
-	}
-	id = json_string_value(json_object_get(o, "id"));
-	if (!id || !*id || strlen(id) > CONTAINER_ID_MAX) {
-		*err = xasprintf("entry %zu: \"id\" must be a non-empty string "
-				 "of at most %d bytes", idx, CONTAINER_ID_MAX);
-		return NULL;
-	}
-	v = json_object_get(o, "name");
-	name = json_string_value(v);
-	if ((v && !name) || (name && strlen(name) > CONTAINER_NAME_MAX)) {
-		*err = xasprintf("entry %zu (%s): \"name\" must be a string of "
-				 "at most %d bytes", idx, id,
-				 CONTAINER_NAME_MAX);
-		return NULL;
-	}
-	c = container_new(id, name);
-	labels = json_object_get(o, "labels");
+	for (i = 0; i < ARRAY_SIZE(attach_fields); i++)
+		if (!strcmp(k, attach_fields[i]))
+			return true;
+	return false;
+}
+
+static bool labels_from_json(struct container *c, const json_t *labels,
+			     char **err)
+{
+	const char *k;
+	json_t *v;
+
 	if (labels && !json_is_object(labels)) {
-		*err = xasprintf("entry %zu (%s): \"labels\" must be an object",
-				 idx, id);
-		goto fail;
+		*err = xstrdup("\"labels\" must be an object of strings");
+		return false;
 	}
-	json_object_foreach(labels, k, v) {
-		if (!json_is_string(v)) {
-			*err = xasprintf("entry %zu (%s): label \"%s\" must be "
-					 "a string", idx, id, k);
-			goto fail;
+	json_object_foreach((json_t *)labels, k, v) {
+		if (!*k || !json_is_string(v)) {
+			*err = xasprintf("label \"%s\" must have a non-empty "
+					 "key and a string value", k);
+			return false;
 		}
 		container_add_label(c, k, json_string_value(v));
 	}
-	ips = json_object_get(o, "ips");
+	return true;
+}
+
+/* Addresses; one given twice is kept once. */
+static bool ips_from_json(struct container *c, const json_t *ips,
+			  char **err)
+{
+	struct bh_addr a;
+	size_t i, j;
+	json_t *v;
+
 	if (ips && !json_is_array(ips)) {
-		*err = xasprintf("entry %zu (%s): \"ips\" must be an array",
-				 idx, id);
-		goto fail;
+		*err = xstrdup("\"ips\" must be an array of addresses");
+		return false;
 	}
 	json_array_foreach(ips, i, v) {
 		if (!json_is_string(v) ||
 		    !bh_addr_parse(json_string_value(v), false, &a)) {
-			*err = xasprintf("entry %zu (%s): ips[%zu] is not an "
-					 "IPv4 or IPv6 address", idx, id, i);
-			goto fail;
+			*err = xasprintf("ips[%zu] is not an IPv4 or IPv6 "
+					 "address", i);
+			return false;
 		}
-		container_add_addr(c, &a);
+		for (j = 0; j < c->n_addrs; j++)
+			if (bh_addr_eq(&c->addrs[j], &a))
+				break;
+		if (j == c->n_addrs)
+			container_add_addr(c, &a);
 	}
+	return true;
+}
+
+static bool source_from_json(struct container *c, const json_t *v,
+			     char **err)
+{
+	const char *s = v && !json_is_null(v) ? json_string_value(v)
+					     : "static";
+
+	if (s && !strcmp(s, "static"))
+		c->source = SRC_STATIC;
+	else if (s && !strcmp(s, "engine"))
+		c->source = SRC_ENGINE;
+	else if (s && !strcmp(s, "cni"))
+		c->source = SRC_CNI;
+	else {
+		*err = xstrdup("\"source\" must be static, engine or cni");
+		return false;
+	}
+	return true;
+}
+
+struct container *container_from_json(const json_t *o,
+				      enum container_json how, char **err)
+{
+	const char *id, *name, *ifname, *k, *qkey;
+	struct container *c = NULL;
+	json_t *v;
+
+	*err = NULL;
+	if (!json_is_object(o)) {
+		*err = xstrdup("not an object");
+		return NULL;
+	}
+	json_object_foreach((json_t *)o, k, v)
+		if (how == CJ_ATTACH && !known_field(k)) {
+			*err = xasprintf("unknown field \"%s\"", k);
+			return NULL;
+		}
+	id = json_string_value(json_object_get(o, "id"));
+	if (!id || !*id || strlen(id) > CONTAINER_ID_MAX) {
+		*err = xasprintf("\"id\" must be a string of 1 to %d bytes",
+				 CONTAINER_ID_MAX);
+		return NULL;
+	}
+	v = json_object_get(o, "name");
+	name = v && !json_is_null(v) ? json_string_value(v) : id;
+	if (!name || !*name || strlen(name) > CONTAINER_NAME_MAX) {
+		*err = xasprintf("\"name\" must be a string of 1 to %d bytes",
+				 CONTAINER_NAME_MAX);
+		return NULL;
+	}
+	c = container_new(id, name);
+	if (!labels_from_json(c, json_object_get(o, "labels"), err) ||
+	    !ips_from_json(c, json_object_get(o, "ips"), err))
+		goto fail;
 	v = json_object_get(o, "ifname");
-	ifname = json_string_value(v);
-	if ((v && !json_is_null(v) && !ifname) ||
-	    (ifname && strlen(ifname) >= IF_NAMESIZE)) {
-		*err = xasprintf("entry %zu (%s): \"ifname\" must be an "
-				 "interface name", idx, id);
+	ifname = v && !json_is_null(v) ? json_string_value(v) : "";
+	if (!ifname || strlen(ifname) >= IF_NAMESIZE || strchr(ifname, '/')) {
+		*err = xasprintf("\"ifname\" must be an interface name of at "
+				 "most %d bytes", IF_NAMESIZE - 1);
 		goto fail;
 	}
-	if (ifname)
-		strcpy(c->ifname, ifname);
-	v = json_object_get(o, "quarantined");
+	strcpy(c->ifname, ifname);
+	if (!source_from_json(c, json_object_get(o, "source"), err))
+		goto fail;
+	/* an attach asks for quarantine; an entry says it is in it */
+	qkey = how == CJ_ATTACH ? "quarantine" : "quarantined";
+	v = json_object_get(o, qkey);
+	if (v && !json_is_boolean(v)) {
+		*err = xasprintf("\"%s\" must be true or false", qkey);
+		goto fail;
+	}
 	c->quarantined = json_is_true(v);
-	v = json_object_get(o, "source");
-	if (json_is_string(v)) {
-		if (!strcmp(json_string_value(v), "engine"))
-			c->source = SRC_ENGINE;
-		else if (!strcmp(json_string_value(v), "cni"))
-			c->source = SRC_CNI;
-	}
 	v = json_object_get(o, "engine");
-	if (v && !json_is_null(v) && (!json_is_string(v) ||
-				      strlen(json_string_value(v)) > 4096)) {
-		*err = xasprintf("entry %zu (%s): \"engine\" must be a URL",
-				 idx, id);
+	if (how == CJ_ENTRY && v && !json_is_null(v) &&
+	    (!json_is_string(v) || strlen(json_string_value(v)) > 4096)) {
+		*err = xstrdup("\"engine\" must be a URL");
 		goto fail;
 	}
-	if (json_is_string(v) && c->source == SRC_ENGINE)
+	if (how == CJ_ENTRY && json_is_string(v) && c->source == SRC_ENGINE)
 		c->engine = xstrdup(json_string_value(v));
 	return c;
 fail:
 	container_free(c);
+	return NULL;
+}
+
+/* One inventory entry; *err names the entry and the field on failure. */
+static struct container *entry_from_json(json_t *o, size_t idx, char **err)
+{
+	struct container *c;
+	const char *id;
+	char *e;
+
+	c = container_from_json(o, CJ_ENTRY, &e);
+	if (c)
+		return c;
+	id = json_string_value(json_object_get(o, "id"));
+	if (id && *id && strlen(id) <= CONTAINER_ID_MAX)
+		*err = xasprintf("entry %zu (%s): %s", idx, id, e);
+	else
+		*err = xasprintf("entry %zu: %s", idx, e);
+	free(e);
 	return NULL;
 }
 

@@ -38,9 +38,8 @@ static bool replay_line(struct inventory *inv, const char *line, size_t len,
 {
 	json_t *o, *c;
 	const char *op, *id;
-	struct inventory *one = NULL;
 	struct container *ct;
-	char *text = NULL, *e = NULL;
+	char *e = NULL;
 	bool ok = false;
 
 	o = json_loadb(line, len, 0, NULL);
@@ -65,13 +64,11 @@ static bool replay_line(struct inventory *inv, const char *line, size_t len,
 		*err = xstrdup("expected an attach with one container");
 		goto out;
 	}
-	text = json_dumps(c, JSON_COMPACT);
-	one = text ? inventory_from_json(text, strlen(text), &e) : NULL;
-	if (!one) {
-		*err = xasprintf("container: %s", e ? e : "unreadable");
+	ct = container_from_json(json_array_get(c, 0), CJ_ENTRY, &e);
+	if (!ct) {
+		*err = xasprintf("container: %s", e);
 		goto out;
 	}
-	ct = container_dup(inventory_at(one, 0));
 	container_free(inventory_remove(inv, ct->id));
 	if (inventory_add(inv, ct) < 0) {
 		*err = xstrdup("an address of this container belongs to "
@@ -81,8 +78,6 @@ static bool replay_line(struct inventory *inv, const char *line, size_t len,
 	ok = true;
 out:
 	free(e);
-	free(text);
-	inventory_free(one);
 	json_decref(o);
 	return ok;
 }

@@ -79,10 +79,26 @@ struct inventory *inventory_from_json(const char *text, size_t len,
 				      char **err);
 struct inventory *inventory_load(const char *path, char **err);
 char *inventory_to_json(const struct inventory *inv);
+struct json_t;
+
+/* How container_from_json reads an object. */
+enum container_json {
+	/* an inventory or state entry: "quarantined" and "engine" as
+	 * container_to_json writes them; other fields are ignored (callers
+	 * add their own, such as the daemon's "group") */
+	CJ_ENTRY,
+	/* a control-socket attach: "quarantine" asks for it, and only its
+	 * documented fields (plus "version" and "op") are accepted, so a
+	 * typo cannot attach a container unlabelled */
+	CJ_ATTACH,
+};
+/* One container from its JSON object (id, name, labels, ips, ifname,
+ * source, ...). NULL with *err (caller frees) naming the field. */
+struct container *container_from_json(const struct json_t *o,
+				      enum container_json how, char **err);
 /* One entry of that format ("quarantined" and "engine" only when set);
  * callers add their own fields (the daemon's "group", the CNI plugin's
  * "op"). A new reference. */
-struct json_t;
 struct json_t *container_to_json(const struct container *c);
 
 #endif

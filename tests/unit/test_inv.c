@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include <jansson.h>
+
 #include "inventory.h"
 
 static struct container *mk(const char *id, const char *ip)
@@ -120,7 +122,10 @@ static void test_json_errors(void **state)
 		     "ips[0] is not an IPv4 or IPv6 address");
 	expect_error("[{\"id\":\"a\",\"ips\":[\"10.0.0.0/8\"]}]", "ips[0]");
 	expect_error("[{\"id\":\"a\",\"labels\":{\"k\":1}}]",
-		     "label \"k\" must be a string");
+		     "entry 0 (a): label \"k\" must have a non-empty key and "
+		     "a string value");
+	expect_error("[{\"id\":\"a\",\"ifname\":\"../x\"}]",
+		     "interface name");
 	expect_error("[{\"id\":\"a\"},{\"id\":\"a\"}]", "duplicate id");
 	expect_error("[{\"id\":\"a\",\"ips\":[\"10.0.0.1\"]},"
 		     "{\"id\":\"b\",\"ips\":[\"10.0.0.1\"]}]",
@@ -129,12 +134,76 @@ static void test_json_errors(void **state)
 		     "interface name");
 }
 
+/* p as JSON through container_from_json: the container or NULL and the
+ * error, which must contain want. */
+static struct container *cj(const char *text, enum container_json how,
+			    const char *want)
+{
+	json_t *o = json_loads(text, 0, NULL);
+	struct container *c;
+	char *err = NULL;
+
+	assert_non_null(o);
+	c = container_from_json(o, how, &err);
+	json_decref(o);
+	if (want) {
+		assert_null(c);
+		if (!err || !strstr(err, want))
+			fail_msg("error '%s' lacks '%s'", err, want);
+	} else if (!c) {
+		fail_msg("refused: %s", err);
+	}
+	free(err);
+	return c;
+}
+
+/* One reader for inventory entries, journal lines and attach requests. */
+static void test_container_from_json(void **state)
+{
+	struct container *c;
+
+	(void)state;
+	c = cj("{\"id\":\"a\",\"ips\":[\"10.0.0.2\",\"10.0.0.2\",\"fd00::2\"],"
+	       "\"labels\":{\"k\":\"v\"},\"source\":\"cni\","
+	       "\"quarantine\":true,\"op\":\"attach\",\"version\":1}",
+	       CJ_ATTACH, NULL);
+	assert_string_equal(c->name, "a");	/* the id when not given */
+	assert_int_equal(c->n_addrs, 2);	/* twice given, once kept */
+	assert_int_equal(c->source, SRC_CNI);
+	assert_true(c->quarantined);
+	assert_null(c->engine);
+	container_free(c);
+	/* an entry says "quarantined", keeps its engine, ignores extras */
+	c = cj("{\"id\":\"b\",\"name\":null,\"quarantined\":true,"
+	       "\"source\":\"engine\",\"engine\":\"unix:///run/p.sock\","
+	       "\"group\":\"web\"}", CJ_ENTRY, NULL);
+	assert_true(c->quarantined);
+	assert_string_equal(c->engine, "unix:///run/p.sock");
+	container_free(c);
+	cj("{\"id\":\"a\",\"label\":{}}", CJ_ATTACH,
+	   "unknown field \"label\"");
+	cj("{\"id\":\"a\",\"quarantined\":true}", CJ_ATTACH,
+	   "unknown field \"quarantined\"");
+	cj("{\"id\":\"a\",\"quarantine\":1}", CJ_ATTACH,
+	   "\"quarantine\" must be true or false");
+	cj("{\"id\":\"a\",\"source\":\"docker\"}", CJ_ENTRY,
+	   "\"source\" must be static, engine or cni");
+	cj("{\"id\":\"a\",\"labels\":{\"\":\"v\"}}", CJ_ENTRY,
+	   "non-empty key");
+	cj("{\"id\":\"a\",\"name\":\"\"}", CJ_ENTRY, "\"name\" must be");
+	cj("{\"id\":\"a\",\"ips\":\"10.0.0.1\"}", CJ_ENTRY,
+	   "\"ips\" must be an array");
+	cj("{\"id\":\"a\",\"engine\":7}", CJ_ENTRY, "must be a URL");
+	cj("[]", CJ_ENTRY, "not an object");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_add_find_remove),
 		cmocka_unit_test(test_json_roundtrip),
 		cmocka_unit_test(test_json_errors),
+		cmocka_unit_test(test_container_from_json),
 	};
 
 	return cmocka_run_group_tests_name("inventory", tests, NULL, NULL);
