@@ -241,6 +241,13 @@ static void print_status(json_t *r)
 	       num(x, "attaches"), num(x, "detaches"), num(x, "reloads"),
 	       num(x, "reloads_failed"), num(x, "commits_full"),
 	       num(x, "commits_delta"));
+	lr = json_object_get(r, "last_tamper");
+	if (json_is_object(lr))
+		printf("TABLE CHANGED by %s at %s: %s (%lld changes seen, %lld "
+		       "put back)\n", str(lr, "by"), str(lr, "time"),
+		       json_is_true(json_object_get(lr, "restored")) ?
+		       "put back" : "NOT put back, see the log",
+		       num(x, "tamper_seen"), num(x, "tamper_restored"));
 	dn = json_object_get(r, "denied");
 	if (json_is_object(dn))
 		printf("denied flows: %lld records, %lld packets logged, "

@@ -27,6 +27,7 @@
 #include "links.h"
 #include "log.h"
 #include "nft.h"
+#include "nftmon.h"
 #include "ruleset.h"
 #include "state.h"
 #include "util.h"
@@ -90,6 +91,18 @@ struct daemon {
 	uint64_t state_errors;
 	uint64_t n_cut;			/* conntrack entries deleted, total */
 	uint64_t last_commit_us;
+
+	/* someone else changed our tables: put them back */
+	struct nftmon *mon;
+	struct ev_timer *restore_timer;
+	bool restore_pending;
+	bool restore_sure;		/* a change was seen, not guessed */
+	struct tamper {
+		char by[128];
+		uint64_t wall_ms;
+		bool restored;
+	} tamper;
+	uint64_t n_tamper, n_restored;
 };
 
 const struct policy *daemon_policy(const struct daemon *d)
@@ -198,7 +211,9 @@ static int commit_full(struct daemon *d, const struct policy *p,
 	int ret;
 
 	rs = ruleset_build(p, d->inv, &d->rso);
+	nftmon_pause(d->mon);
 	ret = nft_commit_full(d->nft, rs, &ne);
+	nftmon_resume(d->mon, ret == 0);
 	if (ret < 0) {
 		*err = xasprintf("the kernel refused the table: %s",
 				 ne.msg[0] ? ne.msg : strerror(-ret));
@@ -271,6 +286,72 @@ static int attach_full(struct daemon *d, char **err)
 	ruleset_free(d->rs);
 	d->rs = rs;
 	return 0;
+}
+
+/* ---- someone else changed our tables ---- */
+
+static void on_restore_timer(struct ev_timer *t, void *arg)
+{
+	struct daemon *d = arg;
+	char *err = NULL;
+
+	(void)t;
+	d->restore_pending = false;
+	if (!d->restore_sure && nft_table_exists(d->nft) == 1) {
+		/* nothing seen for sure: the table is there, leave it */
+		log_info("nftables changed by %s: table inet %s is in place",
+			 d->tamper.by, RULESET_TABLE);
+		return;
+	}
+	if (!d->policy) {
+		log_err("table %s changed by %s; no policy in force to put it "
+			"back with (fix the policy and reload)", RULESET_TABLE,
+			d->tamper.by);
+		return;
+	}
+	if (attach_full(d, &err) < 0) {
+		log_err("table %s changed by %s; putting it back failed: %s",
+			RULESET_TABLE, d->tamper.by, err);
+		free(err);
+		return;
+	}
+	d->tamper.restored = true;
+	d->n_restored++;
+	log_warn("table %s was changed by %s: put back (%zu containers)",
+		 RULESET_TABLE, d->tamper.by, inventory_count(d->inv));
+	notify_status(d);
+}
+
+/* Reports before the timer runs make one restore; it checks first when
+ * every one of them was a guess (lost notifications, a transaction that
+ * ran while our own commit had the watcher paused). */
+static void on_tamper(const char *who, bool uncertain, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (!uncertain)
+		d->n_tamper++;
+	if (!d->restore_pending || (!uncertain && !d->restore_sure)) {
+		snprintf(d->tamper.by, sizeof(d->tamper.by), "%s", who);
+		d->tamper.wall_ms = bh_wall_ms();
+		d->tamper.restored = false;
+	}
+	d->restore_sure = (d->restore_pending && d->restore_sure) ||
+			  !uncertain;
+	d->restore_pending = true;
+	ev_timer_arm(d->restore_timer, 0, 0);
+}
+
+static void watch_tables(struct daemon *d)
+{
+	char *err = NULL;
+
+	d->restore_timer = ev_timer_new(d->loop, on_restore_timer, d);
+	if (nftmon_open(d->loop, d->nft, on_tamper, d, &d->mon, &err) < 0) {
+		log_err("%s: a table changed by someone else will not be put "
+			"back until the next reload", err);
+		free(err);
+	}
 }
 
 int daemon_attach(struct daemon *d, struct container *c, char **err)
@@ -828,8 +909,12 @@ static json_t *op_status(struct daemon *d, json_t *req)
 	json_object_set_new(r, "groups", groups_json(d, containers, id));
 	if (containers)
 		json_object_set_new(r, "containers", containers);
+	json_object_set_new(r, "last_tamper", d->tamper.wall_ms ? json_pack(
+		"{s:s, s:s, s:b}", "time", bh_rfc3339(d->tamper.wall_ms, t2),
+		"by", d->tamper.by, "restored", d->tamper.restored) :
+		json_null());
 	json_object_set_new(r, "counters", json_pack(
-		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 		"conntrack_cut", (json_int_t)d->n_cut,
 		"reloads", (json_int_t)d->n_reloads,
 		"reloads_failed", (json_int_t)d->n_reload_failed,
@@ -837,7 +922,9 @@ static json_t *op_status(struct daemon *d, json_t *req)
 		"detaches", (json_int_t)d->n_detach,
 		"commits_full", (json_int_t)d->n_full,
 		"commits_delta", (json_int_t)d->n_delta,
-		"state_errors", (json_int_t)d->state_errors));
+		"state_errors", (json_int_t)d->state_errors,
+		"tamper_seen", (json_int_t)d->n_tamper,
+		"tamper_restored", (json_int_t)d->n_restored));
 	json_object_set_new(r, "denied", d->denied ?
 			    denied_status_json(d->denied) : json_null());
 	engines = json_array();
@@ -1268,7 +1355,8 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 			 p->n_flows, inventory_count(d->inv));
 	}
 
-	/* 5. the outside world may talk to us */
+	/* 5. the outside world may talk to us (and change our table) */
+	watch_tables(d);
 	ret = start_denied(d);
 	if (ret < 0)
 		log_err("denied flows will not be reported: %s",
@@ -1354,6 +1442,8 @@ void daemon_free(struct daemon *d)
 	} else if (d->rs) {
 		log_info("leaving table inet %s enforcing", RULESET_TABLE);
 	}
+	nftmon_close(d->mon);
+	ev_timer_free(d->restore_timer);
 	nft_close(d->nft);
 	if (d->ino_fd >= 0) {
 		ev_del_fd(d->loop, d->ino_fd);

@@ -1165,6 +1165,35 @@ int nft_table_exists(struct nft_writer *w)
 	return ret < 0 ? ret : 1;
 }
 
+uint32_t nft_portid(const struct nft_writer *w)
+{
+	return w->portid;
+}
+
+static int gen_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *a;
+
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
+		if (mnl_attr_get_type(a) == NFTA_GEN_ID &&
+		    mnl_attr_validate(a, MNL_TYPE_U32) == 0) {
+			*(uint32_t *)data = ntohl(mnl_attr_get_u32(a));
+			return MNL_CB_OK;
+		}
+	return MNL_CB_ERROR;
+}
+
+int nft_generation(struct nft_writer *w, uint32_t *gen)
+{
+	char buf[256];
+	struct nlmsghdr *nlh;
+
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, NFPROTO_UNSPEC,
+				    NLM_F_ACK,
+				    w->seq++);
+	return query(w, nlh, gen_cb, gen);
+}
+
 struct counters_arg {
 	nft_counter_cb cb;
 	void *arg;

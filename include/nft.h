@@ -24,6 +24,12 @@ void nft_close(struct nft_writer *w);	/* NULL is fine */
 
 /* 1 when table inet bulkhead exists, 0 when not, -errno on error. */
 int nft_table_exists(struct nft_writer *w);
+/* The netlink port the writer sends from (its changes' notifications
+ * carry it). */
+uint32_t nft_portid(const struct nft_writer *w);
+/* The ruleset's generation (one more per committed transaction). 0 or
+ * -errno. */
+int nft_generation(struct nft_writer *w, uint32_t *gen);
 
 /* Replace the whole table in ONE transaction: delete the old table (when
  * present) and add every object of rs in the same batch, so no packet
