@@ -97,6 +97,7 @@ struct daemon {
 	struct ev_timer *restore_timer;
 	bool restore_pending;
 	bool restore_sure;		/* a change was seen, not guessed */
+	uint64_t last_guess_ms;		/* last restore on a guess */
 	struct tamper {
 		char by[128];
 		uint64_t wall_ms;
@@ -290,18 +291,28 @@ static int attach_full(struct daemon *d, char **err)
 
 /* ---- someone else changed our tables ---- */
 
+/* A guess (below) puts the table back at most this often; in between it
+ * only checks that the table exists, so that a busy neighbour's
+ * transactions racing our own commits cannot keep us committing. */
+#define GUESS_RESTORE_MS 10000
+
 static void on_restore_timer(struct ev_timer *t, void *arg)
 {
 	struct daemon *d = arg;
 	char *err = NULL;
+	uint64_t now = bh_now_ms();
 
 	(void)t;
 	d->restore_pending = false;
-	if (!d->restore_sure && nft_table_exists(d->nft) == 1) {
-		/* nothing seen for sure: the table is there, leave it */
-		log_info("nftables changed by %s: table inet %s is in place",
-			 d->tamper.by, RULESET_TABLE);
-		return;
+	if (!d->restore_sure) {
+		if (d->last_guess_ms && now - d->last_guess_ms <
+					    GUESS_RESTORE_MS &&
+		    nft_table_exists(d->nft) == 1) {
+			log_info("nftables changed by %s: table inet %s is in "
+				 "place", d->tamper.by, RULESET_TABLE);
+			return;
+		}
+		d->last_guess_ms = now;
 	}
 	if (!d->policy) {
 		log_err("table %s changed by %s; no policy in force to put it "
@@ -322,9 +333,9 @@ static void on_restore_timer(struct ev_timer *t, void *arg)
 	notify_status(d);
 }
 
-/* Reports before the timer runs make one restore; it checks first when
- * every one of them was a guess (lost notifications, a transaction that
- * ran while our own commit had the watcher paused). */
+/* Reports before the timer runs make one restore. When every one of them
+ * was a guess (lost notifications, a transaction that ran while our own
+ * commit had the watcher paused) it is rate-limited. */
 static void on_tamper(const char *who, bool uncertain, void *arg)
 {
 	struct daemon *d = arg;
