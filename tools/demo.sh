@@ -4,8 +4,8 @@
 # stray that matches no group), a resolver namespace at 10.77.0.53 /
 # fd77::53 (the cidrs group dns), bulkheadd inside the host namespace on
 # groups/demo.yaml, then a table of attempted connections with the
-# expected and the actual result, the group summary, and the denied-flow
-# records. Everything it makes is removed at exit, also on failure; the
+# expected and the actual result, an `nft flush ruleset` that the daemon
+# repairs, the group summary, and the denied-flow records. Everything it makes is removed at exit, also on failure; the
 # machine's own network namespace is never touched.
 set -u
 
@@ -121,6 +121,16 @@ fi
 
 bold "== bulkheadctl explain --from web --to db --port tcp/5432"
 bhctl explain --from web --to db --port tcp/5432 | sed 's/^/  /'
+
+bold "== someone runs 'nft flush ruleset' (a firewall reload does)"
+nft_host flush ruleset
+for i in $(seq 100); do	# 5 s at most
+	nft_host list table inet bulkhead >/dev/null 2>&1 && break
+	sleep 0.05
+done
+grep "was changed by" "$BHD_LOG" | tail -1 | sed 's/^.*warning: /  bulkheadd: /'
+try web db tcp 5432 4 drop "undeclared, after flush"
+try web api tcp 8080 4 pass "declared, after flush"
 
 bold "== bulkheadctl status"
 bhctl status | sed 's/^/  /'
