@@ -98,6 +98,9 @@ struct daemon {
 	bool restore_pending;
 	bool restore_sure;		/* a change was seen, not guessed */
 	uint64_t last_guess_ms;		/* last restore on a guess */
+	uint64_t last_restore_ms;
+	uint64_t restore_delay_ms;	/* backoff against a fight */
+	unsigned restore_streak;	/* changes right after our restores */
 	struct tamper {
 		char by[128];
 		uint64_t wall_ms;
@@ -295,6 +298,14 @@ static int attach_full(struct daemon *d, char **err)
  * only checks that the table exists, so that a busy neighbour's
  * transactions racing our own commits cannot keep us committing. */
 #define GUESS_RESTORE_MS 10000
+/* From the RESTORE_FIGHT-th change in a row that comes less than
+ * RESTORE_CALM_MS after our last restore, each restore waits twice as long
+ * as the one before (1 s up to RESTORE_MAX_MS): two programs that each put
+ * back their own version of the table (a second bulkheadd) must not commit
+ * in a loop. */
+#define RESTORE_CALM_MS 2000
+#define RESTORE_FIGHT 3
+#define RESTORE_MAX_MS 60000
 
 static void on_restore_timer(struct ev_timer *t, void *arg)
 {
@@ -326,6 +337,7 @@ static void on_restore_timer(struct ev_timer *t, void *arg)
 		free(err);
 		return;
 	}
+	d->last_restore_ms = bh_now_ms();
 	d->tamper.restored = true;
 	d->n_restored++;
 	log_warn("table %s was changed by %s: put back (%zu containers)",
@@ -349,8 +361,26 @@ static void on_tamper(const char *who, bool uncertain, void *arg)
 	}
 	d->restore_sure = (d->restore_pending && d->restore_sure) ||
 			  !uncertain;
+	if (!d->restore_pending) {
+		if (d->last_restore_ms &&
+		    bh_now_ms() - d->last_restore_ms < RESTORE_CALM_MS)
+			d->restore_streak++;
+		else
+			d->restore_streak = 0;
+		d->restore_delay_ms = 0;
+		if (d->restore_streak >= RESTORE_FIGHT) {
+			d->restore_delay_ms = RESTORE_MAX_MS;
+			if (d->restore_streak - RESTORE_FIGHT < 6)
+				d->restore_delay_ms = 1000ULL <<
+					(d->restore_streak - RESTORE_FIGHT);
+			log_err("table %s changed again by %s: putting it back "
+				"in %llu ms (is another bulkheadd running in "
+				"this network namespace?)", RULESET_TABLE, who,
+				(unsigned long long)d->restore_delay_ms);
+		}
+		ev_timer_arm(d->restore_timer, d->restore_delay_ms, 0);
+	}
 	d->restore_pending = true;
-	ev_timer_arm(d->restore_timer, 0, 0);
 }
 
 static void watch_tables(struct daemon *d)
