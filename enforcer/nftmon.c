@@ -104,16 +104,16 @@ static void on_msg(struct nftmon *m, const struct nlmsghdr *nlh)
 		m->touched_by = nlh->nlmsg_pid;
 }
 
-static void readable(int fd, uint32_t events, void *arg)
+/* Reads at most max datagrams; false when the socket is empty. */
+static bool drain(struct nftmon *m, int fd, unsigned max)
 {
 	static char buf[64 * 1024];
-	struct nftmon *m = arg;
 	const struct nlmsghdr *nlh;
-	int i, len;
+	unsigned i;
+	int len;
 	ssize_t n;
 
-	(void)events;
-	for (i = 0; i < NFTMON_BATCH; i++) {
+	for (i = 0; i < max; i++) {
 		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n < 0 && errno == ENOBUFS) {
 			/* what overflowed may have been a change of ours */
@@ -123,12 +123,19 @@ static void readable(int fd, uint32_t events, void *arg)
 			continue;
 		}
 		if (n <= 0)
-			return;
+			return false;
 		len = (int)n;
 		for (nlh = (const void *)buf; mnl_nlmsg_ok(nlh, len);
 		     nlh = mnl_nlmsg_next(nlh, &len))
 			on_msg(m, nlh);
 	}
+	return true;
+}
+
+static void readable(int fd, uint32_t events, void *arg)
+{
+	(void)events;
+	drain(arg, fd, NFTMON_BATCH);
 }
 
 static int listen_on(struct nftmon *m, char **err)
@@ -200,8 +207,9 @@ void nftmon_pause(struct nftmon *m)
 {
 	if (!m || !m->nl)
 		return;
-	/* what is queued was committed before: judge it now */
-	readable(mnl_socket_get_fd(m->nl), EPOLLIN, m);
+	/* what is queued was committed before the generation read below:
+	 * judge all of it now (the socket holds at most NFTMON_RCVBUF) */
+	drain(m, mnl_socket_get_fd(m->nl), 1u << 16);
 	stop_listening(m);
 	m->gen_known = nft_generation(m->w, &m->paused_gen) == 0;
 }
