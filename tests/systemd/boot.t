@@ -229,6 +229,19 @@ is "$(echo "$J" | jq -r '[.BULKHEAD_ACTION, .BULKHEAD_PROTO,
 	"deny tcp web web 10.77.0.11 api api 10.77.0.12 1 bulkheadd" \
 	"the denied web->api tcp/9090 is a journald record with its fields"
 
+# Under the unit's sandbox too, the daemon hears of a change to its table
+# made by another process and puts the table back.
+nsx host nft delete table inet bulkhead
+for i in $(seq 50); do
+	nsx host nft list table inet bulkhead >/dev/null 2>&1 && break
+	sleep 0.1
+done
+is "$(probe tcp web 10.77.0.12 9090)" drop "a deleted table is put back under systemd"
+sx journalctl -u bulkheadd --no-pager >"$NS_TMP/journal" 2>&1
+grep -q 'was changed by pid [0-9]* (nft): put back' "$NS_TMP/journal"
+ok $? "and journald says who changed it" ||
+	grep -i 'nftables\|changed' "$NS_TMP/journal" | tail -5 | sed 's/^/#   /'
+
 # The group bulkhead: a member that is not root reads status through the
 # socket; changes stay refused.
 as_member() {
