@@ -582,6 +582,8 @@ static void set_ruleset_opts(struct daemon *d, const struct policy *p)
 {
 	ruleset_opts_from_policy(&d->rso, p);
 	d->rso.nflog_group = d->o.nflog_group;
+	d->rso.guard_ports = d->o.guard_ports;
+	d->rso.n_guard_ports = d->o.n_guard_ports;
 }
 
 int daemon_reload(struct daemon *d, const char *trigger, json_t **errors,

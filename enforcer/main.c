@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,11 @@ static void usage(FILE *out)
 "                       several (Docker's and Podman's). One that is\n"
 "                       absent is retried with backoff and reported\n"
 "                       stale; it never delays start-up\n"
+"  --guard-ports PREFIX host-side ports whose name starts with PREFIX\n"
+"                       (e.g. veth) must belong to an attached container:\n"
+"                       frames from any other such port are dropped and\n"
+"                       logged as spoofing (fail closed before the attach);\n"
+"                       repeatable\n"
 "  --foreground         stay in the foreground (under systemd); otherwise\n"
 "                       fork once the first table is committed\n"
 "  --flush-on-exit      delete the table at SIGTERM (default: leave it\n"
@@ -84,6 +90,7 @@ int main(int argc, char **argv)
 		{ "denied-log", required_argument, NULL, 'l' },
 		{ "nflog-group", required_argument, NULL, 'g' },
 		{ "engine", required_argument, NULL, 'e' },
+		{ "guard-ports", required_argument, NULL, 'G' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "flush-on-exit", no_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -97,8 +104,8 @@ int main(int argc, char **argv)
 		.denied_log = DEFAULT_DENIED_LOG,
 		.nflog_group = RULESET_NFLOG_GROUP_DEFAULT,
 	};
-	const char **engines = NULL;
-	size_t cap_engines = 0;
+	const char **engines = NULL, **guards = NULL;
+	size_t cap_engines = 0, cap_guards = 0;
 	bool foreground = false;
 	struct daemon *d = NULL;
 	int verbosity = 0, c, ret;
@@ -134,6 +141,23 @@ int main(int argc, char **argv)
 			      sizeof(*engines));
 			engines[o.n_engines++] = optarg;
 			o.engines = engines;
+			break;
+		case 'G':
+			/* a name prefix: nft's iifname "PREFIX*" */
+			if (!*optarg || strlen(optarg) >= IF_NAMESIZE ||
+			    strspn(optarg, "abcdefghijklmnopqrstuvwxyz"
+				   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+				    strlen(optarg)) {
+				fprintf(stderr, "bulkheadd: --guard-ports: "
+					"expected an interface name prefix "
+					"(1-%d of A-Z a-z 0-9 . _ -), got "
+					"'%s'\n", IF_NAMESIZE - 1, optarg);
+				return 2;
+			}
+			xgrow(&guards, &cap_guards, o.n_guard_ports + 1,
+			      sizeof(*guards));
+			guards[o.n_guard_ports++] = optarg;
+			o.guard_ports = guards;
 			break;
 		case 'f':
 			foreground = true;
@@ -176,5 +200,6 @@ int main(int argc, char **argv)
 		log_err("event loop: %s", strerror(-ret));
 	daemon_free(d);
 	free(engines);
+	free(guards);
 	return ret < 0 ? 1 : 0;
 }

@@ -364,6 +364,7 @@ static void put_data(struct nlmsghdr *nlh, uint16_t type, const void *d,
 	mnl_attr_nest_end(nlh, n);
 }
 
+/* key NULL: the catch-all element */
 static void put_elem(struct nft_writer *w, struct elems *e,
 		     const uint8_t *key, uint32_t flags, const char *chain)
 {
@@ -371,7 +372,10 @@ static void put_elem(struct nft_writer *w, struct elems *e,
 	struct nlattr *el, *d, *v;
 
 	el = mnl_attr_nest_start(e->nlh, NFTA_LIST_ELEM);
-	put_data(e->nlh, NFTA_SET_ELEM_KEY, key, s->klen);
+	if (key)
+		put_data(e->nlh, NFTA_SET_ELEM_KEY, key, s->klen);
+	else
+		flags |= NFT_SET_ELEM_CATCHALL;
 	if (flags)
 		mnl_attr_put_u32(e->nlh, NFTA_SET_ELEM_FLAGS, htonl(flags));
 	if (chain) {
@@ -419,7 +423,7 @@ static void put_set_elems(struct nft_writer *w, uint32_t set)
 	bool wrapped;
 	size_t i;
 
-	if (!s->n)
+	if (!s->n && s->catchall < 0)
 		return;
 	elems_open(w, &e, set, NFT_MSG_NEWSETELEM, 0, true);
 	if (s->interval && memcmp(s->keys, zero, s->klen))
@@ -435,6 +439,9 @@ static void put_set_elems(struct nft_writer *w, uint32_t set)
 		if (!wrapped)
 			put_elem(w, &e, end, NFT_SET_ELEM_INTERVAL_END, NULL);
 	}
+	if (s->catchall >= 0)
+		put_elem(w, &e, NULL, 0,
+			 w->rs->chains[s->catchall].name);
 	elems_close(w, &e);
 }
 
@@ -647,6 +654,12 @@ static void enc_match(struct rb *b, const struct ruleset *rs,
 	case RM_IIF_SET:
 		e_meta(b, NFT_META_IIFNAME, NFT_REG_1);
 		e_lookup(b, rs, m->set, NFT_REG_1, false, m->neg);
+		break;
+	case RM_IIF_PREFIX:
+		/* the first bytes of the name only: nft's "veth*" */
+		e_meta(b, NFT_META_IIFNAME, NFT_REG_1);
+		e_cmp(b, NFT_CMP_EQ, rs->opts.guard_ports[m->a],
+		      strlen(rs->opts.guard_ports[m->a]));
 		break;
 	case RM_IIF_ADDR_SET:
 		need_family(b, m->family);

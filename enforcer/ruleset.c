@@ -50,6 +50,7 @@ static uint32_t set_new(struct ruleset *rs, enum rs_table t, const char *name,
 	s->table = t;
 	s->key = key;
 	s->klen = key_len[key];
+	s->catchall = -1;
 	return rs->n_sets++;
 }
 
@@ -968,6 +969,34 @@ static void nd_rule(struct ruleset *rs)
 	r->comment = xstrdup("neighbour discovery");
 }
 
+/* Ports the ports map does not know reach its catch-all element; those
+ * whose name has a guarded prefix are judged like a container of group
+ * unassigned that was given no address: only link-local IPv6 and ARP
+ * probes pass, the rest is counted, logged and dropped. A container is
+ * let through from its attach on; until then it is fail-closed even when
+ * its runtime reports it late. */
+static void guard_ports(struct ruleset *rs)
+{
+	const struct rs_group *un = &rs->groups[GROUP_UNASSIGNED];
+	uint32_t chain;
+	size_t i;
+
+	if (!rs->opts.n_guard_ports || !un->has_chains)
+		return;
+	chain = chain_new(rs, RS_BRIDGE, RS_HOOK_NONE, 0, "%s",
+			  "unknown_port");
+	chain_begin(rs, chain);
+	for (i = 0; i < rs->opts.n_guard_ports; i++) {
+		struct rs_rule *r = rule_new(rs);
+
+		match_add(r, RM_IIF_PREFIX)->a = (uint32_t)i;
+		r->verdict = RV_GOTO;
+		r->target = un->spoof_chain;
+		r->comment = xstrdup("a port no container was attached to");
+	}
+	rs->sets[rs->ports].catchall = (int32_t)chain;
+}
+
 static void build_bridge(struct build *b)
 {
 	struct ruleset *rs = b->rs;
@@ -1068,6 +1097,7 @@ static void build_bridge(struct build *b)
 		s->group = rs->opts.nflog_group;
 		r->verdict = RV_DROP;
 	}
+	guard_ports(rs);
 }
 
 void ruleset_opts_from_policy(struct ruleset_opts *o, const struct policy *p)

@@ -86,8 +86,8 @@ static void print_set(const struct ruleset *rs, const struct rs_set *s,
 	if (s->dynamic)
 		fprintf(out, "\t\tflags dynamic,timeout\n\t\ttimeout %us\n",
 			s->timeout_ms / 1000);
-	if (s->n) {
-		ord = xmalloc(s->n * sizeof(*ord));
+	if (s->n || s->catchall >= 0) {
+		ord = xmalloc((s->n + 1) * sizeof(*ord));
 		for (i = 0; i < s->n; i++)
 			ord[i] = i;
 		if (!s->interval)
@@ -105,6 +105,9 @@ static void print_set(const struct ruleset *rs, const struct rs_set *s,
 					ruleset_chain_name(rs,
 							   s->chains[ord[i]]));
 		}
+		if (s->catchall >= 0)
+			fprintf(out, "%s* : goto %s", i ? ",\n\t\t\t     " : " ",
+				ruleset_chain_name(rs, (uint32_t)s->catchall));
 		fprintf(out, " }\n");
 		free(ord);
 	}
@@ -159,6 +162,9 @@ static void print_match(const struct ruleset *rs, const struct rs_chain *c,
 		break;
 	case RM_IIF_SET:
 		sb_printf(sb, "iifname %s@%s ", neg, rs->sets[m->set].name);
+		break;
+	case RM_IIF_PREFIX:
+		sb_printf(sb, "iifname \"%s*\" ", rs->opts.guard_ports[m->a]);
 		break;
 	case RM_IIF_ADDR_SET:
 		sb_printf(sb, "iifname . %s %s@%s ", addr_kw(m), neg,

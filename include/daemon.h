@@ -43,6 +43,9 @@ struct daemon_opts {
 	bool journald;			/* log and records go to journald */
 	const char *const *engines;	/* Engine API URLs to follow */
 	size_t n_engines;
+	/* --guard-ports: ruleset_opts.guard_ports */
+	const char *const *guard_ports;
+	size_t n_guard_ports;
 };
 
 /* Start-up in the order of docs/daemon.md: the engines' URLs (a bad or

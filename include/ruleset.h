@@ -32,6 +32,12 @@ struct ruleset_opts {
 	/* Guard host-side ports against spoofed source addresses (table
 	 * bridge bulkhead); containers without an ifname are not guarded. */
 	bool antispoof;
+	/* Prefixes of host-side port names (bulkheadd --guard-ports, e.g.
+	 * "veth") whose ports must belong to an attached container: frames
+	 * from any other such port are judged as from a container of group
+	 * unassigned with no addresses (spoof_unassigned). Not owned. */
+	const char *const *guard_ports;
+	size_t n_guard_ports;
 };
 
 /* nflog_group = RULESET_NFLOG_GROUP_DEFAULT, the rate from p's
@@ -72,6 +78,7 @@ struct rs_set {
 	uint8_t *keys;			/* n * klen */
 	uint8_t *key_ends;		/* interval: last address of each range */
 	uint32_t *chains;		/* map: target chain index per element */
+	int32_t catchall;		/* map: chain of the "*" element, or -1 */
 	size_t n, cap;
 	uint32_t *heads, *next;		/* hash index (not for interval sets) */
 	size_t nb;
@@ -112,6 +119,7 @@ enum rs_match_kind {
 	RM_ARP_SPA_SET,			/* bridge: iifname . arp saddr ip @set */
 	RM_ARP_PROBE,			/* bridge: arp saddr ip 0.0.0.0 */
 	RM_ALLOW_SET,			/* ip[6] saddr . meta l4proto . th dport @set */
+	RM_IIF_PREFIX,			/* bridge: iifname "<opts.guard_ports[a]>*" */
 };
 
 struct rs_match {
