@@ -505,7 +505,7 @@ bool docker_parse_inspect(const char *id, const char *text, size_t len,
 	const char *k, *name, *rid, *status;
 	json_error_t jerr;
 	char *what;
-	bool ok = false;
+	bool ok = false, added;
 
 	*out = NULL;
 	root = json_loadb(text, len, 0, &jerr);
@@ -589,16 +589,19 @@ bool docker_parse_inspect(const char *id, const char *text, size_t len,
 					 k);
 			goto out;
 		}
+		/* not ok itself: a later network that is not an object must
+		 * not leave it true (a refusal read as "no address") */
 		what = xasprintf("Networks.%.64s.IPAddress", k);
-		ok = add_ip(c, json_object_get(net, "IPAddress"), what, err);
+		added = add_ip(c, json_object_get(net, "IPAddress"), what,
+			       err);
 		free(what);
-		if (!ok)
+		if (!added)
 			goto out;
 		what = xasprintf("Networks.%.64s.GlobalIPv6Address", k);
-		ok = add_ip(c, json_object_get(net, "GlobalIPv6Address"),
-			    what, err);
+		added = add_ip(c, json_object_get(net, "GlobalIPv6Address"),
+			       what, err);
 		free(what);
-		if (!ok)
+		if (!added)
 			goto out;
 	}
 	ok = true;

@@ -132,6 +132,12 @@ static void test_bad(void **state)
 	bad("{\"Id\":\"" ID "\",\"State\":{\"Running\":true},"
 	    "\"NetworkSettings\":{\"Networks\":{\"n\":5}}}",
 	    "network \"n\" is not an object");
+	/* after a good network too: not a parse that finds nothing (which
+	 * would detach the container) */
+	bad("{\"Id\":\"" ID "\",\"State\":{\"Running\":true},"
+	    "\"NetworkSettings\":{\"Networks\":{\"a\":"
+	    "{\"IPAddress\":\"10.0.0.2\"},\"n\":5}}}",
+	    "network \"n\" is not an object");
 	bad("{\"Id\":\"" ID "\",\"State\":{\"Running\":true},"
 	    "\"NetworkSettings\":{\"Networks\":{\"n\":{\"IPAddress\":5}}}}",
 	    "Networks.n.IPAddress is not a string");
