@@ -10,95 +10,240 @@
 
 #include "inventory.h"
 
-struct hent {
-	struct hent *next;
+/* The three indexes and the label strings use open addressing with
+ * linear probing: a slot is the key's hash and the position of its owner
+ * in a dense array (plus one; 0 is empty), 8 bytes in one flat array
+ * instead of a malloc'd node per entry. Keys are read through the
+ * position, so a table stores no pointers; the owner that moves into a
+ * freed position has its slots renumbered. */
+struct oslot {
 	uint32_t hash;
-	const struct bh_addr *addr;	/* address index: points into c */
-	struct container *c;
+	uint32_t ref;
 };
 
-struct htab {
-	struct hent **b;
-	size_t nb;			/* power of two */
+struct otab {
+	struct oslot *s;
+	unsigned bits;			/* 1 << bits slots; 0: none yet */
 	size_t n;
 };
+
+/* Does the owner at position pos have this key? */
+typedef bool otab_eq(const void *ctx, uint32_t pos, const void *key);
+
+#define OTAB_MIN_BITS 6
+
+/* Fibonacci hashing: the top bits of the product, so keys that differ
+ * only in their hash's high bits still spread. */
+static size_t otab_home(const struct otab *t, uint32_t hash)
+{
+	return (uint32_t)(hash * 0x9e3779b9u) >> (32 - t->bits);
+}
+
+static size_t otab_mask(const struct otab *t)
+{
+	return ((size_t)1 << t->bits) - 1;
+}
+
+static void otab_place(struct otab *t, struct oslot e)
+{
+	size_t i;
+
+	for (i = otab_home(t, e.hash); t->s[i].ref; i = (i + 1) & otab_mask(t))
+		;
+	t->s[i] = e;
+}
+
+static void otab_resize(struct otab *t, unsigned bits)
+{
+	struct oslot *old = t->s;
+	size_t i, n = t->bits ? otab_mask(t) + 1 : 0;
+
+	t->s = xcalloc((size_t)1 << bits, sizeof(*t->s));
+	t->bits = bits;
+	for (i = 0; i < n; i++)
+		if (old[i].ref)
+			otab_place(t, old[i]);
+	free(old);
+}
+
+static void otab_insert(struct otab *t, uint32_t hash, size_t pos)
+{
+	/* positions index arrays of pointers: never near 2^32 in memory */
+	if (pos >= UINT32_MAX)
+		abort();
+	/* load at most 3/4: short probe runs, also for a missing key */
+	if (!t->bits)
+		otab_resize(t, OTAB_MIN_BITS);
+	else if (t->n + 1 > (otab_mask(t) + 1) / 4 * 3)
+		otab_resize(t, t->bits + 1);
+	otab_place(t, (struct oslot){ hash, (uint32_t)pos + 1 });
+	t->n++;
+}
+
+static struct oslot *otab_find(const struct otab *t, uint32_t hash,
+			       otab_eq *eq, const void *ctx, const void *key)
+{
+	size_t i;
+
+	if (!t->bits)
+		return NULL;
+	for (i = otab_home(t, hash); t->s[i].ref; i = (i + 1) & otab_mask(t))
+		if (t->s[i].hash == hash && eq(ctx, t->s[i].ref - 1, key))
+			return &t->s[i];
+	return NULL;
+}
+
+static bool pos_eq(const void *ctx, uint32_t pos, const void *key)
+{
+	(void)ctx;
+	return pos == *(const uint32_t *)key;
+}
+
+/* The slot of the owner at pos under this hash. */
+static struct oslot *otab_find_pos(const struct otab *t, uint32_t hash,
+				   size_t pos)
+{
+	uint32_t p = (uint32_t)pos;
+
+	return otab_find(t, hash, pos_eq, NULL, &p);
+}
+
+/* Backward-shift deletion: the entries after the hole that may live in
+ * it move up, so no tombstones and probe runs stay as short as when the
+ * entry had never been there. */
+static void otab_delete(struct otab *t, struct oslot *hole)
+{
+	size_t i = (size_t)(hole - t->s), j = i, home;
+
+	for (;;) {
+		j = (j + 1) & otab_mask(t);
+		if (!t->s[j].ref)
+			break;
+		home = otab_home(t, t->s[j].hash);
+		/* stays when its home lies cyclically in (i, j] */
+		if (i <= j ? (home > i && home <= j) : (home > i || home <= j))
+			continue;
+		t->s[i] = t->s[j];
+		i = j;
+	}
+	t->s[i].ref = 0;
+	t->n--;
+}
+
+static void otab_free(struct otab *t)
+{
+	free(t->s);
+	memset(t, 0, sizeof(*t));
+}
 
 struct inventory {
 	struct container **v;
 	size_t n, cap;
-	struct htab by_id;
-	struct htab by_addr;
-	struct htab by_ifname;		/* host-side ports: one owner each */
+	struct otab by_id;
+	struct otab by_addr;		/* one slot per address */
+	struct otab by_ifname;		/* host-side ports: one owner each */
 };
 
-static void htab_resize(struct htab *t, size_t nb)
-{
-	struct hent **b = xcalloc(nb, sizeof(*b)), *e, *next;
-	size_t i;
+/* The label strings, shared by every container that has them (nearly
+ * all have the same few keys and values): one copy with a count of its
+ * users. The process has one set, which the inventory does not lock. */
+struct istr {
+	uint32_t refs;
+	uint32_t hash;
+	uint32_t pos;			/* in strs.v */
+	char s[];
+};
 
-	for (i = 0; i < t->nb; i++)
-		for (e = t->b[i]; e; e = next) {
-			next = e->next;
-			e->next = b[e->hash & (nb - 1)];
-			b[e->hash & (nb - 1)] = e;
-		}
-	free(t->b);
-	t->b = b;
-	t->nb = nb;
+static struct {
+	struct istr **v;
+	size_t n, cap;
+	struct otab ix;
+} strs;
+
+static struct istr *istr_of(const char *s)
+{
+	return (struct istr *)(s - offsetof(struct istr, s));
 }
 
-static void htab_insert(struct htab *t, uint32_t hash, struct container *c,
-			const struct bh_addr *addr)
+static bool istr_eq(const void *ctx, uint32_t pos, const void *key)
 {
-	struct hent *e = xmalloc(sizeof(*e));
-
-	if (t->n + 1 > t->nb)
-		htab_resize(t, t->nb ? t->nb * 2 : 64);
-	e->hash = hash;
-	e->c = c;
-	e->addr = addr;
-	e->next = t->b[hash & (t->nb - 1)];
-	t->b[hash & (t->nb - 1)] = e;
-	t->n++;
+	(void)ctx;
+	return !strcmp(strs.v[pos]->s, key);
 }
 
-/* Unlink the entry that points at c (and addr, for the address index). */
-static void htab_remove(struct htab *t, uint32_t hash, const struct container *c,
-			const struct bh_addr *addr)
+static char *str_intern(const char *s)
 {
-	struct hent **pp, *e;
+	uint32_t h = bh_str_hash(s);
+	struct oslot *e = otab_find(&strs.ix, h, istr_eq, NULL, s);
+	struct istr *is;
+	size_t len;
 
-	if (!t->nb)
+	if (e) {
+		is = strs.v[e->ref - 1];
+		is->refs++;
+		return is->s;
+	}
+	len = strlen(s);
+	is = xmalloc(offsetof(struct istr, s) + len + 1);
+	memcpy(is->s, s, len + 1);
+	is->refs = 1;
+	is->hash = h;
+	is->pos = (uint32_t)strs.n;
+	xgrow(&strs.v, &strs.cap, strs.n + 1, sizeof(*strs.v));
+	otab_insert(&strs.ix, h, strs.n);
+	strs.v[strs.n++] = is;
+	return is->s;
+}
+
+/* One more user of an interned string. */
+static char *str_ref(char *s)
+{
+	istr_of(s)->refs++;
+	return s;
+}
+
+static void str_drop(char *s)
+{
+	struct istr *is, *last;
+
+	if (!s)
 		return;
-	for (pp = &t->b[hash & (t->nb - 1)]; (e = *pp); pp = &e->next)
-		if (e->c == c && e->addr == addr) {
-			*pp = e->next;
-			free(e);
-			t->n--;
-			return;
-		}
+	is = istr_of(s);
+	if (--is->refs)
+		return;
+	otab_delete(&strs.ix, otab_find_pos(&strs.ix, is->hash, is->pos));
+	last = strs.v[--strs.n];
+	if (last != is) {
+		otab_find_pos(&strs.ix, last->hash, last->pos)->ref =
+			is->pos + 1;
+		last->pos = is->pos;
+		strs.v[is->pos] = last;
+	}
+	free(is);
+	if (!strs.n) {
+		/* no container left: nothing to show as still reachable */
+		free(strs.v);
+		strs.v = NULL;
+		strs.cap = 0;
+		otab_free(&strs.ix);
+	}
 }
 
-static void htab_free(struct htab *t)
-{
-	struct hent *e, *next;
-	size_t i;
-
-	for (i = 0; i < t->nb; i++)
-		for (e = t->b[i]; e; e = next) {
-			next = e->next;
-			free(e);
-		}
-	free(t->b);
-	memset(t, 0, sizeof(*t));
-}
-
+/* One allocation for the container and its id and name (the name is the
+ * id's bytes when they are equal). */
 struct container *container_new(const char *id, const char *name)
 {
-	struct container *c = xcalloc(1, sizeof(*c));
+	size_t li = strlen(id) + 1, ln;
+	struct container *c;
+	char *text;
 
-	c->id = xstrdup(id);
-	c->name = xstrdup(name ? name : id);
+	if (!name)
+		name = id;
+	ln = strcmp(name, id) ? strlen(name) + 1 : 0;
+	c = xcalloc(1, sizeof(*c) + li + ln);
+	text = (char *)(c + 1);
+	c->id = memcpy(text, id, li);
+	c->name = ln ? memcpy(text + li, name, ln) : c->id;
 	c->group = GROUP_UNASSIGNED;
 	return c;
 }
@@ -110,13 +255,12 @@ void container_free(struct container *c)
 	if (!c)
 		return;
 	for (i = 0; i < c->n_labels; i++) {
-		free(c->labels[i].key);
-		free(c->labels[i].value);
+		str_drop(c->labels[i].key);
+		str_drop(c->labels[i].value);
 	}
 	free(c->labels);
-	free(c->addrs);
-	free(c->id);
-	free(c->name);
+	if (c->addrs != &c->addr1)
+		free(c->addrs);
 	free(c->engine);
 	free(c);
 }
@@ -127,16 +271,18 @@ void container_add_label(struct container *c, const char *k, const char *v)
 
 	for (i = 0; i < c->n_labels; i++)
 		if (!strcmp(c->labels[i].key, k)) {
-			free(c->labels[i].value);
-			c->labels[i].value = xstrdup(v);
+			str_drop(c->labels[i].value);
+			c->labels[i].value = str_intern(v);
 			return;
 		}
 	c->labels = xrealloc(c->labels, (c->n_labels + 1) * sizeof(*c->labels));
-	c->labels[c->n_labels].key = xstrdup(k);
-	c->labels[c->n_labels].value = xstrdup(v);
+	c->labels[c->n_labels].key = str_intern(k);
+	c->labels[c->n_labels].value = str_intern(v);
 	c->n_labels++;
 }
 
+/* The first address lives in the container (most have one); from the
+ * second on they are an array of exactly n_addrs, as before. */
 void container_add_addr(struct container *c, const struct bh_addr *a)
 {
 	size_t i;
@@ -144,7 +290,15 @@ void container_add_addr(struct container *c, const struct bh_addr *a)
 	for (i = 0; i < c->n_addrs; i++)
 		if (bh_addr_eq(&c->addrs[i], a))
 			return;
-	c->addrs = xrealloc(c->addrs, (c->n_addrs + 1) * sizeof(*c->addrs));
+	if (!c->addrs || (c->addrs == &c->addr1 && !c->n_addrs)) {
+		c->addrs = &c->addr1;
+	} else if (c->addrs == &c->addr1) {
+		c->addrs = xmalloc(2 * sizeof(*c->addrs));
+		c->addrs[0] = c->addr1;
+	} else {
+		c->addrs = xrealloc(c->addrs,
+				    (c->n_addrs + 1) * sizeof(*c->addrs));
+	}
 	c->addrs[c->n_addrs++] = *a;
 }
 
@@ -153,8 +307,13 @@ struct container *container_dup(const struct container *c)
 	struct container *d = container_new(c->id, c->name);
 	size_t i;
 
-	for (i = 0; i < c->n_labels; i++)
-		container_add_label(d, c->labels[i].key, c->labels[i].value);
+	if (c->n_labels)
+		d->labels = xmalloc(c->n_labels * sizeof(*d->labels));
+	for (i = 0; i < c->n_labels; i++) {
+		d->labels[i].key = str_ref(c->labels[i].key);
+		d->labels[i].value = str_ref(c->labels[i].value);
+	}
+	d->n_labels = c->n_labels;
 	for (i = 0; i < c->n_addrs; i++)
 		container_add_addr(d, &c->addrs[i]);
 	memcpy(d->ifname, c->ifname, sizeof(d->ifname));
@@ -179,9 +338,9 @@ void inventory_free(struct inventory *inv)
 	for (i = 0; i < inv->n; i++)
 		container_free(inv->v[i]);
 	free(inv->v);
-	htab_free(&inv->by_id);
-	htab_free(&inv->by_addr);
-	htab_free(&inv->by_ifname);
+	otab_free(&inv->by_id);
+	otab_free(&inv->by_addr);
+	otab_free(&inv->by_ifname);
 	free(inv);
 }
 
@@ -195,47 +354,96 @@ struct container *inventory_at(const struct inventory *inv, size_t i)
 	return i < inv->n ? inv->v[i] : NULL;
 }
 
+static bool id_eq(const void *ctx, uint32_t pos, const void *key)
+{
+	const struct inventory *inv = ctx;
+
+	return !strcmp(inv->v[pos]->id, key);
+}
+
+static bool ifname_eq(const void *ctx, uint32_t pos, const void *key)
+{
+	const struct inventory *inv = ctx;
+
+	return !strcmp(inv->v[pos]->ifname, key);
+}
+
+/* One of the owner's addresses; the prefix length plays no part. */
+static bool addr_eq(const void *ctx, uint32_t pos, const void *key)
+{
+	const struct container *c = ((const struct inventory *)ctx)->v[pos];
+	const struct bh_addr *a = key;
+	size_t i;
+
+	for (i = 0; i < c->n_addrs; i++)
+		if (c->addrs[i].family == a->family &&
+		    !memcmp(c->addrs[i].a, a->a, bh_addr_len(a)))
+			return true;
+	return false;
+}
+
+static struct container *hit(const struct inventory *inv,
+			     const struct oslot *e)
+{
+	return e ? inv->v[e->ref - 1] : NULL;
+}
+
 struct container *inventory_find(const struct inventory *inv, const char *id)
 {
-	uint32_t h = bh_str_hash(id);
-	struct hent *e;
-
-	if (!inv->by_id.nb)
-		return NULL;
-	for (e = inv->by_id.b[h & (inv->by_id.nb - 1)]; e; e = e->next)
-		if (e->hash == h && !strcmp(e->c->id, id))
-			return e->c;
-	return NULL;
+	return hit(inv, otab_find(&inv->by_id, bh_str_hash(id), id_eq, inv,
+				  id));
 }
 
 struct container *inventory_find_addr(const struct inventory *inv,
 				      const struct bh_addr *a)
 {
-	uint32_t h = bh_addr_hash(a);
-	struct hent *e;
-
-	if (!inv->by_addr.nb)
-		return NULL;
-	for (e = inv->by_addr.b[h & (inv->by_addr.nb - 1)]; e; e = e->next)
-		if (e->hash == h && e->addr->family == a->family &&
-		    !memcmp(e->addr->a, a->a, bh_addr_len(a)))
-			return e->c;
-	return NULL;
+	return hit(inv, otab_find(&inv->by_addr, bh_addr_hash(a), addr_eq,
+				  inv, a));
 }
 
 struct container *inventory_find_ifname(const struct inventory *inv,
 					const char *ifname)
 {
-	uint32_t h;
-	struct hent *e;
-
-	if (!ifname[0] || !inv->by_ifname.nb)
+	if (!ifname[0])
 		return NULL;
-	h = bh_str_hash(ifname);
-	for (e = inv->by_ifname.b[h & (inv->by_ifname.nb - 1)]; e; e = e->next)
-		if (e->hash == h && !strcmp(e->c->ifname, ifname))
-			return e->c;
-	return NULL;
+	return hit(inv, otab_find(&inv->by_ifname, bh_str_hash(ifname),
+				  ifname_eq, inv, ifname));
+}
+
+enum ix_op { IX_ADD, IX_DEL, IX_MOVE };
+
+static void ix_key(struct otab *t, uint32_t hash, enum ix_op op, size_t pos,
+		   size_t to)
+{
+	struct oslot *e;
+
+	if (op == IX_ADD) {
+		otab_insert(t, hash, pos);
+		return;
+	}
+	/* An owner with two keys of one hash has two slots: each call
+	 * takes the first still naming pos. */
+	e = otab_find_pos(t, hash, pos);
+	if (!e)
+		return;		/* a key changed in place: not indexed */
+	if (op == IX_DEL)
+		otab_delete(t, e);
+	else
+		e->ref = (uint32_t)to + 1;
+}
+
+/* Index the container at pos under each of its keys, unindex it, or
+ * renumber its slots to position to. */
+static void ix_container(struct inventory *inv, const struct container *c,
+			 enum ix_op op, size_t pos, size_t to)
+{
+	size_t i;
+
+	ix_key(&inv->by_id, bh_str_hash(c->id), op, pos, to);
+	for (i = 0; i < c->n_addrs; i++)
+		ix_key(&inv->by_addr, bh_addr_hash(&c->addrs[i]), op, pos, to);
+	if (c->ifname[0])
+		ix_key(&inv->by_ifname, bh_str_hash(c->ifname), op, pos, to);
 }
 
 int inventory_add(struct inventory *inv, struct container *c)
@@ -257,33 +465,29 @@ int inventory_add(struct inventory *inv, struct container *c)
 		return -EADDRINUSE;
 	}
 	xgrow(&inv->v, &inv->cap, inv->n + 1, sizeof(*inv->v));
-	c->slot = inv->n;
-	inv->v[inv->n++] = c;
-	htab_insert(&inv->by_id, bh_str_hash(c->id), c, NULL);
-	for (i = 0; i < c->n_addrs; i++)
-		htab_insert(&inv->by_addr, bh_addr_hash(&c->addrs[i]), c,
-			    &c->addrs[i]);
-	if (c->ifname[0])
-		htab_insert(&inv->by_ifname, bh_str_hash(c->ifname), c, NULL);
+	inv->v[inv->n] = c;
+	ix_container(inv, c, IX_ADD, inv->n, 0);
+	inv->n++;
 	return 0;
 }
 
 struct container *inventory_remove(struct inventory *inv, const char *id)
 {
-	struct container *c = inventory_find(inv, id), *last;
-	size_t i;
+	struct oslot *e = otab_find(&inv->by_id, bh_str_hash(id), id_eq, inv,
+				    id);
+	struct container *c, *last;
+	size_t pos;
 
-	if (!c)
+	if (!e)
 		return NULL;
-	htab_remove(&inv->by_id, bh_str_hash(c->id), c, NULL);
-	for (i = 0; i < c->n_addrs; i++)
-		htab_remove(&inv->by_addr, bh_addr_hash(&c->addrs[i]), c,
-			    &c->addrs[i]);
-	if (c->ifname[0])
-		htab_remove(&inv->by_ifname, bh_str_hash(c->ifname), c, NULL);
+	pos = e->ref - 1;
+	c = inv->v[pos];
+	ix_container(inv, c, IX_DEL, pos, 0);
 	last = inv->v[--inv->n];
-	inv->v[c->slot] = last;
-	last->slot = c->slot;
+	if (last != c) {
+		ix_container(inv, last, IX_MOVE, inv->n, pos);
+		inv->v[pos] = last;
+	}
 	return c;
 }
 

@@ -34,8 +34,12 @@ struct container {
 					 * (an older state file) */
 	bool quarantined;		/* seen, group not yet known */
 	unsigned group;			/* set by inventory_classify */
-	size_t slot;			/* the inventory's own bookkeeping */
+	struct bh_addr addr1;		/* the storage of a single address */
 };
+/* id and name share the container's allocation, and label strings are
+ * shared between containers: change them only through the functions
+ * below (container_add_label replaces a value). The label strings are
+ * one set per process, used without a lock. */
 
 struct container *container_new(const char *id, const char *name);
 void container_free(struct container *c);	/* NULL is fine */
