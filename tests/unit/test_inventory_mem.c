@@ -133,10 +133,15 @@ static void test_heap_per_container(void **state)
 	(void)state;
 	bench = per_container(bench_shape, "benchmark shape");
 	engine = per_container(engine_shape, "engine shape");
-#ifndef __SANITIZE_ADDRESS__
-	/* the bounds the current layout meets, with some room */
-	assert_in_range(bench, 1, 1000);
-	assert_in_range(engine, 1, 1000);
+#ifdef __SANITIZE_ADDRESS__
+	(void)bench;
+	(void)engine;
+#else
+	/* 233 and 462 bytes measured (490 and 853 with chained hash
+	 * tables and a copy of every string); a quarter more is a
+	 * regression */
+	assert_in_range(bench, 1, 290);
+	assert_in_range(engine, 1, 580);
 #endif
 }
 
