@@ -2,9 +2,10 @@
  * socket, as enforcer/docker.c reads it:
  *   - the whole input as one inspect answer (GET /containers/ID/json,
  *     docker_parse_inspect), asked for the id the answer names when that
- *     is a valid id (else for "c0ffee"): a refusal must say why, and a
+ *     is a valid id (else for "c0ffee"): a refusal must say why, a
  *     container must be what include/docker.h and inventory.h promise and
- *     what the state journal reads back;
+ *     what the state journal reads back, and what is read as an answer
+ *     about that id is refused for any other;
  *   - each line of the input on a real engine (docker_start on an event
  *     loop, with a socket nobody serves): a line that starts with '[' as a
  *     container list (apply_list: reconcile, then an inspect request per
@@ -243,6 +244,19 @@ static void as_inspect(const uint8_t *data, size_t size)
 		check_container(c, id);
 	container_free(c);
 	free(err);
+	/* what was read as an answer about id is refused for any other id
+	 * (an answer about another container is never applied) */
+	if (ok) {
+		c = NULL;
+		err = NULL;
+		if (docker_parse_inspect(strcmp(id, FUZZ_ID) ? FUZZ_ID :
+					 FUZZ_ID "2", (const char *)data, size,
+					 &c, &err) || c ||
+		    !err || !strstr(err, "answer is about"))
+			fail("an answer about %s taken for another: %s", id,
+			     err ? err : "(no error)");
+		free(err);
+	}
 	free(id);
 }
 
