@@ -56,8 +56,8 @@ static struct container *bench_shape(unsigned long i)
 	return c;
 }
 
-/* What an engine reports: a 64-hex id, a name, three labels, an IPv4 and
- * an IPv6 address, a host-side interface, the engine's URL. */
+/* What an engine reports: a 64-hex id, a name, four labels (one unique),
+ * an IPv4 and an IPv6 address, a host-side interface, the engine's URL. */
 static struct container *engine_shape(unsigned long i)
 {
 	char id[CONTAINER_ID_MAX + 1], name[64], label[32];
@@ -72,6 +72,9 @@ static struct container *engine_shape(unsigned long i)
 	container_add_label(c, "bulkhead.purpose", label);
 	container_add_label(c, "com.docker.compose.project", "project");
 	container_add_label(c, "com.docker.compose.service", "service");
+	/* one of a kind: a string shared by nobody */
+	snprintf(label, sizeof(label), "%08lx", i * 2654435761u);
+	container_add_label(c, "com.docker.compose.config-hash", label);
 	v4(i, &a);
 	container_add_addr(c, &a);
 	a.family = AF_INET6;
@@ -121,6 +124,13 @@ static size_t per_container(struct container *(*mk)(unsigned long),
 	assert_int_equal(inventory_add(inv, c), -EADDRINUSE);
 	assert_int_equal(inventory_count(inv), N);
 	inventory_free(inv);
+#ifndef __SANITIZE_ADDRESS__
+	/* everything back, the shared label strings too (reachable from a
+	 * static, so a leak checker would not tell): up to what glibc's
+	 * per-thread cache holds (at most 7 chunks of each of 64 sizes,
+	 * counted as in use); the unique strings alone are 3 MiB */
+	assert_in_range(heap_used(), 0, before + (512 << 10));
+#endif
 	fprintf(stderr, "# %s: %zu bytes of heap per container (%d)\n", what,
 		(after - before) / N, N);
 	return (after - before) / N;
@@ -137,11 +147,11 @@ static void test_heap_per_container(void **state)
 	(void)bench;
 	(void)engine;
 #else
-	/* 233 and 462 bytes measured (490 and 853 with chained hash
+	/* 233 and 557 bytes measured (490 and 954 with chained hash
 	 * tables and a copy of every string); a quarter more is a
 	 * regression */
 	assert_in_range(bench, 1, 290);
-	assert_in_range(engine, 1, 580);
+	assert_in_range(engine, 1, 700);
 #endif
 }
 
