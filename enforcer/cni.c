@@ -59,12 +59,29 @@ struct cni_req {
 	const char *command;
 	const char *id;
 	const char *ifname;		/* CNI_IFNAME, the container side */
+	const char *args;		/* CNI_ARGS, may be NULL */
 	const char *cni_version;
 	json_t *conf;			/* the whole stdin object */
 	json_t *prev;			/* prevResult, may be NULL */
 	struct container *c;
 	bool have_labels;
 };
+
+/* Why parse_request refused: what cni_error prints. */
+struct cni_fail {
+	int code;
+	const char *msg;
+	char *details;			/* may be NULL */
+};
+
+static bool refuse(struct cni_fail *f, int code, const char *msg,
+		   char *details)
+{
+	f->code = code;
+	f->msg = msg;
+	f->details = details;
+	return false;
+}
 
 static int cni_error(const char *version, int code, const char *msg,
 		     const char *details)
@@ -290,60 +307,56 @@ static bool take_prev(struct cni_req *r, char **err)
 	return true;
 }
 
-/* Everything the daemon needs from stdin and the environment. */
-static int parse_request(struct cni_req *r, const char *text, size_t len)
+/* Everything the daemon needs from stdin and the environment; no I/O but
+ * the kernel's answer to which interface is the veth (host_ifname). On
+ * refusal r->cni_version is set only if it is a supported one. */
+static bool parse_request(struct cni_req *r, const char *text, size_t len,
+			  struct cni_fail *f)
 {
 	json_t *v, *rc, *args;
 	json_error_t jerr;
-	char *err = NULL, *name, *s;
-	int ret = 0;
+	const char *ver;
+	char *err = NULL, *name;
 
 	r->conf = json_loadb(text, len, 0, &jerr);
-	if (!r->conf || !json_is_object(r->conf)) {
-		s = r->conf ? xstrdup("network config must be a JSON object")
-			    : xasprintf("stdin %d:%d: %s", jerr.line,
-					jerr.column, jerr.text);
-		ret = cni_error(NULL, CNI_ERR_DECODE,
-				"cannot decode the network config", s);
-		free(s);
-		return ret;
-	}
-	r->cni_version = json_string_value(json_object_get(r->conf,
-							   "cniVersion"));
-	if (!r->cni_version)
-		return cni_error(NULL, CNI_ERR_CONFIG,
-				 "network config has no \"cniVersion\"", NULL);
-	if (!version_supported(r->cni_version)) {
-		s = xasprintf("\"%s\" (supported: 0.3.0, 0.3.1, 0.4.0, 1.0.0)",
-			      r->cni_version);
-		ret = cni_error(NULL, CNI_ERR_VERSION,
-				"incompatible CNI version", s);
-		free(s);
-		return ret;
-	}
+	if (!r->conf || !json_is_object(r->conf))
+		return refuse(f, CNI_ERR_DECODE,
+			      "cannot decode the network config",
+			      r->conf ? xstrdup("network config must be a "
+						"JSON object")
+				      : xasprintf("stdin %d:%d: %s", jerr.line,
+						  jerr.column, jerr.text));
+	ver = json_string_value(json_object_get(r->conf, "cniVersion"));
+	if (!ver)
+		return refuse(f, CNI_ERR_CONFIG,
+			      "network config has no \"cniVersion\"", NULL);
+	if (!version_supported(ver))
+		return refuse(f, CNI_ERR_VERSION, "incompatible CNI version",
+			      xasprintf("\"%s\" (supported: 0.3.0, 0.3.1, "
+					"0.4.0, 1.0.0)", ver));
+	r->cni_version = ver;
 	v = json_object_get(r->conf, "socket");
 	if (v && (!json_is_string(v) || !*json_string_value(v)))
-		return cni_error(r->cni_version, CNI_ERR_CONFIG,
-				 "\"socket\" must be a socket path", NULL);
+		return refuse(f, CNI_ERR_CONFIG,
+			      "\"socket\" must be a socket path", NULL);
 	cfg_socket = json_string_value(v);
 	r->prev = json_object_get(r->conf, "prevResult");
 	if (r->prev && !json_is_object(r->prev))
-		return cni_error(r->cni_version, CNI_ERR_CONFIG,
-				 "\"prevResult\" must be an object", NULL);
+		return refuse(f, CNI_ERR_CONFIG,
+			      "\"prevResult\" must be an object", NULL);
 
 	if (!r->id || !*r->id || strlen(r->id) > CONTAINER_ID_MAX)
-		return cni_error(r->cni_version, CNI_ERR_ENV,
-				 "CNI_CONTAINERID must be set (at most 128 "
-				 "bytes)", NULL);
-	name = name_from_args(getenv("CNI_ARGS"));
+		return refuse(f, CNI_ERR_ENV, "CNI_CONTAINERID must be set (at "
+			      "most 128 bytes)", NULL);
+	name = name_from_args(r->args);
 	r->c = container_new(r->id, name);
 	r->c->source = SRC_CNI;
 	free(name);
 
 	rc = json_object_get(r->conf, "runtimeConfig");
 	if (rc && !json_is_object(rc))
-		return cni_error(r->cni_version, CNI_ERR_CONFIG,
-				 "\"runtimeConfig\" must be an object", NULL);
+		return refuse(f, CNI_ERR_CONFIG,
+			      "\"runtimeConfig\" must be an object", NULL);
 	v = json_object_get(rc, "labels");
 	if (v && !take_labels(r, v, "runtimeConfig.labels", &err))
 		goto bad;
@@ -353,12 +366,9 @@ static int parse_request(struct cni_req *r, const char *text, size_t len)
 		goto bad;
 	if (r->prev && !take_prev(r, &err))
 		goto bad;
-	return 0;
+	return true;
 bad:
-	ret = cni_error(r->cni_version, CNI_ERR_CONFIG, "invalid network config",
-			err);
-	free(err);
-	return ret;
+	return refuse(f, CNI_ERR_CONFIG, "invalid network config", err);
 }
 
 static json_t *attach_request(const struct container *c, const char *source,
@@ -643,6 +653,7 @@ out:
 int main(int argc, char **argv)
 {
 	struct cni_req r = { 0 };
+	struct cni_fail f = { 0 };
 	char *text = NULL;
 	size_t len = 0;
 	int ret, e;
@@ -657,6 +668,7 @@ int main(int argc, char **argv)
 	r.command = getenv("CNI_COMMAND");
 	r.id = getenv("CNI_CONTAINERID");
 	r.ifname = getenv("CNI_IFNAME");
+	r.args = getenv("CNI_ARGS");
 	if (!r.command)
 		return cni_error(NULL, CNI_ERR_ENV, "CNI_COMMAND is not set",
 				 NULL);
@@ -673,9 +685,10 @@ int main(int argc, char **argv)
 				e == -EFBIG ? "larger than 1 MiB" : strerror(-e));
 		goto out;
 	}
-	ret = parse_request(&r, text, len);
-	if (ret)
+	if (!parse_request(&r, text, len, &f)) {
+		ret = cni_error(r.cni_version, f.code, f.msg, f.details);
 		goto out;
+	}
 	if (!strcmp(r.command, "ADD"))
 		ret = cmd_add(&r);
 	else if (!strcmp(r.command, "DEL"))
@@ -683,6 +696,7 @@ int main(int argc, char **argv)
 	else
 		ret = cmd_check(&r);
 out:
+	free(f.details);
 	container_free(r.c);
 	json_decref(r.conf);
 	free(text);
