@@ -192,8 +192,20 @@ static bool take_labels(struct cni_req *r, json_t *l, const char *where,
 	return true;
 }
 
+/* The id and name from the environment reach bulkheadd as JSON strings:
+ * bytes jansson cannot encode would fail the request at the socket. */
+static bool encodable(const char *s, size_t len)
+{
+	json_t *t = json_stringn(s, len);
+	bool ok = t != NULL;
+
+	json_decref(t);
+	return ok;
+}
+
 /* K8S_POD_NAME from CNI_ARGS ("K=V;K=V") names the container; Podman's CNI
- * backend puts the container name there. */
+ * backend puts the container name there. One that cannot be a name is
+ * ignored (the id names the container), as CNI_ARGS is advisory. */
 static char *name_from_args(const char *args)
 {
 	const char *p = args, *end, *eq;
@@ -205,7 +217,8 @@ static char *name_from_args(const char *args)
 			end = p + strlen(p);
 		eq = memchr(p, '=', end - p);
 		if (eq && eq - p == 12 && !strncmp(p, "K8S_POD_NAME", 12) &&
-		    end - eq - 1 > 0 && end - eq - 1 <= CONTAINER_NAME_MAX) {
+		    end - eq - 1 > 0 && end - eq - 1 <= CONTAINER_NAME_MAX &&
+		    encodable(eq + 1, end - eq - 1)) {
 			free(name);
 			name = xstrndup(eq + 1, end - eq - 1);
 		}
@@ -345,9 +358,10 @@ static bool parse_request(struct cni_req *r, const char *text, size_t len,
 		return refuse(f, CNI_ERR_CONFIG,
 			      "\"prevResult\" must be an object", NULL);
 
-	if (!r->id || !*r->id || strlen(r->id) > CONTAINER_ID_MAX)
+	if (!r->id || !*r->id || strlen(r->id) > CONTAINER_ID_MAX ||
+	    !encodable(r->id, strlen(r->id)))
 		return refuse(f, CNI_ERR_ENV, "CNI_CONTAINERID must be set (at "
-			      "most 128 bytes)", NULL);
+			      "most 128 bytes of UTF-8)", NULL);
 	name = name_from_args(r->args);
 	r->c = container_new(r->id, name);
 	r->c->source = SRC_CNI;

@@ -53,6 +53,14 @@ r=$(echo "$BASE" | env -i PATH="$PATH" CNI_COMMAND=ADD "$BH_CNI" 2>/dev/null)
 is "$(code <<<"$r")" 4 "no CNI_CONTAINERID: code 4"
 r=$(echo "$BASE" | env -i PATH="$PATH" "$BH_CNI" 2>/dev/null)
 is "$(code <<<"$r")" 4 "no CNI_COMMAND: code 4"
+# found by tests/fuzz/fuzz_cni.c: bytes that are not UTF-8 cannot travel
+# in the JSON request, which failed at the socket as "bulkheadd refused"
+LADD=$(jq -c --argjson p "$PREV" '. + {prevResult: $p,
+	runtimeConfig: {labels: {"bulkhead.purpose": "web"}}}' <<<"$BASE")
+r=$(cni ADD CNI_CONTAINERID=$'ctr\xe3' <<<"$LADD")
+is "$(code <<<"$r")" 4 "CNI_CONTAINERID not UTF-8: code 4"
+r=$(cni ADD CNI_ARGS=$'K8S_POD_NAME=web\xff' <<<"$LADD")
+is "$(code <<<"$r")" 11 "K8S_POD_NAME not UTF-8 is ignored: the attach is sent (daemon down: code 11)"
 r=$(echo "$BASE" | cni FROB)
 is "$(code <<<"$r")" 4 "unknown CNI_COMMAND: code 4"
 
