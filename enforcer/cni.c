@@ -239,8 +239,9 @@ static const char *host_ifname(json_t *ifaces)
 
 	json_array_foreach(ifaces, i, e) {
 		name = json_string_value(json_object_get(e, "name"));
+		/* a name that cannot be an interface is not the port */
 		if (!name || json_object_get(e, "sandbox") ||
-		    strlen(name) >= IF_NAMESIZE)
+		    strlen(name) >= IF_NAMESIZE || strchr(name, '/'))
 			continue;
 		n_host++;
 		only = name;

@@ -159,6 +159,20 @@ is "$(jq -r .code <<<"$r"),$rc" "100,1" "address of another container: code 100"
 grep -q "belongs to container" <<<"$r"
 ok $? "with the daemon's reason"
 is "$(ctr thief)" "" "and nothing attached"
+
+# found by tests/fuzz/fuzz_cni.c: the only host-side interface prevResult
+# names cannot be an interface ("/" in it); it was sent as the port and the
+# daemon refused the attach (code 100); now the port stays unknown
+conf=$(jq -nc --arg s "$BHD_SOCK" '{cniVersion: "1.0.0", name: "x",
+	type: "bulkhead-cni", socket: $s, runtimeConfig: {labels:
+	{"bulkhead.purpose": "api"}}, prevResult: {cniVersion: "1.0.0",
+	interfaces: [{name: "br/0"}, {name: "eth0", sandbox: "/x"}],
+	ips: [{address: "10.88.0.250/24", interface: 1}]}}')
+env -i PATH="$PATH" CNI_COMMAND=ADD CNI_CONTAINERID=slash CNI_NETNS=/x \
+	CNI_IFNAME=eth0 "$BH_CNI" <<<"$conf" >/dev/null 2>&1
+ok $? "a host interface name with a slash is not taken for the port"
+is "$(ctr slash | jq -c '[.group, .ifname]')" '["api",""]' \
+	"attached in its group without a port"
 bhd_stop
 ok $? "bulkheadd stops cleanly"
 done_testing
