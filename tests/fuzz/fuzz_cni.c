@@ -15,7 +15,11 @@
  *     have_labels says so, a host-side interface name that fits;
  *   - the attach request exists (it is JSON text for the socket) and the
  *     daemon's reader (container_from_json, CJ_ATTACH) takes it back as
- *     the same container, quarantined exactly when it has no labels.
+ *     the same container, quarantined exactly when it has no labels;
+ *   - DEL of that network (keep_others, with the daemon's record being
+ *     what ADD sent): a record of only its addresses is detached whole;
+ *     with one address more, only that one stays, without the port, in
+ *     a request the daemon's reader takes.
  *
  * cni.c is compiled inside this file (its main renamed cni_main, never
  * called) so that its static functions are reachable. Nothing leaves the
@@ -174,6 +178,40 @@ static void check_attach(const struct cni_req *r, const uint8_t *data,
 	json_decref(req);
 }
 
+/* DEL against a record of what ADD sent, then of that and one address. */
+static void check_del(struct cni_req *r, const uint8_t *data, size_t size)
+{
+	static const char other[] = "192.0.2.254";
+	struct container *back;
+	struct bh_addr a;
+	json_t *old, *req;
+	char *err = NULL;
+	size_t i;
+
+	old = container_to_json(r->c);
+	if (keep_others(r, old))
+		die("DEL keeps a record of only its own addresses", data, size);
+	bh_addr_parse(other, false, &a);
+	for (i = 0; i < r->c->n_addrs; i++)
+		if (bh_addr_eq(&a, &r->c->addrs[i]))
+			goto out;
+	json_array_append_new(json_object_get(old, "ips"), json_string(other));
+	req = keep_others(r, old);
+	if (!req)
+		die("DEL drops an address of another network", data, size);
+	back = container_from_json(req, CJ_ATTACH, &err);
+	if (!back || back->n_addrs != 1 || !bh_addr_eq(&back->addrs[0], &a) ||
+	    *back->ifname || strcmp(back->id, r->c->id) ||
+	    back->n_labels != r->c->n_labels) {
+		fprintf(stderr, "fuzz_cni: %s\n", err ? err : "");
+		die("DEL keeps something else", data, size);
+	}
+	container_free(back);
+	json_decref(req);
+out:
+	json_decref(old);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct cni_req r = { .command = "ADD", .ifname = "eth0" };
@@ -220,6 +258,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!addr_ok(&r.c->addrs[i]))
 			die("an address is not a host address", data, size);
 	check_attach(&r, data, size);
+	check_del(&r, data, size);
 out:
 	if (sockets_open)
 		die("a netlink socket was left open", data, size);
