@@ -191,6 +191,7 @@ static long long num(json_t *o, const char *k)
 static void print_status(json_t *r)
 {
 	json_t *d = json_object_get(r, "daemon"), *p, *lr, *g, *m, *x, *dn;
+	json_t *tamper;
 	size_t i, j;
 
 	printf("bulkheadd pid %lld, started %s, socket %s\n", num(d, "pid"),
@@ -241,11 +242,11 @@ static void print_status(json_t *r)
 	       num(x, "attaches"), num(x, "detaches"), num(x, "reloads"),
 	       num(x, "reloads_failed"), num(x, "commits_full"),
 	       num(x, "commits_delta"));
-	lr = json_object_get(r, "last_tamper");
-	if (json_is_object(lr))
+	tamper = json_object_get(r, "last_tamper");
+	if (json_is_object(tamper))
 		printf("TABLE CHANGED by %s at %s: %s (%lld changes seen, %lld "
-		       "put back)\n", str(lr, "by"), str(lr, "time"),
-		       json_is_true(json_object_get(lr, "restored")) ?
+		       "put back)\n", str(tamper, "by"), str(tamper, "time"),
+		       json_is_true(json_object_get(tamper, "restored")) ?
 		       "put back" : "NOT put back, see the log",
 		       num(x, "tamper_seen"), num(x, "tamper_restored"));
 	dn = json_object_get(r, "denied");

@@ -99,7 +99,6 @@ struct daemon {
 	bool restore_sure;		/* a change was seen, not guessed */
 	uint64_t last_guess_ms;		/* last restore on a guess */
 	uint64_t last_restore_ms;
-	uint64_t restore_delay_ms;	/* backoff against a fight */
 	unsigned restore_streak;	/* changes right after our restores */
 	struct tamper {
 		char by[128];
@@ -307,6 +306,15 @@ static int attach_full(struct daemon *d, char **err)
 #define RESTORE_FIGHT 3
 #define RESTORE_MAX_MS 60000
 
+static uint64_t restore_delay_ms(unsigned streak)
+{
+	if (streak < RESTORE_FIGHT)
+		return 0;
+	if (streak - RESTORE_FIGHT >= 6)
+		return RESTORE_MAX_MS;
+	return 1000ULL << (streak - RESTORE_FIGHT);
+}
+
 static void on_restore_timer(struct ev_timer *t, void *arg)
 {
 	struct daemon *d = arg;
@@ -362,23 +370,20 @@ static void on_tamper(const char *who, bool uncertain, void *arg)
 	d->restore_sure = (d->restore_pending && d->restore_sure) ||
 			  !uncertain;
 	if (!d->restore_pending) {
+		uint64_t delay;
+
 		if (d->last_restore_ms &&
 		    bh_now_ms() - d->last_restore_ms < RESTORE_CALM_MS)
 			d->restore_streak++;
 		else
 			d->restore_streak = 0;
-		d->restore_delay_ms = 0;
-		if (d->restore_streak >= RESTORE_FIGHT) {
-			d->restore_delay_ms = RESTORE_MAX_MS;
-			if (d->restore_streak - RESTORE_FIGHT < 6)
-				d->restore_delay_ms = 1000ULL <<
-					(d->restore_streak - RESTORE_FIGHT);
+		delay = restore_delay_ms(d->restore_streak);
+		if (delay)
 			log_err("table %s changed again by %s: putting it back "
 				"in %llu ms (is another bulkheadd running in "
 				"this network namespace?)", RULESET_TABLE, who,
-				(unsigned long long)d->restore_delay_ms);
-		}
-		ev_timer_arm(d->restore_timer, d->restore_delay_ms, 0);
+				(unsigned long long)delay);
+		ev_timer_arm(d->restore_timer, delay, 0);
 	}
 	d->restore_pending = true;
 }
