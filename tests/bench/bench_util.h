@@ -2,8 +2,13 @@
 #ifndef BULKHEAD_BENCH_UTIL_H
 #define BULKHEAD_BENCH_UTIL_H
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 static inline double bench_now(void)
 {
@@ -28,6 +33,28 @@ static inline double bench_pct(double *v, size_t n, double p)
 	qsort(v, n, sizeof(*v), bench_dcmp);
 	i = (size_t)(p * (double)(n - 1) + 0.5);
 	return v[i < n ? i : n - 1];
+}
+
+/* nft ARG1 ARG2 (its output to /dev/null when quiet): the wait status,
+ * or -errno when it could not be run. */
+static inline int bench_nft(const char *nft, const char *arg1,
+			    const char *arg2, bool quiet)
+{
+	int st, fd;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (!pid) {
+		fd = quiet ? open("/dev/null", O_WRONLY) : -1;
+		if (fd >= 0)
+			dup2(fd, 1);
+		execl(nft, "nft", arg1, arg2, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &st, 0) < 0)
+		return -errno;
+	return st;
 }
 
 #endif

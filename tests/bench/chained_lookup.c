@@ -96,21 +96,10 @@ static void write_tables(FILE *f, unsigned long n, unsigned groups)
 
 static int run(const char *nft, const char *arg1, const char *arg2)
 {
-	int st;
-	pid_t pid = fork();
+	int st = bench_nft(nft, arg1, arg2, true);
 
-	if (pid < 0)
-		die("fork", errno);
-	if (!pid) {
-		int fd = open("/dev/null", O_WRONLY);
-
-		if (fd >= 0)
-			dup2(fd, 1);
-		execl(nft, "nft", arg1, arg2, (char *)NULL);
-		_exit(127);
-	}
-	if (waitpid(pid, &st, 0) < 0)
-		die("waitpid", errno);
+	if (st < 0)
+		die("running nft", -st);
 	return st;
 }
 

@@ -201,17 +201,10 @@ static void drop_tables(void)
 static double run_nft(const char *nft, const char *file)
 {
 	double t0 = bench_now();
-	int st;
-	pid_t pid = fork();
+	int st = bench_nft(nft, "-f", file, false);
 
-	if (pid < 0)
-		die("fork", errno);
-	if (!pid) {
-		execl(nft, "nft", "-f", file, (char *)NULL);
-		_exit(127);
-	}
-	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
-		die("nft -f", EIO);
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
+		die("nft -f", st < 0 ? -st : EIO);
 	return bench_now() - t0;
 }
 
