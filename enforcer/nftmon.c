@@ -38,12 +38,10 @@ struct nftmon {
 	uint32_t touched_by;
 	uint32_t paused_gen;		/* generation when paused */
 	bool gen_known;
-	uint64_t changes;
 };
 
 static void report(struct nftmon *m, const char *who, bool uncertain)
 {
-	m->changes++;
 	m->cb(who, uncertain, m->arg);
 }
 
@@ -104,8 +102,8 @@ static void on_msg(struct nftmon *m, const struct nlmsghdr *nlh)
 		m->touched_by = nlh->nlmsg_pid;
 }
 
-/* Reads at most max datagrams; false when the socket is empty. */
-static bool drain(struct nftmon *m, int fd, unsigned max)
+/* Reads at most max datagrams, fewer when the socket runs empty. */
+static void drain(struct nftmon *m, int fd, unsigned max)
 {
 	static char buf[64 * 1024];
 	const struct nlmsghdr *nlh;
@@ -123,13 +121,12 @@ static bool drain(struct nftmon *m, int fd, unsigned max)
 			continue;
 		}
 		if (n <= 0)
-			return false;
+			return;
 		len = (int)n;
 		for (nlh = (const void *)buf; mnl_nlmsg_ok(nlh, len);
 		     nlh = mnl_nlmsg_next(nlh, &len))
 			on_msg(m, nlh);
 	}
-	return true;
 }
 
 static void readable(int fd, uint32_t events, void *arg)
@@ -238,9 +235,4 @@ void nftmon_resume(struct nftmon *m, bool committed)
 			 others, others == 1 ? "" : "s");
 		report(m, who, true);
 	}
-}
-
-uint64_t nftmon_changes(const struct nftmon *m)
-{
-	return m ? m->changes : 0;
 }

@@ -35,6 +35,4 @@ void nftmon_close(struct nftmon *m);	/* NULL is fine */
 void nftmon_pause(struct nftmon *m);
 void nftmon_resume(struct nftmon *m, bool committed);
 
-uint64_t nftmon_changes(const struct nftmon *m);	/* reported so far */
-
 #endif
