@@ -107,19 +107,13 @@ static int first_cidrs_group(const struct policy *p, const struct bh_addr *a)
 	return -1;
 }
 
-static bool is_container_group(const struct policy *p, unsigned g)
-{
-	return g == GROUP_UNASSIGNED || g == GROUP_QUARANTINE ||
-	       p->groups[g].kind == GK_LABELS;
-}
-
 /* The group whose chains judge container c (ruleset_container_delta). */
 static unsigned container_group(const struct policy *p,
 				const struct container *c)
 {
 	unsigned g = c->quarantined ? GROUP_QUARANTINE : c->group;
 
-	if (g >= p->n_groups || !is_container_group(p, g))
+	if (g >= p->n_groups || !policy_is_container_group(p, g))
 		g = GROUP_UNASSIGNED;
 	return g;
 }
@@ -230,9 +224,7 @@ static bool match_flows(const struct policy *p, const struct inventory *inv,
 			for (j = 0; j < n_peer; j++) {
 				unsigned q = peer[j];
 
-				if (q >= p->n_groups || q == GROUP_QUARANTINE)
-					continue;
-				if (!in && is_container_group(p, q))
+				if (!policy_flow_peer_judged(p, q, in))
 					continue;
 				if (!peer_holds(p, inv, h, q, peer_addr, in))
 					continue;

@@ -372,6 +372,19 @@ static bool group_holds(const struct policy *p, const struct group *g,
 	return true;
 }
 
+bool policy_is_container_group(const struct policy *p, unsigned g)
+{
+	return g == GROUP_UNASSIGNED || g == GROUP_QUARANTINE ||
+	       p->groups[g].kind == GK_LABELS;
+}
+
+bool policy_flow_peer_judged(const struct policy *p, unsigned q, bool in)
+{
+	if (q >= p->n_groups || q == GROUP_QUARANTINE)
+		return false;
+	return in || !policy_is_container_group(p, q);
+}
+
 unsigned policy_classify(const struct policy *p, const struct kv *labels,
 			 size_t n_labels, char **why)
 {

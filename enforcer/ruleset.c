@@ -314,12 +314,6 @@ struct build {
 	struct incidence *inc;		/* per group x {to, from} */
 };
 
-static bool is_container_group(const struct policy *p, unsigned g)
-{
-	return g == GROUP_UNASSIGNED || g == GROUP_QUARANTINE ||
-	       p->groups[g].kind == GK_LABELS;
-}
-
 /* A single tcp/udp/sctp port: its accept is an element of the
  * destination's allow set when the source is a container group. Port
  * ranges, a bare protocol, icmp and any keep their own rules: an
@@ -457,7 +451,7 @@ static void count_containers(struct build *b, const struct inventory *inv)
 		unsigned g = c->quarantined ? GROUP_QUARANTINE : c->group;
 
 		/* as ruleset_container_delta() files it */
-		if (g >= b->p->n_groups || !is_container_group(b->p, g))
+		if (g >= b->p->n_groups || !policy_is_container_group(b->p, g))
 			g = GROUP_UNASSIGNED;
 		for (j = 0; j < c->n_addrs; j++) {
 			b->cnt[g][fam_idx(c->addrs[j].family)]++;
@@ -487,11 +481,11 @@ static void find_needs(struct build *b)
 				    src == GROUP_QUARANTINE)
 					continue;
 				if (dst == GROUP_WORLD &&
-				    is_container_group(p, src))
+				    policy_is_container_group(p, src))
 					b->need_world = true;
-				if (!is_container_group(p, dst))
+				if (!policy_is_container_group(p, dst))
 					continue;
-				if (is_container_group(p, src) &&
+				if (policy_is_container_group(p, src) &&
 				    flow_needs_rules(fl))
 					b->need_member[src] = true;
 				if (src == GROUP_WORLD)
@@ -532,8 +526,8 @@ static void build_reach(struct build *b)
 				if (src >= p->n_groups || dst >= p->n_groups ||
 				    src == GROUP_QUARANTINE ||
 				    dst == GROUP_QUARANTINE ||
-				    !is_container_group(p, src) ||
-				    !is_container_group(p, dst))
+				    !policy_is_container_group(p, src) ||
+				    !policy_is_container_group(p, dst))
 					continue;
 				rg = &rs->groups[src];
 				for (k = 0; k < fl->n_ports; k++) {
@@ -888,11 +882,7 @@ static void group_flow_rules(struct build *b, unsigned g, bool in)
 		for (j = 0; j < n_peer; j++) {
 			unsigned q = peer[j];
 
-			if (q >= p->n_groups || q == GROUP_QUARANTINE)
-				continue;
-			/* container peers are judged on their destination
-			 * side only */
-			if (!in && is_container_group(p, q))
+			if (!policy_flow_peer_judged(p, q, in))
 				continue;
 			for (k = 0; k < fl->n_ports; k++)
 				flow_rules(b, g, in, q, fl, &fl->ports[k]);
@@ -1148,7 +1138,7 @@ struct ruleset *ruleset_build(const struct policy *p,
 	for (g = 0; g < p->n_groups; g++) {
 		struct rs_group *rg = &rs->groups[g];
 
-		if (!is_container_group(p, g))
+		if (!policy_is_container_group(p, g))
 			continue;
 		rg->has_chains = true;
 		rg->in_chain = chain_new(rs, RS_INET, RS_HOOK_NONE, 0,

@@ -138,6 +138,16 @@ const char *policy_file(const struct policy *p, unsigned file);
 unsigned policy_classify(const struct policy *p, const struct kv *labels,
 			 size_t n_labels, char **why);
 
+/* Whether group g holds containers (label groups, unassigned, quarantine)
+ * rather than addresses (cidrs) or a built-in side (host, world). */
+bool policy_is_container_group(const struct policy *p, unsigned g);
+/* Whether peer group q of a flow that names some group on its "in" side
+ * (q on the source side) or its "out" side (q on the destination side)
+ * is judged in that group's chain: quarantine never is, and a flow between
+ * two container groups is judged on its destination side only. The
+ * ruleset and explain both ask this, so they cannot disagree. */
+bool policy_flow_peer_judged(const struct policy *p, unsigned q, bool in);
+
 /* The normalised policy, stable text (bulkheadctl show, golden tests). */
 void policy_print(const struct policy *p, FILE *out);
 
