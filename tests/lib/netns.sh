@@ -36,6 +36,16 @@
 #                             and the probe dropped, try twice more with a
 #                             longer timeout (a loaded machine is slow, a
 #                             drop stays a drop); prints "pass"/"drop"
+#   probe_deny CTRL PROTO FROM DST [PORT]  a denied-flow check that can
+#                             fail: first the same probe from CTRL (an
+#                             allowed peer, or DST's own namespace for the
+#                             unfiltered path) must pass, else it prints
+#                             "no-listener"; then FROM's probe must fail
+#                             AND FROM's interfaces must have sent packets
+#                             meanwhile, else "not-sent". Prints "drop"
+#                             only when all of that holds, "pass" when the
+#                             probe got through.
+#   ns_tx_packets NAME        packets sent by NAME's interfaces (not lo)
 #   PROBE_TIMEOUT             seconds a probe waits (default 0.8)
 #   udp_count_start NAME PORT   counting receiver (daemon_udpstream recv)
 #                             in NAME; sets UDPC_PID, result file UDPC_OUT
@@ -281,6 +291,31 @@ probe_want() {
 			r=$(PROBE_TIMEOUT=2 probe "$@")
 			[ "$r" = pass ] && break
 		done
+	fi
+	echo "$r"
+}
+
+ns_tx_packets() {
+	# /proc/net/dev is the reading process's namespace: field 10 after
+	# the colon is transmitted packets
+	nsx "$1" cat /proc/net/dev | awk -F: 'NR > 2 {
+		gsub(/ /, "", $1); if ($1 == "lo") next
+		split($2, f, " "); n += f[10] } END { print n + 0 }'
+}
+
+probe_deny() {
+	local ctrl=$1 from=$3 before after r
+
+	shift
+	if [ "$(probe_want pass "$1" "$ctrl" "${@:3}")" != pass ]; then
+		echo no-listener
+		return
+	fi
+	before=$(ns_tx_packets "$from")
+	r=$(probe "$@")
+	after=$(ns_tx_packets "$from")
+	if [ "$r" = drop ] && [ "$after" -le "$before" ]; then
+		r=not-sent
 	fi
 	echo "$r"
 }

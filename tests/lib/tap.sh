@@ -1,4 +1,6 @@
 # TAP helpers for bash tests: source it, call plan N, then ok/fail/is.
+# ok, is, pass and fail return the verdict (0 passed, 1 failed), so
+# `ok $? "..." || bail "..."` and `is ... || diag ...` act on a failure.
 # BH_BUILD names the build directory (build, or build/asan).
 BH_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BH_BUILD=${BH_BUILD:-build}
@@ -19,6 +21,7 @@ ok() { # ok COND-EXIT-STATUS DESCRIPTION
 	else
 		echo "not ok $_tap_n - $2"
 		_tap_failed=$((_tap_failed + 1))
+		return 1
 	fi
 }
 pass() { ok 0 "$1"; }
@@ -30,6 +33,7 @@ is() {
 	else
 		ok 1 "$3"
 		printf '#   got:  %s\n#   want: %s\n' "$1" "$2" | head -40
+		return 1
 	fi
 }
 diag() { printf '# %s\n' "$*"; }
