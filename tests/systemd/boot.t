@@ -208,10 +208,11 @@ for c in web api; do
 done
 serve_tcp api 8080
 serve_tcp api 9090
+serve_tcp web 8080
 sleep 0.3
 is "$(probe tcp web 10.77.0.12 8080)" pass "declared web->api tcp/8080 passes"
 is "$(probe tcp web fd77::12 8080)" pass "... over IPv6"
-is "$(probe tcp web 10.77.0.12 9090)" drop "undeclared web->api tcp/9090 drops"
+is "$(probe_deny api tcp web 10.77.0.12 9090)" drop "undeclared web->api tcp/9090 drops"
 
 # The denied-flow record reaches journald too, with structured fields a
 # security team can filter on.
@@ -236,7 +237,7 @@ for i in $(seq 50); do
 	nsx host nft list table inet bulkhead >/dev/null 2>&1 && break
 	sleep 0.1
 done
-is "$(probe tcp web 10.77.0.12 9090)" drop "a deleted table is put back under systemd"
+is "$(probe_deny api tcp web 10.77.0.12 9090)" drop "a deleted table is put back under systemd"
 sx journalctl -u bulkheadd --no-pager >"$NS_TMP/journal" 2>&1
 grep -q 'was changed by pid [0-9]* (nft): put back' "$NS_TMP/journal"
 ok $? "and journald says who changed it" ||
@@ -366,7 +367,7 @@ is "$n1" $((n0 + 1)) "a stuck loop: killed and restarted (Restart=on-failure)"
 sx journalctl -u bulkheadd --no-pager 2>/dev/null | grep -q 'Watchdog timeout'
 ok $? "... by the watchdog"
 is "$(probe tcp web 10.77.0.12 8080)" pass "enforcing again after the restart"
-is "$(probe tcp api 10.77.0.11 8080)" drop "... and denying"
+is "$(probe_deny web tcp api 10.77.0.11 8080)" drop "... and denying"
 
 sx systemctl stop bulkheadd
 st=$(prop bulkheadd ActiveState)

@@ -179,9 +179,11 @@ sleep 0.3
 
 is "$(probe tcp web 10.77.0.12 8080)" pass "declared flow web->api tcp/8080 passes"
 is "$(probe tcp web fd77::12 8080)" pass "declared flow passes over IPv6"
-is "$(probe tcp web 10.77.0.12 9090)" drop "undeclared web->api tcp/9090 drops"
-is "$(probe tcp api 10.77.0.11 8080)" drop "undeclared api->web tcp/8080 drops"
-is "$(probe tcp api fd77::11 8080)" drop "undeclared api->web drops over IPv6"
+# Each drop: the listener answers on the unfiltered path (its own
+# namespace) and the sender sent (probe_deny).
+is "$(probe_deny api tcp web 10.77.0.12 9090)" drop "undeclared web->api tcp/9090 drops"
+is "$(probe_deny web tcp api 10.77.0.11 8080)" drop "undeclared api->web tcp/8080 drops"
+is "$(probe_deny web tcp api fd77::11 8080)" drop "undeclared api->web drops over IPv6"
 
 nsx host nft list table inet bulkhead >/dev/null 2>&1
 ok $? "the table inet bulkhead exists in the host namespace"
@@ -192,7 +194,7 @@ sleep 0.5
 kill -0 "$BHD_PID" 2>/dev/null
 ok $? "SIGHUP reload with the unit's credentials keeps it running"
 is "$(probe tcp web 10.77.0.12 8080)" pass "declared flow passes after reload"
-is "$(probe tcp web 10.77.0.12 9090)" drop "undeclared flow drops after reload"
+is "$(probe_deny api tcp web 10.77.0.12 9090)" drop "undeclared flow drops after reload"
 
 # logrotate with the shipped snippet, pointed at this daemon: the rotated
 # file keeps the old records, and the daemon writes new ones into a new
@@ -230,7 +232,9 @@ bhd_stop
 rc=$?
 is "$rc" 0 "SIGTERM: clean exit"
 [ "$rc" -eq 0 ] || sed 's/^/#   /' "$BHD_LOG" | grep -v ' info: ' | head -40
-is "$(probe tcp web 10.77.0.12 9090)" drop "rules stay after exit (fail closed)"
+is "$(probe_deny api tcp web 10.77.0.12 9090)" drop \
+	"rules stay after exit (fail closed): api:9090 answers, web's tcp/9090 drops"
+is "$(probe tcp web 10.77.0.12 8080)" pass "... and the declared web->api tcp/8080 still passes"
 
 # A daemon that cannot start (a policy with errors and no table left in
 # the kernel to keep enforcing) exits non-zero and never says READY=1.
