@@ -3,6 +3,10 @@
 #   make bench-dataplane DP_ARGS=--smoke one short round of every configuration
 # The load generator and sink build into $(O)/bench/; `make tests` builds them
 # too, for tests/e2e/bench_dataplane_smoke.t.
+# Micro benchmarks (docs/benchmarks.md, "policy", "control socket", "event
+# loop", "inventory memory"): the figures the unit tests no longer assert.
+#   make bench-micro                     every program, its default rounds
+#   make bench-micro MICRO_ARGS="--rounds 3"
 
 DP_SRCS := $(wildcard tests/bench/dataplane/*.c)
 DP_BINS := $(DP_SRCS:tests/bench/dataplane/%.c=$(O)/bench/%)
@@ -17,5 +21,12 @@ tests: $(DP_BINS)
 bench-dataplane: $(O)/bulkheadctl $(O)/tests/tools/nft_apply $(DP_BINS)
 	BH_BUILD=$(O) bash tests/bench/dataplane/run.sh $(DP_ARGS)
 
-.PHONY: bench-dataplane
+MICRO_BINS := $(addprefix $(O)/tests/bench/,policy_scale control_stuck \
+	ev_timer inventory_mem)
+MICRO_ARGS ?=
+
+bench-micro: $(O)/bulkheadctl $(MICRO_BINS)
+	BH_BUILD=$(O) bash tests/bench/micro.sh $(MICRO_ARGS)
+
+.PHONY: bench-dataplane bench-micro
 -include $(DP_BINS:=.d)
