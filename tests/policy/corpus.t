@@ -99,7 +99,9 @@ run_check <(echo "$tmp/nope.yaml: error: cannot read: No such file or directory"
 run_check <(echo "$tmp/big.yaml: error: file is larger than 1 MiB") \
 	1 "$tmp/big.yaml"
 
-# Loading stays linear: 1,000 groups with a flow each, well under a second.
+# A 1,000-group policy with a flow each is clean and every group and flow
+# counted. How long the check takes is tests/bench/policy_scale's figure
+# (docs/benchmarks.md, "policy"); the timeout only stops a hang.
 {
 	echo "version: 1"; echo "groups:"
 	for i in $(seq 1 1000); do
@@ -110,13 +112,10 @@ run_check <(echo "$tmp/big.yaml: error: file is larger than 1 MiB") \
 		echo "  - { from: g$i, to: g$(( i % 1000 + 1 )), ports: [tcp/$i] }"
 	done
 } >"$tmp/big1000.yaml"
-start=$(date +%s%N)
-"$BH_CTL" check "$tmp/big1000.yaml" >"$tmp/out" 2>&1
-rc=$?
-ms=$(( ($(date +%s%N) - start) / 1000000 ))
-is "$rc" 0 "a 1,000-group policy is clean"
-limit=1000
-[ -n "$BH_SANITIZE" ] && limit=5000
-[ "$ms" -lt "$limit" ]; ok $? "a 1,000-group policy loads in ${ms} ms (< $limit)"
+timeout 300 "$BH_CTL" check "$tmp/big1000.yaml" >"$tmp/out" 2>"$tmp/err"
+is $? 0 "a 1,000-group policy is clean"
+is "$(cat "$tmp/out")" "$tmp/big1000.yaml: ok (1000 groups, 1000 flows)" \
+	"every group and flow of the 1,000-group policy is counted"
+[ ! -s "$tmp/err" ]; ok $? "and it has no findings"
 
 done_testing

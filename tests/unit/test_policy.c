@@ -39,6 +39,11 @@ static const char demo[] =
 	"  - { from: db, to: web, ports: [icmp, icmpv6, any, sctp] }\n"
 	"  - { from: host, to: [web, db], ports: [tcp/22] }\n";
 
+/* A hang guard for the large inputs, not a time limit: with the default
+ * action SIGALRM ends the run, and the missing results fail it. Their
+ * times are tests/bench/policy_scale's (docs/benchmarks.md, "policy"). */
+#define WATCHDOG_S 300
+
 static struct policy *load(const char *text, struct diags *d)
 {
 	return policy_load_buf("t.yaml", text, strlen(text), d);
@@ -506,8 +511,10 @@ static void test_print(void **state)
 	diags_free(&d);
 }
 
-/* Classification cost does not grow with the number of groups: 1,000
- * groups, 100,000 lookups. */
+/* 1,000 groups with a flow each load clean and sealed, and 100,000
+ * classifications each find their group. How long that takes is measured by
+ * tests/bench/policy_scale (docs/benchmarks.md, "policy"); here only a
+ * generous watchdog catches a hang. */
 static void test_scale(void **state)
 {
 	struct strbuf sb = { 0 };
@@ -515,10 +522,10 @@ static void test_scale(void **state)
 	struct policy *p;
 	struct kv l[2];
 	char v[32];
-	uint64_t t0, load_ms, cls_ms;
 	unsigned i, g;
 
 	(void)state;
+	alarm(WATCHDOG_S);
 	sb_puts(&sb, "version: 1\ngroups:\n");
 	for (i = 0; i < 1000; i++)
 		sb_printf(&sb, "  g%u: { match: { team: t%u, app: a%u } }\n",
@@ -527,15 +534,16 @@ static void test_scale(void **state)
 	for (i = 0; i < 1000; i++)
 		sb_printf(&sb, "  - { from: g%u, to: g%u, ports: [tcp/%u] }\n",
 			  i, (i + 1) % 1000, i + 1);
-	t0 = bh_now_ms();
 	p = load(sb.buf, &d);
-	load_ms = bh_now_ms() - t0;
 	assert_non_null(p);
 	assert_int_equal(d.n, 0);
+	assert_int_equal(p->n_groups, GROUP_FIRST_USER + 1000);
+	assert_int_equal(p->n_flows, 1000);
+	/* what keeps classification from scanning every group */
+	assert_non_null(p->index);
 	l[0].key = (char *)"bulkhead.team";
 	l[1].key = (char *)"bulkhead.app";
 	l[1].value = v;
-	t0 = bh_now_ms();
 	for (i = 0; i < 100000; i++) {
 		char t[16];
 
@@ -545,27 +553,24 @@ static void test_scale(void **state)
 		g = policy_classify(p, l, 2, NULL);
 		assert_int_equal(g, GROUP_FIRST_USER + i % 1000);
 	}
-	cls_ms = bh_now_ms() - t0;
-	print_message("# 1,000 groups: load %llu ms, 100,000 classifications %llu ms\n",
-		      (unsigned long long)load_ms, (unsigned long long)cls_ms);
-	assert_true(load_ms < 1000);
-	assert_true(cls_ms < 2000);
+	alarm(0);
 	policy_free(p);
 	sb_free(&sb);
 }
 
 /* A megabyte chosen to hurt: many groups all named in one flow, a long
- * address list with repeats, thousands of identical groups. Loading stays
- * well under a second and the findings stay few. */
+ * address list with repeats, thousands of identical groups. The findings
+ * stay few and exact; tests/bench/policy_scale measures how long each
+ * load takes, the watchdog only stops a hang. */
 static void test_adversarial(void **state)
 {
 	struct strbuf sb = { 0 };
 	struct diags d = { 0 };
 	struct policy *p;
-	uint64_t t0, ms;
 	unsigned i;
 
 	(void)state;
+	alarm(WATCHDOG_S);
 	sb_puts(&sb, "version: 1\ngroups:\n");
 	for (i = 0; i < 12000; i++)
 		sb_printf(&sb, "  g%u: {match: {risk: exposed, i: '%u'}, sensitivity: restricted}\n",
@@ -577,15 +582,13 @@ static void test_adversarial(void **state)
 	for (i = 3; i < 12000; i += 2)
 		sb_printf(&sb, ",g%u", i);
 	sb_puts(&sb, "], ports: [any]}\n");
-	t0 = bh_now_ms();
 	p = load(sb.buf, &d);
-	ms = bh_now_ms() - t0;
 	assert_non_null(p);
 	assert_int_equal(d.n_warnings, 2);
 	assert_string_equal(d.v[0].msg, "flow from exposed group 'g0' (risk=exposed) straight into restricted group 'g1' (and 35999999 more such pairs)");
-	print_message("# 12,000 groups, one 6,000 x 6,000 flow: %llu ms\n",
-		      (unsigned long long)ms);
-	assert_true(ms < 3000);
+	assert_int_equal(p->n_flows, 1);
+	assert_int_equal(p->flows[0].n_from, 6000);
+	assert_int_equal(p->flows[0].n_to, 6000);
 	policy_free(p);
 	diags_free(&d);
 
@@ -594,32 +597,23 @@ static void test_adversarial(void **state)
 	for (i = 1; i < 70000; i++)
 		sb_printf(&sb, ",10.%u.%u.0", i / 256 % 256, i % 256);
 	sb_puts(&sb, "]\n");
-	t0 = bh_now_ms();
 	p = load(sb.buf, &d);
-	ms = bh_now_ms() - t0;
 	assert_null(p);
 	/* 70,000 addresses cycling through 65,536 networks: the repeats
 	 * are those past the first lap, each reported where it stands. */
 	assert_int_equal(d.n_errors, 70000 - 65536);
 	assert_string_equal(d.v[0].msg, "'10.0.0.0' is listed twice");
 	assert_int_equal(d.v[0].line, 4);
-	print_message("# 70,000 addresses in one group: %llu ms\n",
-		      (unsigned long long)ms);
 	diags_free(&d);
-	assert_true(ms < 3000);
 
 	sb_reset(&sb);
 	sb_puts(&sb, "version: 1\ngroups:\n");
 	for (i = 0; i < 30000; i++)
 		sb_printf(&sb, "  g%u: {match: {k: v}}\n", i);
-	t0 = bh_now_ms();
 	assert_null(load(sb.buf, &d));
-	ms = bh_now_ms() - t0;
 	assert_int_equal(d.n_errors, 29999);
-	print_message("# 30,000 shadowed groups: %llu ms\n",
-		      (unsigned long long)ms);
-	assert_true(ms < 3000);
 	diags_free(&d);
+	alarm(0);
 	sb_free(&sb);
 }
 
