@@ -21,8 +21,11 @@ static void tame(char *msg)
 	for (c = msg; *c; c++, n++) {
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = '?';
-		if (n >= DIAG_MSG_MAX && ((unsigned char)*c & 0xc0) != 0x80) {
-			strcpy(c, "...");
+		/* "..." and its NUL take the place of at least four bytes:
+		 * a message that ends within three bytes stays whole */
+		if (n >= DIAG_MSG_MAX && ((unsigned char)*c & 0xc0) != 0x80 &&
+		    strnlen(c, 4) == 4) {
+			memcpy(c, "...", 4);
 			break;
 		}
 	}
