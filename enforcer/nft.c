@@ -794,6 +794,9 @@ static void put_rule(struct nft_writer *w, const struct rs_chain *c,
 	case RV_GOTO:
 		e_verdict(&b, NFT_GOTO, rs->chains[r->target].name);
 		break;
+	case RV_JUMP:
+		e_verdict(&b, NFT_JUMP, rs->chains[r->target].name);
+		break;
 	}
 	if (r->comment) {
 		ud = nftnl_udata_buf_alloc(strlen(r->comment) + 16);

@@ -1165,6 +1165,25 @@ static void check_shadowing(struct loader *L)
 	}
 }
 
+/* The first label group past the limit is where the admin must cut. */
+static void check_group_count(struct loader *L)
+{
+	const struct policy *p = L->p;
+	size_t g, n = 2;	/* unassigned and quarantine */
+
+	for (g = GROUP_FIRST_USER; g < p->n_groups; g++) {
+		if (p->groups[g].kind != GK_LABELS)
+			continue;
+		if (++n <= POLICY_CONTAINER_GROUPS_MAX)
+			continue;
+		diag_loc(L, DIAG_ERROR, &p->groups[g].loc,
+			 "group '%s' is one too many: at most %d label groups fit (with unassigned and quarantine, %d container groups: the kernel's dispatch reads a 13-bit group number)",
+			 p->groups[g].name, POLICY_CONTAINER_GROUPS_MAX - 2,
+			 POLICY_CONTAINER_GROUPS_MAX);
+		return;
+	}
+}
+
 static bool exposed(const struct group *g)
 {
 	size_t i;
@@ -1352,6 +1371,7 @@ static struct policy *loader_finish(struct loader *L)
 			load_flows(L, L->roots[i]);
 	}
 	check_shadowing(L);
+	check_group_count(L);
 	check_warnings(L);
 	sort_diags(L);
 	for (i = 0; i < p->n_files; i++)

@@ -304,6 +304,7 @@ struct build {
 	struct ruleset *rs;
 	const struct policy *p;
 	size_t (*cnt)[2];		/* containers per group and family */
+	size_t *ports;			/* containers with an ifname per group */
 	size_t guarded[2];		/* addresses of containers with ifname */
 	bool *need_member;		/* per group */
 	bool need_containers;		/* some flow comes from world */
@@ -453,6 +454,8 @@ static void count_containers(struct build *b, const struct inventory *inv)
 		/* as ruleset_container_delta() files it */
 		if (g >= b->p->n_groups || !policy_is_container_group(b->p, g))
 			g = GROUP_UNASSIGNED;
+		if (c->ifname[0])
+			b->ports[g]++;
 		for (j = 0; j < c->n_addrs; j++) {
 			b->cnt[g][fam_idx(c->addrs[j].family)]++;
 			if (c->ifname[0])
@@ -614,19 +617,200 @@ static void build_allow_sets(struct build *b)
 }
 
 
-/* A verdict map from a container address of family f to a chain, sized
- * for n containers: in_v4 (destination side), out_v4 (source side). */
-static uint32_t addr_vmap_new(struct ruleset *rs, const char *dir, int f,
-			      size_t n)
-{
-	char name[16];
-	uint32_t m;
+/* ---- the dispatch: group numbers spread over bit sets ---- */
 
-	snprintf(name, sizeof(name), "%s_%s", dir, fam_sfx(f));
-	m = set_new(rs, RS_INET, name, f ? RS_KEY_IPV6 : RS_KEY_IPV4);
-	rs->sets[m].map = true;
-	rs->sets[m].size = set_size_for(n);
-	return m;
+static int by_bits_cmp(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+	int pa = __builtin_popcount(a), pb = __builtin_popcount(b);
+
+	if (pa != pb)
+		return pa - pb;
+	return a < b ? -1 : a > b;
+}
+
+/* The fewest bits that number every container group (the policy loader
+ * refuses more than POLICY_CONTAINER_GROUPS_MAX of them), the numbers
+ * with the fewest 1-bits first, in the policy's group order: unassigned,
+ * quarantine, then the label groups as the files list them. A container
+ * is an element of one bit set per 1-bit, so the first groups cost the
+ * fewest elements. The numbers depend on the policy alone, never on the
+ * inventory: an attach and a rebuild give the same table. */
+static void number_groups(struct build *b)
+{
+	const struct policy *p = b->p;
+	struct ruleset *rs = b->rs;
+	uint32_t *nums, i, n_nums;
+	size_t g, n = 0;
+	unsigned k = 1;
+
+	for (g = 0; g < p->n_groups; g++)
+		n += policy_is_container_group(p, g);
+	while (k < RS_DISPATCH_BITS && (1u << k) - 1 < n)
+		k++;
+	rs->n_bits = k;
+	n_nums = (1u << k) - 1;
+	nums = xmalloc(n_nums * sizeof(*nums));
+	for (i = 0; i < n_nums; i++)
+		nums[i] = i + 1;
+	qsort(nums, n_nums, sizeof(*nums), by_bits_cmp);
+	for (g = 0, i = 0; g < p->n_groups && i < n_nums; g++)
+		if (policy_is_container_group(p, g))
+			rs->groups[g].num = nums[i++];
+	free(nums);
+}
+
+/* bitN_v4 and bitN_v6 for every bit of the numbers, sized for the
+ * addresses of the groups whose number has that bit. */
+static void bit_sets(struct build *b)
+{
+	struct ruleset *rs = b->rs;
+	char name[32];
+	unsigned bit;
+	size_t g, n;
+	int f;
+
+	for (f = 0; f < 2; f++)
+		for (bit = 0; bit < rs->n_bits; bit++) {
+			for (g = 0, n = 0; g < rs->n_groups; g++)
+				if (rs->groups[g].num >> bit & 1)
+					n += b->cnt[g][f];
+			snprintf(name, sizeof(name), "bit%u_%s", bit,
+				 fam_sfx(f));
+			rs->bits[f][bit] = (int32_t)set_new(rs, RS_INET, name,
+					f ? RS_KEY_IPV6 : RS_KEY_IPV4);
+			rs->sets[rs->bits[f][bit]].size = set_size_for(n);
+		}
+}
+
+/* The trees of chains that read the bit sets: "to" reads the destination
+ * address (leaves in_<group>), "from" the source (out_<group>), "port"
+ * (bridge table) the input interface (spoof_<group>). */
+enum tree_kind { TREE_TO, TREE_FROM, TREE_PORT };
+
+static const struct {
+	const char *name;
+	enum rs_table table;
+	bool daddr;
+} tree_kinds[] = {
+	[TREE_TO] = { "to", RS_INET, true },
+	[TREE_FROM] = { "from", RS_INET, false },
+	[TREE_PORT] = { "port", RS_BRIDGE, false },
+};
+
+/* leaf[num]: the chain of the group with that number; leaf[0] the chain
+ * for an address (port) of no container, or -1: the tree ends without a
+ * verdict and the base chain that jumped to its root goes on. cand: 0 and
+ * every number in use, sorted. */
+struct tree {
+	enum tree_kind kind;
+	int32_t *leaf;
+	uint32_t *cand;
+	size_t n;
+	uint32_t root;
+};
+
+static int u32_cmp(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* The chain that judges the numbers cand[0..n), sorted: a group's own
+ * chain when only one is left, else a new chain of the tree. */
+static int32_t tree_chain(struct ruleset *rs, const struct tree *t,
+			  const uint32_t *cand, size_t n)
+{
+	if (n == 1)
+		return t->leaf[cand[0]];
+	return (int32_t)chain_new(rs, tree_kinds[t->kind].table, RS_HOOK_NONE,
+				  0, "%s_%u_%u", tree_kinds[t->kind].name,
+				  cand[0], cand[n - 1]);
+}
+
+/* A goto to the next chain of the tree, or to a group's own chain (a
+ * leaf: a comment gives its number, for the reader of the bit sets). */
+static void tree_goto(struct rs_rule *r, int32_t to, const uint32_t *cand,
+		      size_t n)
+{
+	r->verdict = RV_GOTO;
+	r->target = (uint32_t)to;
+	if (n == 1)
+		r->comment = xasprintf("group number %u", cand[0]);
+}
+
+/* The candidates share every bit above the highest one in which the
+ * first and the last differ; that bit splits them in two. */
+static void tree_fill(struct ruleset *rs, const struct tree *t,
+		      uint32_t chain, const uint32_t *cand, size_t n)
+{
+	unsigned bit = 31 - (unsigned)__builtin_clz(cand[0] ^ cand[n - 1]);
+	int32_t one, zero;
+	struct rs_rule *r;
+	size_t m = 0;
+	int f;
+
+	while (!(cand[m] >> bit & 1))
+		m++;
+	one = tree_chain(rs, t, cand + m, n - m);
+	zero = tree_chain(rs, t, cand, m);
+	chain_begin(rs, chain);
+	for (f = 0; f < (t->kind == TREE_PORT ? 1 : 2); f++) {
+		r = rule_new(rs);
+		if (t->kind == TREE_PORT)
+			match_add(r, RM_IIF_SET)->set =
+				(uint32_t)rs->port_bits[bit];
+		else
+			match_set(r, fam_num(f), tree_kinds[t->kind].daddr,
+				  false, (uint32_t)rs->bits[f][bit]);
+		tree_goto(r, one, cand + m, n - m);
+	}
+	if (zero >= 0)
+		tree_goto(rule_new(rs), zero, cand, m);
+	if (m > 1)
+		tree_fill(rs, t, (uint32_t)zero, cand, m);
+	if (n - m > 1)
+		tree_fill(rs, t, (uint32_t)one, cand + m, n - m);
+}
+
+static uint32_t group_leaf(const struct rs_group *rg, enum tree_kind k)
+{
+	return k == TREE_TO ? rg->in_chain :
+	       k == TREE_FROM ? rg->out_chain : rg->spoof_chain;
+}
+
+/* The tree's root chain, made now so that base chains can jump to it;
+ * its rules come with tree_grow. */
+static void tree_init(struct ruleset *rs, struct tree *t,
+		      enum tree_kind kind, int32_t miss)
+{
+	size_t g;
+
+	t->kind = kind;
+	t->leaf = xmalloc(((size_t)1 << rs->n_bits) * sizeof(*t->leaf));
+	t->cand = xmalloc((rs->n_groups + 1) * sizeof(*t->cand));
+	t->leaf[0] = miss;
+	t->n = 0;
+	t->cand[t->n++] = 0;
+	for (g = 0; g < rs->n_groups; g++) {
+		const struct rs_group *rg = &rs->groups[g];
+
+		if (!rg->has_chains)
+			continue;
+		t->leaf[rg->num] = (int32_t)group_leaf(rg, kind);
+		t->cand[t->n++] = rg->num;
+	}
+	qsort(t->cand, t->n, sizeof(*t->cand), u32_cmp);
+	/* 0 and the two built-in container groups at least: never a leaf */
+	t->root = (uint32_t)tree_chain(rs, t, t->cand, t->n);
+}
+
+static void tree_grow(struct ruleset *rs, struct tree *t)
+{
+	tree_fill(rs, t, t->root, t->cand, t->n);
+	free(t->leaf);
+	free(t->cand);
 }
 
 static void build_sets(struct build *b)
@@ -657,10 +841,8 @@ static void build_sets(struct build *b)
 		s->timeout_ms = 60000;
 		s->size = 65535;
 	}
-	for (f = 0; f < 2; f++)
-		rs->in_map[f] = addr_vmap_new(rs, "in", f, total[f]);
-	for (f = 0; f < 2; f++)
-		rs->out_map[f] = addr_vmap_new(rs, "out", f, total[f]);
+	/* read by two rules in each of the dispatch's ~2 x groups chains */
+	bit_sets(b);
 	for (f = 0; f < 2; f++) {
 		rs->containers[f] = -1;
 		rs->containers_needed = b->need_containers;
@@ -932,14 +1114,13 @@ static void deny_chain(struct build *b, unsigned g, bool in, uint32_t chain)
 	r->verdict = audit ? RV_ACCEPT : RV_DROP;
 }
 
-static void vmap_rule(struct ruleset *rs, int f, bool daddr, int32_t map)
+/* A jump, not a goto: a tree that finds no container returns here. */
+static void jump_rule(struct ruleset *rs, uint32_t chain)
 {
 	struct rs_rule *r = rule_new(rs);
-	struct rs_stmt *s = stmt_add(r, RS_ST_VMAP);
 
-	s->family = fam_num(f);
-	s->daddr = daddr;
-	s->set = map;
+	r->verdict = RV_JUMP;
+	r->target = chain;
 }
 
 static void ct_rule(struct ruleset *rs, uint32_t mask, enum rs_verdict v)
@@ -959,20 +1140,20 @@ static void nd_rule(struct ruleset *rs)
 	r->comment = xstrdup("neighbour discovery");
 }
 
-/* Ports the ports map does not know reach its catch-all element; those
+/* Ports in no bit set (number 0, no container) reach this chain; those
  * whose name has a guarded prefix are judged like a container of group
  * unassigned that was given no address: only link-local IPv6 and ARP
  * probes pass, the rest is counted, logged and dropped. A container is
  * let through from its attach on; until then it is fail-closed even when
- * its runtime reports it late. */
-static void guard_ports(struct ruleset *rs)
+ * its runtime reports it late. The chain, or -1 without --guard-ports. */
+static int32_t guard_ports(struct ruleset *rs)
 {
 	const struct rs_group *un = &rs->groups[GROUP_UNASSIGNED];
 	uint32_t chain;
 	size_t i;
 
 	if (!rs->opts.n_guard_ports || !un->has_chains)
-		return;
+		return -1;
 	chain = chain_new(rs, RS_BRIDGE, RS_HOOK_NONE, 0, "%s",
 			  "unknown_port");
 	chain_begin(rs, chain);
@@ -984,25 +1165,33 @@ static void guard_ports(struct ruleset *rs)
 		r->target = un->spoof_chain;
 		r->comment = xstrdup("a port no container was attached to");
 	}
-	rs->sets[rs->ports].catchall = (int32_t)chain;
+	return (int32_t)chain;
 }
 
 static void build_bridge(struct build *b)
 {
 	struct ruleset *rs = b->rs;
 	const struct policy *p = b->p;
-	size_t g, total[2] = { 0, 0 }, ports = 0;
+	size_t g, total[2] = { 0, 0 }, n;
+	struct tree tree;
+	unsigned bit;
 	uint32_t pre;
+	char name[32];
 	int f;
 
 	for (g = 0; g < p->n_groups; g++)
 		for (f = 0; f < 2; f++)
 			total[f] += b->cnt[g][f];
-	ports = total[0] + total[1];
 	rs->has_bridge = true;
-	rs->ports = set_new(rs, RS_BRIDGE, "ports", RS_KEY_IFNAME);
-	rs->sets[rs->ports].map = true;
-	rs->sets[rs->ports].size = set_size_for(ports);
+	for (bit = 0; bit < rs->n_bits; bit++) {
+		for (g = 0, n = 0; g < rs->n_groups; g++)
+			if (rs->groups[g].num >> bit & 1)
+				n += b->ports[g];
+		snprintf(name, sizeof(name), "port_bit%u", bit);
+		rs->port_bits[bit] = (int32_t)set_new(rs, RS_BRIDGE, name,
+						      RS_KEY_IFNAME);
+		rs->sets[rs->port_bits[bit]].size = set_size_for(n);
+	}
 	for (f = 0; f < 2; f++) {
 		if (!b->guarded[f] && b->guarded[!f])
 			continue;
@@ -1019,14 +1208,9 @@ static void build_bridge(struct build *b)
 			rs->groups[g].spoof_chain =
 				chain_new(rs, RS_BRIDGE, RS_HOOK_NONE, 0,
 					  "spoof_%s", p->groups[g].name);
+	tree_init(rs, &tree, TREE_PORT, guard_ports(rs));
 	chain_begin(rs, pre);
-	{
-		struct rs_rule *r = rule_new(rs);
-		struct rs_stmt *s = stmt_add(r, RS_ST_VMAP);
-
-		s->family = 0;		/* keyed on iifname */
-		s->set = rs->ports;
-	}
+	jump_rule(rs, tree.root);
 	for (g = 0; g < p->n_groups; g++) {
 		struct rs_match *m;
 		struct rs_rule *r;
@@ -1087,7 +1271,7 @@ static void build_bridge(struct build *b)
 		s->group = rs->opts.nflog_group;
 		r->verdict = RV_DROP;
 	}
-	guard_ports(rs);
+	tree_grow(rs, &tree);
 }
 
 void ruleset_opts_from_policy(struct ruleset_opts *o, const struct policy *p)
@@ -1106,8 +1290,8 @@ struct ruleset *ruleset_build(const struct policy *p,
 	struct ruleset *rs = xcalloc(1, sizeof(*rs));
 	struct build b = { .rs = rs, .p = p };
 	uint32_t fwd, input, output;
+	struct tree to, from;
 	size_t g, i;
-	int f;
 
 	rs->opts = *o;
 	if (!rs->opts.log_rate_unit_s)
@@ -1118,14 +1302,16 @@ struct ruleset *ruleset_build(const struct policy *p,
 	rs->files = xcalloc(p->n_files + 1, sizeof(*rs->files));
 	for (i = 0; i < p->n_files; i++)
 		rs->files[i] = xstrdup(p->files[i]);
-	rs->ports = rs->pairs[0] = rs->pairs[1] = -1;
+	rs->pairs[0] = rs->pairs[1] = -1;
 	b.cnt = xcalloc(p->n_groups, sizeof(*b.cnt));
+	b.ports = xcalloc(p->n_groups, sizeof(*b.ports));
 	b.need_member = xcalloc(p->n_groups, sizeof(*b.need_member));
 	b.cset = xmalloc(p->n_groups * 2 * sizeof(*b.cset));
 	for (g = 0; g < p->n_groups * 2; g++)
 		b.cset[g] = -1;
 
 	count_containers(&b, inv);
+	number_groups(&b);
 	find_needs(&b);
 	index_flows(&b);
 	build_reach(&b);
@@ -1157,27 +1343,28 @@ struct ruleset *ruleset_build(const struct policy *p,
 				  p->groups[g].name);
 	}
 
+	tree_init(rs, &to, TREE_TO, -1);
+	tree_init(rs, &from, TREE_FROM, -1);
+
 	chain_begin(rs, fwd);
 	nd_rule(rs);
 	ct_rule(rs, CT_ESTABLISHED | CT_RELATED, RV_ACCEPT);
 	ct_rule(rs, CT_INVALID, RV_DROP);
-	for (f = 0; f < 2; f++)
-		vmap_rule(rs, f, true, rs->in_map[f]);
-	for (f = 0; f < 2; f++)
-		vmap_rule(rs, f, false, rs->out_map[f]);
+	jump_rule(rs, to.root);
+	jump_rule(rs, from.root);
 	chain_begin(rs, input);
 	nd_rule(rs);
 	ct_rule(rs, CT_ESTABLISHED | CT_RELATED, RV_ACCEPT);
 	ct_rule(rs, CT_INVALID, RV_DROP);
-	for (f = 0; f < 2; f++)
-		vmap_rule(rs, f, false, rs->out_map[f]);
+	jump_rule(rs, from.root);
 	chain_begin(rs, output);
 	/* the host answers a container's neighbour solicitation with a
 	 * unicast advertisement to the container's address */
 	nd_rule(rs);
 	ct_rule(rs, CT_ESTABLISHED | CT_RELATED, RV_ACCEPT);
-	for (f = 0; f < 2; f++)
-		vmap_rule(rs, f, true, rs->in_map[f]);
+	jump_rule(rs, to.root);
+	tree_grow(rs, &to);
+	tree_grow(rs, &from);
 
 	for (g = 0; g < p->n_groups; g++) {
 		const struct group *gr = &p->groups[g];
@@ -1186,7 +1373,7 @@ struct ruleset *ruleset_build(const struct policy *p,
 		bool pass = g == GROUP_UNASSIGNED && !p->unassigned_deny;
 		struct rs_match *m;
 		struct rs_rule *r;
-		int dir;
+		int dir, f;
 
 		if (!rg->has_chains)
 			continue;
@@ -1246,6 +1433,7 @@ struct ruleset *ruleset_build(const struct policy *p,
 		free(b.inc[g].v);
 	free(b.inc);
 	free(b.cnt);
+	free(b.ports);
 	free(b.need_member);
 	free(b.cset);
 	return rs;
@@ -1362,6 +1550,7 @@ void ruleset_container_delta(const struct ruleset *rs,
 	unsigned g = c->quarantined ? GROUP_QUARANTINE : c->group;
 	const struct rs_group *rg;
 	uint8_t key[RS_KEY_MAX];
+	unsigned bit;
 	bool guard;
 	size_t i;
 
@@ -1372,15 +1561,20 @@ void ruleset_container_delta(const struct ruleset *rs,
 	if (guard) {
 		memset(key, 0, sizeof(key));
 		memcpy(key, c->ifname, strnlen(c->ifname, IF_NAMESIZE - 1));
-		delta_push(d, op, rs->ports, key, 16, rg->spoof_chain);
+		for (bit = 0; bit < rs->n_bits; bit++)
+			if (rg->num >> bit & 1)
+				delta_push(d, op, rs->port_bits[bit], key, 16,
+					   0);
 	}
 	for (i = 0; i < c->n_addrs; i++) {
 		const struct bh_addr *a = &c->addrs[i];
 		int f = fam_idx(a->family);
 		size_t len = bh_addr_len(a);
 
-		delta_push(d, op, rs->in_map[f], a->a, len, rg->in_chain);
-		delta_push(d, op, rs->out_map[f], a->a, len, rg->out_chain);
+		for (bit = 0; bit < rs->n_bits; bit++)
+			if (rg->num >> bit & 1)
+				delta_push(d, op, rs->bits[f][bit], a->a, len,
+					   0);
 		if (rg->member[f] >= 0)
 			delta_push(d, op, rg->member[f], a->a, len, 0);
 		else if (rg->member_needed && op == RS_ELEM_ADD)

@@ -253,6 +253,9 @@ static void print_rule(const struct ruleset *rs, const struct rs_chain *c,
 	case RV_GOTO:
 		sb_printf(sb, "goto %s ", ruleset_chain_name(rs, r->target));
 		break;
+	case RV_JUMP:
+		sb_printf(sb, "jump %s ", ruleset_chain_name(rs, r->target));
+		break;
 	}
 	if (r->comment)
 		sb_printf(sb, "comment \"%s\" ", r->comment);

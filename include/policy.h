@@ -13,6 +13,10 @@
 #include "util.h"
 
 #define POLICY_NAME_MAX 31	/* [a-z][a-z0-9_-]{0,30} */
+/* Label groups plus unassigned and quarantine: the kernel dispatch reads
+ * a group number of at most 13 bits (ruleset.h, RS_DISPATCH_BITS), so
+ * that its chains stay within the kernel's jump stack. */
+#define POLICY_CONTAINER_GROUPS_MAX 8191
 
 /* Built-in groups sit at fixed indices before the admins' groups, which
  * follow in file order (classification order). */

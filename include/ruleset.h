@@ -150,7 +150,7 @@ struct rs_stmt {
 	uint16_t group;			/* RS_ST_LOG */
 };
 
-enum rs_verdict { RV_NONE, RV_ACCEPT, RV_DROP, RV_GOTO };
+enum rs_verdict { RV_NONE, RV_ACCEPT, RV_DROP, RV_GOTO, RV_JUMP };
 
 #define RS_RULE_MATCHES 6
 #define RS_RULE_STMTS 2
@@ -161,7 +161,7 @@ struct rs_rule {
 	struct rs_stmt s[RS_RULE_STMTS];
 	size_t n_s;
 	enum rs_verdict verdict;
-	uint32_t target;		/* RV_GOTO: chain index */
+	uint32_t target;		/* RV_GOTO, RV_JUMP: chain index */
 	char *comment;			/* NULL or e.g. "flow web->db x.yaml:31:5" */
 	bool has_loc;
 	struct src_loc loc;		/* the YAML it came from */
@@ -173,9 +173,26 @@ struct rs_counter {
 	enum rs_table table;
 };
 
+/* The dispatch. No per-address state sits in a map whose data is a jump
+ * or goto verdict: adding one such element makes the kernel walk every
+ * element of every such map at commit (15-73 ms per attach at 100,000
+ * addresses). Instead each container group has a number 1..2^bits-1 and
+ * an address (a port, in the bridge table) is an element of the plain
+ * set bitN_v4/_v6 (port_bitN) for each 1-bit N of its group's number; a
+ * fixed tree of small chains reads the bits, one lookup per level, and
+ * its leaves are the groups' chains. An address in no bit set is number
+ * 0: no container. The tree's depth counts against the kernel's jump
+ * stack (16): a base chain, at most RS_DISPATCH_BITS levels, a group's
+ * chain and its deny chain. */
+#define RS_DISPATCH_BITS 13
+
 /* What each container group owns in the model (index: policy group). */
 struct rs_group {
 	bool has_chains;		/* container groups: in_/out_ chains */
+	/* its number in the dispatch (1..2^n_bits-1): the largest groups
+	 * get the numbers with the fewest 1-bits, so that most containers
+	 * are an element of one or two bit sets */
+	uint32_t num;
 	uint32_t in_chain, out_chain, spoof_chain;
 	uint32_t deny_in_chain, deny_out_chain;
 	/* g_<group>_v4/_v6 set or -1. A set some rule would read exists only
@@ -213,12 +230,15 @@ struct ruleset {
 	size_t n_groups;
 	char **files;			/* policy file names, for locations */
 	size_t n_files;
+	/* the dispatch: bit sets bitN_v4 ([0]) and bitN_v6 ([1]), and in
+	 * the bridge table port_bitN (keyed on the host-side interface) */
+	unsigned n_bits;
+	int32_t bits[2][RS_DISPATCH_BITS];
+	int32_t port_bits[RS_DISPATCH_BITS];
 	/* fixed sets, -1 when absent */
-	int32_t in_map[2], out_map[2];	/* [0] v4, [1] v6 */
 	int32_t containers[2];		/* every container address */
 	bool containers_needed;		/* some flow comes from world */
-	int32_t ports, pairs[2];	/* anti-spoofing (bridge table):
-					 * ports: ifname : goto spoof_<group> */
+	int32_t pairs[2];		/* anti-spoofing (bridge table) */
 	bool has_bridge;		/* table bridge bulkhead is part of it */
 	struct ruleset_opts opts;
 	/* the builder's bookkeeping */
@@ -235,7 +255,7 @@ void ruleset_free(struct ruleset *rs);	/* NULL is fine */
 void ruleset_print(const struct ruleset *rs, FILE *out);
 
 /* Element changes for one container: its addresses in its group's
- * membership sets, in the verdict maps and in the allow sets of every
+ * membership sets, in the bit sets of its group's number and in the allow sets of every
  * group its group has port flows into (one element per destination, protocol
  * and port: proportional to the flows out of its group,
  * independent of the number of containers). Applying a delta to the model

@@ -76,14 +76,14 @@ static void hostile_flow_text(struct strbuf *sb)
 
 	sb_reset(sb);
 	sb_puts(sb, "version: 1\ngroups:\n");
-	for (i = 0; i < 12000; i++)
+	for (i = 0; i < 8000; i++)
 		sb_printf(sb, "  g%u: {match: {risk: exposed, i: '%u'}, "
 			  "sensitivity: restricted}\n", i, i);
 	sb_puts(sb, "flows:\n - {from: [g0");
-	for (i = 2; i < 12000; i += 2)
+	for (i = 2; i < 8000; i += 2)
 		sb_printf(sb, ",g%u", i);
 	sb_puts(sb, "], to: [g1");
-	for (i = 3; i < 12000; i += 2)
+	for (i = 3; i < 8000; i += 2)
 		sb_printf(sb, ",g%u", i);
 	sb_puts(sb, "], ports: [any]}\n");
 }

@@ -4,6 +4,7 @@
 # kernel error that leaves the previous table nsx force, element deltas,
 # counters read back, delete.
 . "$(dirname "$0")/../lib/tap.sh"
+. "$(dirname "$0")/../lib/dispatch.sh"
 cd "$BH_TOP" || exit 1
 command -v nft >/dev/null || skip_all "nft not installed"
 ns=bh-nftc-$$-$RANDOM
@@ -21,11 +22,8 @@ T="$BH_BUILD/tests/tools/nft_apply"
 R=tests/policy/ruleset
 nsx() { ip netns exec "$ns" "$@"; }
 list() { nsx nft list ruleset; }
-elems() { # elems NAME set|map: its elements, one per line, sorted
-	nsx nft list "$2" inet bulkhead "$1" | tr -d '\n\t' |
-		sed 's/.*elements = { *//; s/ *}.*//' | tr ',' '\n' |
-		sed 's/^ *//' | sort
-}
+kd_nft() { nsx nft "$@"; }
+elems() { kd_elems inet "$1" | sort; }	# elems SET
 
 nsx "$T" $R/demo.yaml $R/demo.json --exists >"$tmp/ex" 2>"$tmp/err"
 ok $? "full commit into an empty namespace"
@@ -58,9 +56,9 @@ ok $((! $?)) "a replace removes what the old policy had"
 
 # A kernel error changes nothing and names what failed.
 list >"$tmp/before"
-nsx "$T" $R/demo.yaml $R/demo.json --shrink-set in_v4 2>"$tmp/err"
+nsx "$T" $R/demo.yaml $R/demo.json --shrink-set bit0_v4 2>"$tmp/err"
 is $? 1 "a batch the kernel refuses fails"
-grep -q "elements to in_v4.*the set is full" "$tmp/err"
+grep -q "elements to bit0_v4.*the set is full" "$tmp/err"
 ok $? "the error names the set: $(cat "$tmp/err")"
 list >"$tmp/after"
 diff -q "$tmp/before" "$tmp/after" >/dev/null
@@ -79,26 +77,23 @@ cat >"$tmp/add.json" <<'J'
 J
 nsx "$T" $R/demo.yaml $R/demo.json --no-full --add "$tmp/add.json" 2>"$tmp/err"
 ok $? "attach as a delta"
-elems in_v4 map | grep -qx "10.88.0.20 : goto in_api"
-ok $? "the address maps to in_api"
-elems g_api_v6 set | grep -qx "fd88::20"
+is "$(kd_chain 10.88.0.20 v4 in)" in_api "the kernel's bit sets send the address to in_api"
+is "$(kd_chain fd88::20 v6 out)" out_api "and its IPv6 address from out_api"
+elems g_api_v6 | grep -qx "fd88::20"
 ok $? "the IPv6 address is in g_api_v6"
-elems allow_in_db_v4 set | grep -qx "10.88.0.20 . tcp . 5432"
+elems allow_in_db_v4 | grep -qx "10.88.0.20 . tcp . 5432"
 ok $? "api's port flows: its address is in allow_in_db_v4"
-elems allow_in_metrics_v6 set | grep -qx "fd88::20 . tcp . 9100"
+elems allow_in_metrics_v6 | grep -qx "fd88::20 . tcp . 9100"
 ok $? "and in allow_in_metrics_v6"
-nsx nft list table bridge bulkhead | grep -q '"veth9" : goto spoof_api'
-ok $? "its port is guarded"
+is "$(kd_chain '"veth9"' port spoof)" spoof_api "its port is guarded"
 list | grep -c 'comment "flow' >"$tmp/nrules"
 is "$(cat "$tmp/nrules")" "$(grep -c 'comment "flow' "$tmp/before")" "rules are untouched by a delta"
 
 nsx "$T" $R/demo.yaml $R/demo.json --no-full --del w1 2>"$tmp/err"
 ok $? "detach as a delta"
-elems in_v4 map | grep -q "10.88.0.2 :"
-ok $((! $?)) "its address left in_v4"
-elems in_v6 map | grep -q "fd88::2 :"
-ok $((! $?)) "and in_v6"
-elems allow_in_api_v4 set | grep -q "^10.88.0.2 "
+is "$(kd_num 10.88.0.2 v4)" 0 "its address left every bit set"
+is "$(kd_num fd88::2 v6)" 0 "and its IPv6 address too"
+elems allow_in_api_v4 | grep -q "^10.88.0.2 "
 ok $((! $?)) "and the allow sets"
 nsx "$T" $R/demo.yaml $R/demo.json --no-full --del w1 2>"$tmp/err"
 is $? 1 "detaching what the kernel no longer has fails"
@@ -107,8 +102,7 @@ ok $? "and says so: $(cat "$tmp/err")"
 
 nsx "$T" $R/demo.yaml $R/demo.json --no-full --relabel x1 bulkhead.purpose=web 2>"$tmp/err"
 ok $? "relabel as one delta"
-elems in_v4 map | grep -qx "10.88.0.6 : goto in_web"
-ok $? "the container's address now goes to in_web"
+is "$(kd_chain 10.88.0.6 v4 in)" in_web "the container's address now goes to in_web"
 
 # Counters: exact kernel counts. Host -> db container, a denied port.
 nsx "$T" $R/demo.yaml $R/demo.json

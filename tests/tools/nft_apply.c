@@ -59,7 +59,7 @@ static void corrupt_flow_rule(struct ruleset *rs)
 		for (k = 0; k < r->n_m; k++)
 			if (r->m[k].kind == RM_ADDR_SET) {
 				/* a 4-byte key against an IPv6 set */
-				r->m[k].set = rs->in_map[1];
+				r->m[k].set = (uint32_t)rs->bits[1][0];
 				r->m[k].family = 4;
 				return;
 			}

@@ -133,6 +133,93 @@ static bool has_allow(const struct ruleset *rs, const char *set,
 	return ruleset_set_find(&rs->sets[s], k) >= 0;
 }
 
+/* The dispatch as the kernel runs it: from a tree's root, each rule
+ * either tests the key against a bit set and goes to its target, or (no
+ * match) goes there at once; a chain that ends returns. The name of the
+ * first chain outside the tree, or "-" when the tree returned (no
+ * container). key: an address, or a port's name for tree "port". */
+static const char *walk_from(const struct ruleset *rs, size_t root,
+			     const char *tree, const char *key)
+{
+	uint8_t k[RS_KEY_MAX] = { 0 };
+	size_t plen = strlen(tree), i, steps = 0;
+	const struct rs_chain *c = &rs->chains[root];
+	struct bh_addr a = { 0 };
+	int fam = 0;
+
+	if (!strcmp(tree, "port")) {
+		snprintf((char *)k, 16, "%s", key);
+	} else {
+		assert_true(bh_addr_parse(key, false, &a));
+		memcpy(k, a.a, bh_addr_len(&a));
+		fam = a.family == AF_INET6 ? 6 : 4;
+	}
+	while (steps++ < RS_DISPATCH_BITS + 1) {
+		const struct rs_rule *r = NULL;
+
+		for (i = 0; i < c->n && !r; i++) {
+			const struct rs_rule *x = &rs->rules[c->first + i];
+
+			assert_int_equal(x->verdict, RV_GOTO);
+			if (!x->n_m) {
+				r = x;
+				continue;
+			}
+			assert_int_equal(x->n_m, 1);
+			if (x->m[0].kind == RM_ADDR_SET &&
+			    x->m[0].family != fam)
+				continue;
+			if (ruleset_set_find(&rs->sets[x->m[0].set], k) >= 0)
+				r = x;
+		}
+		if (!r)
+			return "-";
+		c = &rs->chains[r->target];
+		if (strncmp(c->name, tree, plen) || c->name[plen] != '_')
+			return c->name;
+	}
+	fail_msg("the %s tree is deeper than %d", tree, RS_DISPATCH_BITS);
+	return NULL;
+}
+
+/* The tree's root: what the base chains jump to (forward: "to", then
+ * "from"; the bridge table's prerouting: "port"). */
+static size_t tree_root(const struct ruleset *rs, const char *tree)
+{
+	size_t i, j, seen = 0;
+
+	for (i = 0; i < rs->n_chains; i++) {
+		const struct rs_chain *c = &rs->chains[i];
+
+		if (c->hook != RS_HOOK_FORWARD && c->hook != RS_HOOK_PREROUTING)
+			continue;
+		for (j = 0; j < c->n; j++) {
+			const struct rs_rule *r = &rs->rules[c->first + j];
+
+			if (r->verdict != RV_JUMP)
+				continue;
+			if (!strcmp(tree, "port") ? c->table == RS_BRIDGE :
+			    c->table == RS_INET &&
+			    seen++ == (strcmp(tree, "from") ? 0u : 1u))
+				return r->target;
+		}
+	}
+	fail_msg("no jump to the %s tree", tree);
+	return 0;
+}
+
+/* The dispatch as the kernel runs it: from the root of tree "to", "from"
+ * or "port" (bridge), each rule either tests the key against a bit set
+ * and goes to its target, or (no match) goes there at once; a chain that
+ * ends returns. The name of the first chain outside the tree, or "-"
+ * when the tree returned (no container). key: an address, or a port's
+ * name for "port". */
+static const char *walk(const struct ruleset *rs, const char *tree,
+			const char *key)
+{
+	return walk_from(rs, tree_root(rs, tree), tree, key);
+}
+
 static struct inventory *sample(void)
 {
 	struct inventory *inv = inventory_new();
@@ -157,26 +244,33 @@ static void test_model(void **state)
 	size_t i, n_flow = 0;
 
 	(void)state;
-	/* the maps send each address to its group's chains */
-	s = set_idx(rs, "in_v4");
-	assert_true(s >= 0 && rs->sets[s].map);
-	assert_int_equal(rs->sets[s].n, 4);
-	assert_true(rs->sets[s].size >= 4 + 64);
+	/* the trees send each address to its group's chains; numbers in
+	 * policy order with the fewest 1-bits first: unassigned 1,
+	 * quarantine 2, web 4, api 3, db 5 (dns is no container group) */
+	assert_int_equal(rs->n_bits, 3);
+	assert_int_equal(rs->groups[GROUP_FIRST_USER].num, 4);
+	assert_int_equal(rs->groups[GROUP_FIRST_USER + 1].num, 3);
 	in_api = chain_idx(rs, "in_api");
 	assert_true(in_api >= 0);
-	{
-		struct bh_addr a;
-		long at;
-
-		assert_true(bh_addr_parse("10.1.0.3", false, &a));
-		at = ruleset_set_find(&rs->sets[s], a.a);
-		assert_true(at >= 0);
-		assert_int_equal(rs->sets[s].chains[at], in_api);
-		assert_true(bh_addr_parse("10.1.0.5", false, &a));
-		at = ruleset_set_find(&rs->sets[s], a.a);
-		assert_int_equal(rs->sets[s].chains[at],
-				 chain_idx(rs, "in_unassigned"));
-	}
+	assert_string_equal(walk(rs, "to", "10.1.0.3"), "in_api");
+	assert_string_equal(walk(rs, "from", "10.1.0.3"), "out_api");
+	assert_string_equal(walk(rs, "to", "10.1.0.5"), "in_unassigned");
+	assert_string_equal(walk(rs, "to", "fd01::4"), "in_db");
+	assert_string_equal(walk(rs, "from", "fd01::2"), "out_web");
+	assert_string_equal(walk(rs, "to", "10.9.0.53"), "-");
+	assert_string_equal(walk(rs, "from", "fd01::3"), "-");
+	assert_string_equal(walk(rs, "port", "veth0"), "spoof_web");
+	assert_string_equal(walk(rs, "port", "veth1"), "spoof_api");
+	assert_string_equal(walk(rs, "port", "eth0"), "-");
+	/* api (3 = bits 0 and 1): one element in each, no more */
+	assert_true(has(rs, "bit0_v4", "10.1.0.3"));
+	assert_true(has(rs, "bit1_v4", "10.1.0.3"));
+	assert_false(has(rs, "bit2_v4", "10.1.0.3"));
+	assert_int_equal(rs->sets[set_idx(rs, "bit2_v4")].n, 2);
+	assert_true(rs->sets[set_idx(rs, "bit2_v4")].size >= 2 + 64);
+	/* no per-address state in a map: nothing makes a commit walk */
+	for (i = 0; i < rs->n_sets; i++)
+		assert_false(rs->sets[i].map);
 	/* membership sets exist only where a rule reads them: web's for
 	 * its icmp to api, api's for intra: allow */
 	assert_true(has(rs, "g_web_v4", "10.1.0.2"));
@@ -207,10 +301,10 @@ static void test_model(void **state)
 	 * host->db 1 */
 	assert_int_equal(n_flow, 1 + 1 + 4 + 2 + 1);
 	assert_int_equal(set_idx(rs, "g_api_v6"), -1);
-	/* anti-spoofing: guarded ports only */
-	s = set_idx(rs, "ports");
-	assert_true(s >= 0);
-	assert_int_equal(rs->sets[s].n, 2);
+	/* anti-spoofing: guarded ports only (web 4, api 3) */
+	assert_int_equal(rs->sets[set_idx(rs, "port_bit0")].n, 1);
+	assert_int_equal(rs->sets[set_idx(rs, "port_bit1")].n, 1);
+	assert_int_equal(rs->sets[set_idx(rs, "port_bit2")].n, 1);
 	ruleset_free(rs);
 	inventory_free(inv);
 	policy_free(p);
@@ -246,7 +340,12 @@ static void test_text(void **state)
 			       "accept\n"));
 	assert_non_null(strstr(t, "log prefix \"bh/in/web/deny\" group 4200 "
 			       "drop\n"));
-	assert_non_null(strstr(t, "10.1.0.4 : goto in_db"));
+	assert_non_null(strstr(t, "\t\tjump to_0_5\n\t\tjump from_0_5\n"));
+	assert_non_null(strstr(t, "\t\tip daddr @bit2_v4 goto to_4_5\n"));
+	assert_non_null(strstr(t, "\t\tip6 saddr @bit0_v6 goto out_db "
+			       "comment \"group number 5\"\n"));
+	assert_non_null(strstr(t, "\t\tiifname @port_bit0 goto spoof_db "
+			       "comment \"group number 5\"\n"));
 	assert_non_null(strstr(t, "elements = { 10.9.0.0/24 }"));
 	assert_non_null(strstr(t, "\"veth0\" . fd01::2"));
 	/* db is in audit mode: its over-rate packets pass too */
@@ -345,8 +444,11 @@ static void test_delta_equals_rebuild(void **state)
 	t1 = print(rs);
 	t2 = print(fresh);
 	assert_string_equal(t1, t2);
-	assert_non_null(strstr(t1, "10.1.0.4 : goto in_quarantine"));
-	assert_non_null(strstr(t1, "10.1.0.5 : goto in_web"));
+	assert_string_equal(walk(rs, "to", "10.1.0.4"), "in_quarantine");
+	assert_string_equal(walk(rs, "to", "10.1.0.5"), "in_web");
+	assert_string_equal(walk(rs, "to", "10.1.0.9"), "in_api");
+	assert_string_equal(walk(rs, "port", "veth9"), "spoof_api");
+	assert_string_equal(walk(rs, "port", "veth0"), "-");
 	assert_null(strstr(t1, "10.1.0.2 "));
 	free(t1);
 	free(t2);
@@ -384,9 +486,10 @@ static void test_delta_cost_flat(void **state)
 	ruleset_container_delta(rs1, c, RS_ELEM_ADD, d1);
 	ruleset_container_delta(rs2, c, RS_ELEM_ADD, d2);
 	assert_int_equal(d1->n, d2->n);
-	/* ports + per address: in, out, g_web, containers, addrs and
-	 * allow_in_api (web's one port flow into a container group) */
-	assert_int_equal(d1->n, 1 + 2 * 6);
+	/* web is number 4: one port bit, and per address one bit,
+	 * g_web, containers, addrs and allow_in_api (web's one port flow
+	 * into a container group) */
+	assert_int_equal(d1->n, 1 + 2 * 5);
 	container_free(c);
 	rs_delta_free(d1);
 	rs_delta_free(d2);
@@ -479,7 +582,7 @@ static void test_overflow(void **state)
 	struct ruleset *rs = build(p, inv);
 	struct rs_delta *d = rs_delta_new();
 	char id[32], ip[32];
-	int i, s = set_idx(rs, "in_v4");
+	int i, s = set_idx(rs, "bit2_v4");
 	bool over = false;
 
 	(void)state;
@@ -499,7 +602,8 @@ static void test_overflow(void **state)
 		container_free(c);
 	}
 	assert_true(over);
-	/* g_web_v4 held 1 of 65 and fills first; in_v4 still has room */
+	/* g_web_v4 held 1 of 65 and fills first; bit2_v4 (web and db)
+	 * still has room */
 	assert_int_equal(rs->sets[set_idx(rs, "g_web_v4")].n,
 			 rs->sets[set_idx(rs, "g_web_v4")].size);
 	assert_true(rs->sets[s].n < rs->sets[s].size);
@@ -509,10 +613,119 @@ static void test_overflow(void **state)
 	policy_free(p);
 }
 
+/* n label groups g0..g(n-1), each with one container (an IPv4 and an
+ * IPv6 address and a port) */
+static struct policy *many_groups(size_t n, struct diags *d)
+{
+	struct strbuf sb = { 0 };
+	struct policy *p;
+	size_t g;
+
+	sb_puts(&sb, "version: 1\ngroups:\n");
+	for (g = 0; g < n; g++)
+		sb_printf(&sb, "  g%zu: { match: { purpose: g%zu } }\n", g, g);
+	if (!n)
+		sb_puts(&sb, "  {}\n");
+	p = policy_load_buf("n.yaml", sb.buf, sb.len, d);
+	sb_free(&sb);
+	return p;
+}
+
+/* Every container reaches its own group's chains through each tree, at
+ * every size up to the limit, and never deeper than the kernel allows. */
+static void test_dispatch_scale(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 2, 5, 6, 13, 14, 125, 126, 1000,
+					POLICY_CONTAINER_GROUPS_MAX - 2 };
+	char id[32], purpose[32], ip4[32], ip6[48], ifn[16], want[48];
+	size_t k, g, n, to, from, port;
+
+	(void)state;
+	for (k = 0; k < ARRAY_SIZE(sizes); k++) {
+		struct diags d = { 0 };
+		struct policy *p;
+		struct inventory *inv = inventory_new();
+		struct ruleset *rs;
+
+		n = sizes[k];
+		p = many_groups(n, &d);
+		if (!p)
+			diags_print(&d, stderr);
+		assert_non_null(p);
+		diags_free(&d);
+		for (g = 0; g <= n; g++) {
+			/* g == n: a container no group matches */
+			snprintf(id, sizeof(id), "c%zu", g);
+			snprintf(purpose, sizeof(purpose), "g%zu", g);
+			snprintf(ip4, sizeof(ip4), "10.%zu.%zu.1", g / 256,
+				 g % 256);
+			snprintf(ip6, sizeof(ip6), "fd00::%zx:1", g);
+			snprintf(ifn, sizeof(ifn), "v%zu", g);
+			assert_int_equal(inventory_add(inv, mk(id, purpose, ip4,
+							       ip6, ifn)), 0);
+		}
+		rs = build(p, inv);
+		ruleset_index(rs);	/* the walks look up every element */
+		assert_true(rs->n_bits <= RS_DISPATCH_BITS);
+		to = tree_root(rs, "to");
+		from = tree_root(rs, "from");
+		port = tree_root(rs, "port");
+		for (g = 0; g <= n; g++) {
+			const char *grp = g == n ? "unassigned" : purpose;
+
+			snprintf(ip4, sizeof(ip4), "10.%zu.%zu.1", g / 256,
+				 g % 256);
+			snprintf(ip6, sizeof(ip6), "fd00::%zx:1", g);
+			snprintf(ifn, sizeof(ifn), "v%zu", g);
+			if (g < n)
+				snprintf(purpose, sizeof(purpose), "g%zu", g);
+			snprintf(want, sizeof(want), "in_%s", grp);
+			assert_string_equal(walk_from(rs, to, "to", ip4), want);
+			assert_string_equal(walk_from(rs, to, "to", ip6), want);
+			snprintf(want, sizeof(want), "out_%s", grp);
+			assert_string_equal(walk_from(rs, from, "from", ip4),
+					    want);
+			snprintf(want, sizeof(want), "spoof_%s", grp);
+			assert_string_equal(walk_from(rs, port, "port", ifn),
+					    want);
+		}
+		assert_string_equal(walk(rs, "to", "192.0.2.1"), "-");
+		assert_string_equal(walk(rs, "from", "2001:db8::1"), "-");
+		assert_string_equal(walk(rs, "port", "eth0"), "-");
+		ruleset_free(rs);
+		inventory_free(inv);
+		policy_free(p);
+	}
+}
+
+/* One label group more than the dispatch can number is an error of the
+ * policy, at that group. */
+static void test_group_limit(void **state)
+{
+	struct diags d = { 0 };
+	struct policy *p = many_groups(POLICY_CONTAINER_GROUPS_MAX - 1, &d);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	(void)state;
+	assert_null(p);
+	assert_int_equal(d.n_errors, 1);
+	diags_print(&d, f);
+	fclose(f);
+	assert_non_null(strstr(buf, "n.yaml:8192:3: error: group 'g8189' is "
+				    "one too many: at most 8189 label groups "
+				    "fit"));
+	free(buf);
+	diags_free(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_model),
+		cmocka_unit_test(test_dispatch_scale),
+		cmocka_unit_test(test_group_limit),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_delta_equals_rebuild),
