@@ -1072,7 +1072,13 @@ static void group_flow_rules(struct build *b, unsigned g, bool in)
 	}
 }
 
-static void deny_chain(struct build *b, unsigned g, bool in, uint32_t chain)
+/* The end of in_<group> (in) or out_<group>: every packet that gets here
+ * is counted in denied_<dir>_<group> exactly once; past the log rate per
+ * source address it is also counted in unlogged_<dir>_<group> and not
+ * logged, else logged; then dropped, or accepted in audit mode. At the
+ * end of the group's own chain rather than in a chain of its own: two
+ * chains and two rules fewer per group in every full commit. */
+static void deny_rules(struct build *b, unsigned g, bool in)
 {
 	struct ruleset *rs = b->rs;
 	const struct group *gr = &b->p->groups[g];
@@ -1090,9 +1096,6 @@ static void deny_chain(struct build *b, unsigned g, bool in, uint32_t chain)
 		snprintf(name, sizeof(name), "unlogged_%s_", dir);
 		unlogged = counter_new(rs, RS_INET, name, gr->name);
 	}
-	chain_begin(rs, chain);
-	r = rule_new(rs);
-	stmt_add(r, RS_ST_COUNTER)->obj = denied;
 	for (f = 0; f < 2 && rs->opts.log_rate; f++) {
 		r = rule_new(rs);
 		match_nfproto(r, fam_num(f));
@@ -1103,10 +1106,12 @@ static void deny_chain(struct build *b, unsigned g, bool in, uint32_t chain)
 		s->unit_s = rs->opts.log_rate_unit_s ?
 			    rs->opts.log_rate_unit_s : 1;
 		s->burst = 5;
+		stmt_add(r, RS_ST_COUNTER)->obj = denied;
 		stmt_add(r, RS_ST_COUNTER)->obj = unlogged;
 		r->verdict = audit ? RV_ACCEPT : RV_DROP;
 	}
 	r = rule_new(rs);
+	stmt_add(r, RS_ST_COUNTER)->obj = denied;
 	s = stmt_add(r, RS_ST_LOG);
 	s->prefix = xasprintf(RULESET_LOG_PREFIX_FMT, dir, gr->name,
 			      audit ? "audit" : "deny");
@@ -1168,6 +1173,74 @@ static int32_t guard_ports(struct ruleset *rs)
 	return (int32_t)chain;
 }
 
+/* What any port may send, judged once for all ports before the dispatch:
+ * its own addresses (the pairs the inventory gave), ARP for them, ARP
+ * probes and IPv6 neighbour discovery. Legitimate traffic never walks the
+ * port tree. */
+static void spoof_accepts(struct ruleset *rs)
+{
+	struct rs_match *m;
+	struct rs_rule *r;
+	int f;
+
+	for (f = 0; f < 2; f++) {
+		if (rs->pairs[f] < 0)
+			continue;
+		r = rule_new(rs);
+		m = match_add(r, RM_IIF_ADDR_SET);
+		m->family = fam_num(f);
+		m->set = rs->pairs[f];
+		r->verdict = RV_ACCEPT;
+	}
+	/* ARP may only speak for the port's own addresses: a gratuitous
+	 * reply for another's would steal its traffic */
+	if (rs->pairs[0] >= 0) {
+		r = rule_new(rs);
+		match_add(r, RM_ARP_SPA_SET)->set = rs->pairs[0];
+		r->verdict = RV_ACCEPT;
+	}
+	r = rule_new(rs);
+	match_add(r, RM_ARP_PROBE);
+	r->verdict = RV_ACCEPT;
+	r->comment = xstrdup("ARP probe");
+	r = rule_new(rs);
+	match_add(r, RM_ADDR_LL)->family = 6;
+	r->verdict = RV_ACCEPT;
+	r->comment = xstrdup("link-local (neighbour discovery)");
+	r = rule_new(rs);
+	m = match_add(r, RM_ADDR_LL);
+	m->family = 6;
+	m->a = 1;
+	r->verdict = RV_ACCEPT;
+	r->comment = xstrdup("unspecified (duplicate address detection)");
+}
+
+/* spoof_<group>: a frame from one of the group's ports that no accept
+ * took: IPv4, IPv6 and ARP are counted, logged and dropped; other
+ * frames (LLDP, STP) fall off the end and pass. */
+static void spoof_drops(struct ruleset *rs, unsigned g, const char *name)
+{
+	uint32_t cnt = counter_new(rs, RS_BRIDGE, "spoofed_", name);
+	struct rs_rule *r;
+	struct rs_stmt *s;
+	int k;
+
+	chain_begin(rs, rs->groups[g].spoof_chain);
+	for (k = 0; k < 3; k++) {
+		r = rule_new(rs);
+		if (k < 2)
+			match_nfproto(r, fam_num(k));
+		else
+			match_add(r, RM_ETHER_ARP);
+		stmt_add(r, RS_ST_COUNTER)->obj = cnt;
+		s = stmt_add(r, RS_ST_LOG);
+		s->prefix = xasprintf(RULESET_LOG_PREFIX_FMT, "spoof", name,
+				      "deny");
+		s->group = rs->opts.nflog_group;
+		r->verdict = RV_DROP;
+	}
+}
+
 static void build_bridge(struct build *b)
 {
 	struct ruleset *rs = b->rs;
@@ -1210,66 +1283,12 @@ static void build_bridge(struct build *b)
 					  "spoof_%s", p->groups[g].name);
 	tree_init(rs, &tree, TREE_PORT, guard_ports(rs));
 	chain_begin(rs, pre);
+	spoof_accepts(rs);
+	/* what is left is spoofed, or from a port that is no container's */
 	jump_rule(rs, tree.root);
 	for (g = 0; g < p->n_groups; g++) {
-		struct rs_match *m;
-		struct rs_rule *r;
-		struct rs_stmt *s;
-		uint32_t cnt;
-
-		if (!rs->groups[g].has_chains)
-			continue;
-		cnt = counter_new(rs, RS_BRIDGE, "spoofed_",
-				  p->groups[g].name);
-		chain_begin(rs, rs->groups[g].spoof_chain);
-		for (f = 0; f < 2; f++) {
-			if (rs->pairs[f] < 0)
-				continue;
-			r = rule_new(rs);
-			m = match_add(r, RM_IIF_ADDR_SET);
-			m->family = fam_num(f);
-			m->set = rs->pairs[f];
-			r->verdict = RV_ACCEPT;
-		}
-		/* ARP may only speak for the port's own addresses: a
-		 * gratuitous reply for another's would steal its traffic */
-		if (rs->pairs[0] >= 0) {
-			r = rule_new(rs);
-			match_add(r, RM_ARP_SPA_SET)->set = rs->pairs[0];
-			r->verdict = RV_ACCEPT;
-		}
-		r = rule_new(rs);
-		match_add(r, RM_ARP_PROBE);
-		r->verdict = RV_ACCEPT;
-		r->comment = xstrdup("ARP probe");
-		r = rule_new(rs);
-		match_add(r, RM_ADDR_LL)->family = 6;
-		r->verdict = RV_ACCEPT;
-		r->comment = xstrdup("link-local (neighbour discovery)");
-		r = rule_new(rs);
-		m = match_add(r, RM_ADDR_LL);
-		m->family = 6;
-		m->a = 1;
-		r->verdict = RV_ACCEPT;
-		r->comment = xstrdup("unspecified (duplicate address detection)");
-		for (f = 0; f < 2; f++) {
-			r = rule_new(rs);
-			match_nfproto(r, fam_num(f));
-			stmt_add(r, RS_ST_COUNTER)->obj = cnt;
-			s = stmt_add(r, RS_ST_LOG);
-			s->prefix = xasprintf(RULESET_LOG_PREFIX_FMT, "spoof",
-					      p->groups[g].name, "deny");
-			s->group = rs->opts.nflog_group;
-			r->verdict = RV_DROP;
-		}
-		r = rule_new(rs);
-		match_add(r, RM_ETHER_ARP);
-		stmt_add(r, RS_ST_COUNTER)->obj = cnt;
-		s = stmt_add(r, RS_ST_LOG);
-		s->prefix = xasprintf(RULESET_LOG_PREFIX_FMT, "spoof",
-				      p->groups[g].name, "deny");
-		s->group = rs->opts.nflog_group;
-		r->verdict = RV_DROP;
+		if (rs->groups[g].has_chains)
+			spoof_drops(rs, (unsigned)g, p->groups[g].name);
 	}
 	tree_grow(rs, &tree);
 }
@@ -1331,16 +1350,6 @@ struct ruleset *ruleset_build(const struct policy *p,
 					 "in_%s", p->groups[g].name);
 		rg->out_chain = chain_new(rs, RS_INET, RS_HOOK_NONE, 0,
 					  "out_%s", p->groups[g].name);
-	}
-	for (g = 0; g < p->n_groups; g++) {
-		if (!rs->groups[g].has_chains)
-			continue;
-		rs->groups[g].deny_in_chain =
-			chain_new(rs, RS_INET, RS_HOOK_NONE, 0, "deny_in_%s",
-				  p->groups[g].name);
-		rs->groups[g].deny_out_chain =
-			chain_new(rs, RS_INET, RS_HOOK_NONE, 0, "deny_out_%s",
-				  p->groups[g].name);
 	}
 
 	tree_init(rs, &to, TREE_TO, -1);
@@ -1408,22 +1417,14 @@ struct ruleset *ruleset_build(const struct policy *p,
 				}
 				group_flow_rules(&b, g, !dir);
 			}
-			r = rule_new(rs);
 			if (pass) {
+				r = rule_new(rs);
 				r->verdict = RV_ACCEPT;
 				r->comment = xstrdup("settings.unassigned: allow");
 			} else {
-				r->verdict = RV_GOTO;
-				r->target = dir ? rg->deny_out_chain :
-						  rg->deny_in_chain;
+				deny_rules(&b, g, !dir);
 			}
 		}
-	}
-	for (g = 0; g < p->n_groups; g++) {
-		if (!rs->groups[g].has_chains)
-			continue;
-		deny_chain(&b, g, true, rs->groups[g].deny_in_chain);
-		deny_chain(&b, g, false, rs->groups[g].deny_out_chain);
 	}
 	if (rs->opts.antispoof)
 		build_bridge(&b);

@@ -153,7 +153,7 @@ struct rs_stmt {
 enum rs_verdict { RV_NONE, RV_ACCEPT, RV_DROP, RV_GOTO, RV_JUMP };
 
 #define RS_RULE_MATCHES 6
-#define RS_RULE_STMTS 2
+#define RS_RULE_STMTS 3
 
 struct rs_rule {
 	struct rs_match m[RS_RULE_MATCHES];
@@ -194,7 +194,6 @@ struct rs_group {
 	 * are an element of one or two bit sets */
 	uint32_t num;
 	uint32_t in_chain, out_chain, spoof_chain;
-	uint32_t deny_in_chain, deny_out_chain;
 	/* g_<group>_v4/_v6 set or -1. A set some rule would read exists only
 	 * for a family the group has members of: the first member of a new
 	 * family needs a full commit (rs_delta.needs_full). */

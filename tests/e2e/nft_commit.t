@@ -143,7 +143,7 @@ ok $? "ICMP to an audit-mode container passes"
 nsx "$T" $R/demo.yaml $R/demo.json --no-full --counters >"$tmp/ctr"
 [ "$(awk '$2 == "denied_in_metrics" { print $3 }' "$tmp/ctr")" -ge 1 ]
 ok $? "and is counted as would-deny: $(grep denied_in_metrics "$tmp/ctr")"
-nsx nft list chain inet bulkhead deny_in_metrics | grep -q 'log prefix "bh/in/metrics/audit" group 4200 accept'
+nsx nft list chain inet bulkhead in_metrics | grep -q 'log prefix "bh/in/metrics/audit" group 4200 accept'
 ok $? "logged with the audit prefix, then accepted"
 
 nsx "$T" $R/demo.yaml $R/demo.json --no-full --delete --exists >"$tmp/ex"
