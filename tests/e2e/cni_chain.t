@@ -152,8 +152,8 @@ conf=$(jq -nc --arg s "$BHD_SOCK" --arg ip "$API/24" '{cniVersion: "1.0.0",
 	name: "x", type: "bulkhead-cni", socket: $s, prevResult: {
 	cniVersion: "1.0.0", interfaces: [{name: "eth0", sandbox: "/x"}],
 	ips: [{address: $ip, interface: 0}]}}')
-r=$(env -i PATH="$PATH" CNI_COMMAND=ADD CNI_CONTAINERID=thief CNI_NETNS=/x \
-	CNI_IFNAME=eth0 "$BH_CNI" <<<"$conf" 2>/dev/null)
+r=$(nsx host env -i PATH="$PATH" CNI_COMMAND=ADD CNI_CONTAINERID=thief \
+	CNI_NETNS=/x CNI_IFNAME=eth0 "$BH_CNI" <<<"$conf" 2>/dev/null)
 rc=$?
 is "$(jq -r .code <<<"$r"),$rc" "100,1" "address of another container: code 100"
 grep -q "belongs to container" <<<"$r"
@@ -168,8 +168,8 @@ conf=$(jq -nc --arg s "$BHD_SOCK" '{cniVersion: "1.0.0", name: "x",
 	{"bulkhead.purpose": "api"}}, prevResult: {cniVersion: "1.0.0",
 	interfaces: [{name: "br/0"}, {name: "eth0", sandbox: "/x"}],
 	ips: [{address: "10.88.0.250/24", interface: 1}]}}')
-env -i PATH="$PATH" CNI_COMMAND=ADD CNI_CONTAINERID=slash CNI_NETNS=/x \
-	CNI_IFNAME=eth0 "$BH_CNI" <<<"$conf" >/dev/null 2>&1
+nsx host env -i PATH="$PATH" CNI_COMMAND=ADD CNI_CONTAINERID=slash \
+	CNI_NETNS=/x CNI_IFNAME=eth0 "$BH_CNI" <<<"$conf" >/dev/null 2>&1
 ok $? "a host interface name with a slash is not taken for the port"
 is "$(ctr slash | jq -c '[.group, .ifname]')" '["api",""]' \
 	"attached in its group without a port"
