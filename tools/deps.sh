@@ -14,6 +14,19 @@ perl jq util-linux man-db systemd logrotate bash-completion
 podman runc netavark aardvark-dns conmon containernetworking-plugins
 busybox-static catatonit"
 
+# denials_loss.t needs the bridge-netfilter hooks, a module on a stock
+# kernel. Its sysctls are per network namespace and the tests set them only
+# in their own; the kernel's default in every namespace (the initial one
+# included) is on, as for any host where Docker or Podman loaded it.
+if [ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ]; then
+	if [ "$(id -u)" -eq 0 ]; then
+		modprobe br_netfilter ||
+			echo "deps: cannot load br_netfilter" >&2
+	else
+		echo "deps: br_netfilter not loaded (as root: modprobe br_netfilter)" >&2
+	fi
+fi
+
 missing=""
 for p in $PKGS; do
 	st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)

@@ -12,10 +12,11 @@
 command -v jq >/dev/null || skip_all "jq not installed"
 ns_init
 
+# bulkhead-cni runs in the test host's namespace, never in the initial one
 cni() { # CMD [ENV...] <stdin: runs bulkhead-cni, prints stdout, status
 	local cmd=$1
 	shift
-	env -i PATH="$PATH" CNI_COMMAND="$cmd" CNI_CONTAINERID=ctr1 \
+	nsx host env -i PATH="$PATH" CNI_COMMAND="$cmd" CNI_CONTAINERID=ctr1 \
 		CNI_NETNS=/dev/null CNI_IFNAME=eth0 CNI_PATH=/nonexistent \
 		"$@" "$BH_CNI" 2>/dev/null
 }
@@ -49,9 +50,9 @@ is "$(code <<<"$r")" 7 "prevResult with a bad address: code 7"
 r=$(jq -c --argjson p "$PREV" '. + {prevResult: ($p + {ips: [{address: "10.1.0.5/24", interface: 5}]})}' \
 	<<<"$BASE" | cni ADD)
 is "$(code <<<"$r")" 7 "ips[].interface pointing nowhere: code 7"
-r=$(echo "$BASE" | env -i PATH="$PATH" CNI_COMMAND=ADD "$BH_CNI" 2>/dev/null)
+r=$(echo "$BASE" | nsx host env -i PATH="$PATH" CNI_COMMAND=ADD "$BH_CNI" 2>/dev/null)
 is "$(code <<<"$r")" 4 "no CNI_CONTAINERID: code 4"
-r=$(echo "$BASE" | env -i PATH="$PATH" "$BH_CNI" 2>/dev/null)
+r=$(echo "$BASE" | nsx host env -i PATH="$PATH" "$BH_CNI" 2>/dev/null)
 is "$(code <<<"$r")" 4 "no CNI_COMMAND: code 4"
 # found by tests/fuzz/fuzz_cni.c: bytes that are not UTF-8 cannot travel
 # in the JSON request, which failed at the socket as "bulkheadd refused"

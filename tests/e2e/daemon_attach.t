@@ -34,7 +34,7 @@ state_has() {
 
 is "$(probe tcp web 10.77.0.21 8080)" pass "nothing attached: not ours, passes"
 bhd_attach api bulkhead.purpose=api >/dev/null
-is "$(probe tcp web 10.77.0.21 8080)" drop "api attached, web unknown: world -> api drops"
+is "$(probe_deny api tcp web 10.77.0.21 8080)" drop "api attached, web unknown: world -> api drops"
 bhd_attach web bulkhead.purpose=web >/dev/null
 is "$(probe tcp web 10.77.0.21 8080)" pass "web attached: web -> api passes at once"
 state_has web; ok $? "state file has web"
@@ -43,8 +43,8 @@ state_has web; ok $? "state file has web"
 out=$(bhd_attach web bulkhead.purpose=database)
 ok $? "relabel accepted"
 is "$(group_of web)" db "web is now in db ($out)"
-is "$(probe tcp web 10.77.0.21 8080)" drop "relabelled to db: the next connection drops"
-is "$(probe tcp web fd77::21 8080)" drop "over IPv6 too"
+is "$(probe_deny api tcp web 10.77.0.21 8080)" drop "relabelled to db: the next connection drops"
+is "$(probe_deny api tcp web fd77::21 8080)" drop "over IPv6 too"
 bhd_attach web bulkhead.purpose=web >/dev/null
 is "$(probe tcp web fd77::21 8080)" pass "relabelled back: passes again"
 
@@ -54,7 +54,7 @@ bhctl attach --id id-web --name web --label bulkhead.purpose=web \
 ok $? "readdress accepted"
 is "$(bhctl status --json | jq -r '.containers[] | select(.id == "id-web") |
 	.ips | join(",")')" "fd77::11" "web has only its IPv6 address"
-is "$(probe tcp web 10.77.0.21 8080)" drop "its old IPv4 address is world now: drops"
+is "$(probe_deny api tcp web 10.77.0.21 8080)" drop "its old IPv4 address is world now: drops"
 is "$(probe tcp web fd77::21 8080)" pass "IPv6 still passes"
 bhd_attach web bulkhead.purpose=web >/dev/null
 
@@ -79,7 +79,7 @@ printf '%s\n' '{"version":1,"op":"attach","id":"id-api","name":"api","ips":["10.
 	timeout 5 socat -t3 - "UNIX-CONNECT:$BHD_SOCK" | jq -e .ok >/dev/null
 ok $? "attach api in quarantine"
 is "$(group_of api)" quarantine "api is in quarantine"
-is "$(probe tcp web 10.77.0.21 8080)" drop "declared web -> api drops while api is quarantined"
+is "$(probe_deny api tcp web 10.77.0.21 8080)" drop "declared web -> api drops while api is quarantined"
 bhd_attach api bulkhead.purpose=api >/dev/null
 is "$(group_of api)" api "labels known: api back in api"
 is "$(probe_want pass tcp web 10.77.0.21 8080)" pass "web -> api passes again"
@@ -87,13 +87,13 @@ is "$(probe_want pass tcp web 10.77.0.21 8080)" pass "web -> api passes again"
 # a container that matches no group gets no lateral flows
 bhd_attach other bulkhead.purpose=nothing >/dev/null
 is "$(group_of other)" unassigned "other is unassigned"
-is "$(probe tcp web 10.77.0.31 8080)" drop "web -> unassigned drops"
+is "$(probe_deny other tcp web 10.77.0.31 8080)" drop "web -> unassigned drops"
 
 # detach
 bhctl detach --id id-api >/dev/null
 ok $? "detach api"
 state_has api; is $? 1 "state file no longer has api"
-is "$(probe tcp web 10.77.0.21 8080)" drop "api detached: web has no flow to world, drops"
+is "$(probe_deny api tcp web 10.77.0.21 8080)" drop "api detached: web has no flow to world, drops"
 bhctl detach --id id-web >/dev/null
 bhctl detach --id id-other >/dev/null
 is "$(probe tcp web 10.77.0.21 8080)" pass "both detached: not ours, passes"
@@ -137,4 +137,6 @@ bhd_attach api bulkhead.purpose=api >/dev/null
 bhd_attach web bulkhead.purpose=web >/dev/null
 is "$(probe tcp web 10.77.0.21 8080)" pass "web -> api passes after the regrowth"
 
+bhd_stop; ok $? "bulkheadd exits 0 on SIGTERM (under ASan: no leak report)" ||
+	bhd_log_diag
 done_testing

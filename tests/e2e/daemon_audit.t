@@ -42,7 +42,7 @@ is "$(probe tcp web 10.77.0.41 9100)" pass "declared web -> metrics 9100 passes"
 is "$(probe tcp api 10.77.0.41 9999)" pass "undeclared api -> metrics 9999 passes (audit)"
 is "$(probe tcp web fd77::41 9999)" pass "undeclared over IPv6 passes (audit)"
 is "$(probe udp metrics 10.77.0.53 53)" pass "undeclared metrics -> dns passes (audit, out)"
-is "$(probe tcp metrics 10.77.0.11 80)" drop "metrics -> web drops: web enforces"
+is "$(probe_deny web tcp metrics 10.77.0.11 80)" drop "metrics -> web drops: web enforces"
 
 c1=$(counter denied_in_metrics)
 o1=$(counter denied_out_metrics)
@@ -65,4 +65,6 @@ rec=$(grep '"would-deny"' "$BHD_DENIED" | grep '"port":9999' | head -1)
 [ -n "$rec" ]; ok $? "a would-deny record for api -> metrics:9999"
 is "$(echo "$rec" | jq -r .destination.group)" metrics "  with the destination group"
 
+bhd_stop; ok $? "bulkheadd exits 0 on SIGTERM (under ASan: no leak report)" ||
+	bhd_log_diag
 done_testing

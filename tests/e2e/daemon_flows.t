@@ -56,12 +56,19 @@ for n in web1 web2 api db1 db2 stray dns; do
 	ADDR[$n.6]=${NS_ADDR6[$n]}
 done
 
-# check PROTO FROM TO FAMILY PORT WANT
+# check PROTO FROM TO FAMILY PORT WANT [CTRL]: a drop needs CTRL, a peer
+# the same probe must pass from (an allowed one, or TO itself), so that a
+# dead listener or a sender that sent nothing cannot pass for a drop
 check() {
-	local proto=$1 from=$2 to=$3 fam=$4 port=$5 want=$6 dst got ex xport
+	local proto=$1 from=$2 to=$3 fam=$4 port=$5 want=$6 ctrl=$7 dst got ex
+	local xport
 
 	dst=${ADDR[$to.$fam]}
-	got=$(probe_want "$want" "$proto" "$from" "$dst" "$port")
+	if [ "$want" = drop ]; then
+		got=$(probe_deny "$ctrl" "$proto" "$from" "$dst" "$port")
+	else
+		got=$(probe_want "$want" "$proto" "$from" "$dst" "$port")
+	fi
 	is "$got" "$want" "$proto/$port $from -> $to (IPv$fam): $want"
 	case $proto in
 	icmp) [ "$fam" = 6 ] && xport=icmpv6 || xport=icmp ;;
@@ -89,25 +96,25 @@ check tcp api db2 6 5432 pass
 # intra-group: web allows, db denies
 check tcp web1 web2 4 80 pass
 check tcp web2 web1 6 80 pass
-check tcp db1 db2 4 5432 drop
+check tcp db1 db2 4 5432 drop api
 # a cidrs group as destination and as source
 check udp web1 dns 4 53 pass
 check udp web2 dns 6 53 pass
 check tcp web1 dns 4 53 pass
 check tcp dns web1 4 80 pass
-check tcp dns web1 6 81 drop
-check udp api dns 4 53 drop
+check tcp dns web1 6 81 drop web2
+check udp api dns 4 53 drop web1
 # undeclared ports, edges of the range, direction
-check tcp web1 api 4 8081 drop
-check udp web1 api 4 8999 drop
-check udp web1 api 6 9011 drop
-check tcp web1 db1 4 5432 drop
-check tcp web1 db1 6 5432 drop
-check icmp api web1 4 "" drop
-check icmp api web1 6 "" drop
+check tcp web1 api 4 8081 drop api
+check udp web1 api 4 8999 drop api
+check udp web1 api 6 9011 drop api
+check tcp web1 db1 4 5432 drop api
+check tcp web1 db1 6 5432 drop api
+check icmp api web1 4 "" drop web2
+check icmp api web1 6 "" drop web2
 # unassigned: no lateral flows either way
-check tcp stray api 4 8080 drop
-check tcp api stray 6 8080 drop
+check tcp stray api 4 8080 drop web1
+check tcp api stray 6 8080 drop stray
 
 # the reasons explain gives
 out=$(bhctl explain --from web1 --to api --port tcp/8080)
@@ -123,5 +130,8 @@ is $? 1 "explain refuses a bad port"
 n=$(nft_host -j list counters table inet bulkhead | jq '[.nftables[] |
 	select(.counter.name? == "denied_in_db") | .counter.packets] | add')
 [ "${n:-0}" -ge 3 ]; ok $? "deny counter of db counted the drops ($n)"
+
+bhd_stop; ok $? "bulkheadd exits 0 on SIGTERM (under ASan: no leak report)" ||
+	bhd_log_diag
 
 done_testing

@@ -2,8 +2,8 @@
 # A flood of 200,000 denied packets against the real daemon: a bounded
 # number of records whose packets + unlogged + lost equal the kernel's
 # denied counters (also across a reload, which replaces the counters);
-# `bulkheadctl status` answers within 100 ms during the flood; an allowed
-# flow keeps working.
+# `bulkheadctl status` keeps answering during the flood; an allowed flow
+# keeps working. (How fast status answers is a benchmark, not a test.)
 . "$(dirname "$0")/../lib/tap.sh"
 . "$(dirname "$0")/../lib/netns.sh"
 
@@ -32,36 +32,44 @@ serve_tcp db 5432
 sleep 0.3
 is "$(probe tcp web 10.77.0.12 5432)" pass "allowed flow before the flood"
 
-N=200000
-nsx web timeout 60 "$FLOOD" 10.77.0.12 9 $N 100000 > "$NS_TMP/flood.json" &
-fpid=$!
-sleep 0.3
-worst=0
-for i in $(seq 8); do
-	t0=$(date +%s%N)
-	bhctl status >/dev/null 2>"$NS_TMP/status.err" || { worst=99999; diag "status failed: $(cat "$NS_TMP/status.err")"; }
-	dt=$(( ($(date +%s%N) - t0) / 1000000 ))
-	[ $dt -gt $worst ] && worst=$dt
-	sleep 0.1
-done
-pass_during=$(probe tcp web 10.77.0.12 5432)
-running=$(kill -0 $fpid 2>/dev/null && echo yes || echo no)
-wait $fpid
-diag "flood: $(cat "$NS_TMP/flood.json"); slowest status ${worst} ms"
-is "$running" yes "measured during the flood"
-# Sanitizer builds run every binary (bulkheadctl's start-up included)
-# several times slower: the promise is about the release build.
-limit=100
-[ -n "${BH_SANITIZE:-}" ] && limit=400
-ok $([ "$worst" -lt $limit ]; echo $?) "bulkheadctl status within $limit ms during the flood (worst ${worst} ms)"
-is "$pass_during" pass "allowed flow works during the flood"
-is "$(jq .sent "$NS_TMP/flood.json")" $N "all $N datagrams sent"
-
 kernel_denied() {
 	nft_host -j list counters | jq '[.nftables[] | select(.counter) |
 		.counter | select(.name | test("^(denied_|spoofed_)")) |
 		.packets] | add // 0'
 }
+
+N=200000
+k0=$(kernel_denied)
+nsx web timeout 60 "$FLOOD" 10.77.0.12 9 $N 100000 > "$NS_TMP/flood.json" &
+fpid=$!
+# under way once the kernel counts its first denied packets (bounded)
+for i in $(seq 100); do
+	[ "$(kernel_denied)" -gt "$k0" ] && break
+	sleep 0.05
+done
+pass_during=$(probe tcp web 10.77.0.12 5432)
+running=$(kill -0 $fpid 2>/dev/null && echo yes || echo no)
+# every status asked while the flood runs must answer (generous bound
+# each: the figure is tests/bench's)
+answered=0 failed=0
+for i in $(seq 300); do
+	if timeout 30 "$BH_CTL" --socket "$BHD_SOCK" status >/dev/null \
+		2>"$NS_TMP/status.err"; then
+		answered=$((answered + 1))
+	else
+		failed=$((failed + 1))
+		diag "status failed: $(cat "$NS_TMP/status.err")"
+	fi
+	sleep 0.1
+	kill -0 $fpid 2>/dev/null || break
+done
+wait $fpid
+diag "flood: $(cat "$NS_TMP/flood.json"); status answered $answered times"
+is "$running" yes "the allowed flow was probed during the flood"
+is "$pass_during" pass "allowed flow works during the flood"
+[ "$answered" -ge 1 ] && [ "$failed" -eq 0 ]
+ok $? "bulkheadctl status answers during the flood ($answered answered, $failed failed)"
+is "$(jq .sent "$NS_TMP/flood.json")" $N "all $N datagrams sent"
 # the window closes, counters are read (bounded wait on a busy machine)
 for i in $(seq 50); do
 	eq=$(bhctl status --json | jq '.denied | .kernel_denied == (.packets + .unlogged + .lost)')
@@ -76,7 +84,8 @@ before=$(kernel_denied)
 bhctl reload >/dev/null; is $? 0 "reload"
 nsx web timeout 60 "$FLOOD" 10.77.0.12 9 20000 50000 >/dev/null
 sleep 1.5
-bhd_stop; is $? 0 "bulkheadd stops cleanly (flushes every aggregate)"
+bhd_stop; ok $? "bulkheadd exits 0 on SIGTERM (under ASan: no leak report)" ||
+	bhd_log_diag
 
 kernel=$((before + $(kernel_denied)))
 recs=$(wc -l < "$BHD_DENIED")

@@ -33,6 +33,12 @@ bhd_attach db bulkhead.purpose=db >/dev/null
 bhd_attach met bulkhead.purpose=met >/dev/null
 serve_tcp db 5432
 serve_tcp met 7000
+# listeners behind the denied ports: each drop below is first shown to
+# be answerable from db itself (its own namespace, no filter on the way)
+serve_tcp db 6001
+serve_tcp db 6002
+serve_udp db 6003
+serve_udp db 6004
 sleep 0.3
 
 # flows TRANSPORT PORT NETTYPE: the flow records of one attempt
@@ -43,10 +49,11 @@ flows() {
 		       (.destination.port // .bulkhead.icmp_type) == $p)' \
 		"$BHD_DENIED" 2>/dev/null
 }
-# wait_records N: until the file holds N records (bounded)
+# wait_records N: until the file holds N records (bounded, generously:
+# a loaded machine under ASan is slow)
 wait_records() {
 	local i
-	for i in $(seq 60); do
+	for i in $(seq 200); do
 		[ "$(wc -l < "$BHD_DENIED" 2>/dev/null || echo 0)" -ge "$1" ] && return 0
 		sleep 0.1
 	done
@@ -54,18 +61,16 @@ wait_records() {
 }
 
 is "$(probe tcp web 10.77.0.12 5432)" pass "declared flow passes"
-# one datagram, no waiting for an answer: how soon is the record there?
-t0=$(date +%s%N)
+# one datagram, no waiting for an answer: its record comes (how soon is
+# a benchmark's figure)
 echo x | nsx web socat -u STDIN UDP:10.77.0.12:6000
-wait_records 1
-ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-ok $([ "$ms" -lt 1000 ]; echo $?) "first packet of a new flow recorded at once (${ms} ms)"
-is "$(probe tcp web 10.77.0.12 6001)" drop "tcp/6001 v4 denied"
-is "$(probe tcp web fd77::12 6002)" drop "tcp/6002 v6 denied"
-is "$(probe udp web 10.77.0.12 6003)" drop "udp/6003 v4 denied"
-is "$(probe udp web fd77::12 6004)" drop "udp/6004 v6 denied"
-is "$(probe icmp web 10.77.0.12)" drop "icmp v4 denied"
-is "$(probe icmp web fd77::12)" drop "icmpv6 denied"
+wait_records 1; ok $? "first packet of a new flow recorded"
+is "$(probe_deny db tcp web 10.77.0.12 6001)" drop "tcp/6001 v4 denied"
+is "$(probe_deny db tcp web fd77::12 6002)" drop "tcp/6002 v6 denied"
+is "$(probe_deny db udp web 10.77.0.12 6003)" drop "udp/6003 v4 denied"
+is "$(probe_deny db udp web fd77::12 6004)" drop "udp/6004 v6 denied"
+is "$(probe_deny db icmp web 10.77.0.12)" drop "icmp v4 denied"
+is "$(probe_deny db icmp web fd77::12)" drop "icmpv6 denied"
 wait_records 7
 sleep 2.2	# two windows: a second packet would show as a second record
 
@@ -129,5 +134,6 @@ is "$(printf '%s\n' "$seqs" | tr '\n' ' ')" "$(seq 1 "$last" | tr '\n' ' ')" \
 is "$(cat "$BHD_DENIED.1" "$BHD_DENIED" | jq -r 'select(.destination.port >= 6020 and .destination.port <= 6023) | .destination.port' | sort | tr '\n' ' ')" \
 	"6020 6021 6022 6023 " "every attempt around the rotation recorded"
 
-bhd_stop; is $? 0 "bulkheadd stops cleanly"
+bhd_stop; ok $? "bulkheadd exits 0 on SIGTERM (under ASan: no leak report)" ||
+	bhd_log_diag
 done_testing

@@ -60,6 +60,9 @@ H sysctl -qw net.ipv4.conf.br0.arp_accept=1
 before=$(ctr spoofed_web)
 A busybox arping -U -c 2 -w 1 -I eth0 -s 10.88.0.2 10.88.0.1 >/dev/null 2>&1
 is "$(ctr spoofed_web)" "$before" "a gratuitous ARP for its own address is not spoofing"
+# the control for the drop below: the host does learn from one that passes
+H ip neigh show 10.88.0.2 dev br0 | grep -q lladdr
+ok $? "the host learned 10.88.0.2 from it"
 A busybox arping -U -c 2 -w 1 -I eth0 -s 10.88.0.3 10.88.0.1 >/dev/null 2>&1
 is "$(ctr spoofed_web)" "$((before + 2))" "a gratuitous ARP for api's address is dropped and counted"
 H ip neigh show 10.88.0.3 dev br0 | grep -q lladdr
