@@ -147,6 +147,14 @@ is "$(engines)" '[["up",false,1],["down",true,1]]' \
 	"engine B down: only B is stale, A stays up"
 bhctl status 2>/dev/null | grep -q "^engine unix://$B_SOCK: down (STALE"
 ok $? "bulkheadctl status says engine B is stale"
+b_errors() { bhctl status --json 2>/dev/null | jq '.engines[1].errors // 0'; }
+e0=$(b_errors)
+for _ in $(seq 200); do	# one more failed reconnect: B's source ran since
+	[ "$(b_errors)" -gt "$e0" ] && break
+	sleep 0.1
+done
+[ "$(b_errors)" -gt "$e0" ]
+ok $? "the daemon tried engine B again after it went down"
 is "$(ctr web)" "[\"web\",[\"$W1\"]]" "B's container keeps its group"
 is "$(cprobe "$KW" "$A1" 8080)" pass "... its declared flow still passes"
 is "$(pm_probe_deny "$KW" "$KA" "$W1" 8080)" drop \
