@@ -207,10 +207,14 @@ ok $? "after the reconnect the list is reconciled again"
 stop_watch
 ok $? "clean exit"
 
-# the daemon refuses an attach (its address is still another container's):
-# the source asks again until it passes. The holder's interface lives in
-# a namespace of this test; deleting it lets the link watcher free the
-# address.
+# An attach refused (its address is still another container's): the
+# source asks again until it passes. The refusal here comes from
+# engine_watch's stand-in for the daemon (its inventory_add keeps an
+# address unique); the retry and the link watcher that frees the address
+# are the real code. The real bulkheadd's refusal of an address conflict,
+# and the retry against it, are in podman_daemon.t. The holder's
+# interface lives in a namespace of this test; deleting it lets the link
+# watcher free the address.
 if [ "$(id -u)" -eq 0 ]; then
 	NS=bhbad$$
 	ip netns add "$NS" || fail "netns"
@@ -226,7 +230,7 @@ JSON
 	WPID=$!
 	PIDS+=($WPID)
 	waitfor "$ERR" "address.*retrying every 2000 ms\|inventory: .*retrying"
-	ok $? "attach refused (address in use): reported, will retry"
+	ok $? "attach refused by the stand-in's inventory (address in use): reported, will retry"
 	is "$(events_out)" 0 "nothing attached while the address is held"
 	ip -n "$NS" link del hold0
 	waitfor "$OUT" '"event":"attach"'
