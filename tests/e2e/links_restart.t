@@ -53,5 +53,5 @@ bhctl status >/dev/null
 ok $? "status answers"
 diag "status took $((($(date +%s%N) - t0) / 1000000)) ms after the reconcile"
 bhd_stop
-ok $? "SIGTERM stops it"
+ok $? "bulkheadd exits 0 on SIGTERM (under ASan: no leak report)" || bhd_log_diag
 done_testing

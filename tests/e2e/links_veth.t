@@ -57,12 +57,30 @@ nsx host ip addr del 10.77.5.5/32 dev v-b
 r=$(wait_line "$n" 'select(.event=="attach")')
 is "$(jq -c '.container.ips' <<<"$r")" '["10.77.0.3"]' \
 	"address removed: it leaves"
+# The watcher reads link and address events from one netlink socket, in
+# the kernel's order: once it has acted on a global address added after
+# them (a sentinel), it has read every earlier event too.
+sentinel() { # IFNAME ADDR: adds ADDR, waits for the readdress, removes it
+	local m r
+
+	m=$(wc -l <"$OUT")
+	nsx host ip addr add "$2/32" dev "$1"
+	r=$(wait_line "$m" "select(.event==\"attach\" and
+		(.container.ips | index(\"$2\")))") || return 1
+	m=$(wc -l <"$OUT")
+	nsx host ip addr del "$2/32" dev "$1"
+	wait_line "$m" "select(.event==\"attach\" and
+		(.container.ips | index(\"$2\") | not))" >/dev/null || return 1
+	echo "$r"
+}
 n=$(wc -l <"$OUT")
 nsx host ip addr add fe80::99/64 dev v-b
 nsx host ip link set v-b down
 nsx host ip link set v-b up
-sleep 0.3
-is "$(tail -n +$((n + 1)) "$OUT" | grep -c .)" 0 \
+r=$(sentinel v-b 10.77.5.6)
+ok $? "the watcher caught up with the flap (a later address on v-b seen)"
+is "$(tail -n +$((n + 1)) "$OUT" | head -1 | jq -c '[.event, .container.ips]')" \
+	'["attach",["10.77.0.3","10.77.5.6"]]' \
 	"link-local addresses and link flaps change nothing"
 
 # a name reused before the watcher read the removal (netavark's vethN):
@@ -72,7 +90,8 @@ kill -STOP "$WPID"
 nsx host ip link del v-c
 nsx host ip link add v-c type veth peer name v-c-peer
 kill -CONT "$WPID"
-sleep 0.5
+sentinel v-b 10.77.5.7 >/dev/null
+ok $? "the watcher caught up with the removal (a later address on v-b seen)"
 is "$(tail -n +$((n + 1)) "$OUT" | grep -c detach)" 0 \
 	"interface gone and back under the same name: not detached"
 

@@ -36,12 +36,18 @@ case "${path%%\?*}" in
 	n=$(cat "$D/events.count" 2>/dev/null || echo 0)
 	echo $((n + 1)) >"$D/events.count"
 	printf 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n'
-	# the list is answered first; the second part comes after the
-	# inspects that the first part caused
+	# the first part after the list's inspect was answered, the second
+	# after the inspect that the first part caused (bounded waits)
 	if [ "$n" = 0 ] && [ -f "$D/$mode.events" ]; then
-		sleep 0.7
+		for _ in $(seq 200); do
+			[ "$(cat "$D/inspects" 2>/dev/null | wc -l)" -ge 1 ] && break
+			sleep 0.05
+		done
 		cat "$D/$mode.events"
-		sleep 0.7
+		for _ in $(seq 200); do
+			[ "$(cat "$D/inspects" 2>/dev/null | wc -l)" -ge 2 ] && break
+			sleep 0.05
+		done
 		cat "$D/$mode.events2"
 	fi
 	[ "$n" = 0 ] && [ -f "$D/$mode.truncate" ] && exit 0
@@ -63,6 +69,8 @@ else
 	printf 'HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n' "$(wc -c <"$f")"
 	cat "$f"
 fi
+# answered: the events part that depends on it may follow
+case "$path" in */containers/*/json*) echo "$path" >>"$D/inspects" ;; esac
 EOF
 
 good_inspect='{"Id":"c2","Name":"/c2","State":{"Running":true,"Pid":0},
@@ -121,7 +129,7 @@ waitfor() { # FILE PATTERN
 events_out() { grep -c '"event":"\(attach\|detach\)"' "$OUT"; }
 
 start_watch() {
-	: >"$OUT"; : >"$ERR"; rm -f "$T/events.count"
+	: >"$OUT"; : >"$ERR"; rm -f "$T/events.count" "$T/inspects"
 	"$W" --engine "unix://$SOCK" >"$OUT" 2>"$ERR" &
 	WPID=$!
 	PIDS+=($WPID)
@@ -207,10 +215,14 @@ ok $? "after the reconnect the list is reconciled again"
 stop_watch
 ok $? "clean exit"
 
-# the daemon refuses an attach (its address is still another container's):
-# the source asks again until it passes. The holder's interface lives in
-# a namespace of this test; deleting it lets the link watcher free the
-# address.
+# An attach refused (its address is still another container's): the
+# source asks again until it passes. The refusal here comes from
+# engine_watch's stand-in for the daemon (its inventory_add keeps an
+# address unique); the retry and the link watcher that frees the address
+# are the real code. The real bulkheadd's refusal of an address conflict,
+# and the retry against it, are in podman_daemon.t. The holder's
+# interface lives in a namespace of this test; deleting it lets the link
+# watcher free the address.
 if [ "$(id -u)" -eq 0 ]; then
 	NS=bhbad$$
 	ip netns add "$NS" || fail "netns"
@@ -220,13 +232,13 @@ if [ "$(id -u)" -eq 0 ]; then
 [{"id":"holder","name":"holder","ips":["10.1.2.3"],"ifname":"hold0"}]
 JSON
 	echo good >"$T/mode"
-	: >"$OUT"; : >"$ERR"; rm -f "$T/events.count"
+	: >"$OUT"; : >"$ERR"; rm -f "$T/events.count" "$T/inspects"
 	nsenter --net="/run/netns/$NS" -- "$W" --inventory "$T/inv.json" --links \
 		--engine "unix://$SOCK" >"$OUT" 2>"$ERR" &
 	WPID=$!
 	PIDS+=($WPID)
 	waitfor "$ERR" "address.*retrying every 2000 ms\|inventory: .*retrying"
-	ok $? "attach refused (address in use): reported, will retry"
+	ok $? "attach refused by the stand-in's inventory (address in use): reported, will retry"
 	is "$(events_out)" 0 "nothing attached while the address is held"
 	ip -n "$NS" link del hold0
 	waitfor "$OUT" '"event":"attach"'

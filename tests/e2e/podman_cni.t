@@ -79,5 +79,5 @@ pm rm -f -t 0 web >/dev/null
 converge web ""
 ok $? "podman rm: detached"
 bhd_stop
-ok $? "bulkheadd stops cleanly"
+ok $? "bulkheadd exits 0 on SIGTERM (under ASan: no leak report)" || bhd_log_diag
 done_testing

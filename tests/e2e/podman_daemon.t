@@ -43,32 +43,32 @@ converge() { # NAME WANT: waits (bounded) until ctr NAME says WANT
 	return 1
 }
 ipof() { pm_ip "$1" "$NET1"; }
+# the chain the kernel's in_v4 map sends ADDR to ("" when not there)
+in_chain() {
+	nft_host -j list map inet bulkhead in_v4 2>/dev/null | jq -r --arg a "$1" \
+		'.nftables[].map.elem // [] | .[] | select(.[0] == $a) |
+		.[1] | (.goto // .jump).target'
+}
 # is ADDR an element of the table's sets and maps (rate meters aside)?
 in_table() {
 	nft_host list table inet bulkhead 2>/dev/null | grep -v 'limit rate' |
 		grep -qE "(^|[^0-9.])${1//./\\.}([^0-9.]|\$)" && echo 1 || echo 0
 }
 # a TCP server or client inside a podman container's network namespace
-cserve() {
-	local key
-	key=$(pm inspect -f '{{.NetworkSettings.SandboxKey}}' "$1")
-	nsenter --net="$key" -- socat -T5 TCP-LISTEN:"$2",reuseaddr,fork \
-		"SYSTEM:echo $1" 2>/dev/null &
-	NS_BG_PIDS+=($!)
-	for _ in $(seq 100); do	# listening (bounded): probes must not race it
-		nsenter --net="$key" -- ss -Hltn "sport = :$2" | grep -q . && return
-		sleep 0.05
+cserve() { pm_serve "$(pm_key "$1")" "$2"; }
+cprobe() { pm_probe "$(pm_key "$1")" "$2" "$3"; } # FROM DST PORT
+cdeny() { pm_probe_deny "$(pm_key "$1")" "$(pm_key "$2")" "$3" "$4"; } # CTRL FROM DST PORT
+engine_errors() { bhctl status --json 2>/dev/null | jq '.engine.errors // 0'; }
+# waits (bounded) until the daemon failed to reach the engine once more
+# than FLOOR times: it has been running its retries since, and could
+# have acted on whatever changed before
+wait_errors_above() { # FLOOR
+	local i
+	for i in $(seq 200); do
+		[ "$(engine_errors)" -gt "$1" ] 2>/dev/null && return 0
+		sleep 0.1
 	done
-}
-cprobe() { # FROM DST PORT → pass/drop
-	local key
-	key=$(pm inspect -f '{{.NetworkSettings.SandboxKey}}' "$1")
-	if timeout 5 nsenter --net="$key" -- socat -T1 STDIO \
-		"TCP:$2:$3,connect-timeout=1" </dev/null 2>/dev/null | grep -q .; then
-		echo pass
-	else
-		echo drop
-	fi
+	return 1
 }
 
 A1=$(ipof api)
@@ -87,7 +87,7 @@ is "$(nsx host ip -o link show "$hif" 2>/dev/null | grep -o "link-netns ${key##*
 cserve api 8080
 cserve web 8080
 is "$(cprobe web "$A1" 8080)" pass "declared flow web -> api passes"
-is "$(cprobe api "$W1" 8080)" drop "undeclared api -> web drops"
+is "$(cdeny web api "$W1" 8080)" drop "undeclared api -> web drops (web answers itself)"
 
 # restart with a new address
 pm stop -t 0 api >/dev/null
@@ -110,7 +110,7 @@ W2=$(ipof web)
 converge web "[\"unassigned\",[\"$W2\"]]"
 ok $? "recreated with other labels: new group (unassigned)"
 cserve web 8080
-is "$(cprobe web 10.89.0.77 8080)" drop "its old group's flow no longer passes"
+is "$(cdeny api web 10.89.0.77 8080)" drop "its old group's flow no longer passes (api answers itself)"
 
 # the engine restarts while containers change
 pm_service_stop
@@ -120,16 +120,18 @@ for _ in $(seq 50); do
 done
 is "$(bhctl status --json 2>/dev/null | jq -c '.engine | [.state, .stale]')" '["down",true]' \
 	"engine down: status says stale"
-sleep 0.3
+wait_errors_above "$(engine_errors)"
+ok $? "the daemon tried the engine again after it went down"
 is "$(ctr api)" '["api",["10.89.0.77"]]' \
 	"while the engine is down its containers keep their policy"
-is "$(cprobe web 10.89.0.77 8080)" drop "and enforcement goes on (fail closed)"
+is "$(cdeny api web 10.89.0.77 8080)" drop "and enforcement goes on (fail closed)"
 pm stop -t 0 api >/dev/null
 pm_run db "$NET1" bulkhead.purpose=api >/dev/null
 D1=$(ipof db)
 converge api ""
 ok $? "engine down, container stopped: the link watcher detaches it (veth gone)"
-sleep 0.3
+wait_errors_above "$(engine_errors)"
+ok $? "the daemon tried the engine again after db started"
 is "$(ctr db)" "" "a container started while the engine is down is not known yet"
 pm_service_start || diag "podman service did not come back"
 converge db "[\"api\",[\"$D1\"]]"
@@ -138,7 +140,7 @@ is "$(bhctl status --json 2>/dev/null | jq -c '.engine | [.state, .stale]')" '["
 	"engine up again, not stale"
 is "$(in_table 10.89.0.77),$(in_table "$D1")" "0,1" "the table converged"
 bhd_stop
-ok $? "bulkheadd stops cleanly"
+ok $? "bulkheadd exits 0 on SIGTERM (under ASan: no leak report)" || bhd_log_diag
 
 # the daemon is down while containers change
 pm stop -t 0 db >/dev/null
@@ -152,6 +154,47 @@ ok $? "daemon restarted: a container started while it was down is attached" ||
 converge db ""
 ok $? "daemon restarted: one that stopped while it was down is detached"
 is "$(in_table "$D1"),$(in_table "$L1")" "0,1" "the table converged"
+
+# An address conflict the daemon itself refuses: a static container holds
+# the address a Podman container then gets. docker.c inspects the refused
+# container again every 2 s until the daemon takes it.
+HOLD=10.89.0.88
+bhctl attach --id static-hold --name hold --label bulkhead.purpose=web \
+	--ip "$HOLD" >/dev/null
+ok $? "a static container holds $HOLD"
+n=$(lines "$BHD_LOG")
+pm run -d --name clash --network "$NET1" --ip "$HOLD" \
+	--label bulkhead.purpose=api --rootfs "$PM_ROOTFS" /bin/sleep 3600 >/dev/null
+ok $? "podman runs clash with that address"
+CID=$(pm inspect -f '{{.Id}}' clash)
+why="attaching ${CID:0:12}: address $HOLD belongs to container hold (static-hold)"
+for _ in $(seq 150); do
+	bhctl status --json 2>/dev/null | jq -r '.engine.last_error // ""' |
+		grep -qF "$why" && break
+	sleep 0.1
+done
+bhctl status --json 2>/dev/null | jq -r '.engine.last_error // ""' | grep -qF "$why"
+ok $? "the daemon refuses clash's attach: status names the holder" ||
+	diag "last_error: $(bhctl status --json | jq -r .engine.last_error)"
+tail -n +$((n + 1)) "$BHD_LOG" | grep -qF "$why; retrying every 2000 ms"
+ok $? "logged, with the retry"
+is "$(ctr clash)" "" "clash is not attached"
+is "$(ctr hold)" "[\"web\",[\"$HOLD\"]]" "the holder keeps the address"
+is "$(in_chain "$HOLD")" in_web "... in the kernel: in_v4 sends it to web's chain"
+out=$(bhctl attach --id static-2 --name hold2 --ip "$L1" 2>&1)
+r=$?
+[ $r -ne 0 ] && grep -qF "address $L1 belongs to container late" <<<"$out"
+ok $? "the reverse: a static attach of late's address is refused (rc $r: $out)"
+bhctl detach --id static-hold >/dev/null
+ok $? "the holder detached"
+converge clash "[\"api\",[\"$HOLD\"]]"
+ok $? "with the conflict gone the engine source's retry attaches clash" ||
+	bhd_log_diag
+is "$(in_chain "$HOLD")" in_api "in the kernel it is now clash's: in_v4 sends it to api's chain"
+cserve clash 8080
+cserve clash 8081
+is "$(cprobe late "$HOLD" 8080)" pass "and clash gets its group's flows (web -> api)"
+is "$(cdeny clash late "$HOLD" 8081)" drop "... only those (tcp/8081 drops)"
 bhd_stop
-ok $? "bulkheadd stops cleanly again"
+ok $? "bulkheadd exits 0 on SIGTERM (under ASan: no leak report)" || bhd_log_diag
 done_testing

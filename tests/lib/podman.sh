@@ -15,6 +15,18 @@
 #   pm_service_stop         SIGTERM it, wait (bounded)
 #   wait_line FILE FROM JQ [SECS]  waits until a line after line FROM of
 #                           FILE matches the jq filter; prints it
+#
+# Flows between containers (KEY: a sandbox path, pm_key's answer)
+#   pm_key CONTAINER        its network namespace (NetworkSettings.SandboxKey)
+#   pm_serve KEY PORT       TCP listener answering "hi"; returns once it
+#                           listens (bounded)
+#   pm_probe KEY DST PORT   connect from KEY's namespace; prints pass/drop
+#   pm_probe_deny CTRL FROM DST PORT  probe_deny (netns.sh) for podman
+#                           containers: CTRL's probe (an allowed peer's
+#                           key, or DST's own for the unfiltered path) must
+#                           pass, else "no-listener"; then FROM's must fail
+#                           while FROM sent packets, else "not-sent";
+#                           prints "drop" only then, "pass" if it got in
 
 PM_DIR=
 PM_SOCK=
@@ -144,4 +156,59 @@ wait_line() { # FILE FROM JQ [SECS]
 
 lines() { # FILE: its line count
 	wc -l <"$1" 2>/dev/null || echo 0
+}
+
+pm_key() { # CONTAINER: its network namespace path
+	pm inspect -f '{{.NetworkSettings.SandboxKey}}' "$1"
+}
+
+pm_serve() { # KEY PORT
+	nsenter --net="$1" -- socat -T5 TCP-LISTEN:"$2",reuseaddr,fork \
+		"SYSTEM:echo hi" 2>/dev/null &
+	NS_BG_PIDS+=($!)
+	for _ in $(seq 100); do
+		nsenter --net="$1" -- ss -Hltn "sport = :$2" | grep -q . &&
+			return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+pm_probe() { # KEY DST PORT [SECS]
+	local t=${4:-1}
+
+	if timeout 10 nsenter --net="$1" -- socat -T"$t" STDIO \
+		"TCP:$2:$3,connect-timeout=$t" </dev/null 2>/dev/null |
+		grep -q .; then
+		echo pass
+	else
+		echo drop
+	fi
+}
+
+pm_tx_packets() { # KEY: packets sent by its interfaces (not lo)
+	nsenter --net="$1" -- cat /proc/net/dev | awk -F: 'NR > 2 {
+		gsub(/ /, "", $1); if ($1 == "lo") next
+		split($2, f, " "); n += f[10] } END { print n + 0 }'
+}
+
+pm_probe_deny() { # CTRL FROM DST PORT
+	local i r before after
+
+	# a loaded machine is slow: the control gets three tries
+	for i in 1 2 3; do
+		r=$(pm_probe "$1" "$3" "$4" "$i")
+		[ "$r" = pass ] && break
+	done
+	if [ "$r" != pass ]; then
+		echo no-listener
+		return
+	fi
+	before=$(pm_tx_packets "$2")
+	r=$(pm_probe "$2" "$3" "$4")
+	after=$(pm_tx_packets "$2")
+	if [ "$r" = drop ] && [ "$after" -le "$before" ]; then
+		r=not-sent
+	fi
+	echo "$r"
 }

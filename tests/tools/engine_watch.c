@@ -3,7 +3,10 @@
  * bulkheadd's inventory: every attach and detach the sources ask for is
  * applied to an inventory and printed as one JSON line on stdout.
  *   engine_watch [--inventory FILE] [--links] [--engine unix:///PATH]...
- * SIGUSR1 prints {"status":[...]} (docker_status_json per engine);
+ * SIGUSR1 prints {"status":[...],"lookups":N} (docker_status_json per
+ * engine; N counts the sources' daemon_inventory calls: an inspect answer
+ * the Engine API source acts on reads it even when it changes nothing, so
+ * a test can tell that an answer was handled, not just asked for);
  * SIGUSR2 makes every engine list and reconcile (docker_resync);
  * SIGTERM/SIGINT stop. Lets the sources be tested before and apart from
  * the daemon. */
@@ -28,6 +31,7 @@ struct daemon {
 
 static struct docker *engines[8];
 static size_t n_engines;
+static unsigned long n_lookups;
 
 static void emit(json_t *o)
 {
@@ -85,6 +89,7 @@ int daemon_detach(struct daemon *d, const char *id, char **err)
 
 const struct inventory *daemon_inventory(const struct daemon *d)
 {
+	n_lookups++;
 	return d->inv;
 }
 
@@ -105,7 +110,8 @@ static void on_status(int signo, void *arg)
 
 	for (i = 0; i < n_engines; i++)
 		json_array_append_new(arr, docker_status_json(engines[i]));
-	emit(json_pack("{s:o}", "status", arr));
+	emit(json_pack("{s:o, s:I}", "status", arr, "lookups",
+		       (json_int_t)n_lookups));
 }
 
 /* Containers known before the sources start (the daemon's state file). */
