@@ -5,6 +5,8 @@
 # whose interface is there, and answers at once.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$(dirname "$0")/../lib/netns.sh"
+. "$(dirname "$0")/../lib/dispatch.sh"
+kd_nft() { nft_host "$@"; }
 
 command -v jq >/dev/null || skip_all "jq missing"
 ns_init
@@ -44,8 +46,11 @@ done
 is "$n" 2 "the $N containers whose interface is gone are detached"
 c=$(bhctl status --json | jq -c '.counters')
 is "$(echo "$c" | jq .commits_delta)" 1 "... in one kernel transaction"
-is "$(nft_host list map inet bulkhead in_v4 | grep -c '10\.78\.')" 0 \
-	"none of their addresses is left in the kernel"
+kd_members v4 >"$NS_TMP/members"
+is "$(grep -c '^10\.78\.' "$NS_TMP/members")" 0 \
+	"none of their addresses is left in the kernel's bit sets"
+is "$(grep -cE '^10\.77\.0\.(11|21)$' "$NS_TMP/members")" 2 \
+	"while the two that are there still are"
 is "$(probe tcp web 10.77.0.21 8080)" pass "the two that are there keep their flows"
 is "$(bhd_state_ids | wc -l)" 2 "the state file agrees"
 t0=$(date +%s%N)

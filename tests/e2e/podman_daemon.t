@@ -7,6 +7,8 @@
 . "$(dirname "$0")/../lib/tap.sh"
 . "$BH_TOP/tests/lib/netns.sh"
 . "$BH_TOP/tests/lib/podman.sh"
+. "$BH_TOP/tests/lib/dispatch.sh"
+kd_nft() { nft_host "$@"; }
 
 [ -x "$BH_D" ] || skip_all "bulkheadd not built"
 ns_init
@@ -43,12 +45,8 @@ converge() { # NAME WANT: waits (bounded) until ctr NAME says WANT
 	return 1
 }
 ipof() { pm_ip "$1" "$NET1"; }
-# the chain the kernel's in_v4 map sends ADDR to ("" when not there)
-in_chain() {
-	nft_host -j list map inet bulkhead in_v4 2>/dev/null | jq -r --arg a "$1" \
-		'.nftables[].map.elem // [] | .[] | select(.[0] == $a) |
-		.[1] | (.goto // .jump).target'
-}
+# the chain the kernel's bit sets send ADDR to ("" when not there)
+in_chain() { kd_chain "$1" v4 in; }
 # is ADDR an element of the table's sets and maps (rate meters aside)?
 in_table() {
 	nft_host list table inet bulkhead 2>/dev/null | grep -v 'limit rate' |
@@ -180,7 +178,7 @@ tail -n +$((n + 1)) "$BHD_LOG" | grep -qF "$why; retrying every 2000 ms"
 ok $? "logged, with the retry"
 is "$(ctr clash)" "" "clash is not attached"
 is "$(ctr hold)" "[\"web\",[\"$HOLD\"]]" "the holder keeps the address"
-is "$(in_chain "$HOLD")" in_web "... in the kernel: in_v4 sends it to web's chain"
+is "$(in_chain "$HOLD")" in_web "... in the kernel: the dispatch sends it to web's chain"
 out=$(bhctl attach --id static-2 --name hold2 --ip "$L1" 2>&1)
 r=$?
 [ $r -ne 0 ] && grep -qF "address $L1 belongs to container late" <<<"$out"
@@ -190,7 +188,7 @@ ok $? "the holder detached"
 converge clash "[\"api\",[\"$HOLD\"]]"
 ok $? "with the conflict gone the engine source's retry attaches clash" ||
 	bhd_log_diag
-is "$(in_chain "$HOLD")" in_api "in the kernel it is now clash's: in_v4 sends it to api's chain"
+is "$(in_chain "$HOLD")" in_api "in the kernel it is now clash's: the dispatch sends it to api's chain"
 cserve clash 8080
 cserve clash 8081
 is "$(cprobe late "$HOLD" 8080)" pass "and clash gets its group's flows (web -> api)"

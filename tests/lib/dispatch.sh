@@ -12,6 +12,7 @@
 #                             an address, or a quoted port name ("veth0")
 #   kd_leaf NUMBER in|out|spoof  the chain whose rule says "group number N"
 #   kd_chain KEY v4|v6|port in|out|spoof  both: the chain KEY leads to
+#   kd_members v4|v6          every address in any bit set, sorted
 
 kd_elems() {
 	kd_nft list set "$1" bulkhead "$2" | tr -d '\n\t' |
@@ -39,4 +40,15 @@ kd_leaf() {
 
 kd_chain() {
 	kd_leaf "$(kd_num "$1" "$2")" "$3"
+}
+
+# kd_members v4|v6: every address in any bit set (every container
+# address the dispatch knows), one per line, sorted
+kd_members() {
+	local b
+
+	for b in $(seq 0 12); do
+		kd_nft list set inet bulkhead "bit${b}_$1" >/dev/null 2>&1 || break
+		kd_elems inet "bit${b}_$1"
+	done | sort -u
 }
