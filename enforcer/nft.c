@@ -260,11 +260,6 @@ static void put_set(struct nft_writer *w, uint32_t i)
 	nftnl_set_set_u32(ns, NFTNL_SET_ID, i + 1);
 	nftnl_set_set_u32(ns, NFTNL_SET_KEY_TYPE, key_type(s->key));
 	nftnl_set_set_u32(ns, NFTNL_SET_KEY_LEN, s->klen);
-	if (s->map) {
-		flags |= NFT_SET_MAP;
-		nftnl_set_set_u32(ns, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
-		nftnl_set_set_u32(ns, NFTNL_SET_DATA_LEN, 0);
-	}
 	if (s->interval)
 		flags |= NFT_SET_INTERVAL;
 	if (s->dynamic) {
@@ -366,26 +361,15 @@ static void put_data(struct nlmsghdr *nlh, uint16_t type, const void *d,
 
 /* key NULL: the catch-all element */
 static void put_elem(struct nft_writer *w, struct elems *e,
-		     const uint8_t *key, uint32_t flags, const char *chain)
+		     const uint8_t *key, uint32_t flags)
 {
 	const struct rs_set *s = &w->rs->sets[e->set];
-	struct nlattr *el, *d, *v;
+	struct nlattr *el;
 
 	el = mnl_attr_nest_start(e->nlh, NFTA_LIST_ELEM);
-	if (key)
-		put_data(e->nlh, NFTA_SET_ELEM_KEY, key, s->klen);
-	else
-		flags |= NFT_SET_ELEM_CATCHALL;
+	put_data(e->nlh, NFTA_SET_ELEM_KEY, key, s->klen);
 	if (flags)
 		mnl_attr_put_u32(e->nlh, NFTA_SET_ELEM_FLAGS, htonl(flags));
-	if (chain) {
-		d = mnl_attr_nest_start(e->nlh, NFTA_SET_ELEM_DATA);
-		v = mnl_attr_nest_start(e->nlh, NFTA_DATA_VERDICT);
-		mnl_attr_put_u32(e->nlh, NFTA_VERDICT_CODE, htonl(NFT_GOTO));
-		mnl_attr_put_strz(e->nlh, NFTA_VERDICT_CHAIN, chain);
-		mnl_attr_nest_end(e->nlh, v);
-		mnl_attr_nest_end(e->nlh, d);
-	}
 	mnl_attr_nest_end(e->nlh, el);
 	w->tags[w->n_tags - 1].count++;
 }
@@ -423,25 +407,21 @@ static void put_set_elems(struct nft_writer *w, uint32_t set)
 	bool wrapped;
 	size_t i;
 
-	if (!s->n && s->catchall < 0)
+	if (!s->n)
 		return;
 	elems_open(w, &e, set, NFT_MSG_NEWSETELEM, 0, true);
 	if (s->interval && memcmp(s->keys, zero, s->klen))
-		put_elem(w, &e, zero, NFT_SET_ELEM_INTERVAL_END, NULL);
+		put_elem(w, &e, zero, NFT_SET_ELEM_INTERVAL_END);
 	for (i = 0; i < s->n; i++) {
 		elems_room(w, &e, i, true);
-		put_elem(w, &e, s->keys + i * s->klen, 0,
-			 s->map ? w->rs->chains[s->chains[i]].name : NULL);
+		put_elem(w, &e, s->keys + i * s->klen, 0);
 		if (!s->interval)
 			continue;
 		memcpy(end, s->key_ends + i * s->klen, s->klen);
 		be_add_one(end, s->klen, &wrapped);
 		if (!wrapped)
-			put_elem(w, &e, end, NFT_SET_ELEM_INTERVAL_END, NULL);
+			put_elem(w, &e, end, NFT_SET_ELEM_INTERVAL_END);
 	}
-	if (s->catchall >= 0)
-		put_elem(w, &e, NULL, 0,
-			 w->rs->chains[s->catchall].name);
 	elems_close(w, &e);
 }
 
@@ -751,15 +731,6 @@ static void enc_stmt(struct rb *b, const struct ruleset *rs,
 		nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, s->group);
 		add(b, e);
 		break;
-	case RS_ST_VMAP:
-		if (!s->family) {
-			e_meta(b, NFT_META_IIFNAME, NFT_REG_1);
-		} else {
-			need_family(b, s->family);
-			load_addr(b, s->family, s->daddr, NFT_REG_1);
-		}
-		e_lookup(b, rs, s->set, NFT_REG_1, true, false);
-		break;
 	}
 }
 
@@ -839,8 +810,7 @@ static void describe(struct nft_writer *w, const struct tag *t, char *buf,
 			 rs->counters[t->idx].name);
 		break;
 	case T_SET:
-		snprintf(buf, len, "add %s %s", rs->sets[t->idx].map ? "map" :
-			 "set", rs->sets[t->idx].name);
+		snprintf(buf, len, "add set %s", rs->sets[t->idx].name);
 		break;
 	case T_CHAIN:
 		snprintf(buf, len, "add chain %s", rs->chains[t->idx].name);
@@ -1107,7 +1077,6 @@ int nft_commit_delta(struct nft_writer *w, const struct ruleset *rs,
 	/* one element per message: an error names the exact element */
 	for (i = 0; i < d->n; i++) {
 		const struct rs_elem_op *op = &d->v[i];
-		const struct rs_set *s = &rs->sets[op->set];
 
 		elems_open(w, &el, op->set,
 			   op->op == RS_ELEM_ADD ? NFT_MSG_NEWSETELEM :
@@ -1115,9 +1084,7 @@ int nft_commit_delta(struct nft_writer *w, const struct ruleset *rs,
 			   0, false);
 		w->tags[w->n_tags - 1].idx = (uint32_t)i;
 		el.set = op->set;
-		put_elem(w, &el, op->key, 0,
-			 s->map && op->op == RS_ELEM_ADD ?
-				 rs->chains[op->chain].name : NULL);
+		put_elem(w, &el, op->key, 0);
 		elems_close(w, &el);
 	}
 	batch_end(w);

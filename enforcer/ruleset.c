@@ -50,7 +50,6 @@ static uint32_t set_new(struct ruleset *rs, enum rs_table t, const char *name,
 	s->table = t;
 	s->key = key;
 	s->klen = key_len[key];
-	s->catchall = -1;
 	return rs->n_sets++;
 }
 
@@ -97,8 +96,6 @@ static void set_reserve(struct rs_set *s, size_t want)
 	s->keys = xrealloc(s->keys, cap * s->klen);
 	if (s->interval)
 		s->key_ends = xrealloc(s->key_ends, cap * s->klen);
-	if (s->map)
-		s->chains = xrealloc(s->chains, cap * sizeof(*s->chains));
 	if (s->nb)
 		s->next = xrealloc(s->next, cap * sizeof(*s->next));
 	s->cap = cap;
@@ -124,22 +121,20 @@ long ruleset_set_find(const struct rs_set *s, const uint8_t *key)
 }
 
 /* Append without looking for a duplicate: the caller knows it is new. */
-static void set_append(struct rs_set *s, const uint8_t *key, uint32_t chain)
+static void set_append(struct rs_set *s, const uint8_t *key)
 {
 	set_reserve(s, s->n + 1);
 	memcpy(s->keys + s->n * s->klen, key, s->klen);
-	if (s->map)
-		s->chains[s->n] = chain;
 	s->n++;
 }
 
 /* Append and index (deltas). */
-static void set_push(struct rs_set *s, const uint8_t *key, uint32_t chain)
+static void set_push(struct rs_set *s, const uint8_t *key)
 {
 	uint32_t b;
 
 	set_index(s);
-	set_append(s, key, chain);
+	set_append(s, key);
 	if (s->n > s->nb * 2) {
 		set_rehash(s, s->nb * 4);
 		return;
@@ -170,8 +165,6 @@ static void set_remove(struct rs_set *s, uint32_t i)
 		set_unlink(s, last);
 		memcpy(s->keys + (size_t)i * s->klen,
 		       s->keys + (size_t)last * s->klen, s->klen);
-		if (s->map)
-			s->chains[i] = s->chains[last];
 		b = key_hash(s->keys + (size_t)i * s->klen, s->klen) &
 		    (s->nb - 1);
 		s->next[i] = s->heads[b];
@@ -185,7 +178,6 @@ static void set_free(struct rs_set *s)
 	free(s->name);
 	free(s->keys);
 	free(s->key_ends);
-	free(s->chains);
 	free(s->heads);
 	free(s->next);
 }
@@ -913,8 +905,7 @@ static void fill_elements(struct build *b, const struct inventory *inv)
 		ruleset_container_delta(rs, inventory_at(inv, i), RS_ELEM_ADD,
 					&d);
 		for (j = 0; j < d.n; j++)
-			set_append(&rs->sets[d.v[j].set], d.v[j].key,
-				   d.v[j].chain);
+			set_append(&rs->sets[d.v[j].set], d.v[j].key);
 	}
 	free(d.v);
 }
@@ -1491,7 +1482,7 @@ bool rs_delta_empty(const struct rs_delta *d)
 }
 
 static void delta_push(struct rs_delta *d, enum rs_op op, uint32_t set,
-		       const uint8_t *key, size_t klen, uint32_t chain)
+		       const uint8_t *key, size_t klen)
 {
 	struct rs_elem_op *e;
 
@@ -1501,7 +1492,6 @@ static void delta_push(struct rs_delta *d, enum rs_op op, uint32_t set,
 	e->op = op;
 	e->set = set;
 	memcpy(e->key, key, klen);
-	e->chain = chain;
 }
 
 /* addr . proto . port, each field in its own 32-bit register */
@@ -1564,8 +1554,7 @@ void ruleset_container_delta(const struct ruleset *rs,
 		memcpy(key, c->ifname, strnlen(c->ifname, IF_NAMESIZE - 1));
 		for (bit = 0; bit < rs->n_bits; bit++)
 			if (rg->num >> bit & 1)
-				delta_push(d, op, rs->port_bits[bit], key, 16,
-					   0);
+				delta_push(d, op, rs->port_bits[bit], key, 16);
 	}
 	for (i = 0; i < c->n_addrs; i++) {
 		const struct bh_addr *a = &c->addrs[i];
@@ -1574,19 +1563,18 @@ void ruleset_container_delta(const struct ruleset *rs,
 
 		for (bit = 0; bit < rs->n_bits; bit++)
 			if (rg->num >> bit & 1)
-				delta_push(d, op, rs->bits[f][bit], a->a, len,
-					   0);
+				delta_push(d, op, rs->bits[f][bit], a->a, len);
 		if (rg->member[f] >= 0)
-			delta_push(d, op, rg->member[f], a->a, len, 0);
+			delta_push(d, op, rg->member[f], a->a, len);
 		else if (rg->member_needed && op == RS_ELEM_ADD)
 			d->needs_full = true;
 		if (rs->containers[f] >= 0)
-			delta_push(d, op, rs->containers[f], a->a, len, 0);
+			delta_push(d, op, rs->containers[f], a->a, len);
 		else if (rs->containers_needed && op == RS_ELEM_ADD)
 			d->needs_full = true;
 		if (guard && rs->pairs[f] >= 0) {
 			memcpy(key + 16, a->a, len);
-			delta_push(d, op, rs->pairs[f], key, 16 + len, 0);
+			delta_push(d, op, rs->pairs[f], key, 16 + len);
 		} else if (guard && op == RS_ELEM_ADD) {
 			d->needs_full = true;
 		}
@@ -1607,9 +1595,7 @@ void ruleset_apply_delta(struct ruleset *rs, const struct rs_delta *d)
 
 		if (d->v[i].op == RS_ELEM_ADD) {
 			if (at < 0)
-				set_push(s, d->v[i].key, d->v[i].chain);
-			else if (s->map)
-				s->chains[at] = d->v[i].chain;
+				set_push(s, d->v[i].key);
 		} else if (at >= 0) {
 			set_remove(s, (uint32_t)at);
 		}

@@ -77,8 +77,7 @@ static void print_set(const struct ruleset *rs, const struct rs_set *s,
 	size_t *ord, i;
 	char kb[128];
 
-	fprintf(out, "\t%s %s {\n\t\ttype %s%s\n", s->map ? "map" : "set",
-		s->name, key_type[s->key], s->map ? " : verdict" : "");
+	fprintf(out, "\tset %s {\n\t\ttype %s\n", s->name, key_type[s->key]);
 	if (s->size)
 		fprintf(out, "\t\tsize %u\n", s->size);
 	if (s->interval)
@@ -86,7 +85,7 @@ static void print_set(const struct ruleset *rs, const struct rs_set *s,
 	if (s->dynamic)
 		fprintf(out, "\t\tflags dynamic,timeout\n\t\ttimeout %us\n",
 			s->timeout_ms / 1000);
-	if (s->n || s->catchall >= 0) {
+	if (s->n) {
 		ord = xmalloc((s->n + 1) * sizeof(*ord));
 		for (i = 0; i < s->n; i++)
 			ord[i] = i;
@@ -100,14 +99,7 @@ static void print_set(const struct ruleset *rs, const struct rs_set *s,
 				ruleset_key_str(s, s->keys + ord[i] * s->klen,
 						kb, sizeof(kb));
 			fprintf(out, "%s%s", i ? ",\n\t\t\t     " : " ", kb);
-			if (s->map)
-				fprintf(out, " : goto %s",
-					ruleset_chain_name(rs,
-							   s->chains[ord[i]]));
 		}
-		if (s->catchall >= 0)
-			fprintf(out, "%s* : goto %s", i ? ",\n\t\t\t     " : " ",
-				ruleset_chain_name(rs, (uint32_t)s->catchall));
 		fprintf(out, " }\n");
 		free(ord);
 	}
@@ -217,16 +209,6 @@ static void print_stmt(const struct ruleset *rs, const struct rs_stmt *s,
 	case RS_ST_LOG:
 		sb_printf(sb, "log prefix \"%s\" group %u ", s->prefix,
 			s->group);
-		break;
-	case RS_ST_VMAP:
-		if (!s->family)
-			sb_printf(sb, "iifname vmap @%s ",
-				rs->sets[s->set].name);
-		else
-			sb_printf(sb, "%s %s vmap @%s ",
-				s->family == 6 ? "ip6" : "ip",
-				s->daddr ? "daddr" : "saddr",
-				rs->sets[s->set].name);
 		break;
 	}
 }

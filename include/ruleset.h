@@ -62,7 +62,7 @@ enum rs_key {
 };
 #define RS_KEY_MAX 32			/* bytes of the longest key */
 
-/* A set or verdict map. Elements are stored flat (keys back to back) with
+/* A set. Elements are stored flat (keys back to back) with
  * a hash index (built on the first delta), so a delta costs O(1) whatever
  * the size. */
 struct rs_set {
@@ -70,15 +70,12 @@ struct rs_set {
 	enum rs_table table;
 	enum rs_key key;
 	uint8_t klen;			/* bytes per key */
-	bool map;			/* key : verdict (goto chain) */
 	bool interval;			/* elements are ranges */
 	bool dynamic;			/* flags dynamic,timeout (log limiter) */
 	uint32_t timeout_ms;		/* dynamic sets */
 	uint32_t size;			/* kernel cap on elements; 0 = none */
 	uint8_t *keys;			/* n * klen */
 	uint8_t *key_ends;		/* interval: last address of each range */
-	uint32_t *chains;		/* map: target chain index per element */
-	int32_t catchall;		/* map: chain of the "*" element, or -1 */
 	size_t n, cap;
 	uint32_t *heads, *next;		/* hash index (not for interval sets) */
 	size_t nb;
@@ -136,15 +133,13 @@ enum rs_stmt_kind {
 	RS_ST_COUNTER,			/* counter name "<obj>" */
 	RS_ST_LIMIT,			/* update @set { ip[6] saddr limit rate over */
 	RS_ST_LOG,			/* log prefix "<prefix>" group N */
-	RS_ST_VMAP,			/* ip[6] saddr|daddr vmap @set */
 };
 
 struct rs_stmt {
 	uint8_t kind;			/* enum rs_stmt_kind */
-	uint8_t family;			/* RS_ST_LIMIT, RS_ST_VMAP */
-	bool daddr;			/* RS_ST_VMAP */
+	uint8_t family;			/* RS_ST_LIMIT */
 	uint32_t obj;			/* RS_ST_COUNTER: counter index */
-	uint32_t set;			/* RS_ST_LIMIT, RS_ST_VMAP */
+	uint32_t set;			/* RS_ST_LIMIT */
 	uint32_t rate, unit_s, burst;	/* RS_ST_LIMIT */
 	char *prefix;			/* RS_ST_LOG */
 	uint16_t group;			/* RS_ST_LOG */
@@ -265,7 +260,6 @@ struct rs_elem_op {
 	uint8_t op;			/* enum rs_op */
 	uint32_t set;
 	uint8_t key[RS_KEY_MAX];
-	uint32_t chain;			/* maps: goto target */
 };
 
 struct rs_delta {
