@@ -4,8 +4,11 @@
  *   nft    `nft -f` of the identical text (ruleset_print of the model)
  *   floor  the same batch bytes, captured once, replayed by a bare
  *          send-and-read-ACKs loop
- * plus single attach latency (one delta: build, commit, ACKs) and the
- * peak RSS of the process doing our commits. Medians over the rounds.
+ * plus the latency of single attaches, relabels and detaches (one delta
+ * each: build, commit, ACKs), the same attaches again right after a batch
+ * the kernel refused (a failed commit used to leave the table marked for
+ * validation), and the peak RSS of the process doing our commits.
+ * Medians over the rounds.
  *
  *   commit [--containers N,N..] [--groups G,G..] [--rounds R]
  *          [--attaches K] [--nft PATH] [--tmp DIR]
@@ -210,9 +213,79 @@ static double run_nft(const char *nft, const char *file)
 
 struct cell {
 	double ours, nft, floor, p50, p99, build;
+	double relabel99, detach99, abort99;
 	long rss_kib;
 	size_t batch;
 };
+
+/* One delta for c (op), committed and applied; its latency. */
+static double delta_once(struct nft_writer *w, struct ruleset *rs,
+			 const struct container *c, enum rs_op op,
+			 const struct container *old)
+{
+	struct rs_delta *d = rs_delta_new();
+	struct nft_error e;
+	double t0 = bench_now();
+
+	if (old)
+		ruleset_container_delta(rs, old, RS_ELEM_DEL, d);
+	ruleset_container_delta(rs, c, op, d);
+	if (nft_commit_delta(w, rs, d, &e) < 0) {
+		fprintf(stderr, "commit: delta: %s\n", e.msg);
+		exit(2);
+	}
+	ruleset_apply_delta(rs, d);
+	t0 = bench_now() - t0;
+	rs_delta_free(d);
+	return t0;
+}
+
+/* attaches x (attach, relabel into the next group, detach) on the table;
+ * the sets keep the sizes they were built with. */
+static void churn(struct nft_writer *w, struct ruleset *rs,
+		  const struct policy *p, unsigned long n, unsigned groups,
+		  int attaches, double *att, double *rel, double *det)
+{
+	int i;
+
+	for (i = 0; i < attaches; i++) {
+		struct container *c = gen_container(n + (unsigned long)i,
+						    groups);
+		struct container *c2 = gen_container(n + (unsigned long)i +
+						     1, groups);
+
+		/* c2: c's address and port in the next group */
+		memcpy(c2->addrs, c->addrs, sizeof(*c->addrs));
+		memcpy(c2->ifname, c->ifname, sizeof(c->ifname));
+		container_classify(c, p);
+		container_classify(c2, p);
+		att[i] = delta_once(w, rs, c, RS_ELEM_ADD, NULL);
+		if (rel)
+			rel[i] = delta_once(w, rs, c2, RS_ELEM_ADD, c);
+		det[i] = delta_once(w, rs, rel ? c2 : c, RS_ELEM_DEL, NULL);
+		container_free(c);
+		container_free(c2);
+	}
+}
+
+/* A delete of an element the kernel does not have: refused (ENOENT). */
+static void refused_batch(struct nft_writer *w, struct ruleset *rs,
+			  const struct policy *p, unsigned long n,
+			  unsigned groups)
+{
+	struct container *c = gen_container(n + 1000000, groups);
+	struct rs_delta *d = rs_delta_new();
+	struct nft_error e;
+
+	container_classify(c, p);
+	ruleset_container_delta(rs, c, RS_ELEM_DEL, d);
+	if (nft_commit_delta(w, rs, d, &e) >= 0) {
+		fprintf(stderr, "commit: a delete of nothing was accepted\n");
+		exit(2);
+	}
+	rs_delta_free(d);
+	container_free(c);
+}
 
 static void measure(unsigned long n, unsigned groups, int rounds,
 		    int attaches, const char *nft, const char *tmp,
@@ -229,6 +302,10 @@ static void measure(unsigned long n, unsigned groups, int rounds,
 	double *t_floor = xcalloc(rounds, sizeof(double));
 	double *t_build = xcalloc(rounds, sizeof(double));
 	double *lat = xcalloc(attaches, sizeof(double));
+	double *rel = xcalloc(attaches, sizeof(double));
+	double *det = xcalloc(attaches, sizeof(double));
+	double *aft = xcalloc(attaches, sizeof(double));
+	double *scratch = xcalloc(attaches, sizeof(double));
 	char file[4096], bfile[4200];
 	size_t blen = 0;
 	pid_t pid;
@@ -291,31 +368,13 @@ static void measure(unsigned long n, unsigned groups, int rounds,
 		}
 		t_ours[r] = bench_now() - t0;
 		t_build[r] = t1 - t0;
-		/* the last round's table takes single attaches: each one
-		 * delta (build, commit, ACKs), detached again untimed so
-		 * the sets keep the sizes they were built with */
-		for (i = 0; last_round && i < (unsigned long)attaches; i++) {
-			struct container *c = gen_container(n + i, groups);
-			struct rs_delta *d = rs_delta_new();
-
-			container_classify(c, p);
-			t0 = bench_now();
-			ruleset_container_delta(rs, c, RS_ELEM_ADD, d);
-			if (nft_commit_delta(w, rs, d, &e) < 0) {
-				fprintf(stderr, "commit: attach: %s\n", e.msg);
-				exit(2);
-			}
-			ruleset_apply_delta(rs, d);
-			lat[i] = bench_now() - t0;
-			d->n = 0;
-			ruleset_container_delta(rs, c, RS_ELEM_DEL, d);
-			if (nft_commit_delta(w, rs, d, &e) < 0) {
-				fprintf(stderr, "commit: detach: %s\n", e.msg);
-				exit(2);
-			}
-			ruleset_apply_delta(rs, d);
-			rs_delta_free(d);
-			container_free(c);
+		/* the last round's table takes single changes, then the
+		 * same attaches after one refused batch */
+		if (last_round && attaches) {
+			churn(w, rs, p, n, groups, attaches, lat, rel, det);
+			refused_batch(w, rs, p, n, groups);
+			churn(w, rs, p, n, groups, attaches, aft, NULL,
+			      scratch);
 		}
 		if (last_round)
 			getrusage(RUSAGE_SELF, &ru);
@@ -339,6 +398,9 @@ static void measure(unsigned long n, unsigned groups, int rounds,
 	out->floor = bench_pct(t_floor, rounds, 0.5);
 	out->p50 = attaches ? bench_pct(lat, attaches, 0.5) : 0;
 	out->p99 = attaches ? bench_pct(lat, attaches, 0.99) : 0;
+	out->relabel99 = attaches ? bench_pct(rel, attaches, 0.99) : 0;
+	out->detach99 = attaches ? bench_pct(det, attaches, 0.99) : 0;
+	out->abort99 = attaches ? bench_pct(aft, attaches, 0.99) : 0;
 	out->rss_kib = ru.ru_maxrss;
 	out->batch = blen;
 	unlink(file);
@@ -348,6 +410,10 @@ static void measure(unsigned long n, unsigned groups, int rounds,
 	free(t_floor);
 	free(t_build);
 	free(lat);
+	free(rel);
+	free(det);
+	free(aft);
+	free(scratch);
 	inventory_free(inv);
 	policy_free(p);
 }
@@ -375,6 +441,7 @@ int main(int argc, char **argv)
 	const char *nft = "/usr/sbin/nft", *tmp = "/tmp";
 	struct cell last = { 0 };
 	unsigned long last_n = 0, last_g = 0;
+	double worst99 = 0, best99 = 1e9;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--containers") && i + 1 < argc)
@@ -398,10 +465,11 @@ int main(int argc, char **argv)
 	}
 	if (rounds < 1)
 		rounds = 1;
-	printf("%10s %6s %10s %9s %9s %9s %9s %7s %7s %9s %9s %8s\n",
-	       "containers", "groups", "batch_KiB", "build_ms", "ours_ms",
-	       "nft_ms", "floor_ms", "vs_nft", "vs_floor", "attach50",
-	       "attach99", "rss_MiB");
+	printf("%10s %6s %10s %9s %9s %9s %9s %7s %7s %9s %9s %9s %9s %9s "
+	       "%8s\n", "containers", "groups", "batch_KiB", "build_ms",
+	       "ours_ms", "nft_ms", "floor_ms", "vs_nft", "vs_floor",
+	       "attach50", "attach99", "relabel99", "detach99", "refused99",
+	       "rss_MiB");
 	fflush(stdout);
 	for (a = 0; a < nn; a++)
 		for (b = 0; b < ng; b++) {
@@ -434,19 +502,31 @@ int main(int argc, char **argv)
 			}
 			close(pfd[0]);
 			printf("%10lu %6lu %10zu %9.1f %9.1f %9.1f %9.1f "
-			       "%6.2fx %7.2fx %7.3fms %7.3fms %8.1f\n",
+			       "%6.2fx %7.2fx %7.3fms %7.3fms %7.3fms %7.3fms "
+			       "%7.3fms %8.1f\n",
 			       ns[a], gs[b], c.batch / 1024, c.build * 1e3,
 			       c.ours * 1e3, c.nft * 1e3, c.floor * 1e3,
 			       c.nft / c.ours, c.ours / c.floor, c.p50 * 1e3,
-			       c.p99 * 1e3, c.rss_kib / 1024.0);
+			       c.p99 * 1e3, c.relabel99 * 1e3,
+			       c.detach99 * 1e3, c.abort99 * 1e3,
+			       c.rss_kib / 1024.0);
 			fflush(stdout);
+			if (attaches && c.p99 > worst99)
+				worst99 = c.p99;
+			if (attaches && c.p99 < best99)
+				best99 = c.p99;
 			if (ns[a] >= last_n) {
 				last = c;
 				last_n = ns[a];
 				last_g = gs[b];
 			}
 		}
-	(void)last_g;
+	if (attaches)
+		printf("attach p99 over the matrix: %.3f to %.3f ms (%.2fx)\n",
+		       best99 * 1e3, worst99 * 1e3, worst99 / best99);
+	/* the two last lines, in this form (issue 11) */
+	printf("attach at %lu containers, %lu groups: p50 %.2f ms, p99 %.2f "
+	       "ms\n", last_n, last_g, last.p50 * 1e3, last.p99 * 1e3);
 	printf("commit at %lu containers: %.1fx faster than nft -f, %.2fx the "
 	       "kernel floor\n", last_n, last.nft / last.ours,
 	       last.ours / last.floor);
