@@ -290,7 +290,7 @@ whatif() {
 	}
 	insrv && /^\t}$/ { insrv = 0 }
 	insrv && /saddr @g_g[0-9]+_v[46] (tcp|udp) dport/ { next }
-	# before the first of the deny rules at the chain's end
+	# before the first of the deny rules that end the chain
 	insrv && !denied && /counter name "denied_in_srv"/ {
 		print "\t\tip saddr . meta l4proto . th dport @wf_in_srv_v4 accept"
 		print "\t\tip6 saddr . meta l4proto . th dport @wf_in_srv_v6 accept"
