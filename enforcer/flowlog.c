@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "flowlog.h"
+#include "ruleset.h"
 
 struct agg {
 	struct agg *next;
@@ -145,7 +146,12 @@ bool flowlog_parse_prefix(const char *s, struct flowlog_rule *r)
 		return false;
 	grp++;
 	act = strchr(grp, '/');
-	if (!act || !valid_group_name(grp, (size_t)(act - grp)))
+	if (!act)
+		return false;
+	/* the bridge table's spoofing drops leave the group to the port */
+	if (!(r->dir == FL_DIR_SPOOF && act - grp == 1 &&
+	      *grp == RULESET_PORT_GROUP[0]) &&
+	    !valid_group_name(grp, (size_t)(act - grp)))
 		return false;
 	act++;
 	if (!strcmp(act, "deny"))
@@ -427,6 +433,18 @@ static void set_group(char *dst, const char *name)
 	snprintf(dst, POLICY_NAME_MAX + 1, "%s", name);
 }
 
+/* The group of the container whose host-side port is ifname: the sender
+ * of a spoofed frame. "" when no container has that port (any more). */
+static void port_group(const struct flowlog *fl, const char *ifname,
+		       char *group)
+{
+	const struct container *c = fl->inv && ifname[0] ?
+		inventory_find_ifname(fl->inv, ifname) : NULL;
+
+	set_group(group, c ? group_name(fl, c->quarantined ?
+					GROUP_QUARANTINE : c->group) : NULL);
+}
+
 /* Container and group of one side, from the inventory and the cidrs
  * groups; an address in neither is "world". */
 static void attribute(const struct flowlog *fl, const struct bh_addr *a,
@@ -520,6 +538,8 @@ void flowlog_packet(struct flowlog *fl, const struct nflog_pkt *p)
 		fl->st.unparsed++;
 		return;
 	}
+	if (rule.dir == FL_DIR_SPOOF && !strcmp(rule.group, RULESET_PORT_GROUP))
+		port_group(fl, p->indev, rule.group);
 	fl->st.packets++;
 	fl->st.bytes += p->len;
 	h = agg_hash(&p->src, &p->dst, p->proto, dkey, &rule);

@@ -361,7 +361,7 @@ static int attr_cb(const struct nlattr *a, void *data)
 bool nflog_parse_msg(const struct nlmsghdr *nlh, struct nflog_pkt *p,
 		     uint32_t *seq, bool *has_seq)
 {
-	const struct nlattr *tb[NFULA_MAX + 1] = { 0 };
+	const struct nlattr *tb[NFULA_MAX + 1] = { 0 }, *in;
 	const char *prefix;
 
 	*has_seq = false;
@@ -382,6 +382,14 @@ bool nflog_parse_msg(const struct nlmsghdr *nlh, struct nflog_pkt *p,
 		prefix = mnl_attr_get_str(tb[NFULA_PREFIX]);
 		snprintf(p->prefix, sizeof(p->prefix), "%s", prefix);
 	}
+	/* a name only this namespace can give, and only while the link
+	 * lives: read it now, the packet is milliseconds old. A bridge
+	 * table's message gives the port as the physical input device and
+	 * the bridge as the input device. */
+	in = tb[NFULA_IFINDEX_PHYSINDEV] ? tb[NFULA_IFINDEX_PHYSINDEV] :
+					   tb[NFULA_IFINDEX_INDEV];
+	if (in && !if_indextoname(ntohl(mnl_attr_get_u32(in)), p->indev))
+		p->indev[0] = '\0';
 	/* inet and ip/ip6 tables give family 2/10, a bridge table 7: in all
 	 * of them the payload starts at the IP header, whose version nibble
 	 * is the one thing to trust. */

@@ -262,6 +262,10 @@ static void put_set(struct nft_writer *w, uint32_t i)
 	nftnl_set_set_u32(ns, NFTNL_SET_KEY_LEN, s->klen);
 	if (s->interval)
 		flags |= NFT_SET_INTERVAL;
+	if (s->counters) {
+		flags |= NFT_SET_OBJECT;
+		nftnl_set_set_u32(ns, NFTNL_SET_OBJ_TYPE, NFT_OBJECT_COUNTER);
+	}
 	if (s->dynamic) {
 		flags |= NFT_SET_EVAL | NFT_SET_TIMEOUT;
 		nftnl_set_set_u64(ns, NFTNL_SET_TIMEOUT, s->timeout_ms);
@@ -359,9 +363,9 @@ static void put_data(struct nlmsghdr *nlh, uint16_t type, const void *d,
 	mnl_attr_nest_end(nlh, n);
 }
 
-/* key NULL: the catch-all element */
+/* obj: a counters map's element names its counter */
 static void put_elem(struct nft_writer *w, struct elems *e,
-		     const uint8_t *key, uint32_t flags)
+		     const uint8_t *key, uint32_t flags, uint32_t obj)
 {
 	const struct rs_set *s = &w->rs->sets[e->set];
 	struct nlattr *el;
@@ -370,6 +374,9 @@ static void put_elem(struct nft_writer *w, struct elems *e,
 	put_data(e->nlh, NFTA_SET_ELEM_KEY, key, s->klen);
 	if (flags)
 		mnl_attr_put_u32(e->nlh, NFTA_SET_ELEM_FLAGS, htonl(flags));
+	if (s->counters)
+		mnl_attr_put_strz(e->nlh, NFTA_SET_ELEM_OBJREF,
+				  w->rs->counters[obj].name);
 	mnl_attr_nest_end(e->nlh, el);
 	w->tags[w->n_tags - 1].count++;
 }
@@ -411,16 +418,17 @@ static void put_set_elems(struct nft_writer *w, uint32_t set)
 		return;
 	elems_open(w, &e, set, NFT_MSG_NEWSETELEM, 0, true);
 	if (s->interval && memcmp(s->keys, zero, s->klen))
-		put_elem(w, &e, zero, NFT_SET_ELEM_INTERVAL_END);
+		put_elem(w, &e, zero, NFT_SET_ELEM_INTERVAL_END, 0);
 	for (i = 0; i < s->n; i++) {
 		elems_room(w, &e, i, true);
-		put_elem(w, &e, s->keys + i * s->klen, 0);
+		put_elem(w, &e, s->keys + i * s->klen, 0,
+			 s->counters ? s->objs[i] : 0);
 		if (!s->interval)
 			continue;
 		memcpy(end, s->key_ends + i * s->klen, s->klen);
 		be_add_one(end, s->klen, &wrapped);
 		if (!wrapped)
-			put_elem(w, &e, end, NFT_SET_ELEM_INTERVAL_END);
+			put_elem(w, &e, end, NFT_SET_ELEM_INTERVAL_END, 0);
 	}
 	elems_close(w, &e);
 }
@@ -631,10 +639,6 @@ static void enc_match(struct rb *b, const struct ruleset *rs,
 			e_cmp(b, NFT_CMP_LTE, &hi, 2);
 		}
 		break;
-	case RM_IIF_SET:
-		e_meta(b, NFT_META_IIFNAME, NFT_REG_1);
-		e_lookup(b, rs, m->set, NFT_REG_1, false, m->neg);
-		break;
 	case RM_IIF_PREFIX:
 		/* the first bytes of the name only: nft's "veth*" */
 		e_meta(b, NFT_META_IIFNAME, NFT_REG_1);
@@ -704,6 +708,16 @@ static void enc_stmt(struct rb *b, const struct ruleset *rs,
 				   NFT_OBJECT_COUNTER);
 		nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME,
 				   rs->counters[s->obj].name);
+		add(b, e);
+		break;
+	case RS_ST_COUNTER_MAP:
+		/* the counter the input port's element names */
+		e_meta(b, NFT_META_IIFNAME, NFT_REG_1);
+		e = nftnl_expr_alloc("objref");
+		nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_SET_SREG, NFT_REG_1);
+		nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_SET_NAME,
+				   rs->sets[s->set].name);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_SET_ID, s->set + 1);
 		add(b, e);
 		break;
 	case RS_ST_LIMIT:
@@ -1084,7 +1098,7 @@ int nft_commit_delta(struct nft_writer *w, const struct ruleset *rs,
 			   0, false);
 		w->tags[w->n_tags - 1].idx = (uint32_t)i;
 		el.set = op->set;
-		put_elem(w, &el, op->key, 0);
+		put_elem(w, &el, op->key, 0, op->obj);
 		elems_close(w, &el);
 	}
 	batch_end(w);

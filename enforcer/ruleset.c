@@ -94,6 +94,8 @@ static void set_reserve(struct rs_set *s, size_t want)
 	while (cap < want)
 		cap *= 2;
 	s->keys = xrealloc(s->keys, cap * s->klen);
+	if (s->counters)
+		s->objs = xrealloc(s->objs, cap * sizeof(*s->objs));
 	if (s->interval)
 		s->key_ends = xrealloc(s->key_ends, cap * s->klen);
 	if (s->nb)
@@ -121,20 +123,22 @@ long ruleset_set_find(const struct rs_set *s, const uint8_t *key)
 }
 
 /* Append without looking for a duplicate: the caller knows it is new. */
-static void set_append(struct rs_set *s, const uint8_t *key)
+static void set_append(struct rs_set *s, const uint8_t *key, uint32_t obj)
 {
 	set_reserve(s, s->n + 1);
 	memcpy(s->keys + s->n * s->klen, key, s->klen);
+	if (s->counters)
+		s->objs[s->n] = obj;
 	s->n++;
 }
 
 /* Append and index (deltas). */
-static void set_push(struct rs_set *s, const uint8_t *key)
+static void set_push(struct rs_set *s, const uint8_t *key, uint32_t obj)
 {
 	uint32_t b;
 
 	set_index(s);
-	set_append(s, key);
+	set_append(s, key, obj);
 	if (s->n > s->nb * 2) {
 		set_rehash(s, s->nb * 4);
 		return;
@@ -165,6 +169,8 @@ static void set_remove(struct rs_set *s, uint32_t i)
 		set_unlink(s, last);
 		memcpy(s->keys + (size_t)i * s->klen,
 		       s->keys + (size_t)last * s->klen, s->klen);
+		if (s->counters)
+			s->objs[i] = s->objs[last];
 		b = key_hash(s->keys + (size_t)i * s->klen, s->klen) &
 		    (s->nb - 1);
 		s->next[i] = s->heads[b];
@@ -178,6 +184,7 @@ static void set_free(struct rs_set *s)
 	free(s->name);
 	free(s->keys);
 	free(s->key_ends);
+	free(s->objs);
 	free(s->heads);
 	free(s->next);
 }
@@ -676,24 +683,21 @@ static void bit_sets(struct build *b)
 }
 
 /* The trees of chains that read the bit sets: "to" reads the destination
- * address (leaves in_<group>), "from" the source (out_<group>), "port"
- * (bridge table) the input interface (spoof_<group>). */
-enum tree_kind { TREE_TO, TREE_FROM, TREE_PORT };
+ * address (leaves in_<group>), "from" the source (out_<group>). */
+enum tree_kind { TREE_TO, TREE_FROM };
 
 static const struct {
 	const char *name;
-	enum rs_table table;
 	bool daddr;
 } tree_kinds[] = {
-	[TREE_TO] = { "to", RS_INET, true },
-	[TREE_FROM] = { "from", RS_INET, false },
-	[TREE_PORT] = { "port", RS_BRIDGE, false },
+	[TREE_TO] = { "to", true },
+	[TREE_FROM] = { "from", false },
 };
 
-/* leaf[num]: the chain of the group with that number; leaf[0] the chain
- * for an address (port) of no container, or -1: the tree ends without a
- * verdict and the base chain that jumped to its root goes on. cand: 0 and
- * every number in use, sorted. */
+/* leaf[num]: the chain of the group with that number; leaf[0] = -1: for
+ * an address of no container the tree ends without a verdict and the base
+ * chain that jumped to its root goes on. cand: 0 and every number in use,
+ * sorted. */
 struct tree {
 	enum tree_kind kind;
 	int32_t *leaf;
@@ -716,9 +720,9 @@ static int32_t tree_chain(struct ruleset *rs, const struct tree *t,
 {
 	if (n == 1)
 		return t->leaf[cand[0]];
-	return (int32_t)chain_new(rs, tree_kinds[t->kind].table, RS_HOOK_NONE,
-				  0, "%s_%u_%u", tree_kinds[t->kind].name,
-				  cand[0], cand[n - 1]);
+	return (int32_t)chain_new(rs, RS_INET, RS_HOOK_NONE, 0, "%s_%u_%u",
+				  tree_kinds[t->kind].name, cand[0],
+				  cand[n - 1]);
 }
 
 /* A goto to the next chain of the tree, or to a group's own chain (a
@@ -748,14 +752,10 @@ static void tree_fill(struct ruleset *rs, const struct tree *t,
 	one = tree_chain(rs, t, cand + m, n - m);
 	zero = tree_chain(rs, t, cand, m);
 	chain_begin(rs, chain);
-	for (f = 0; f < (t->kind == TREE_PORT ? 1 : 2); f++) {
+	for (f = 0; f < 2; f++) {
 		r = rule_new(rs);
-		if (t->kind == TREE_PORT)
-			match_add(r, RM_IIF_SET)->set =
-				(uint32_t)rs->port_bits[bit];
-		else
-			match_set(r, fam_num(f), tree_kinds[t->kind].daddr,
-				  false, (uint32_t)rs->bits[f][bit]);
+		match_set(r, fam_num(f), tree_kinds[t->kind].daddr, false,
+			  (uint32_t)rs->bits[f][bit]);
 		tree_goto(r, one, cand + m, n - m);
 	}
 	if (zero >= 0)
@@ -766,23 +766,17 @@ static void tree_fill(struct ruleset *rs, const struct tree *t,
 		tree_fill(rs, t, (uint32_t)one, cand + m, n - m);
 }
 
-static uint32_t group_leaf(const struct rs_group *rg, enum tree_kind k)
-{
-	return k == TREE_TO ? rg->in_chain :
-	       k == TREE_FROM ? rg->out_chain : rg->spoof_chain;
-}
-
 /* The tree's root chain, made now so that base chains can jump to it;
  * its rules come with tree_grow. */
 static void tree_init(struct ruleset *rs, struct tree *t,
-		      enum tree_kind kind, int32_t miss)
+		      enum tree_kind kind)
 {
 	size_t g;
 
 	t->kind = kind;
 	t->leaf = xmalloc(((size_t)1 << rs->n_bits) * sizeof(*t->leaf));
 	t->cand = xmalloc((rs->n_groups + 1) * sizeof(*t->cand));
-	t->leaf[0] = miss;
+	t->leaf[0] = -1;
 	t->n = 0;
 	t->cand[t->n++] = 0;
 	for (g = 0; g < rs->n_groups; g++) {
@@ -790,7 +784,8 @@ static void tree_init(struct ruleset *rs, struct tree *t,
 
 		if (!rg->has_chains)
 			continue;
-		t->leaf[rg->num] = (int32_t)group_leaf(rg, kind);
+		t->leaf[rg->num] = (int32_t)(kind == TREE_TO ? rg->in_chain :
+							       rg->out_chain);
 		t->cand[t->n++] = rg->num;
 	}
 	qsort(t->cand, t->n, sizeof(*t->cand), u32_cmp);
@@ -905,7 +900,8 @@ static void fill_elements(struct build *b, const struct inventory *inv)
 		ruleset_container_delta(rs, inventory_at(inv, i), RS_ELEM_ADD,
 					&d);
 		for (j = 0; j < d.n; j++)
-			set_append(&rs->sets[d.v[j].set], d.v[j].key);
+			set_append(&rs->sets[d.v[j].set], d.v[j].key,
+				   d.v[j].obj);
 	}
 	free(d.v);
 }
@@ -1136,38 +1132,9 @@ static void nd_rule(struct ruleset *rs)
 	r->comment = xstrdup("neighbour discovery");
 }
 
-/* Ports in no bit set (number 0, no container) reach this chain; those
- * whose name has a guarded prefix are judged like a container of group
- * unassigned that was given no address: only link-local IPv6 and ARP
- * probes pass, the rest is counted, logged and dropped. A container is
- * let through from its attach on; until then it is fail-closed even when
- * its runtime reports it late. The chain, or -1 without --guard-ports. */
-static int32_t guard_ports(struct ruleset *rs)
-{
-	const struct rs_group *un = &rs->groups[GROUP_UNASSIGNED];
-	uint32_t chain;
-	size_t i;
-
-	if (!rs->opts.n_guard_ports || !un->has_chains)
-		return -1;
-	chain = chain_new(rs, RS_BRIDGE, RS_HOOK_NONE, 0, "%s",
-			  "unknown_port");
-	chain_begin(rs, chain);
-	for (i = 0; i < rs->opts.n_guard_ports; i++) {
-		struct rs_rule *r = rule_new(rs);
-
-		match_add(r, RM_IIF_PREFIX)->a = (uint32_t)i;
-		r->verdict = RV_GOTO;
-		r->target = un->spoof_chain;
-		r->comment = xstrdup("a port no container was attached to");
-	}
-	return (int32_t)chain;
-}
-
-/* What any port may send, judged once for all ports before the dispatch:
- * its own addresses (the pairs the inventory gave), ARP for them, ARP
- * probes and IPv6 neighbour discovery. Legitimate traffic never walks the
- * port tree. */
+/* What any port may send, judged once for all ports: its own addresses
+ * (the pairs the inventory gave), ARP for them, ARP probes and IPv6
+ * neighbour discovery. */
 static void spoof_accepts(struct ruleset *rs)
 {
 	struct rs_match *m;
@@ -1206,56 +1173,71 @@ static void spoof_accepts(struct ruleset *rs)
 	r->comment = xstrdup("unspecified (duplicate address detection)");
 }
 
-/* spoof_<group>: a frame from one of the group's ports that no accept
- * took: IPv4, IPv6 and ARP are counted, logged and dropped; other
- * frames (LLDP, STP) fall off the end and pass. */
-static void spoof_drops(struct ruleset *rs, unsigned g, const char *name)
+/* IPv4, IPv6 and ARP that no accept took: counted, logged and dropped.
+ * guard < 0: a container's port, counted in its group's counter through
+ * the ports map (a port the map does not know matches nothing and
+ * passes) and logged for the reader to name the port's group; else a
+ * port no container was attached to whose name has the guarded prefix
+ * opts.guard_ports[guard], judged like a container of group unassigned
+ * with no address. Other frames (LLDP, STP) pass. */
+static void spoof_drops(struct ruleset *rs, int guard)
 {
-	uint32_t cnt = counter_new(rs, RS_BRIDGE, "spoofed_", name);
+	const struct rs_group *un = &rs->groups[GROUP_UNASSIGNED];
 	struct rs_rule *r;
 	struct rs_stmt *s;
 	int k;
 
-	chain_begin(rs, rs->groups[g].spoof_chain);
 	for (k = 0; k < 3; k++) {
 		r = rule_new(rs);
+		if (guard >= 0)
+			match_add(r, RM_IIF_PREFIX)->a = (uint32_t)guard;
 		if (k < 2)
 			match_nfproto(r, fam_num(k));
 		else
 			match_add(r, RM_ETHER_ARP);
-		stmt_add(r, RS_ST_COUNTER)->obj = cnt;
+		if (guard >= 0) {
+			stmt_add(r, RS_ST_COUNTER)->obj = un->spoofed;
+		} else {
+			s = stmt_add(r, RS_ST_COUNTER_MAP);
+			s->set = (uint32_t)rs->ports;
+		}
 		s = stmt_add(r, RS_ST_LOG);
-		s->prefix = xasprintf(RULESET_LOG_PREFIX_FMT, "spoof", name,
-				      "deny");
+		s->prefix = xasprintf(RULESET_LOG_PREFIX_FMT, "spoof",
+				      guard >= 0 ? "unassigned" :
+						   RULESET_PORT_GROUP, "deny");
 		s->group = rs->opts.nflog_group;
 		r->verdict = RV_DROP;
+		if (guard >= 0)
+			r->comment = xstrdup("a port no container was "
+					     "attached to");
 	}
 }
 
+/* table bridge bulkhead: one chain whatever the number of groups. A
+ * port's group matters only for what it spoofs, so the group is not
+ * dispatched: the ports map names the counter, the log reader the
+ * group. */
 static void build_bridge(struct build *b)
 {
 	struct ruleset *rs = b->rs;
 	const struct policy *p = b->p;
-	size_t g, total[2] = { 0, 0 }, n;
-	struct tree tree;
-	unsigned bit;
+	size_t g, total[2] = { 0, 0 }, ports = 0;
 	uint32_t pre;
-	char name[32];
 	int f;
 
-	for (g = 0; g < p->n_groups; g++)
+	for (g = 0; g < p->n_groups; g++) {
 		for (f = 0; f < 2; f++)
 			total[f] += b->cnt[g][f];
-	rs->has_bridge = true;
-	for (bit = 0; bit < rs->n_bits; bit++) {
-		for (g = 0, n = 0; g < rs->n_groups; g++)
-			if (rs->groups[g].num >> bit & 1)
-				n += b->ports[g];
-		snprintf(name, sizeof(name), "port_bit%u", bit);
-		rs->port_bits[bit] = (int32_t)set_new(rs, RS_BRIDGE, name,
-						      RS_KEY_IFNAME);
-		rs->sets[rs->port_bits[bit]].size = set_size_for(n);
+		ports += b->ports[g];
 	}
+	rs->has_bridge = true;
+	for (g = 0; g < p->n_groups; g++)
+		if (rs->groups[g].has_chains)
+			rs->groups[g].spoofed = counter_new(rs, RS_BRIDGE,
+					"spoofed_", p->groups[g].name);
+	rs->ports = (int32_t)set_new(rs, RS_BRIDGE, "ports", RS_KEY_IFNAME);
+	rs->sets[rs->ports].counters = true;
+	rs->sets[rs->ports].size = set_size_for(ports);
 	for (f = 0; f < 2; f++) {
 		if (!b->guarded[f] && b->guarded[!f])
 			continue;
@@ -1267,21 +1249,12 @@ static void build_bridge(struct build *b)
 	}
 	pre = chain_new(rs, RS_BRIDGE, RS_HOOK_PREROUTING, -200, "%s",
 			"prerouting");
-	for (g = 0; g < p->n_groups; g++)
-		if (rs->groups[g].has_chains)
-			rs->groups[g].spoof_chain =
-				chain_new(rs, RS_BRIDGE, RS_HOOK_NONE, 0,
-					  "spoof_%s", p->groups[g].name);
-	tree_init(rs, &tree, TREE_PORT, guard_ports(rs));
 	chain_begin(rs, pre);
 	spoof_accepts(rs);
-	/* what is left is spoofed, or from a port that is no container's */
-	jump_rule(rs, tree.root);
-	for (g = 0; g < p->n_groups; g++) {
-		if (rs->groups[g].has_chains)
-			spoof_drops(rs, (unsigned)g, p->groups[g].name);
-	}
-	tree_grow(rs, &tree);
+	spoof_drops(rs, -1);
+	for (g = 0; g < rs->opts.n_guard_ports &&
+		    rs->groups[GROUP_UNASSIGNED].has_chains; g++)
+		spoof_drops(rs, (int)g);
 }
 
 void ruleset_opts_from_policy(struct ruleset_opts *o, const struct policy *p)
@@ -1312,7 +1285,7 @@ struct ruleset *ruleset_build(const struct policy *p,
 	rs->files = xcalloc(p->n_files + 1, sizeof(*rs->files));
 	for (i = 0; i < p->n_files; i++)
 		rs->files[i] = xstrdup(p->files[i]);
-	rs->pairs[0] = rs->pairs[1] = -1;
+	rs->ports = rs->pairs[0] = rs->pairs[1] = -1;
 	b.cnt = xcalloc(p->n_groups, sizeof(*b.cnt));
 	b.ports = xcalloc(p->n_groups, sizeof(*b.ports));
 	b.need_member = xcalloc(p->n_groups, sizeof(*b.need_member));
@@ -1343,8 +1316,8 @@ struct ruleset *ruleset_build(const struct policy *p,
 					  "out_%s", p->groups[g].name);
 	}
 
-	tree_init(rs, &to, TREE_TO, -1);
-	tree_init(rs, &from, TREE_FROM, -1);
+	tree_init(rs, &to, TREE_TO);
+	tree_init(rs, &from, TREE_FROM);
 
 	chain_begin(rs, fwd);
 	nd_rule(rs);
@@ -1552,9 +1525,8 @@ void ruleset_container_delta(const struct ruleset *rs,
 	if (guard) {
 		memset(key, 0, sizeof(key));
 		memcpy(key, c->ifname, strnlen(c->ifname, IF_NAMESIZE - 1));
-		for (bit = 0; bit < rs->n_bits; bit++)
-			if (rg->num >> bit & 1)
-				delta_push(d, op, rs->port_bits[bit], key, 16);
+		delta_push(d, op, (uint32_t)rs->ports, key, 16);
+		d->v[d->n - 1].obj = rg->spoofed;
 	}
 	for (i = 0; i < c->n_addrs; i++) {
 		const struct bh_addr *a = &c->addrs[i];
@@ -1595,7 +1567,9 @@ void ruleset_apply_delta(struct ruleset *rs, const struct rs_delta *d)
 
 		if (d->v[i].op == RS_ELEM_ADD) {
 			if (at < 0)
-				set_push(s, d->v[i].key);
+				set_push(s, d->v[i].key, d->v[i].obj);
+			else if (s->counters)
+				s->objs[at] = d->v[i].obj;
 		} else if (at >= 0) {
 			set_remove(s, (uint32_t)at);
 		}

@@ -77,7 +77,8 @@ static void print_set(const struct ruleset *rs, const struct rs_set *s,
 	size_t *ord, i;
 	char kb[128];
 
-	fprintf(out, "\tset %s {\n\t\ttype %s\n", s->name, key_type[s->key]);
+	fprintf(out, "\t%s %s {\n\t\ttype %s%s\n", s->counters ? "map" : "set",
+		s->name, key_type[s->key], s->counters ? " : counter" : "");
 	if (s->size)
 		fprintf(out, "\t\tsize %u\n", s->size);
 	if (s->interval)
@@ -99,6 +100,9 @@ static void print_set(const struct ruleset *rs, const struct rs_set *s,
 				ruleset_key_str(s, s->keys + ord[i] * s->klen,
 						kb, sizeof(kb));
 			fprintf(out, "%s%s", i ? ",\n\t\t\t     " : " ", kb);
+			if (s->counters)
+				fprintf(out, " : \"%s\"",
+					rs->counters[s->objs[ord[i]]].name);
 		}
 		fprintf(out, " }\n");
 		free(ord);
@@ -151,9 +155,6 @@ static void print_match(const struct ruleset *rs, const struct rs_chain *c,
 		else
 			sb_printf(sb, "%s dport %u-%u ", l4_name(m->a), m->lo,
 				m->hi);
-		break;
-	case RM_IIF_SET:
-		sb_printf(sb, "iifname %s@%s ", neg, rs->sets[m->set].name);
 		break;
 	case RM_IIF_PREFIX:
 		sb_printf(sb, "iifname \"%s*\" ", rs->opts.guard_ports[m->a]);
@@ -209,6 +210,10 @@ static void print_stmt(const struct ruleset *rs, const struct rs_stmt *s,
 	case RS_ST_LOG:
 		sb_printf(sb, "log prefix \"%s\" group %u ", s->prefix,
 			s->group);
+		break;
+	case RS_ST_COUNTER_MAP:
+		sb_printf(sb, "counter name iifname map @%s ",
+			  rs->sets[s->set].name);
 		break;
 	}
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <net/if.h>
 #include <stdint.h>
 
 #include "util.h"
@@ -25,6 +26,10 @@ struct nflog_pkt {
 	uint8_t icmp_type, icmp_code;
 	uint32_t len;			/* IP datagram length (from its header) */
 	char prefix[NFLOG_PREFIX_MAX];	/* "" when the rule gave none */
+	/* the port a bridge table's frame came in on (its physical input
+	 * device), else the input interface; named when the message was
+	 * read, "" when not given or already gone */
+	char indev[IF_NAMESIZE];
 };
 
 struct nflog_opts {

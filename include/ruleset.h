@@ -23,6 +23,9 @@
  * source side and the destination is not a container), "spoof";
  * action: "deny" or "audit" (audit logs and lets the packet pass). */
 #define RULESET_LOG_PREFIX_FMT "bh/%s/%s/%s"
+/* The group of the bridge table's spoofing drops: no group name can be
+ * "*"; the reader names the group of the port the frame came in on. */
+#define RULESET_PORT_GROUP "*"
 
 struct ruleset_opts {
 	uint16_t nflog_group;
@@ -71,6 +74,9 @@ struct rs_set {
 	enum rs_key key;
 	uint8_t klen;			/* bytes per key */
 	bool interval;			/* elements are ranges */
+	/* key : counter (an objref map): objs[i] is element i's counter */
+	bool counters;
+	uint32_t *objs;
 	bool dynamic;			/* flags dynamic,timeout (log limiter) */
 	uint32_t timeout_ms;		/* dynamic sets */
 	uint32_t size;			/* kernel cap on elements; 0 = none */
@@ -109,7 +115,6 @@ enum rs_match_kind {
 	RM_FIB_LOCAL,			/* fib saddr|daddr type [!=] local */
 	RM_L4PROTO,			/* meta l4proto a */
 	RM_DPORT,			/* tcp|udp|sctp (a) dport lo[-hi] */
-	RM_IIF_SET,			/* bridge: iifname @set */
 	RM_IIF_ADDR_SET,		/* bridge: iifname . ip[6] saddr [!=] @set */
 	RM_ETHER_ARP,			/* bridge: ether type arp */
 	RM_ADDR_LL,			/* bridge: ip6 saddr fe80::/10 or :: */
@@ -133,13 +138,15 @@ enum rs_stmt_kind {
 	RS_ST_COUNTER,			/* counter name "<obj>" */
 	RS_ST_LIMIT,			/* update @set { ip[6] saddr limit rate over */
 	RS_ST_LOG,			/* log prefix "<prefix>" group N */
+	/* bridge: counter name iifname map @set (a counters map) */
+	RS_ST_COUNTER_MAP,
 };
 
 struct rs_stmt {
 	uint8_t kind;			/* enum rs_stmt_kind */
 	uint8_t family;			/* RS_ST_LIMIT */
 	uint32_t obj;			/* RS_ST_COUNTER: counter index */
-	uint32_t set;			/* RS_ST_LIMIT */
+	uint32_t set;			/* RS_ST_LIMIT, RS_ST_COUNTER_MAP */
 	uint32_t rate, unit_s, burst;	/* RS_ST_LIMIT */
 	char *prefix;			/* RS_ST_LOG */
 	uint16_t group;			/* RS_ST_LOG */
@@ -172,10 +179,9 @@ struct rs_counter {
  * or goto verdict: adding one such element makes the kernel walk every
  * element of every such map at commit (15-73 ms per attach at 100,000
  * addresses). Instead each container group has a number 1..2^bits-1 and
- * an address (a port, in the bridge table) is an element of the plain
- * set bitN_v4/_v6 (port_bitN) for each 1-bit N of its group's number; a
- * fixed tree of small chains reads the bits, one lookup per level, and
- * its leaves are the groups' chains. An address in no bit set is number
+ * an address is an element of the plain set bitN_v4/_v6 for each 1-bit N
+ * of its group's number; a fixed tree of small chains reads the bits, one
+ * lookup per level, and its leaves are the groups' chains. An address in no bit set is number
  * 0: no container. The tree's depth counts against the kernel's jump
  * stack (16): a base chain, at most RS_DISPATCH_BITS levels, a group's
  * chain and its deny chain. */
@@ -188,7 +194,8 @@ struct rs_group {
 	 * get the numbers with the fewest 1-bits, so that most containers
 	 * are an element of one or two bit sets */
 	uint32_t num;
-	uint32_t in_chain, out_chain, spoof_chain;
+	uint32_t in_chain, out_chain;
+	uint32_t spoofed;		/* counter spoofed_<group> */
 	/* g_<group>_v4/_v6 set or -1. A set some rule would read exists only
 	 * for a family the group has members of: the first member of a new
 	 * family needs a full commit (rs_delta.needs_full). */
@@ -224,15 +231,15 @@ struct ruleset {
 	size_t n_groups;
 	char **files;			/* policy file names, for locations */
 	size_t n_files;
-	/* the dispatch: bit sets bitN_v4 ([0]) and bitN_v6 ([1]), and in
-	 * the bridge table port_bitN (keyed on the host-side interface) */
+	/* the dispatch: bit sets bitN_v4 ([0]) and bitN_v6 ([1]) */
 	unsigned n_bits;
 	int32_t bits[2][RS_DISPATCH_BITS];
-	int32_t port_bits[RS_DISPATCH_BITS];
 	/* fixed sets, -1 when absent */
 	int32_t containers[2];		/* every container address */
 	bool containers_needed;		/* some flow comes from world */
-	int32_t pairs[2];		/* anti-spoofing (bridge table) */
+	/* anti-spoofing (bridge table): "ports", each guarded port's
+	 * spoofed_<group> counter, and the (port, address) pairs */
+	int32_t ports, pairs[2];
 	bool has_bridge;		/* table bridge bulkhead is part of it */
 	struct ruleset_opts opts;
 	/* the builder's bookkeeping */
@@ -260,6 +267,7 @@ struct rs_elem_op {
 	uint8_t op;			/* enum rs_op */
 	uint32_t set;
 	uint8_t key[RS_KEY_MAX];
+	uint32_t obj;			/* counters maps: the counter */
 };
 
 struct rs_delta {

@@ -66,13 +66,13 @@ for i in 0 1 7 999 1000 4242 5555 8191 9998 9999; do
 	a6=$(printf 'fd10::%x' "$i")
 	[ "$i" = 0 ] && a6=fd10::
 	got="$(kd_chain "$a4" v4 in) $(kd_chain "$a6" v6 out)"
-	got="$got $(kd_chain "\"v$i\"" port spoof)"
-	[ "$got" = "in_$g out_$g spoof_$g" ] || {
+	got="$got $(kd_port "v$i")"
+	[ "$got" = "in_$g out_$g spoofed_$g" ] || {
 		bad=$((bad + 1))
-		diag "c$i: $got, want in_$g out_$g spoof_$g"
+		diag "c$i: $got, want in_$g out_$g spoofed_$g"
 	}
 done
-is "$bad" 0 "ten sampled containers: the kernel's bit sets lead to their own group's chains"
+is "$bad" 0 "ten sampled containers: the kernel leads them to their own group's chains and counter"
 is "$(kd_num 10.250.0.1 v4)" 0 "an address of no container is in no bit set"
 
 # One label group more than the dispatch can number: the daemon refuses

@@ -37,7 +37,7 @@ ok $? "tables committed in the host namespace"
 ctr() { H "$T" tests/policy/ruleset/demo.yaml "$tmp/inv.json" --no-full --counters | awk -v n="$1" '$2 == n { print $3 }'; }
 
 # Its own address: the bridge lets it through (the inet policy then
-# denies web -> host ICMP, in the out_web deny chain).
+# denies web -> host ICMP, in out_web's deny rules).
 A ping -c 2 -i 0.2 -W 1 10.88.0.1 >/dev/null 2>&1
 is "$(ctr spoofed_web)" 0 "packets from the container's own address are not spoofed"
 [ "$(ctr denied_out_web)" -ge 1 ]
@@ -68,10 +68,14 @@ is "$(ctr spoofed_web)" "$((before + 2))" "a gratuitous ARP for api's address is
 H ip neigh show 10.88.0.3 dev br0 | grep -q lladdr
 ok $((! $?)) "the host did not learn 10.88.0.3 from it"
 
-# NFLOG: the drop is logged with the spoof prefix (nft monitor trace is
-# not needed: the rule's own log statement is in the listing).
-H nft list chain bridge bulkhead spoof_web | grep -q 'log prefix "bh/spoof/web/deny" group 4200 drop'
-ok $? "the drop is logged as bh/spoof/web/deny"
+# NFLOG: the drop is logged with the spoof prefix whose group the reader
+# takes from the port (nft monitor trace is not needed: the rule's own log
+# statement is in the listing); the ports map counts veth0 as web's.
+H nft list chain bridge bulkhead prerouting |
+	grep -q 'meta protocol ip counter name iifname map @ports log prefix "bh/spoof/\*/deny" group 4200 drop'
+ok $? "the drop is logged as bh/spoof/*/deny"
+H nft list map bridge bulkhead ports | grep -q '"veth0" : "spoofed_web"'
+ok $? "and counted in spoofed_web, the counter the ports map names for veth0"
 
 # IPv6: link-local (neighbour discovery) passes, a global address the
 # container was not given does not.

@@ -85,7 +85,7 @@ elems allow_in_db_v4 | grep -qx "10.88.0.20 . tcp . 5432"
 ok $? "api's port flows: its address is in allow_in_db_v4"
 elems allow_in_metrics_v6 | grep -qx "fd88::20 . tcp . 9100"
 ok $? "and in allow_in_metrics_v6"
-is "$(kd_chain '"veth9"' port spoof)" spoof_api "its port is guarded"
+is "$(kd_port veth9)" spoofed_api "its port is guarded, counted as api's"
 list | grep -c 'comment "flow' >"$tmp/nrules"
 is "$(cat "$tmp/nrules")" "$(grep -c 'comment "flow' "$tmp/before")" "rules are untouched by a delta"
 

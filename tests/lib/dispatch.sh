@@ -1,6 +1,7 @@
 # The dispatch as the kernel holds it (docs/ruleset.md, "The dispatch"):
-# which group number the bit sets give a key, and which chain the tree's
-# leaf with that number leads to. Read from the kernel, never from the
+# which group number the bit sets give an address, and which chain the
+# tree's leaf with that number leads to; and which counter the bridge
+# table's ports map gives a port. Read from the kernel, never from the
 # daemon's model. Source it after tests/lib/tap.sh and define
 #   kd_nft ARGS...            nft in the namespace under test
 # optionally set
@@ -8,10 +9,11 @@
 #                             leaves from (else the kernel is listed)
 #
 #   kd_elems TABLE SET        the set's elements, one per line
-#   kd_num KEY v4|v6|port     the group number (0: in no bit set); KEY is
-#                             an address, or a quoted port name ("veth0")
-#   kd_leaf NUMBER in|out|spoof  the chain whose rule says "group number N"
-#   kd_chain KEY v4|v6|port in|out|spoof  both: the chain KEY leads to
+#   kd_num ADDR v4|v6         the group number (0: in no bit set)
+#   kd_leaf NUMBER in|out     the chain whose rule says "group number N"
+#   kd_chain ADDR v4|v6 in|out  both: the chain ADDR leads to
+#   kd_port PORT              the counter the ports map names for PORT
+#                             (spoofed_<group>), "" when none
 #   kd_members v4|v6          every address in any bit set, sorted
 
 kd_elems() {
@@ -21,13 +23,11 @@ kd_elems() {
 }
 
 kd_num() {
-	local n=0 b set tbl=inet
+	local n=0 b
 
 	for b in $(seq 0 12); do
-		set=bit${b}_$2
-		[ "$2" = port ] && set=port_bit$b tbl=bridge
-		kd_nft list set $tbl bulkhead "$set" >/dev/null 2>&1 || break
-		kd_elems $tbl "$set" | grep -qxF "$1" && n=$((n | 1 << b))
+		kd_nft list set inet bulkhead "bit${b}_$2" >/dev/null 2>&1 || break
+		kd_elems inet "bit${b}_$2" | grep -qxF "$1" && n=$((n | 1 << b))
 	done
 	echo "$n"
 }
@@ -40,6 +40,12 @@ kd_leaf() {
 
 kd_chain() {
 	kd_leaf "$(kd_num "$1" "$2")" "$3"
+}
+
+kd_port() {
+	kd_nft list map bridge bulkhead ports | tr -d '\n\t' |
+		sed -n 's/.*elements = { *//; s/ *}.*//p' | tr ',' '\n' |
+		sed 's/^ *//' | awk -v p="\"$1\"" '$1 == p { gsub(/"/, "", $3); print $3 }'
 }
 
 # kd_members v4|v6: every address in any bit set (every container

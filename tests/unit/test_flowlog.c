@@ -114,6 +114,11 @@ static void test_prefix(void **state)
 	assert_true(r.audit);
 	assert_true(flowlog_parse_prefix("bh/spoof/a_b/deny", &r));
 	assert_int_equal(r.dir, FL_DIR_SPOOF);
+	/* the group of the port, for the bridge table's drops only */
+	assert_true(flowlog_parse_prefix("bh/spoof/*/deny", &r));
+	assert_string_equal(r.group, "*");
+	assert_false(flowlog_parse_prefix("bh/in/*/deny", &r));
+	assert_false(flowlog_parse_prefix("bh/spoof/**/deny", &r));
 	assert_false(flowlog_parse_prefix("", &r));
 	assert_false(flowlog_parse_prefix("bh/in/db", &r));
 	assert_false(flowlog_parse_prefix("bh/up/db/deny", &r));
@@ -346,6 +351,7 @@ static void test_attribution(void **state)
 	assert_true(bh_addr_parse("10.0.0.2", false, &a));
 	container_add_addr(c, &a);
 	c->group = 4;
+	snprintf(c->ifname, sizeof(c->ifname), "v-web1");
 	assert_int_equal(inventory_add(inv, c), 0);
 	flowlog_set_context(fl, pol, inv);
 	assert_int_equal(flowlog_window_ms(fl), 5000);
@@ -394,6 +400,20 @@ static void test_attribution(void **state)
 		"bh/in/quarantine/deny");
 	flowlog_packet(fl, &p);
 	assert_string_equal(jstr(sink.j[6], "event", "action"), "quarantine");
+	/* the bridge table's drops: the group is that of the container
+	 * whose port the frame came in on, not the forged address's */
+	p = pkt("10.0.0.9", "10.0.0.3", IPPROTO_TCP, 1, 80, 1000004,
+		"bh/spoof/*/deny");
+	snprintf(p.indev, sizeof(p.indev), "v-web1");
+	flowlog_packet(fl, &p);
+	assert_string_equal(jstr(sink.j[7], "event", "action"), "spoof");
+	assert_string_equal(jstr(sink.j[7], "source", "group"), "web");
+	/* a port no container has (any more): no group is made up */
+	snprintf(p.indev, sizeof(p.indev), "v-gone");
+	flowlog_packet(fl, &p);
+	assert_string_equal(jstr(sink.j[8], "event", "action"), "spoof");
+	assert_null(json_object_get(json_object_get(sink.j[8], "source"),
+				    "group"));
 	flowlog_free(fl);
 	inventory_free(inv);
 	freepolicy(pol);

@@ -134,10 +134,10 @@ static bool has_allow(const struct ruleset *rs, const char *set,
 }
 
 /* The dispatch as the kernel runs it: from a tree's root, each rule
- * either tests the key against a bit set and goes to its target, or (no
- * match) goes there at once; a chain that ends returns. The name of the
- * first chain outside the tree, or "-" when the tree returned (no
- * container). key: an address, or a port's name for tree "port". */
+ * either tests the address against a bit set and goes to its target, or
+ * (no match) goes there at once; a chain that ends returns. The name of
+ * the first chain outside the tree, or "-" when the tree returned (no
+ * container). */
 static const char *walk_from(const struct ruleset *rs, size_t root,
 			     const char *tree, const char *key)
 {
@@ -145,15 +145,11 @@ static const char *walk_from(const struct ruleset *rs, size_t root,
 	size_t plen = strlen(tree), i, steps = 0;
 	const struct rs_chain *c = &rs->chains[root];
 	struct bh_addr a = { 0 };
-	int fam = 0;
+	int fam;
 
-	if (!strcmp(tree, "port")) {
-		snprintf((char *)k, 16, "%s", key);
-	} else {
-		assert_true(bh_addr_parse(key, false, &a));
-		memcpy(k, a.a, bh_addr_len(&a));
-		fam = a.family == AF_INET6 ? 6 : 4;
-	}
+	assert_true(bh_addr_parse(key, false, &a));
+	memcpy(k, a.a, bh_addr_len(&a));
+	fam = a.family == AF_INET6 ? 6 : 4;
 	while (steps++ < RS_DISPATCH_BITS + 1) {
 		const struct rs_rule *r = NULL;
 
@@ -166,8 +162,8 @@ static const char *walk_from(const struct ruleset *rs, size_t root,
 				continue;
 			}
 			assert_int_equal(x->n_m, 1);
-			if (x->m[0].kind == RM_ADDR_SET &&
-			    x->m[0].family != fam)
+			assert_int_equal(x->m[0].kind, RM_ADDR_SET);
+			if (x->m[0].family != fam)
 				continue;
 			if (ruleset_set_find(&rs->sets[x->m[0].set], k) >= 0)
 				r = x;
@@ -182,8 +178,8 @@ static const char *walk_from(const struct ruleset *rs, size_t root,
 	return NULL;
 }
 
-/* The tree's root: what the base chains jump to (forward: "to", then
- * "from"; the bridge table's prerouting: "port"). */
+/* The tree's root: what the forward chain jumps to ("to", then
+ * "from"). */
 static size_t tree_root(const struct ruleset *rs, const char *tree)
 {
 	size_t i, j, seen = 0;
@@ -191,15 +187,12 @@ static size_t tree_root(const struct ruleset *rs, const char *tree)
 	for (i = 0; i < rs->n_chains; i++) {
 		const struct rs_chain *c = &rs->chains[i];
 
-		if (c->hook != RS_HOOK_FORWARD && c->hook != RS_HOOK_PREROUTING)
+		if (c->hook != RS_HOOK_FORWARD || c->table != RS_INET)
 			continue;
 		for (j = 0; j < c->n; j++) {
 			const struct rs_rule *r = &rs->rules[c->first + j];
 
-			if (r->verdict != RV_JUMP)
-				continue;
-			if (!strcmp(tree, "port") ? c->table == RS_BRIDGE :
-			    c->table == RS_INET &&
+			if (r->verdict == RV_JUMP &&
 			    seen++ == (strcmp(tree, "from") ? 0u : 1u))
 				return r->target;
 		}
@@ -208,16 +201,26 @@ static size_t tree_root(const struct ruleset *rs, const char *tree)
 	return 0;
 }
 
-/* The dispatch as the kernel runs it: from the root of tree "to", "from"
- * or "port" (bridge), each rule either tests the key against a bit set
- * and goes to its target, or (no match) goes there at once; a chain that
- * ends returns. The name of the first chain outside the tree, or "-"
- * when the tree returned (no container). key: an address, or a port's
- * name for "port". */
+/* walk_from the root of tree "to" or "from". */
 static const char *walk(const struct ruleset *rs, const char *tree,
 			const char *key)
 {
 	return walk_from(rs, tree_root(rs, tree), tree, key);
+}
+
+/* The counter the bridge table's ports map names for a port, or "-". */
+static const char *port_counter(const struct ruleset *rs, const char *port)
+{
+	uint8_t k[RS_KEY_MAX] = { 0 };
+	const struct rs_set *s;
+	long at;
+
+	assert_true(rs->ports >= 0);
+	s = &rs->sets[rs->ports];
+	assert_true(s->counters);
+	snprintf((char *)k, 16, "%s", port);
+	at = ruleset_set_find(s, k);
+	return at < 0 ? "-" : rs->counters[s->objs[at]].name;
 }
 
 static struct inventory *sample(void)
@@ -260,9 +263,9 @@ static void test_model(void **state)
 	assert_string_equal(walk(rs, "from", "fd01::2"), "out_web");
 	assert_string_equal(walk(rs, "to", "10.9.0.53"), "-");
 	assert_string_equal(walk(rs, "from", "fd01::3"), "-");
-	assert_string_equal(walk(rs, "port", "veth0"), "spoof_web");
-	assert_string_equal(walk(rs, "port", "veth1"), "spoof_api");
-	assert_string_equal(walk(rs, "port", "eth0"), "-");
+	assert_string_equal(port_counter(rs, "veth0"), "spoofed_web");
+	assert_string_equal(port_counter(rs, "veth1"), "spoofed_api");
+	assert_string_equal(port_counter(rs, "eth0"), "-");
 	/* api (3 = bits 0 and 1): one element in each, no more */
 	assert_true(has(rs, "bit0_v4", "10.1.0.3"));
 	assert_true(has(rs, "bit1_v4", "10.1.0.3"));
@@ -271,7 +274,7 @@ static void test_model(void **state)
 	assert_true(rs->sets[set_idx(rs, "bit2_v4")].size >= 2 + 64);
 	/* no element has a verdict for data: nothing makes a commit walk */
 	t = print(rs);
-	assert_null(strstr(t, "\tmap "));
+	assert_null(strstr(t, "vmap"));
 	assert_null(strstr(t, " : goto "));
 	assert_null(strstr(t, " : jump "));
 	free(t);
@@ -305,10 +308,8 @@ static void test_model(void **state)
 	 * host->db 1 */
 	assert_int_equal(n_flow, 1 + 1 + 4 + 2 + 1);
 	assert_int_equal(set_idx(rs, "g_api_v6"), -1);
-	/* anti-spoofing: guarded ports only (web 4, api 3) */
-	assert_int_equal(rs->sets[set_idx(rs, "port_bit0")].n, 1);
-	assert_int_equal(rs->sets[set_idx(rs, "port_bit1")].n, 1);
-	assert_int_equal(rs->sets[set_idx(rs, "port_bit2")].n, 1);
+	/* anti-spoofing: guarded ports only, one element each */
+	assert_int_equal(rs->sets[rs->ports].n, 2);
 	ruleset_free(rs);
 	inventory_free(inv);
 	policy_free(p);
@@ -348,8 +349,13 @@ static void test_text(void **state)
 	assert_non_null(strstr(t, "\t\tip daddr @bit2_v4 goto to_4_5\n"));
 	assert_non_null(strstr(t, "\t\tip6 saddr @bit0_v6 goto out_db "
 			       "comment \"group number 5\"\n"));
-	assert_non_null(strstr(t, "\t\tiifname @port_bit0 goto spoof_db "
-			       "comment \"group number 5\"\n"));
+	/* the bridge table: one chain, the ports map names the counter */
+	assert_non_null(strstr(t, "type ifname : counter\n"));
+	assert_non_null(strstr(t, "\"veth1\" : \"spoofed_api\""));
+	assert_non_null(strstr(t, "\t\tmeta protocol ip6 counter name iifname "
+			       "map @ports log prefix \"bh/spoof/*/deny\" "
+			       "group 4200 drop\n"));
+	assert_null(strstr(t, "chain spoof_"));
 	assert_non_null(strstr(t, "elements = { 10.9.0.0/24 }"));
 	assert_non_null(strstr(t, "\"veth0\" . fd01::2"));
 	/* db is in audit mode: its over-rate packets pass too */
@@ -451,8 +457,8 @@ static void test_delta_equals_rebuild(void **state)
 	assert_string_equal(walk(rs, "to", "10.1.0.4"), "in_quarantine");
 	assert_string_equal(walk(rs, "to", "10.1.0.5"), "in_web");
 	assert_string_equal(walk(rs, "to", "10.1.0.9"), "in_api");
-	assert_string_equal(walk(rs, "port", "veth9"), "spoof_api");
-	assert_string_equal(walk(rs, "port", "veth0"), "-");
+	assert_string_equal(port_counter(rs, "veth9"), "spoofed_api");
+	assert_string_equal(port_counter(rs, "veth0"), "-");
 	assert_null(strstr(t1, "10.1.0.2 "));
 	free(t1);
 	free(t2);
@@ -642,7 +648,7 @@ static void test_dispatch_scale(void **state)
 	static const size_t sizes[] = { 0, 1, 2, 5, 6, 13, 14, 125, 126, 1000,
 					POLICY_CONTAINER_GROUPS_MAX - 2 };
 	char id[32], purpose[32], ip4[32], ip6[48], ifn[16], want[48];
-	size_t k, g, n, to, from, port;
+	size_t k, g, n, to, from;
 
 	(void)state;
 	for (k = 0; k < ARRAY_SIZE(sizes); k++) {
@@ -673,7 +679,6 @@ static void test_dispatch_scale(void **state)
 		assert_true(rs->n_bits <= RS_DISPATCH_BITS);
 		to = tree_root(rs, "to");
 		from = tree_root(rs, "from");
-		port = tree_root(rs, "port");
 		for (g = 0; g <= n; g++) {
 			const char *grp = g == n ? "unassigned" : purpose;
 
@@ -689,13 +694,12 @@ static void test_dispatch_scale(void **state)
 			snprintf(want, sizeof(want), "out_%s", grp);
 			assert_string_equal(walk_from(rs, from, "from", ip4),
 					    want);
-			snprintf(want, sizeof(want), "spoof_%s", grp);
-			assert_string_equal(walk_from(rs, port, "port", ifn),
-					    want);
+			snprintf(want, sizeof(want), "spoofed_%s", grp);
+			assert_string_equal(port_counter(rs, ifn), want);
 		}
 		assert_string_equal(walk(rs, "to", "192.0.2.1"), "-");
 		assert_string_equal(walk(rs, "from", "2001:db8::1"), "-");
-		assert_string_equal(walk(rs, "port", "eth0"), "-");
+		assert_string_equal(port_counter(rs, "eth0"), "-");
 		ruleset_free(rs);
 		inventory_free(inv);
 		policy_free(p);
