@@ -215,7 +215,7 @@ static int commit_full(struct daemon *d, const struct policy *p,
 
 	rs = ruleset_build(p, d->inv, &d->rso);
 	nftmon_pause(d->mon);
-	ret = nft_commit_full(d->nft, rs, &ne);
+	ret = nft_commit_full(d->nft, rs, NULL, &ne);
 	nftmon_resume(d->mon, ret == 0);
 	if (ret < 0) {
 		*err = xasprintf("the kernel refused the table: %s",
