@@ -66,6 +66,10 @@ struct daemon {
 	struct ruleset *rs;
 	struct ruleset_opts rso;
 	struct nft_writer *nft;
+	/* The last counts read of our named counters (by a full commit,
+	 * status, the denied-flow pipeline): a commit that finds the table
+	 * gone (deleted by someone else) starts the counters from these. */
+	struct nft_counts *counts;
 	struct control *ctl;
 	struct denied *denied;
 	struct links *links;
@@ -214,8 +218,16 @@ static int commit_full(struct daemon *d, const struct policy *p,
 	int ret;
 
 	rs = ruleset_build(p, d->inv, &d->rso);
+	/* As late as possible: what the old counters count between this
+	 * read and the commit is lost (docs/daemon.md). Counters the kernel
+	 * no longer has keep their last known counts. */
+	ret = nft_read_counters(d->nft, nft_counts_note, d->counts);
+	if (ret < 0)
+		log_warn("cannot read the kernel's counters (%s): the new "
+			 "table starts them from the last counts read",
+			 strerror(-ret));
 	nftmon_pause(d->mon);
-	ret = nft_commit_full(d->nft, rs, &ne);
+	ret = nft_commit_full(d->nft, rs, d->counts, &ne);
 	nftmon_resume(d->mon, ret == 0);
 	if (ret < 0) {
 		*err = xasprintf("the kernel refused the table: %s",
@@ -223,6 +235,7 @@ static int commit_full(struct daemon *d, const struct policy *p,
 		ruleset_free(rs);
 		return ret;
 	}
+	nft_counts_keep(d->counts, rs);
 	d->n_full++;
 	log_debug("full commit: %zu containers in %llu ms",
 		  inventory_count(d->inv),
@@ -806,10 +819,18 @@ static const char *kind_str(const struct group *g)
 	}
 }
 
+struct status_counters {
+	json_t *all;
+	struct nft_counts *counts;
+};
+
 static void counter_cb(const char *name, enum rs_table table,
 		       uint64_t packets, uint64_t bytes, void *arg)
 {
-	json_object_set_new(arg, name, json_pack("{s:I, s:I}", "packets",
+	struct status_counters *sc = arg;
+
+	nft_counts_note(name, table, packets, bytes, sc->counts);
+	json_object_set_new(sc->all, name, json_pack("{s:I, s:I}", "packets",
 		(json_int_t)packets, "bytes", (json_int_t)bytes));
 }
 
@@ -840,16 +861,17 @@ static json_t *group_counters(json_t *all, const char *g)
 
 /* Adds the containers to list (all, only id when not NULL, or none when
  * list is NULL) and returns the groups. */
-static json_t *groups_json(const struct daemon *d, json_t *list,
-			   const char *id)
+static json_t *groups_json(struct daemon *d, json_t *list, const char *id)
 {
 	const struct policy *p = d->policy;
 	json_t *groups = json_array(), **members = NULL, *g, *ctrs = NULL;
 	size_t i, *count = NULL;
 
 	if (p) {
-		ctrs = json_object();
-		if (nft_read_counters(d->nft, counter_cb, ctrs) < 0)
+		struct status_counters sc = { json_object(), d->counts };
+
+		ctrs = sc.all;
+		if (nft_read_counters(d->nft, counter_cb, &sc) < 0)
 			log_warn("status: cannot read the kernel's counters");
 		members = xcalloc(p->n_groups, sizeof(*members));
 		count = xcalloc(p->n_groups, sizeof(*count));
@@ -1290,6 +1312,7 @@ static int start_denied(struct daemon *d)
 		.nflog_group = d->o.nflog_group,
 		.journald = d->o.journald,
 		.ring_size = 0,
+		.counts = d->counts,
 	};
 
 	return denied_start(d, &o, &d->denied);
@@ -1312,6 +1335,7 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 	d->o = *o;
 	d->ino_fd = -1;
 	d->started_wall_ms = bh_wall_ms();
+	d->counts = nft_counts_new();
 	d->loop = ev_new();
 	if (!d->loop) {
 		ret = -errno;
@@ -1508,6 +1532,7 @@ void daemon_free(struct daemon *d)
 		log_warn("could not compact the state in %s", d->o.state_dir);
 	state_close(d->state);
 	ruleset_free(d->rs);
+	nft_counts_free(d->counts);
 	inventory_free(d->inv);
 	policy_free(d->policy);
 	json_decref(d->last.errors);

@@ -35,6 +35,7 @@ struct ctr {
 	uint64_t packets;		/* the kernel's value at the last read */
 	uint64_t pending;		/* unlogged, not yet in a record */
 	uint64_t pending_since;		/* wall ms */
+	uint8_t table;			/* enum rs_table */
 	bool seen;
 };
 
@@ -56,6 +57,8 @@ struct denied {
 	struct ctr *ctrs;
 	size_t n_ctrs, cap_ctrs;
 	bool ctr_baseline;		/* the first read only sets the base */
+	size_t ctr_n_read[2];		/* the last read's, per rs_table */
+	struct nft_counts *counts;	/* the daemon's last known counts */
 	uint64_t ctr_read_ms;
 	uint64_t kernel_denied, kernel_unlogged;
 	bool ctr_warned;
@@ -258,6 +261,9 @@ static void ctr_cb(const char *name, enum rs_table table, uint64_t pk,
 	bool unlogged;
 	struct ctr *c;
 
+	dn->ctr_n_read[table == RS_BRIDGE]++;
+	if (dn->counts)
+		nft_counts_note(name, table, pk, bytes, dn->counts);
 	if (!flowlog_parse_counter(name, &rule, &unlogged))
 		return;
 	c = ctr_find(dn, name);
@@ -267,11 +273,13 @@ static void ctr_cb(const char *name, enum rs_table table, uint64_t pk,
 		c = &dn->ctrs[dn->n_ctrs++];
 		memset(c, 0, sizeof(*c));
 		c->name = xstrdup(name);
+		c->table = (uint8_t)table;
 		/* Counted before we started: not ours to report. A counter
-		 * born later (new group) starts at zero. */
+		 * born later (new group) starts at zero; the others carry
+		 * their counts from table to table, and we know them. */
 		c->packets = dn->ctr_baseline ? pk : 0;
 	}
-	/* A smaller value: the table was replaced behind our back. */
+	/* A smaller value: someone reset the counters behind our back. */
 	delta = pk >= c->packets ? pk - c->packets : pk;
 	c->packets = pk;
 	c->seen = true;
@@ -311,12 +319,16 @@ static int read_counters(struct denied *dn)
 
 	for (i = 0; i < dn->n_ctrs; i++)
 		dn->ctrs[i].seen = false;
+	dn->ctr_n_read[0] = dn->ctr_n_read[1] = 0;
 	ret = nft_read_counters(dn->nft, ctr_cb, dn);
 	now = bh_wall_ms();
-	/* Forget counters that went away with their group. */
+	/* Forget counters that went away with their group. None at all from
+	 * a table: it is gone (someone deleted it), and the daemon puts it
+	 * back with the counts it last knew; keep ours to count on from. */
 	if (!ret)
 		for (i = 0; i < dn->n_ctrs;) {
-			if (dn->ctrs[i].seen) {
+			if (dn->ctrs[i].seen ||
+			    !dn->ctr_n_read[dn->ctrs[i].table == RS_BRIDGE]) {
 				i++;
 				continue;
 			}
@@ -339,16 +351,13 @@ static int read_counters(struct denied *dn)
 static void sync_context(struct denied *dn)
 {
 	const struct policy *p = daemon_policy(dn->d);
-	size_t i;
 
 	if (p == dn->pol)
 		return;
 	/* A new policy comes with a new table (one transaction replaces
-	 * it), whose counters start at zero; the daemon keeps the old policy
-	 * alive for seconds, so the pointer cannot be reused meanwhile. */
-	if (dn->pol)
-		for (i = 0; i < dn->n_ctrs; i++)
-			dn->ctrs[i].packets = 0;
+	 * it) whose counters carry on from the old ones' counts; the daemon
+	 * keeps the old policy alive for seconds, so the pointer cannot be
+	 * reused meanwhile. */
 	dn->pol = p;
 	flowlog_set_context(dn->fl, p, daemon_inventory(dn->d));
 }
@@ -434,6 +443,7 @@ int denied_start(struct daemon *d, const struct denied_opts *o,
 		    RULESET_NFLOG_GROUP_DEFAULT;
 	dn->journald = o->journald;
 	dn->ring_size = o->ring_size ? o->ring_size : DENIED_RING_DEFAULT;
+	dn->counts = o->counts;
 	dn->ring = xcalloc(dn->ring_size, sizeof(*dn->ring));
 	ret = open_log(dn->path);
 	if (ret < 0) {

@@ -71,6 +71,7 @@ struct nft_writer {
 	bool force;			/* SO_*BUFFORCE works (CAP_NET_ADMIN) */
 	const struct ruleset *rs;	/* while building */
 	const struct rs_delta *delta;
+	const struct nft_counts *counts;
 };
 
 static int family_of(enum rs_table t)
@@ -213,11 +214,18 @@ static void put_counter(struct nft_writer *w, uint32_t i)
 	struct tag tag = { .kind = T_COUNTER, .table = c->table, .idx = i };
 	struct nftnl_obj *o = nftnl_obj_alloc();
 	struct nlmsghdr *nlh;
+	uint64_t packets, bytes;
 
 	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, RULESET_TABLE);
 	nftnl_obj_set_str(o, NFTNL_OBJ_NAME, c->name);
 	nftnl_obj_set_u32(o, NFTNL_OBJ_FAMILY, family_of(c->table));
 	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+	/* NFTA_COUNTER_PACKETS/BYTES: the kernel starts the counter there */
+	if (nft_counts_get(w->counts, c->name, c->table, &packets, &bytes) &&
+	    (packets || bytes)) {
+		nftnl_obj_set_u64(o, NFTNL_OBJ_CTR_PKTS, packets);
+		nftnl_obj_set_u64(o, NFTNL_OBJ_CTR_BYTES, bytes);
+	}
 	nlh = msg_begin(w, NFT_MSG_NEWOBJ, c->table, NLM_F_CREATE, &tag);
 	nftnl_obj_nlmsg_build_payload(nlh, o);
 	msg_end(w, nlh);
@@ -1041,10 +1049,12 @@ static void batch_presize(struct nft_writer *w, const struct ruleset *rs)
 	}
 }
 
-int nft_build_full(struct nft_writer *w, const struct ruleset *rs)
+int nft_build_full(struct nft_writer *w, const struct ruleset *rs,
+		   const struct nft_counts *counts)
 {
 	w->rs = rs;
 	w->delta = NULL;
+	w->counts = counts;
 	batch_presize(w, rs);
 	batch_begin(w);
 	put_tables(w, RS_INET, true);
@@ -1054,15 +1064,16 @@ int nft_build_full(struct nft_writer *w, const struct ruleset *rs)
 	if (rs->has_bridge)
 		put_objects(w, RS_BRIDGE);
 	batch_end(w);
+	w->counts = NULL;
 	return 0;
 }
 
 int nft_commit_full(struct nft_writer *w, const struct ruleset *rs,
-		    struct nft_error *e)
+		    const struct nft_counts *counts, struct nft_error *e)
 {
 	if (e)
 		memset(e, 0, sizeof(*e));
-	nft_build_full(w, rs);
+	nft_build_full(w, rs, counts);
 	return batch_send(w, e);
 }
 
@@ -1241,6 +1252,129 @@ int nft_read_counters(struct nft_writer *w, nft_counter_cb cb, void *arg)
 			ret = 0;
 	}
 	return ret;
+}
+
+/* ---- last known counts: open addressing on (table, name) ---- */
+
+struct nft_count {
+	char *name;			/* NULL: free slot */
+	uint8_t table;			/* enum rs_table */
+	uint64_t packets, bytes;
+};
+
+struct nft_counts {
+	struct nft_count *v;
+	size_t n, cap;			/* cap: a power of two, or 0 */
+};
+
+struct nft_counts *nft_counts_new(void)
+{
+	return xcalloc(1, sizeof(struct nft_counts));
+}
+
+static void counts_clear(struct nft_counts *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->cap; i++)
+		free(c->v[i].name);
+	free(c->v);
+	c->v = NULL;
+	c->n = c->cap = 0;
+}
+
+void nft_counts_free(struct nft_counts *c)
+{
+	if (!c)
+		return;
+	counts_clear(c);
+	free(c);
+}
+
+/* The slot of (table, name), or the free slot where it would go. */
+static struct nft_count *counts_slot(const struct nft_counts *c,
+				     const char *name, enum rs_table table)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)table;
+	const unsigned char *p;
+	size_t i;
+
+	for (p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	for (i = h & (c->cap - 1);; i = (i + 1) & (c->cap - 1))
+		if (!c->v[i].name || (c->v[i].table == table &&
+				      !strcmp(c->v[i].name, name)))
+			return &c->v[i];
+}
+
+static struct nft_count *counts_put(struct nft_counts *c, const char *name,
+				    enum rs_table table)
+{
+	struct nft_counts old = *c;
+	struct nft_count *s;
+	size_t i;
+
+	if ((c->n + 1) * 2 > c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 64;
+		c->v = xcalloc(c->cap, sizeof(*c->v));
+		c->n = 0;
+		for (i = 0; i < old.cap; i++) {
+			if (!old.v[i].name)
+				continue;
+			*counts_slot(c, old.v[i].name, old.v[i].table) =
+				old.v[i];
+			c->n++;
+		}
+		free(old.v);
+	}
+	s = counts_slot(c, name, table);
+	if (!s->name) {
+		s->name = xstrdup(name);
+		s->table = (uint8_t)table;
+		c->n++;
+	}
+	return s;
+}
+
+void nft_counts_note(const char *name, enum rs_table table,
+		     uint64_t packets, uint64_t bytes, void *arg)
+{
+	struct nft_count *s = counts_put(arg, name, table);
+
+	s->packets = packets;
+	s->bytes = bytes;
+}
+
+bool nft_counts_get(const struct nft_counts *c, const char *name,
+		    enum rs_table table, uint64_t *packets, uint64_t *bytes)
+{
+	const struct nft_count *s;
+
+	*packets = *bytes = 0;
+	if (!c || !c->n)
+		return false;
+	s = counts_slot(c, name, table);
+	if (!s->name)
+		return false;
+	*packets = s->packets;
+	*bytes = s->bytes;
+	return true;
+}
+
+void nft_counts_keep(struct nft_counts *c, const struct ruleset *rs)
+{
+	struct nft_counts old = *c;
+	uint64_t packets, bytes;
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < rs->n_counters; i++) {
+		nft_counts_get(&old, rs->counters[i].name,
+			       rs->counters[i].table, &packets, &bytes);
+		nft_counts_note(rs->counters[i].name, rs->counters[i].table,
+				packets, bytes, c);
+	}
+	counts_clear(&old);
 }
 
 const void *nft_last_batch(const struct nft_writer *w, size_t *len)

@@ -12,12 +12,16 @@
 
 struct daemon;
 struct denied;
+struct nft_counts;
 
 struct denied_opts {
 	const char *path;	/* JSON-lines file, created 0640 */
 	uint16_t nflog_group;	/* the group the deny chains log to */
 	bool journald;		/* also send each record to journald */
 	size_t ring_size;	/* recent records kept for --follow */
+	/* not owned, may be NULL: every counter reading is noted there
+	 * (the daemon's last known counts, see nft.h) */
+	struct nft_counts *counts;
 };
 
 /* Opens the file, binds the NFLOG group in the daemon's network namespace

@@ -31,11 +31,30 @@ uint32_t nft_portid(const struct nft_writer *w);
  * -errno. */
 int nft_generation(struct nft_writer *w, uint32_t *gen);
 
+/* The last known counts of named counters, by table and name: what a
+ * full commit creates them with, so that replacing the table (a reload, a
+ * restore after tampering, a restart) does not reset the evidence. */
+struct nft_counts;
+
+struct nft_counts *nft_counts_new(void);
+void nft_counts_free(struct nft_counts *c);	/* NULL is fine */
+/* Remember one reading (an nft_counter_cb: arg is the nft_counts). */
+void nft_counts_note(const char *name, enum rs_table table,
+		     uint64_t packets, uint64_t bytes, void *arg);
+/* False (and 0, 0) when c has no such counter. */
+bool nft_counts_get(const struct nft_counts *c, const char *name,
+		    enum rs_table table, uint64_t *packets, uint64_t *bytes);
+/* After rs was committed with c: forget every counter rs does not have
+ * (a group that is gone takes its counts with it). */
+void nft_counts_keep(struct nft_counts *c, const struct ruleset *rs);
+
 /* Replace the whole table in ONE transaction: delete the old table (when
  * present) and add every object of rs in the same batch, so no packet
- * ever meets an empty or half-built table. On error nothing changed. */
+ * ever meets an empty or half-built table. Each named counter starts at
+ * its value in counts (0 when absent or counts is NULL). On error
+ * nothing changed. */
 int nft_commit_full(struct nft_writer *w, const struct ruleset *rs,
-		    struct nft_error *e);
+		    const struct nft_counts *counts, struct nft_error *e);
 
 /* Add/remove set and map elements in one batch. On error nothing changed. */
 int nft_commit_delta(struct nft_writer *w, const struct ruleset *rs,
@@ -56,7 +75,8 @@ int nft_read_counters(struct nft_writer *w, nft_counter_cb cb, void *arg);
 
 /* For tests and the benchmark: build the full batch without sending it,
  * and the bytes of the last batch built (valid until the next call). */
-int nft_build_full(struct nft_writer *w, const struct ruleset *rs);
+int nft_build_full(struct nft_writer *w, const struct ruleset *rs,
+		   const struct nft_counts *counts);
 const void *nft_last_batch(const struct nft_writer *w, size_t *len);
 
 #endif

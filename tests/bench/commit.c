@@ -342,7 +342,7 @@ static void measure(unsigned long n, unsigned groups, int rounds,
 			die(file, errno);
 		if (nft_open(&cw) < 0)
 			die("netlink", errno);
-		nft_build_full(cw, rs);
+		nft_build_full(cw, rs, NULL);
 		b = nft_last_batch(cw, &blen);
 		if (bh_write_file_atomic(bfile, b, blen, 0600) < 0)
 			die(bfile, EIO);
@@ -362,7 +362,7 @@ static void measure(unsigned long n, unsigned groups, int rounds,
 		t0 = bench_now();
 		rs = ruleset_build(p, inv, &o);
 		t1 = bench_now();
-		if (nft_commit_full(w, rs, &e) < 0) {
+		if (nft_commit_full(w, rs, NULL, &e) < 0) {
 			fprintf(stderr, "commit: %s\n", e.msg);
 			exit(2);
 		}

@@ -1,0 +1,236 @@
+/* nft.c without a kernel: the last known counts (nft_counts) and the full
+ * batch's counter objects, which must start at those counts so that a
+ * replaced table keeps its evidence. The batch is built, never sent. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <libnftnl/object.h>
+
+#include "inventory.h"
+#include "nft.h"
+#include "ruleset.h"
+
+static const char policy_yaml[] =
+	"version: 1\n"
+	"groups:\n"
+	"  web: { match: { purpose: web } }\n"
+	"  db: { match: { purpose: db } }\n"
+	"flows:\n"
+	"  - { from: web, to: db, ports: [tcp/5432] }\n";
+
+static struct ruleset *build(struct policy **pp, struct inventory **ip)
+{
+	struct diags d = { 0 };
+	struct policy *p = policy_load_buf("t.yaml", policy_yaml,
+					   strlen(policy_yaml), &d);
+	struct inventory *inv = inventory_new();
+	struct container *c = container_new("w1", "w1");
+	struct ruleset_opts o;
+	struct bh_addr a;
+
+	assert_non_null(p);
+	diags_free(&d);
+	container_add_label(c, "bulkhead.purpose", "web");
+	assert_true(bh_addr_parse("10.1.0.2", false, &a));
+	container_add_addr(c, &a);
+	snprintf(c->ifname, sizeof(c->ifname), "veth0");
+	assert_int_equal(inventory_add(inv, c), 0);
+	inventory_classify(inv, p);
+	ruleset_opts_from_policy(&o, p);
+	*pp = p;
+	*ip = inv;
+	return ruleset_build(p, inv, &o);
+}
+
+static void test_counts(void **state)
+{
+	struct nft_counts *c = nft_counts_new();
+	uint64_t pk, b;
+	char name[32];
+	int i;
+
+	(void)state;
+	assert_false(nft_counts_get(c, "denied_in_web", RS_INET, &pk, &b));
+	assert_false(nft_counts_get(NULL, "denied_in_web", RS_INET, &pk, &b));
+	nft_counts_note("denied_in_web", RS_INET, 5, 500, c);
+	nft_counts_note("denied_in_web", RS_BRIDGE, 6, 600, c);
+	/* enough to grow the table several times */
+	for (i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "denied_in_g%d", i);
+		nft_counts_note(name, RS_INET, (uint64_t)i, (uint64_t)i * 10,
+				c);
+	}
+	nft_counts_note("denied_in_web", RS_INET, 7, 700, c);
+	assert_true(nft_counts_get(c, "denied_in_web", RS_INET, &pk, &b));
+	assert_int_equal(pk, 7);
+	assert_int_equal(b, 700);
+	/* the same name in the other table is another counter */
+	assert_true(nft_counts_get(c, "denied_in_web", RS_BRIDGE, &pk, &b));
+	assert_int_equal(pk, 6);
+	assert_int_equal(b, 600);
+	for (i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "denied_in_g%d", i);
+		assert_true(nft_counts_get(c, name, RS_INET, &pk, &b));
+		assert_int_equal(pk, i);
+		assert_int_equal(b, i * 10);
+	}
+	nft_counts_free(c);
+	nft_counts_free(NULL);
+}
+
+/* nft_counts_keep: only the model's counters stay, with their counts. */
+static void test_keep(void **state)
+{
+	struct nft_counts *c = nft_counts_new();
+	struct inventory *inv;
+	struct policy *p;
+	struct ruleset *rs = build(&p, &inv);
+	uint64_t pk, b;
+
+	(void)state;
+	nft_counts_note("denied_in_web", RS_INET, 7, 700, c);
+	nft_counts_note("denied_in_gone", RS_INET, 9, 900, c);
+	nft_counts_keep(c, rs);
+	assert_true(nft_counts_get(c, "denied_in_web", RS_INET, &pk, &b));
+	assert_int_equal(pk, 7);
+	assert_int_equal(b, 700);
+	assert_false(nft_counts_get(c, "denied_in_gone", RS_INET, &pk, &b));
+	assert_int_equal(pk, 0);
+	/* a counter of the model without a count starts known at zero */
+	assert_true(nft_counts_get(c, "denied_in_db", RS_INET, &pk, &b));
+	assert_int_equal(pk, 0);
+	nft_counts_free(c);
+	ruleset_free(rs);
+	inventory_free(inv);
+	policy_free(p);
+}
+
+struct seen {
+	char name[64];
+	int family;
+	bool has_counts;
+	uint64_t packets, bytes;
+};
+
+/* Every NEWOBJ of the last batch built. */
+static size_t batch_objs(struct nft_writer *w, struct seen *v, size_t max)
+{
+	size_t len, n = 0;
+	const void *buf = nft_last_batch(w, &len);
+	const struct nlmsghdr *nlh = buf;
+	int rest = (int)len;
+
+	for (; mnl_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
+		struct nftnl_obj *o;
+
+		if (nlh->nlmsg_type != (NFNL_SUBSYS_NFTABLES << 8 |
+					NFT_MSG_NEWOBJ))
+			continue;
+		assert_true(n < max);
+		o = nftnl_obj_alloc();
+		assert_int_equal(nftnl_obj_nlmsg_parse(nlh, o), 0);
+		assert_int_equal(nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE),
+				 NFT_OBJECT_COUNTER);
+		snprintf(v[n].name, sizeof(v[n].name), "%s",
+			 nftnl_obj_get_str(o, NFTNL_OBJ_NAME));
+		v[n].family = (int)nftnl_obj_get_u32(o, NFTNL_OBJ_FAMILY);
+		v[n].has_counts = nftnl_obj_is_set(o, NFTNL_OBJ_CTR_PKTS);
+		v[n].packets = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS);
+		v[n].bytes = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_BYTES);
+		nftnl_obj_free(o);
+		n++;
+	}
+	assert_int_equal(rest, 0);
+	return n;
+}
+
+static const struct seen *find(const struct seen *v, size_t n,
+			       const char *name, int family)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(v[i].name, name) && v[i].family == family)
+			return &v[i];
+	return NULL;
+}
+
+static void test_batch(void **state)
+{
+	struct nft_counts *c = nft_counts_new();
+	struct nft_writer *w;
+	struct inventory *inv;
+	struct policy *p;
+	struct ruleset *rs = build(&p, &inv);
+	struct seen v[64];
+	const struct seen *s;
+	size_t n, i;
+
+	(void)state;
+	if (nft_open(&w) < 0)
+		skip();
+	nft_counts_note("denied_in_web", RS_INET, 7, 700, c);
+	nft_counts_note("unlogged_out_db", RS_INET, 1ULL << 40, 3ULL << 40, c);
+	nft_counts_note("spoofed_web", RS_BRIDGE, 3, 300, c);
+	nft_counts_note("spoofed_web", RS_INET, 99, 9900, c);
+	nft_counts_note("denied_in_gone", RS_INET, 9, 900, c);
+	nft_build_full(w, rs, c);
+	n = batch_objs(w, v, 64);
+	assert_int_equal(n, rs->n_counters);
+
+	s = find(v, n, "denied_in_web", NFPROTO_INET);
+	assert_non_null(s);
+	assert_true(s->has_counts);
+	assert_int_equal(s->packets, 7);
+	assert_int_equal(s->bytes, 700);
+	s = find(v, n, "unlogged_out_db", NFPROTO_INET);
+	assert_non_null(s);
+	assert_int_equal(s->packets, 1ULL << 40);
+	assert_int_equal(s->bytes, 3ULL << 40);
+	/* by table: the inet count of that name is not the bridge's */
+	s = find(v, n, "spoofed_web", NFPROTO_BRIDGE);
+	assert_non_null(s);
+	assert_int_equal(s->packets, 3);
+	assert_int_equal(s->bytes, 300);
+	assert_null(find(v, n, "denied_in_gone", NFPROTO_INET));
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i].name, "denied_in_web") &&
+		    strcmp(v[i].name, "unlogged_out_db") &&
+		    strcmp(v[i].name, "spoofed_web"))
+			assert_int_equal(v[i].packets, 0);
+
+	/* without counts, and counts do not stick to the writer */
+	nft_build_full(w, rs, NULL);
+	n = batch_objs(w, v, 64);
+	assert_int_equal(n, rs->n_counters);
+	for (i = 0; i < n; i++)
+		assert_false(v[i].has_counts);
+
+	nft_close(w);
+	nft_counts_free(c);
+	ruleset_free(rs);
+	inventory_free(inv);
+	policy_free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_counts),
+		cmocka_unit_test(test_keep),
+		cmocka_unit_test(test_batch),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
