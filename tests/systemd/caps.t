@@ -219,17 +219,23 @@ if command -v logrotate >/dev/null; then
 	chmod 0644 "$NS_TMP/logrotate.conf"
 	grep -q "kill -USR1 $BHD_PID" "$NS_TMP/logrotate.conf"
 	ok $? "logrotate config derived from systemd/bulkhead.logrotate"
+	reopens() { grep -c 'denied flows: reopened' "$BHD_LOG"; }
+	ino=$(stat -c %i "$BHD_DENIED")
+	r0=$(reopens)
 	logrotate -f -s "$NS_TMP/logrotate.state" "$NS_TMP/logrotate.conf" \
 		> "$NS_TMP/logrotate.out" 2>&1
 	ok $? "logrotate -f rotates the denied-flow log" ||
 		sed 's/^/#   /' "$NS_TMP/logrotate.out"
 	[ -s "$BHD_DENIED.1" ]
 	ok $? "the rotated file keeps the old records (delaycompress)"
-	sleep 0.3
+	for i in $(seq 300); do [ "$(reopens)" -gt "$r0" ] && break; sleep 0.1; done
+	[ "$(reopens)" -gt "$r0" ]
+	ok $? "postrotate's SIGUSR1: the daemon reopened the log"
 	probe tcp api 10.77.0.11 8080 >/dev/null
 	probe tcp web 10.77.0.12 9090 >/dev/null
-	for i in $(seq 60); do [ -s "$BHD_DENIED" ] && break; sleep 0.1; done
-	[ -s "$BHD_DENIED" ]
+	for i in $(seq 300); do [ -s "$BHD_DENIED" ] && break; sleep 0.1; done
+	# (another inode: the file logrotate made, not the old one left)
+	[ -s "$BHD_DENIED" ] && [ "$(stat -c %i "$BHD_DENIED")" != "$ino" ]
 	ok $? "after SIGUSR1 new records go to the new file"
 	kill -0 "$BHD_PID" 2>/dev/null
 	ok $? "SIGUSR1 (log reopen) keeps it running"
