@@ -439,42 +439,52 @@ is "$st" active "active again after the reload"
 [ "$st" = active ] ||
 	sx journalctl -u bulkheadd --no-pager -n 30 | sed 's/^/#   /'
 
-# The engines' drop-ins, with Debian's real podman.socket.
-if [ -f /lib/systemd/system/podman.socket ]; then
-	sx systemctl stop bulkheadd
-	sx systemctl start podman.socket
-	ok $? "podman.socket starts"
-	is "$(prop bulkheadd ActiveState)" active \
-		"starting podman.socket started bulkheadd first (Wants=, After=)"
-	a=$(prop bulkheadd ActiveEnterTimestampMonotonic)
-	b=$(prop podman.socket ActiveEnterTimestampMonotonic)
-	[ -n "$a" ] && [ -n "$b" ] && [ "$a" -le "$b" ]
-	ok $? "bulkheadd was ready before podman.socket listened ($a <= $b)"
-	sx systemctl stop bulkheadd
-	is "$(prop podman.socket ActiveState)" active \
-		"stopping bulkheadd leaves the engine alone"
-	sx systemctl stop podman.socket
-	# A bulkheadd that cannot start keeps the engine from starting.
-	nsx host nft delete table inet bulkhead
-	mv "$P/test.yaml" "$NS_TMP/test.yaml.good"
-	printf 'version: 1\ngroups:\n  Bad: { match: { a: b } }\n' > "$P/bad.yaml"
-	sx systemctl start podman.socket 2>/dev/null
-	[ $? -ne 0 ]
-	ok $? "podman.socket refuses to start while bulkheadd cannot start"
-	is "$(prop podman.socket AssertResult)" no "... by its AssertPathExists="
-	is "$(prop bulkheadd Result)" exit-code \
-		"bulkheadd failed with the bad policy (and is retried)"
-	rm -f "$P/bad.yaml"
-	mv "$NS_TMP/test.yaml.good" "$P/test.yaml"
-	sx systemctl reset-failed bulkheadd podman.socket
-	sx systemctl start bulkheadd
-	ok $? "bulkheadd starts again with a good policy"
-	is "$(probe tcp web 10.77.0.12 8080)" pass \
-		"the state file brought the containers back"
-else
-	diag "no podman.socket here: engine drop-ins not exercised"
-	sx systemctl restart bulkheadd
+# The engines' drop-ins, with Debian's real podman.socket where podman is
+# installed, else with a stand-in docker.socket (and the docker.service a
+# socket unit needs): the drop-ins shipped for Docker's units apply to
+# them as to Docker's own.
+ES=podman.socket
+if [ ! -f /lib/systemd/system/podman.socket ]; then
+	ES=docker.socket
+	printf '[Socket]\nListenStream=/run/bh-engine.sock\n' |
+		sx sh -c 'cat > /run/systemd/system/docker.socket'
+	printf '[Service]\nExecStart=/bin/true\n' |
+		sx sh -c 'cat > /run/systemd/system/docker.service'
+	sx systemctl daemon-reload
 fi
+diag "engine: $ES"
+sx systemctl stop bulkheadd
+a0=$(prop bulkheadd ActiveEnterTimestampMonotonic)
+sx systemctl start $ES
+ok $? "$ES starts"
+is "$(prop bulkheadd ActiveState)" active \
+	"starting $ES started bulkheadd first (Wants=, After=)"
+a=$(prop bulkheadd ActiveEnterTimestampMonotonic)
+b=$(prop $ES ActiveEnterTimestampMonotonic)
+# (a0: its previous start, which would be before $ES too)
+[ -n "$a" ] && [ -n "$b" ] && [ "$a" -gt "${a0:-0}" ] && [ "$a" -le "$b" ]
+ok $? "bulkheadd was ready before $ES listened ($a0 < $a <= $b)"
+sx systemctl stop bulkheadd
+is "$(prop $ES ActiveState)" active \
+	"stopping bulkheadd leaves the engine alone"
+sx systemctl stop $ES
+# A bulkheadd that cannot start keeps the engine from starting.
+nsx host nft delete table inet bulkhead
+mv "$P/test.yaml" "$NS_TMP/test.yaml.good"
+printf 'version: 1\ngroups:\n  Bad: { match: { a: b } }\n' > "$P/bad.yaml"
+sx systemctl start $ES 2>/dev/null
+[ $? -ne 0 ]
+ok $? "$ES refuses to start while bulkheadd cannot start"
+is "$(prop $ES AssertResult)" no "... by its AssertPathExists="
+is "$(prop bulkheadd Result)" exit-code \
+	"bulkheadd failed with the bad policy (and is retried)"
+rm -f "$P/bad.yaml"
+mv "$NS_TMP/test.yaml.good" "$P/test.yaml"
+sx systemctl reset-failed bulkheadd $ES
+sx systemctl start bulkheadd
+ok $? "bulkheadd starts again with a good policy"
+is "$(probe tcp web 10.77.0.12 8080)" pass \
+	"the state file brought the containers back"
 
 # The watchdog: a loop that stops answering is killed and restarted.
 # WatchdogSec= and TimeoutStopSec= shortened by an admin's drop-in.
