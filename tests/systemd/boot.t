@@ -287,7 +287,8 @@ done
 is "$(echo "$st" | awk '/^NoNewPrivs:/ {print $2}')" 1 "no_new_privs"
 # (many of the unit's settings are seccomp filters: which one does what is
 # for the probe below)
-is "$(echo "$st" | awk '/^Seccomp:/ {print $2}')" 2 "seccomp filters are in force"
+is "$(echo "$st" | awk '/^Seccomp:/ {print $2}')" 2 \
+	"seccomp filters are in force"
 # The probe's lines (see probe.sh above).
 pr=$(sx cat /var/log/bulkhead/probe 2>&1)
 res() { echo "$pr" | sed -n "s/^$1 //p"; }
@@ -302,7 +303,8 @@ is "$(res inet)" "Address family not supported by protocol" \
 	"RestrictAddressFamilies=: no AF_INET socket"
 is "$(res inet6)" "Address family not supported by protocol" \
 	"RestrictAddressFamilies=: no AF_INET6 socket"
-is "$(res filters)" "$(echo "$st" | awk '$1 == "Seccomp_filters:" {print $2}')" \
+is "$(res filters)" \
+	"$(echo "$st" | awk '$1 == "Seccomp_filters:" {print $2}')" \
 	"the daemon has the probe's seccomp filters"
 is "$(echo "$st" | awk '/^Uid:/ {print $2}')/$(echo "$st" | awk '/^Gid:/ {print $2}')" \
 	"0/$BGID" "uid 0, gid bulkhead"
