@@ -7,10 +7,12 @@
 # (ProtectSystem=strict + StateDirectory=/LogsDirectory=/RuntimeDirectory=).
 # It also speaks the unit's Type=notify protocol to a NOTIFY_SOCKET the test
 # listens on: READY=1 once the table is in the kernel, STATUS=, and
-# WATCHDOG=1 at half of WATCHDOG_USEC (WatchdogSec=); a daemon that cannot
-# start never says READY=1.
+# WATCHDOG=1 while WATCHDOG_USEC (WatchdogSec=) is set, RELOADING=1 and
+# READY=1 around a SIGHUP reload; a daemon that cannot start never says
+# READY=1. Its last stop is tested too, so a leak report (ASan build)
+# fails the file.
 # Not reproduced here: the seccomp filter and RestrictAddressFamilies=
-# (they need systemd as PID 1).
+# (they need systemd as PID 1): boot.t probes them under the real unit.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$BH_TOP/tests/lib/netns.sh"
 
@@ -146,12 +148,15 @@ ok $? "the table inet bulkhead is in the kernel when READY=1 is seen"
 grep -q 'STATUS=' "$NOTES"
 ok $? "sd_notify STATUS= received"
 diag "status: $(grep -ao 'STATUS=[^=]*' "$NOTES" | tail -1 | head -c 200)"
-w0=$(grep -ao 'WATCHDOG=1' "$NOTES" | wc -l)
-sleep 2
-w1=$(grep -ao 'WATCHDOG=1' "$NOTES" | wc -l)
-diag "WATCHDOG=1 keep-alives in 2 s: $((w1 - w0))"
-[ $((w1 - w0)) -ge 3 ]
-ok $? "WATCHDOG=1 about every WATCHDOG_USEC/2 (>= 3 in 2 s at 1 s)"
+# The keep-alives go on while it runs (how often: tests/bench, not here).
+watchdogs() { grep -ao 'WATCHDOG=1' "$NOTES" | wc -l; }
+w0=$(watchdogs)
+end=$((SECONDS + 60))
+while [ $SECONDS -lt $end ] && [ $(($(watchdogs) - w0)) -lt 2 ]; do
+	sleep 0.1
+done
+[ $(($(watchdogs) - w0)) -ge 2 ]
+ok $? "WATCHDOG=1 keeps coming while WATCHDOG_USEC is set"
 
 st=/proc/$BHD_PID/status
 is "$(awk '/^Name:/ {print $2}' "$st")" bulkheadd "the pid is bulkheadd"
@@ -188,9 +193,13 @@ is "$(probe_deny web tcp api fd77::11 8080)" drop "undeclared api->web drops ove
 nsx host nft list table inet bulkhead >/dev/null 2>&1
 ok $? "the table inet bulkhead exists in the host namespace"
 
-# ExecReload= sends SIGHUP; logrotate's postrotate sends SIGUSR1.
+# ExecReload= sends SIGHUP; logrotate's postrotate sends SIGUSR1. The
+# reload's end is seen in the notifications, not waited for.
+: > "$NOTES"
 kill -HUP "$BHD_PID"
-sleep 0.5
+for i in $(seq 600); do grep -q 'READY=1' "$NOTES" && break; sleep 0.05; done
+is "$(grep -aoE 'RELOADING=1|READY=1' "$NOTES" | head -2 | tr '\n' ' ')" \
+	"RELOADING=1 READY=1 " "SIGHUP: RELOADING=1, then READY=1 once reloaded"
 kill -0 "$BHD_PID" 2>/dev/null
 ok $? "SIGHUP reload with the unit's credentials keeps it running"
 is "$(probe tcp web 10.77.0.12 8080)" pass "declared flow passes after reload"
@@ -210,17 +219,23 @@ if command -v logrotate >/dev/null; then
 	chmod 0644 "$NS_TMP/logrotate.conf"
 	grep -q "kill -USR1 $BHD_PID" "$NS_TMP/logrotate.conf"
 	ok $? "logrotate config derived from systemd/bulkhead.logrotate"
+	reopens() { grep -c 'denied flows: reopened' "$BHD_LOG"; }
+	ino=$(stat -c %i "$BHD_DENIED")
+	r0=$(reopens)
 	logrotate -f -s "$NS_TMP/logrotate.state" "$NS_TMP/logrotate.conf" \
 		> "$NS_TMP/logrotate.out" 2>&1
 	ok $? "logrotate -f rotates the denied-flow log" ||
 		sed 's/^/#   /' "$NS_TMP/logrotate.out"
 	[ -s "$BHD_DENIED.1" ]
 	ok $? "the rotated file keeps the old records (delaycompress)"
-	sleep 0.3
+	for i in $(seq 300); do [ "$(reopens)" -gt "$r0" ] && break; sleep 0.1; done
+	[ "$(reopens)" -gt "$r0" ]
+	ok $? "postrotate's SIGUSR1: the daemon reopened the log"
 	probe tcp api 10.77.0.11 8080 >/dev/null
 	probe tcp web 10.77.0.12 9090 >/dev/null
-	for i in $(seq 60); do [ -s "$BHD_DENIED" ] && break; sleep 0.1; done
-	[ -s "$BHD_DENIED" ]
+	for i in $(seq 300); do [ -s "$BHD_DENIED" ] && break; sleep 0.1; done
+	# (another inode: the file logrotate made, not the old one left)
+	[ -s "$BHD_DENIED" ] && [ "$(stat -c %i "$BHD_DENIED")" != "$ino" ]
 	ok $? "after SIGUSR1 new records go to the new file"
 	kill -0 "$BHD_PID" 2>/dev/null
 	ok $? "SIGUSR1 (log reopen) keeps it running"
@@ -229,9 +244,8 @@ else
 fi
 
 bhd_stop
-rc=$?
-is "$rc" 0 "SIGTERM: clean exit"
-[ "$rc" -eq 0 ] || sed 's/^/#   /' "$BHD_LOG" | grep -v ' info: ' | head -40
+is "$?" 0 "SIGTERM: clean exit" ||
+	sed 's/^/#   /' "$BHD_LOG" | grep -v ' info: ' | tail -40
 is "$(probe_deny api tcp web 10.77.0.12 9090)" drop \
 	"rules stay after exit (fail closed): api:9090 answers, web's tcp/9090 drops"
 is "$(probe tcp web 10.77.0.12 8080)" pass "... and the declared web->api tcp/8080 still passes"
@@ -242,7 +256,7 @@ nsx host nft delete table inet bulkhead
 printf 'version: 1\ngroups:\n  Bad Name: { match: { a: b } }\n' > "$NS_TMP/bad.yaml"
 : > "$NOTES"
 confined_spawn "$NS_TMP/bad.yaml"
-for i in $(seq 100); do kill -0 "$BHD_PID" 2>/dev/null || break; sleep 0.05; done
+for i in $(seq 600); do kill -0 "$BHD_PID" 2>/dev/null || break; sleep 0.05; done
 if kill -0 "$BHD_PID" 2>/dev/null; then
 	fail "a bad policy at start: bulkheadd exits"
 	bhd_stop
@@ -250,8 +264,9 @@ else
 	wait "$BHD_PID"
 	rc=$?
 	BHD_PID=
-	[ "$rc" -ne 0 ]
-	ok $? "a bad policy at start: bulkheadd exits non-zero ($rc)"
+	# 1 as bulkheadd(8) says, not a sanitizer's exit or a signal
+	is "$rc" 1 "a bad policy at start: bulkheadd exits 1 (could not start)" ||
+		sed 's/^/#   /' "$BHD_LOG" | grep -v ' info: ' | tail -40
 fi
 ! grep -q 'READY=1' "$NOTES"
 ok $? "... without READY=1 (the engines' start fails, not proceeds)"
@@ -270,6 +285,8 @@ grep -q 'bridge-nf-call-iptables' "$BHD_LOG"
 ok $? "it names net.bridge.bridge-nf-call-iptables in its log"
 bhd_log_diag | grep -i bridge
 bhd_stop
+is "$?" 0 "SIGTERM: clean exit (read-only /proc/sys)" ||
+	sed 's/^/#   /' "$BHD_LOG" | grep -v ' info: ' | tail -40
 nsx host sysctl -q -w net.bridge.bridge-nf-call-iptables=1
 
 done_testing

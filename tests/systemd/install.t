@@ -64,7 +64,7 @@ grep -q '^ExecStart=/usr/sbin/bulkheadd --foreground' "$unit"
 ok $? "unit: ExecStart=/usr/sbin/bulkheadd"
 grep -q -- '--policy /etc/bulkhead/groups' "$unit"
 ok $? "unit: --policy /etc/bulkhead/groups"
-! grep -q '@[A-Z]*@' "$unit"
+[ -f "$unit" ] && ! grep -q '@[A-Z]*@' "$unit"
 ok $? "unit: every @VAR@ substituted"
 cmp -s "$BH_D" "$D/usr/sbin/bulkheadd" && cmp -s "$BH_CTL" "$D/usr/bin/bulkheadctl" &&
 	cmp -s "$BH_CNI" "$D/usr/lib/cni/bulkhead-cni"
@@ -164,7 +164,9 @@ ok $? "make uninstall"
 left=$(cd "$D" && find . -type f -printf '%P\n' | sort)
 is "$left" "$(printf '%s\n' etc/bulkhead/groups/example.yaml etc/logrotate.d/bulkhead)" \
 	"uninstall removes every file but the admin's changed ones"
-! find "$D/usr/lib/systemd/system" -name '*.d' | grep -q .
+# (the directory itself stays: without it find would find nothing too)
+[ -d "$D/usr/lib/systemd/system" ] &&
+	! find "$D/usr/lib/systemd/system" -name '*.d' | grep -q .
 ok $? "uninstall removes the drop-in directories"
 cmp -s "$D/etc/bulkhead/groups/example.yaml" "$SD_TMP/mine.yaml"
 ok $? "the admin's policy is untouched"
