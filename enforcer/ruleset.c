@@ -660,8 +660,11 @@ static void number_groups(struct build *b)
 }
 
 /* bitN_v4 and bitN_v6 for every bit of the numbers, sized for the
- * addresses of the groups whose number has that bit. */
-static void bit_sets(struct build *b)
+ * addresses of the groups whose number has that bit. A family no
+ * container has while the other has some is left out, with the trees'
+ * rules that would read it (a third of each tree): the first address of
+ * that family needs a full commit (rs_delta.needs_full). */
+static void bit_sets(struct build *b, const size_t *total)
 {
 	struct ruleset *rs = b->rs;
 	char name[32];
@@ -671,6 +674,9 @@ static void bit_sets(struct build *b)
 
 	for (f = 0; f < 2; f++)
 		for (bit = 0; bit < rs->n_bits; bit++) {
+			rs->bits[f][bit] = -1;
+			if (!total[f] && total[!f])
+				continue;
 			for (g = 0, n = 0; g < rs->n_groups; g++)
 				if (rs->groups[g].num >> bit & 1)
 					n += b->cnt[g][f];
@@ -753,6 +759,8 @@ static void tree_fill(struct ruleset *rs, const struct tree *t,
 	zero = tree_chain(rs, t, cand, m);
 	chain_begin(rs, chain);
 	for (f = 0; f < 2; f++) {
+		if (rs->bits[f][bit] < 0)
+			continue;
 		r = rule_new(rs);
 		match_set(r, fam_num(f), tree_kinds[t->kind].daddr, false,
 			  (uint32_t)rs->bits[f][bit]);
@@ -829,7 +837,7 @@ static void build_sets(struct build *b)
 		s->size = 65535;
 	}
 	/* read by two rules in each of the dispatch's ~2 x groups chains */
-	bit_sets(b);
+	bit_sets(b, total);
 	for (f = 0; f < 2; f++) {
 		rs->containers[f] = -1;
 		rs->containers_needed = b->need_containers;
@@ -1533,9 +1541,15 @@ void ruleset_container_delta(const struct ruleset *rs,
 		int f = fam_idx(a->family);
 		size_t len = bh_addr_len(a);
 
-		for (bit = 0; bit < rs->n_bits; bit++)
-			if (rg->num >> bit & 1)
-				delta_push(d, op, rs->bits[f][bit], a->a, len);
+		for (bit = 0; bit < rs->n_bits; bit++) {
+			if (!(rg->num >> bit & 1))
+				continue;
+			if (rs->bits[f][bit] >= 0)
+				delta_push(d, op, (uint32_t)rs->bits[f][bit],
+					   a->a, len);
+			else if (op == RS_ELEM_ADD)
+				d->needs_full = true;
+		}
 		if (rg->member[f] >= 0)
 			delta_push(d, op, rg->member[f], a->a, len);
 		else if (rg->member_needed && op == RS_ELEM_ADD)

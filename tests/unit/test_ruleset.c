@@ -706,6 +706,44 @@ static void test_dispatch_scale(void **state)
 	}
 }
 
+/* Only IPv4 containers: no IPv6 bit sets and no tree rule that reads
+ * one; the first IPv6 address needs a full commit, which brings them. */
+static void test_one_family(void **state)
+{
+	struct policy *p = load();
+	struct inventory *inv = inventory_new();
+	struct rs_delta *d = rs_delta_new();
+	struct container *c;
+	struct ruleset *rs;
+	char *t;
+
+	(void)state;
+	assert_int_equal(inventory_add(inv, mk("a1", "api", "10.1.0.3", NULL,
+					       "veth1")), 0);
+	rs = build(p, inv);
+	assert_int_equal(set_idx(rs, "bit0_v6"), -1);
+	assert_true(set_idx(rs, "bit0_v4") >= 0);
+	t = print(rs);
+	assert_null(strstr(t, "ip6 daddr @bit"));
+	assert_null(strstr(t, "ip6 saddr @bit"));
+	free(t);
+	assert_string_equal(walk(rs, "to", "10.1.0.3"), "in_api");
+	c = mk("w1", "web", "10.1.0.2", NULL, NULL);
+	container_classify(c, p);
+	ruleset_container_delta(rs, c, RS_ELEM_ADD, d);
+	assert_false(d->needs_full);
+	container_free(c);
+	c = mk("w2", "web", NULL, "fd01::2", NULL);
+	container_classify(c, p);
+	ruleset_container_delta(rs, c, RS_ELEM_ADD, d);
+	assert_true(d->needs_full);
+	container_free(c);
+	rs_delta_free(d);
+	ruleset_free(rs);
+	inventory_free(inv);
+	policy_free(p);
+}
+
 /* One label group more than the dispatch can number is an error of the
  * policy, at that group. */
 static void test_group_limit(void **state)
@@ -734,6 +772,7 @@ int main(void)
 		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_dispatch_scale),
 		cmocka_unit_test(test_group_limit),
+		cmocka_unit_test(test_one_family),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_delta_equals_rebuild),
