@@ -102,6 +102,7 @@ struct daemon {
 	bool restore_pending;
 	bool restore_sure;		/* a change was seen, not guessed */
 	uint64_t last_guess_ms;		/* last restore on a guess */
+	bool guess_deferred;		/* timer armed for the window's end */
 	uint64_t last_restore_ms;
 	unsigned restore_streak;	/* changes right after our restores */
 	struct tamper {
@@ -306,9 +307,11 @@ static int attach_full(struct daemon *d, char **err)
 
 /* ---- someone else changed our tables ---- */
 
-/* A guess (below) puts the table back at most this often; in between it
- * only checks that the table exists, so that a busy neighbour's
- * transactions racing our own commits cannot keep us committing. */
+/* A guess (below) puts the table back at most this often, so that a busy
+ * neighbour's transactions racing our own commits cannot keep us
+ * committing. In between, a missing table is put back at once; a table
+ * in place is put back when the window ends: what the unseen transaction
+ * changed in it is not known, and nothing else would look again. */
 #define GUESS_RESTORE_MS 10000
 /* From the RESTORE_FIGHT-th change in a row that comes less than
  * RESTORE_CALM_MS after our last restore, each restore waits twice as long
@@ -336,12 +339,21 @@ static void on_restore_timer(struct ev_timer *t, void *arg)
 
 	(void)t;
 	d->restore_pending = false;
+	d->guess_deferred = false;
 	if (!d->restore_sure) {
 		if (d->last_guess_ms && now - d->last_guess_ms <
 					    GUESS_RESTORE_MS &&
 		    nft_table_exists(d->nft) == 1) {
+			uint64_t wait = d->last_guess_ms + GUESS_RESTORE_MS -
+					now;
+
 			log_info("nftables changed by %s: table inet %s is in "
-				 "place", d->tamper.by, RULESET_TABLE);
+				 "place; putting it back in %llu ms",
+				 d->tamper.by, RULESET_TABLE,
+				 (unsigned long long)wait);
+			d->restore_pending = true;
+			d->guess_deferred = true;
+			ev_timer_arm(d->restore_timer, wait, 0);
 			return;
 		}
 		d->last_guess_ms = now;
@@ -382,9 +394,11 @@ static void on_tamper(const char *who, bool uncertain, void *arg)
 	}
 	d->restore_sure = (d->restore_pending && d->restore_sure) ||
 			  !uncertain;
-	if (!d->restore_pending) {
+	/* a change seen for sure does not wait for a deferred guess */
+	if (!d->restore_pending || (!uncertain && d->guess_deferred)) {
 		uint64_t delay;
 
+		d->guess_deferred = false;
 		if (d->last_restore_ms &&
 		    bh_now_ms() - d->last_restore_ms < RESTORE_CALM_MS)
 			d->restore_streak++;

@@ -63,7 +63,11 @@
 #                             did not come up.
 #   bhd_spawn POLICY [ARGS...]  the same without waiting
 #   bhd_wait_ready [SECS]     poll `bulkheadctl status` (default 10 s)
-#   bhd_stop                  SIGTERM, wait (bounded); returns its status
+#   bhd_stop                  SIGTERM, wait (30 s, then SIGKILL); returns
+#                             the daemon's exit status, which under ASan is
+#                             non-zero on a leak report (tap.sh's
+#                             ASAN_OPTIONS): end every file with
+#                             `bhd_stop; ok $? ... || bhd_log_diag`
 #   bhd_kill9                 SIGKILL, wait
 #   bhctl ARGS...             bulkheadctl --socket $BHD_SOCK ARGS...
 #   bhd_attach NAME [KEY=VALUE...]  attach container NAME (id "id-NAME",
@@ -72,6 +76,16 @@
 #                             state (snapshot + journal replayed), sorted
 #   nft_host ARGS...          the nft binary inside the host namespace
 #                             (read-only inspection in tests)
+#   kernel_matches_model [-q] [RULESET]  the kernel, not the daemon's
+#                             memory: loads RULESET (default: the daemon's
+#                             printed model, `bhctl ruleset`) with nft -f
+#                             into a scratch namespace and diffs its tables
+#                             inet and bridge bulkhead with the host
+#                             namespace's, as nft lists them. Packet-path
+#                             state is left out: counter values and the
+#                             elements of dynamic sets (the log rate
+#                             limiter's). Status 0 when they are the same;
+#                             else diag's the diff (not with -q).
 #   bhd_log_diag              print the daemon's log as TAP diagnostics
 
 if [ "${BASH_VERSINFO[0]:-0}" -lt 4 ]; then
@@ -364,11 +378,13 @@ bhd_stop() {
 
 	[ -n "$BHD_PID" ] || return 0
 	kill -TERM "$BHD_PID" 2>/dev/null
-	for i in $(seq 100); do
+	# generous: under ASan the exit runs LeakSanitizer on a busy machine
+	for i in $(seq 600); do
 		kill -0 "$BHD_PID" 2>/dev/null || break
 		sleep 0.05
 	done
-	kill -KILL "$BHD_PID" 2>/dev/null
+	kill -KILL "$BHD_PID" 2>/dev/null &&
+		diag "bulkheadd still ran 30 s after SIGTERM: SIGKILLed"
 	wait "$BHD_PID"
 	rc=$?
 	BHD_PID=
@@ -407,6 +423,51 @@ bhd_state_ids() {
 
 nft_host() {
 	nsx host nft "$@"
+}
+
+# NS: our two tables as nft lists them, without packet-path state
+_nft_ours() {
+	local t
+
+	for t in "inet bulkhead" "bridge bulkhead"; do
+		nsx "$1" nft list table $t 2>/dev/null || echo "(no table $t)"
+	done | sed -E 's/packets [0-9]+ bytes [0-9]+/packets N bytes N/' |
+		awk '/^\tset / { dyn = 0 }
+		/^\t\tflags .*dynamic/ { dyn = 1 }
+		dyn && /^\t\telements = \{/ { skip = 1 }
+		skip { if (/\}$/) skip = 0; next }
+		{ print }'
+}
+
+kernel_matches_model() {
+	local quiet= model=$NS_TMP/km.model
+
+	[ "${1:-}" = -q ] && { quiet=1; shift; }
+	if [ -n "${1:-}" ]; then
+		cp "$1" "$model" || return 1
+	elif ! bhctl ruleset >"$model"; then
+		[ -n "$quiet" ] || diag "kernel_matches_model: no model"
+		return 1
+	fi
+	# one scratch namespace for every call: a test may poll this
+	if [ ! -e "$(ns_path model)" ]; then
+		_ns_new model || return 1
+	fi
+	nsx model nft flush ruleset
+	if ! nsx model nft -f "$model" 2>"$NS_TMP/km.err"; then
+		[ -n "$quiet" ] ||
+			sed 's/^/#   nft -f: /' "$NS_TMP/km.err" | head -20
+		return 1
+	fi
+	_nft_ours model >"$NS_TMP/km.want"
+	_nft_ours host >"$NS_TMP/km.got"
+	diff -u "$NS_TMP/km.want" "$NS_TMP/km.got" >"$NS_TMP/km.diff" &&
+		return 0
+	if [ -z "$quiet" ]; then
+		diag "the kernel's tables (+) differ from the model's (-):"
+		tail -n +3 "$NS_TMP/km.diff" | sed 's/^/#   /' | head -40
+	fi
+	return 1
 }
 
 bhd_log_diag() {

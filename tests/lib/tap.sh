@@ -8,7 +8,9 @@ case "$BH_BUILD" in /*) ;; *) BH_BUILD="$BH_TOP/$BH_BUILD" ;; esac
 BH_CTL="$BH_BUILD/bulkheadctl"
 BH_D="$BH_BUILD/bulkheadd"
 BH_CNI="$BH_BUILD/bulkhead-cni"
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+# Last, so that they win over an inherited ASAN_OPTIONS: a leak report
+# must make the process exit non-zero (SIGABRT), and so fail its test.
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 _tap_n=0
 _tap_failed=0
