@@ -9,7 +9,7 @@
 #   make bench-micro MICRO_ARGS="--rounds 3"
 # Daemon benchmark (docs/benchmarks.md, "daemon"): the figures the e2e
 # tests no longer assert (status under a flood, first record, reload,
-# tamper restore, watchdog), against the real bulkheadd; root, ~1 minute.
+# tamper restore, watchdog), against the real bulkheadd; root, ~25 s.
 #   make bench-daemon
 #   make bench-daemon DAEMON_REPS=20
 

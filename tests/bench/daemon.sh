@@ -26,7 +26,7 @@
 #
 # DAEMON_REPS (default 40) sets the status, record and reload counts;
 # tamper takes 12; the flood is DAEMON_FLOOD (default 300,000) datagrams
-# at 100,000/s. About 40 s. Exit 1 when a sample failed (no answer, no
+# at 100,000/s. About 25 s. Exit 1 when a sample failed (no answer, no
 # record, table not back or put back late, wrong policy in force, a
 # reload that was not ours, too few keep-alives), so a broken daemon
 # gives no figure. Run it on the plain build: ASan's figures are ASan's.
