@@ -7,6 +7,11 @@
 # loop", "inventory memory"): the figures the unit tests no longer assert.
 #   make bench-micro                     every program, its default rounds
 #   make bench-micro MICRO_ARGS="--rounds 3"
+# Daemon benchmark (docs/benchmarks.md, "daemon"): the figures the e2e
+# tests no longer assert (status under a flood, first record, reload,
+# tamper restore, watchdog), against the real bulkheadd; root, ~25 s.
+#   make bench-daemon
+#   make bench-daemon DAEMON_REPS=20
 
 DP_SRCS := $(wildcard tests/bench/dataplane/*.c)
 DP_BINS := $(DP_SRCS:tests/bench/dataplane/%.c=$(O)/bench/%)
@@ -28,5 +33,11 @@ MICRO_ARGS ?=
 bench-micro: $(O)/bulkheadctl $(MICRO_BINS)
 	BH_BUILD=$(O) bash tests/bench/micro.sh $(MICRO_ARGS)
 
-.PHONY: bench-dataplane bench-micro
+DAEMON_REPS ?= 40
+
+bench-daemon: $(O)/bulkheadd $(O)/bulkheadctl $(O)/tests/tools/nflog_flood \
+		$(O)/tests/tools/daemon_udpstream
+	BH_BUILD=$(O) DAEMON_REPS=$(DAEMON_REPS) bash tests/bench/daemon.sh
+
+.PHONY: bench-dataplane bench-micro bench-daemon
 -include $(DP_BINS:=.d)
