@@ -17,9 +17,11 @@
 #   kd_members v4|v6          every address in any bit set, sorted
 
 kd_elems() {
+	# awk, not sed, at the end: the listing loses its newlines, and GNU
+	# sed keeps a last line without one (sets would run together)
 	kd_nft list set "$1" bulkhead "$2" | tr -d '\n\t' |
 		sed -n 's/.*elements = { *//; s/ *}.*//p' | tr ',' '\n' |
-		sed 's/^ *//'
+		awk '{ sub(/^ */, ""); print }'
 }
 
 kd_num() {
