@@ -35,6 +35,7 @@
 #include "nft.h"
 #include "policy.h"
 #include "ruleset.h"
+#include "shapes.h"
 
 static void die(const char *what, int err)
 {
@@ -79,26 +80,6 @@ static struct policy *gen_policy(unsigned groups)
 	diags_free(&d);
 	sb_free(&sb);
 	return p;
-}
-
-static struct container *gen_container(unsigned long i, unsigned groups)
-{
-	char id[32], label[32];
-	struct container *c;
-	struct bh_addr a = { .family = AF_INET, .plen = 32 };
-	unsigned long x = i + 1;
-
-	snprintf(id, sizeof(id), "c%lu", i);
-	snprintf(label, sizeof(label), "g%lu", i % groups);
-	c = container_new(id, id);
-	container_add_label(c, "bulkhead.purpose", label);
-	a.a[0] = 10;
-	a.a[1] = (uint8_t)(x >> 16);
-	a.a[2] = (uint8_t)(x >> 8);
-	a.a[3] = (uint8_t)x;
-	container_add_addr(c, &a);
-	snprintf(c->ifname, sizeof(c->ifname), "v%lu", i);
-	return c;
 }
 
 /* The kernel floor: the captured bytes, one sendto, read every ACK. */
@@ -249,9 +230,9 @@ static void churn(struct nft_writer *w, struct ruleset *rs,
 	int i;
 
 	for (i = 0; i < attaches; i++) {
-		struct container *c = gen_container(n + (unsigned long)i,
+		struct container *c = shape_bench(n + (unsigned long)i,
 						    groups);
-		struct container *c2 = gen_container(n + (unsigned long)i +
+		struct container *c2 = shape_bench(n + (unsigned long)i +
 						     1, groups);
 
 		/* c2: c's address and port in the next group */
@@ -273,7 +254,7 @@ static void refused_batch(struct nft_writer *w, struct ruleset *rs,
 			  const struct policy *p, unsigned long n,
 			  unsigned groups)
 {
-	struct container *c = gen_container(n + 1000000, groups);
+	struct container *c = shape_bench(n + 1000000, groups);
 	struct rs_delta *d = rs_delta_new();
 	struct nft_error e;
 
@@ -316,7 +297,7 @@ static void measure(unsigned long n, unsigned groups, int rounds,
 	int r;
 
 	for (i = 0; i < n; i++)
-		if (inventory_add(inv, gen_container(i, groups)) < 0)
+		if (inventory_add(inv, shape_bench(i, groups)) < 0)
 			die("inventory", EEXIST);
 	inventory_classify(inv, p);
 	ruleset_opts_from_policy(&o, p);

@@ -22,69 +22,19 @@
 
 #include "bench_util.h"
 #include "inventory.h"
+#include "shapes.h"
+
+/* the commit benchmark's shape at its 10 groups */
+static struct container *shape_bench_10(unsigned long i)
+{
+	return shape_bench(i, 10);
+}
 
 static size_t heap_used(void)
 {
 	struct mallinfo2 mi = mallinfo2();
 
 	return mi.uordblks + mi.hblkhd;
-}
-
-static void v4(unsigned long i, struct bh_addr *a)
-{
-	unsigned long x = i + 1;
-
-	memset(a, 0, sizeof(*a));
-	a->family = AF_INET;
-	a->plen = 32;
-	a->a[0] = 10;
-	a->a[1] = (uint8_t)(x >> 16);
-	a->a[2] = (uint8_t)(x >> 8);
-	a->a[3] = (uint8_t)x;
-}
-
-static struct container *bench_shape(unsigned long i)
-{
-	char id[32], label[32];
-	struct container *c;
-	struct bh_addr a;
-
-	snprintf(id, sizeof(id), "c%lu", i);
-	snprintf(label, sizeof(label), "g%lu", i % 10);
-	c = container_new(id, id);
-	container_add_label(c, "bulkhead.purpose", label);
-	v4(i, &a);
-	container_add_addr(c, &a);
-	snprintf(c->ifname, sizeof(c->ifname), "v%lu", i);
-	return c;
-}
-
-static struct container *engine_shape(unsigned long i)
-{
-	char id[CONTAINER_ID_MAX + 1], name[64], label[32];
-	struct container *c;
-	struct bh_addr a;
-
-	snprintf(id, sizeof(id), "%016lx%016lx%016lx%016lx", i * 2654435761u,
-		 i, ~i, i * 40503u);
-	snprintf(name, sizeof(name), "project_service_%lu", i);
-	snprintf(label, sizeof(label), "g%lu", i % 10);
-	c = container_new(id, name);
-	container_add_label(c, "bulkhead.purpose", label);
-	container_add_label(c, "com.docker.compose.project", "project");
-	container_add_label(c, "com.docker.compose.service", "service");
-	snprintf(label, sizeof(label), "%08lx", i * 2654435761u);
-	container_add_label(c, "com.docker.compose.config-hash", label);
-	v4(i, &a);
-	container_add_addr(c, &a);
-	a.family = AF_INET6;
-	a.plen = 128;
-	a.a[0] = 0xfd;
-	container_add_addr(c, &a);
-	snprintf(c->ifname, sizeof(c->ifname), "veth%lx", i);
-	c->source = SRC_ENGINE;
-	c->engine = strdup("unix:///run/podman/podman.sock");
-	return c;
 }
 
 /* One round, as the test fills it: heap bytes per container (whatever
@@ -123,8 +73,8 @@ int main(int argc, char **argv)
 		const char *name;
 		struct container *(*mk)(unsigned long);
 	} shapes[] = {
-		{ "benchmark shape", bench_shape },
-		{ "engine shape", engine_shape },
+		{ "benchmark shape", shape_bench_10 },
+		{ "engine shape", shape_engine },
 	};
 	unsigned long n = 100000;
 	int rounds = 5, i, r;

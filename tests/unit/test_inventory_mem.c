@@ -19,76 +19,21 @@
 #include <cmocka.h>
 
 #include "inventory.h"
+#include "../bench/shapes.h"
 
 #define N 100000
+
+/* the commit benchmark's shape at its 10 groups */
+static struct container *shape_bench_10(unsigned long i)
+{
+	return shape_bench(i, 10);
+}
 
 static size_t heap_used(void)
 {
 	struct mallinfo2 mi = mallinfo2();
 
 	return mi.uordblks + mi.hblkhd;
-}
-
-static void v4(unsigned long i, struct bh_addr *a)
-{
-	unsigned long x = i + 1;
-
-	memset(a, 0, sizeof(*a));
-	a->family = AF_INET;
-	a->plen = 32;
-	a->a[0] = 10;
-	a->a[1] = (uint8_t)(x >> 16);
-	a->a[2] = (uint8_t)(x >> 8);
-	a->a[3] = (uint8_t)x;
-}
-
-/* The commit benchmark's container: short id = name, one label, one
- * address, a host-side interface. */
-static struct container *bench_shape(unsigned long i)
-{
-	char id[32], label[32];
-	struct container *c;
-	struct bh_addr a;
-
-	snprintf(id, sizeof(id), "c%lu", i);
-	snprintf(label, sizeof(label), "g%lu", i % 10);
-	c = container_new(id, id);
-	container_add_label(c, "bulkhead.purpose", label);
-	v4(i, &a);
-	container_add_addr(c, &a);
-	snprintf(c->ifname, sizeof(c->ifname), "v%lu", i);
-	return c;
-}
-
-/* What an engine reports: a 64-hex id, a name, four labels (one unique),
- * an IPv4 and an IPv6 address, a host-side interface, the engine's URL. */
-static struct container *engine_shape(unsigned long i)
-{
-	char id[CONTAINER_ID_MAX + 1], name[64], label[32];
-	struct container *c;
-	struct bh_addr a;
-
-	snprintf(id, sizeof(id), "%016lx%016lx%016lx%016lx", i * 2654435761u,
-		 i, ~i, i * 40503u);
-	snprintf(name, sizeof(name), "project_service_%lu", i);
-	snprintf(label, sizeof(label), "g%lu", i % 10);
-	c = container_new(id, name);
-	container_add_label(c, "bulkhead.purpose", label);
-	container_add_label(c, "com.docker.compose.project", "project");
-	container_add_label(c, "com.docker.compose.service", "service");
-	/* one of a kind: a string shared by nobody */
-	snprintf(label, sizeof(label), "%08lx", i * 2654435761u);
-	container_add_label(c, "com.docker.compose.config-hash", label);
-	v4(i, &a);
-	container_add_addr(c, &a);
-	a.family = AF_INET6;
-	a.plen = 128;
-	a.a[0] = 0xfd;
-	container_add_addr(c, &a);
-	snprintf(c->ifname, sizeof(c->ifname), "veth%lx", i);
-	c->source = SRC_ENGINE;
-	c->engine = strdup("unix:///run/podman/podman.sock");
-	return c;
 }
 
 /* n containers of one shape, every one found again by id, address and
@@ -110,7 +55,7 @@ static void fill_find_free(struct container *(*mk)(unsigned long))
 		c = inventory_at(inv, i);
 		assert_ptr_equal(inventory_find(inv, c->id), c);
 		assert_ptr_equal(inventory_find_ifname(inv, c->ifname), c);
-		v4(i, &a);
+		shape_v4(i, &a);
 		assert_ptr_equal(inventory_find_addr(inv, &a), c);
 		/* taken: refused, and the inventory is unchanged */
 		c = mk(i);
@@ -140,8 +85,8 @@ static void fill_find_free(struct container *(*mk)(unsigned long))
 static void test_full_inventory(void **state)
 {
 	(void)state;
-	fill_find_free(bench_shape);
-	fill_find_free(engine_shape);
+	fill_find_free(shape_bench_10);
+	fill_find_free(shape_engine);
 }
 
 int main(void)
