@@ -68,21 +68,6 @@ burst() {
 	udp_stream web "$1" "$2" "$3" 0 >"$NS_TMP/burst.sent"
 	is "$(cat "$NS_TMP/burst.sent")" "sent $3" "sent $3 datagrams to $1:$2"
 }
-restored() {
-	bhctl status --json | jq -r '.counters.tamper_restored'
-}
-wait_restored() {
-	local i
-
-	for i in $(seq 50); do
-		[ "$(restored)" -ge "$1" ] 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-reloads() {
-	bhctl status --json | jq -r '.counters.reloads'
-}
 
 # the denied path counts: nothing reaches db's port, all of it is counted
 serve_udp db 9100
@@ -107,20 +92,16 @@ db2=$(ctr_wait db denied_in $((${db1%% *} + 20)))
 is "${db2%% *}" $((${db1%% *} + 20)) "and counts on: before + 20"
 
 # 2. SIGHUP
-n=$(reloads)
+n=$(bhd_counter reloads)
 kill -HUP "$BHD_PID"
-for i in $(seq 50); do
-	[ "$(reloads)" -gt "$n" ] && break
-	sleep 0.1
-done
-[ "$(reloads)" -gt "$n" ]; ok $? "SIGHUP reloaded"
+bhd_wait_counter reloads $((n + 1)); ok $? "SIGHUP reloaded"
 is "$(ctr db denied_in)" "$db2" "denied_in_db survives SIGHUP"
 is "$(ctr api denied_in)" "$api1" "denied_in_api survives SIGHUP"
 
 # 3. someone deletes the table: put back with the last counts read (the
 # status read just above)
 nft_host delete table inet bulkhead
-wait_restored 1; ok $? "a deleted table is put back"
+bhd_wait_counter tamper_restored 1; ok $? "a deleted table is put back"
 is "$(ctr db denied_in)" "$db2" "denied_in_db survives the deleted table"
 is "$(ctr api denied_in)" "$api1" "denied_in_api survives the deleted table"
 burst 10.77.0.31 9100 10
@@ -129,7 +110,7 @@ is "${db3%% *}" $((${db2%% *} + 10)) "and counts on: before + 10"
 
 # someone flushes it (chains emptied, counters left): read from the kernel
 nft_host flush table inet bulkhead
-wait_restored 2; ok $? "a flushed table is put back"
+bhd_wait_counter tamper_restored 2; ok $? "a flushed table is put back"
 is "$(ctr db denied_in)" "$db3" "denied_in_db survives the flushed table"
 is "$(ctr api denied_in)" "$api1" "denied_in_api survives the flushed table"
 
@@ -143,7 +124,7 @@ nsx web ip addr del 10.77.0.99/24 dev eth0
 sp1=$(ctr web spoofed)
 [ "${sp1%% *}" -ge 1 ] 2>/dev/null; ok $? "counted in spoofed_web ($sp1)"
 nft_host delete table bridge bulkhead
-wait_restored 3; ok $? "a deleted bridge table is put back"
+bhd_wait_counter tamper_restored 3; ok $? "a deleted bridge table is put back"
 nft_host list table bridge bulkhead >/dev/null 2>&1
 ok $? "table bridge bulkhead is in the kernel again"
 is "$(ctr web spoofed)" "$sp1" "spoofed_web survives the deleted table"

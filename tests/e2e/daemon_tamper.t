@@ -31,19 +31,6 @@ bhd_attach db bulkhead.purpose=database >/dev/null
 # every drop below is shown against web -> api:8080, which passes
 is "$(probe_deny web tcp db 10.77.0.21 8080)" drop "db -> api drops"
 
-# counters.tamper_restored reaches N (bounded: 30 s)
-restored() {
-	bhctl status --json | jq -r '.counters.tamper_restored'
-}
-wait_restored() {
-	local i
-
-	for i in $(seq 300); do
-		[ "$(restored)" -ge "$1" ] 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 # set sizes are recomputed from the contents at a full commit: not state
 unsized() { grep -v '^[[:space:]]*size [0-9]*$'; }
 model=$(bhctl ruleset | unsized)
@@ -88,7 +75,7 @@ is "$(bhctl status --json | jq -c '[.counters.tamper_seen, .counters.tamper_rest
 
 # 1. the table is deleted
 nft_host delete table inet bulkhead
-wait_restored 1; ok $? "a deleted table is put back"
+bhd_wait_counter tamper_restored 1; ok $? "a deleted table is put back"
 nft_host list table inet bulkhead >/dev/null 2>&1
 ok $? "table inet bulkhead is in the kernel again"
 same_table; ok $? "  the daemon's table, as its model says"
@@ -103,7 +90,7 @@ ok $? "so does bulkheadctl status"
 
 # 2. a firewall reload flushes everything
 nft_host flush ruleset
-wait_restored 2; ok $? "a flushed ruleset is put back"
+bhd_wait_counter tamper_restored 2; ok $? "a flushed ruleset is put back"
 nft_host list table bridge bulkhead >/dev/null 2>&1
 ok $? "the anti-spoofing table too"
 same_table; ok $? "  both as the daemon's model says"
@@ -111,7 +98,7 @@ is "$(probe_deny web tcp db 10.77.0.21 8080)" drop "db -> api drops after the fl
 
 # 3. a bypass rule inserted into our forward chain
 nft_host insert rule inet bulkhead forward accept
-wait_restored 3; ok $? "an inserted accept is noticed"
+bhd_wait_counter tamper_restored 3; ok $? "an inserted accept is noticed"
 nft_host list chain inet bulkhead forward | grep -qx '[[:space:]]*accept'
 is $? 1 "and removed"
 same_table; ok $? "  the table is the daemon's model again"
@@ -124,7 +111,7 @@ nft_host add element inet bulkhead allow_in_api_v4 '{ 10.77.0.31 . tcp . 8080 }'
 kernel_matches_model -q "$NS_TMP/model.start"
 is $? 1 "the kernel check sees the element the model lacks"
 kill -CONT "$BHD_PID"
-wait_restored 4; ok $? "an added set element is noticed"
+bhd_wait_counter tamper_restored 4; ok $? "an added set element is noticed"
 nft_host list set inet bulkhead allow_in_api_v4 | grep -q '10.77.0.31'
 is $? 1 "and removed"
 same_table; ok $? "the kernel holds the daemon's model, which did not change"
@@ -133,7 +120,7 @@ same_table; ok $? "the kernel holds the daemon's model, which did not change"
 nft_host add table inet other
 nft_host add chain inet other c
 wait_drained; ok $? "the daemon has read the notifications of the other table"
-is "$(restored)" 4 "changes to other tables are left alone"
+is "$(bhd_counter tamper_restored)" 4 "changes to other tables are left alone"
 is "$(bhctl status --json | jq '.counters.tamper_seen')" 4 "4 changes seen"
 
 # a flood of notifications about someone else's table overflows the
@@ -149,7 +136,7 @@ kill -STOP "$BHD_PID"
 nft_host -f "$NS_TMP/flood.nft"
 ok $? "200,000 elements loaded into another table"
 kill -CONT "$BHD_PID"
-wait_restored 5; ok $? "lost notifications: the table is put back"
+bhd_wait_counter tamper_restored 5; ok $? "lost notifications: the table is put back"
 grep -q "notifications were lost" "$BHD_LOG"; ok $? "and the log says why"
 is "$(bhctl status --json | jq '.counters.tamper_seen')" 4 "a guess is not counted as a change seen"
 same_table; ok $? "the kernel holds the daemon's model, which did not change"
@@ -162,7 +149,7 @@ kill -STOP "$BHD_PID"
 nft_host -f "$NS_TMP/flood2.nft"
 nft_host add element inet bulkhead allow_in_api_v4 '{ 10.77.0.31 . tcp . 8080 }'
 kill -CONT "$BHD_PID"
-wait_restored 6; ok $? "lost notifications again: the table is put back"
+bhd_wait_counter tamper_restored 6; ok $? "lost notifications again: the table is put back"
 same_table; ok $? "the kernel holds the daemon's model, without the element"
 
 # a second bulkheadd on the same namespace with another policy: each puts

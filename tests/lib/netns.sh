@@ -74,6 +74,10 @@
 #                             its addresses, its host ifname) with labels
 #   bhd_state_ids             the container ids in the daemon's durable
 #                             state (snapshot + journal replayed), sorted
+#   bhd_counter NAME          the daemon's own counter NAME (`bulkheadctl
+#                             status --json`, .counters.NAME)
+#   bhd_wait_counter NAME N   wait until it is at least N (bounded: 30 s);
+#                             status 1 when it never got there
 #   nft_host ARGS...          the nft binary inside the host namespace
 #                             (read-only inspection in tests)
 #   kernel_matches_model [-q] [RULESET]  the kernel, not the daemon's
@@ -419,6 +423,20 @@ bhd_state_ids() {
 			"$BHD_STATE/inventory.journal" 2>/dev/null
 	} | jq -rs 'reduce .[] as $e ({}; if $e.op == "attach"
 		then .[$e.id] = true else del(.[$e.id]) end) | keys[]'
+}
+
+bhd_counter() {
+	bhctl status --json | jq -r ".counters.$1"
+}
+
+bhd_wait_counter() {
+	local i
+
+	for i in $(seq 300); do
+		[ "$(bhd_counter "$1")" -ge "$2" ] 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 nft_host() {
