@@ -1295,12 +1295,9 @@ void nft_counts_free(struct nft_counts *c)
 static struct nft_count *counts_slot(const struct nft_counts *c,
 				     const char *name, enum rs_table table)
 {
-	uint32_t h = 2166136261u ^ (uint32_t)table;
-	const unsigned char *p;
+	uint32_t h = bh_str_hash(name) ^ (uint32_t)table;
 	size_t i;
 
-	for (p = (const unsigned char *)name; *p; p++)
-		h = (h ^ *p) * 16777619u;
 	for (i = h & (c->cap - 1);; i = (i + 1) & (c->cap - 1))
 		if (!c->v[i].name || (c->v[i].table == table &&
 				      !strcmp(c->v[i].name, name)))

@@ -303,7 +303,7 @@ struct build {
 	struct ruleset *rs;
 	const struct policy *p;
 	size_t (*cnt)[2];		/* containers per group and family */
-	size_t *ports;			/* containers with an ifname per group */
+	size_t ports;			/* containers with an ifname */
 	size_t guarded[2];		/* addresses of containers with ifname */
 	bool *need_member;		/* per group */
 	bool need_containers;		/* some flow comes from world */
@@ -454,7 +454,7 @@ static void count_containers(struct build *b, const struct inventory *inv)
 		if (g >= b->p->n_groups || !policy_is_container_group(b->p, g))
 			g = GROUP_UNASSIGNED;
 		if (c->ifname[0])
-			b->ports[g]++;
+			b->ports++;
 		for (j = 0; j < c->n_addrs; j++) {
 			b->cnt[g][fam_idx(c->addrs[j].family)]++;
 			if (c->ifname[0])
@@ -1229,15 +1229,13 @@ static void build_bridge(struct build *b)
 {
 	struct ruleset *rs = b->rs;
 	const struct policy *p = b->p;
-	size_t g, total[2] = { 0, 0 }, ports = 0;
+	size_t g, total[2] = { 0, 0 };
 	uint32_t pre;
 	int f;
 
-	for (g = 0; g < p->n_groups; g++) {
+	for (g = 0; g < p->n_groups; g++)
 		for (f = 0; f < 2; f++)
 			total[f] += b->cnt[g][f];
-		ports += b->ports[g];
-	}
 	rs->has_bridge = true;
 	for (g = 0; g < p->n_groups; g++)
 		if (rs->groups[g].has_chains)
@@ -1245,7 +1243,7 @@ static void build_bridge(struct build *b)
 					"spoofed_", p->groups[g].name);
 	rs->ports = (int32_t)set_new(rs, RS_BRIDGE, "ports", RS_KEY_IFNAME);
 	rs->sets[rs->ports].counters = true;
-	rs->sets[rs->ports].size = set_size_for(ports);
+	rs->sets[rs->ports].size = set_size_for(b->ports);
 	for (f = 0; f < 2; f++) {
 		if (!b->guarded[f] && b->guarded[!f])
 			continue;
@@ -1295,7 +1293,6 @@ struct ruleset *ruleset_build(const struct policy *p,
 		rs->files[i] = xstrdup(p->files[i]);
 	rs->ports = rs->pairs[0] = rs->pairs[1] = -1;
 	b.cnt = xcalloc(p->n_groups, sizeof(*b.cnt));
-	b.ports = xcalloc(p->n_groups, sizeof(*b.ports));
 	b.need_member = xcalloc(p->n_groups, sizeof(*b.need_member));
 	b.cset = xmalloc(p->n_groups * 2 * sizeof(*b.cset));
 	for (g = 0; g < p->n_groups * 2; g++)
@@ -1406,7 +1403,6 @@ struct ruleset *ruleset_build(const struct policy *p,
 		free(b.inc[g].v);
 	free(b.inc);
 	free(b.cnt);
-	free(b.ports);
 	free(b.need_member);
 	free(b.cset);
 	return rs;

@@ -181,18 +181,18 @@ struct rs_counter {
  * addresses). Instead each container group has a number 1..2^bits-1 and
  * an address is an element of the plain set bitN_v4/_v6 for each 1-bit N
  * of its group's number; a fixed tree of small chains reads the bits, one
- * lookup per level, and its leaves are the groups' chains. An address in no bit set is number
- * 0: no container. The tree's depth counts against the kernel's jump
- * stack (16): a base chain, at most RS_DISPATCH_BITS levels, a group's
- * chain and its deny chain. */
+ * lookup per level, and its leaves are the groups' chains. An address in
+ * no bit set is number 0: no container. The tree's depth counts against
+ * the kernel's jump stack (16): a base chain, at most RS_DISPATCH_BITS
+ * levels and a group's chain. */
 #define RS_DISPATCH_BITS 13
 
 /* What each container group owns in the model (index: policy group). */
 struct rs_group {
 	bool has_chains;		/* container groups: in_/out_ chains */
-	/* its number in the dispatch (1..2^n_bits-1): the largest groups
-	 * get the numbers with the fewest 1-bits, so that most containers
-	 * are an element of one or two bit sets */
+	/* its number in the dispatch (1..2^n_bits-1): the numbers with the
+	 * fewest 1-bits go to the first groups in policy order, so that
+	 * their containers are an element of one or two bit sets each */
 	uint32_t num;
 	uint32_t in_chain, out_chain;
 	uint32_t spoofed;		/* counter spoofed_<group> */
@@ -256,10 +256,11 @@ void ruleset_free(struct ruleset *rs);	/* NULL is fine */
 void ruleset_print(const struct ruleset *rs, FILE *out);
 
 /* Element changes for one container: its addresses in its group's
- * membership sets, in the bit sets of its group's number and in the allow sets of every
- * group its group has port flows into (one element per destination, protocol
- * and port: proportional to the flows out of its group,
- * independent of the number of containers). Applying a delta to the model
+ * membership sets, in the bit sets of its group's number and in the
+ * allow sets of every group its group has port flows into (one element
+ * per destination, protocol and port: proportional to the flows out of
+ * its group, independent of the number of containers), and its port in
+ * the ports map. Applying a delta to the model
  * and committing it to the kernel (nft_commit_delta) keeps both equal. */
 enum rs_op { RS_ELEM_ADD, RS_ELEM_DEL };
 

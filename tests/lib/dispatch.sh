@@ -35,7 +35,7 @@ kd_num() {
 }
 
 kd_leaf() {
-	{ if [ -n "${KD_LIST:-}" ]; then cat "$KD_LIST"; else kd_nft list ruleset; fi; } |
+	if [ -n "${KD_LIST:-}" ]; then cat "$KD_LIST"; else kd_nft list ruleset; fi |
 		grep -o "goto $2_[a-z0-9_-]* comment \"group number $1\"" |
 		sort -u | awk '{ print $2 }'
 }
