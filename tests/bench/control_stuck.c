@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#include "control_client.h"
 #include "control.h"
 #include "ev.h"
 #include "util.h"
@@ -42,51 +43,7 @@ struct bench {
 static json_t *handler(void *arg, const char *op, json_t *req,
 		       const struct control_peer *peer)
 {
-	json_t *r;
-	char *big;
-
-	if (!strcmp(op, "big")) {
-		big = xmalloc(1 << 20);
-		memset(big, 'x', (1 << 20) - 1);
-		big[(1 << 20) - 1] = '\0';
-		r = control_ok();
-		json_object_set_new(r, "blob", json_string(big));
-		free(big);
-		return r;
-	}
-	r = control_ok();
-	json_object_set_new(r, "n", json_incref(json_object_get(req, "n")));
-	return r;
-}
-
-static int dial(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = 20 };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static bool put(int fd, const char *s)
-{
-	size_t len = strlen(s);
-	ssize_t n;
-
-	while (len) {
-		n = send(fd, s, len, MSG_NOSIGNAL);
-		if (n <= 0)
-			return false;
-		s += n;
-		len -= (size_t)n;
-	}
-	return true;
+	return strcmp(op, "big") ? cc_echo_reply(req) : cc_big_reply();
 }
 
 /* One echo round trip on a new connection, in seconds; < 0 on failure. */
@@ -97,9 +54,9 @@ static double echo(const char *path)
 	size_t got = 0;
 	ssize_t n;
 	double t0 = bench_now();
-	int fd = dial(path);
+	int fd = cc_dial(path);
 
-	if (fd < 0 || !put(fd, req))
+	if (fd < 0 || !cc_put(fd, req))
 		goto fail;
 	while (got < sizeof(buf) - 1) {
 		n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
@@ -125,12 +82,12 @@ fail:
  * what the socket holds and waits for room), or -1 after 20 s. */
 static int stuck_client(const char *path)
 {
-	int fd = dial(path), i, avail = 0;
+	int fd = cc_dial(path), i, avail = 0;
 
 	if (fd < 0)
 		return -1;
 	for (i = 0; i < 64; i++)
-		if (!put(fd, "{\"version\":1,\"op\":\"big\"}\n"))
+		if (!cc_put(fd, "{\"version\":1,\"op\":\"big\"}\n"))
 			goto fail;
 	for (i = 0; i < 20000 && avail <= 0; i++) {
 		if (ioctl(fd, FIONREAD, &avail) < 0)

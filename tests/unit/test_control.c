@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "control.h"
+#include "../bench/control_client.h"
 #include "ev.h"
 #include "util.h"
 
@@ -50,41 +51,15 @@ static json_t *handler(void *arg, const char *op, json_t *req,
 		       const struct control_peer *peer)
 {
 	struct fixture *f = arg;
-	json_t *r;
-	char *big;
 
 	f->handler_uid = (unsigned)peer->uid;
 	if (!strcmp(op, "big")) {
 		__atomic_add_fetch(&f->n_big, 1, __ATOMIC_SEQ_CST);
-		big = xmalloc(1 << 20);
-		memset(big, 'x', (1 << 20) - 1);
-		big[(1 << 20) - 1] = '\0';
-		r = control_ok();
-		json_object_set_new(r, "blob", json_string(big));
-		free(big);
-		return r;
+		return cc_big_reply();
 	}
 	if (strcmp(op, "echo"))
 		return control_error(EINVAL, "unknown op \"%s\"", op);
-	r = control_ok();
-	json_object_set_new(r, "n", json_incref(json_object_get(req, "n")));
-	return r;
-}
-
-static int dial(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	/* generous: only a failing run waits this long */
-	struct timeval tv = { .tv_sec = 20 };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	strcpy(sa.sun_path, path);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return cc_echo_reply(req);
 }
 
 /* One reply line (without the newline), NULL at EOF or timeout. */
@@ -100,20 +75,6 @@ static char *line(int fd)
 	}
 	sb_free(&sb);
 	return NULL;
-}
-
-static void put(int fd, const char *s)
-{
-	size_t len = strlen(s);
-
-	while (len) {
-		ssize_t n = send(fd, s, len, MSG_NOSIGNAL);
-
-		if (n <= 0)
-			return;
-		s += n;
-		len -= (size_t)n;
-	}
 }
 
 /* The length of the first reply line, read in large chunks (a 1 MiB line
@@ -149,30 +110,30 @@ static void *client(void *arg)
 	int fd, stuck, i;
 	long long len;
 
-	fd = dial(f->path);
-	put(fd, "{\"version\":1,\"op\":\"echo\",\"n\":1}\n");
+	fd = cc_dial(f->path);
+	cc_put(fd, "{\"version\":1,\"op\":\"echo\",\"n\":1}\n");
 	keep(f, line(fd));					/* 0 */
-	put(fd, "{\"version\":1,\"op\":\n");
+	cc_put(fd, "{\"version\":1,\"op\":\n");
 	keep(f, line(fd));					/* 1 */
-	put(fd, "{\"version\":7,\"op\":\"echo\"}\n");
+	cc_put(fd, "{\"version\":7,\"op\":\"echo\"}\n");
 	keep(f, line(fd));					/* 2 */
-	put(fd, "{\"version\":1}\n[1,2]\n");
+	cc_put(fd, "{\"version\":1}\n[1,2]\n");
 	keep(f, line(fd));					/* 3 */
 	keep(f, line(fd));					/* 4 */
-	put(fd, "{\"version\":1,\"op\":\"echo\",\"n\":2}\n"
+	cc_put(fd, "{\"version\":1,\"op\":\"echo\",\"n\":2}\n"
 		"{\"version\":1,\"op\":\"echo\",\"n\":3}\n");
 	keep(f, line(fd));					/* 5 */
 	keep(f, line(fd));					/* 6 */
-	put(fd, "{\"version\":1,\"op\":\"nope\"}\n");
+	cc_put(fd, "{\"version\":1,\"op\":\"nope\"}\n");
 	keep(f, line(fd));					/* 7 */
 	close(fd);
 
 	/* more than CONTROL_MAX_REQUEST bytes and no newline */
-	fd = dial(f->path);
+	fd = cc_dial(f->path);
 	big = xmalloc(CONTROL_MAX_REQUEST + 4096);
 	memset(big, ' ', CONTROL_MAX_REQUEST + 4095);
 	big[CONTROL_MAX_REQUEST + 4095] = '\0';
-	put(fd, big);
+	cc_put(fd, big);
 	free(big);
 	keep(f, line(fd));					/* 8 */
 	r = line(fd);
@@ -186,14 +147,14 @@ static void *client(void *arg)
 	 * answered the first reply is still pending (n_big stays 1: the
 	 * server reads no further request until a reply is out), and the
 	 * stuck client is still served afterwards */
-	stuck = dial(f->path);
+	stuck = cc_dial(f->path);
 	for (i = 0; i < 64; i++)
-		put(stuck, "{\"version\":1,\"op\":\"big\"}\n");
+		cc_put(stuck, "{\"version\":1,\"op\":\"big\"}\n");
 	for (i = 0; i < 20000 &&
 	     !__atomic_load_n(&f->n_big, __ATOMIC_SEQ_CST); i++)
 		usleep(1000);
-	fd = dial(f->path);
-	put(fd, "{\"version\":1,\"op\":\"echo\",\"n\":4}\n");
+	fd = cc_dial(f->path);
+	cc_put(fd, "{\"version\":1,\"op\":\"echo\",\"n\":4}\n");
 	r = line(fd);
 	f->big_at_reply = r ? __atomic_load_n(&f->n_big, __ATOMIC_SEQ_CST)
 			    : UINT_MAX;
