@@ -5,8 +5,9 @@
  *   load      1,000 label groups with a flow each (test_scale's policy)
  *   classify  100,000 classifications at 1,000 groups, per call, against
  *             the same at 10 groups (the index makes it flat)
- *   hostile   12,000 groups in one 6,000 x 6,000 flow; 70,000 addresses
- *             with 4,464 repeats; 30,000 shadowed groups
+ *   hostile   8,000 groups in one 4,000 x 4,000 flow; 70,000 addresses
+ *             with 4,464 repeats; 30,000 shadowed groups (and one past
+ *             the group limit)
  *   check     `bulkheadctl check` of corpus.t's 1,000-group file, process
  *             start to exit, against the same of a one-group file
  *
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#include "policy_texts.h"
 #include "policy.h"
 
 #define N_CLASSIFY 100000
@@ -52,61 +54,6 @@ static void row(const char *what, struct stat3 s, double scale,
 	printf("%-52s %10.1f %10.1f %10.1f  %s\n", what, s.med * scale,
 	       s.min * scale, s.max * scale, unit);
 	fflush(stdout);
-}
-
-/* test_scale's policy: n label groups, a flow from each to the next. */
-static void scale_text(struct strbuf *sb, unsigned n)
-{
-	unsigned i;
-
-	sb_reset(sb);
-	sb_puts(sb, "version: 1\ngroups:\n");
-	for (i = 0; i < n; i++)
-		sb_printf(sb, "  g%u: { match: { team: t%u, app: a%u } }\n",
-			  i, i % 10, i);
-	sb_puts(sb, "flows:\n");
-	for (i = 0; i < n; i++)
-		sb_printf(sb, "  - { from: g%u, to: g%u, ports: [tcp/%u] }\n",
-			  i, (i + 1) % n, i + 1);
-}
-
-static void hostile_flow_text(struct strbuf *sb)
-{
-	unsigned i;
-
-	sb_reset(sb);
-	sb_puts(sb, "version: 1\ngroups:\n");
-	for (i = 0; i < 8000; i++)
-		sb_printf(sb, "  g%u: {match: {risk: exposed, i: '%u'}, "
-			  "sensitivity: restricted}\n", i, i);
-	sb_puts(sb, "flows:\n - {from: [g0");
-	for (i = 2; i < 8000; i += 2)
-		sb_printf(sb, ",g%u", i);
-	sb_puts(sb, "], to: [g1");
-	for (i = 3; i < 8000; i += 2)
-		sb_printf(sb, ",g%u", i);
-	sb_puts(sb, "], ports: [any]}\n");
-}
-
-static void hostile_addrs_text(struct strbuf *sb)
-{
-	unsigned i;
-
-	sb_reset(sb);
-	sb_puts(sb, "version: 1\ngroups:\n  a:\n    cidrs: [10.0.0.0");
-	for (i = 1; i < 70000; i++)
-		sb_printf(sb, ",10.%u.%u.0", i / 256 % 256, i % 256);
-	sb_puts(sb, "]\n");
-}
-
-static void hostile_shadow_text(struct strbuf *sb)
-{
-	unsigned i;
-
-	sb_reset(sb);
-	sb_puts(sb, "version: 1\ngroups:\n");
-	for (i = 0; i < 30000; i++)
-		sb_printf(sb, "  g%u: {match: {k: v}}\n", i);
 }
 
 /* One load of sb, in seconds; the result must be as the tests expect:
@@ -225,13 +172,13 @@ int main(int argc, char **argv)
 	printf("policy: %d rounds; median, min, max\n", rounds);
 	printf("%-52s %10s %10s %10s\n", "", "median", "min", "max");
 
-	scale_text(&sb, 1000);
+	pt_scale(&sb, 1000);
 	for (r = 0; r < rounds; r++)
 		a[r] = time_load(&sb, true, 0, NULL);
 	row("load 1,000 groups + 1,000 flows", stat3(a, rounds), 1e3, "ms");
 
 	time_load(&sb, true, 0, &p1000);
-	scale_text(&sb, 10);
+	pt_scale(&sb, 10);
 	time_load(&sb, true, 0, &p10);
 	for (r = 0; r < rounds; r++) {
 		a[r] = time_classify(p1000, 1000);
@@ -246,19 +193,21 @@ int main(int argc, char **argv)
 	policy_free(p1000);
 	policy_free(p10);
 
-	hostile_flow_text(&sb);
+	pt_hostile_flow(&sb);
 	for (r = 0; r < rounds; r++)
 		a[r] = time_load(&sb, true, 0, NULL);
-	row("hostile: 12,000 groups, one 6,000 x 6,000 flow",
+	row("hostile: 8,000 groups, one 4,000 x 4,000 flow",
 	    stat3(a, rounds), 1e3, "ms");
-	hostile_addrs_text(&sb);
+	pt_hostile_addrs(&sb);
 	for (r = 0; r < rounds; r++)
 		a[r] = time_load(&sb, false, 70000 - 65536, NULL);
 	row("hostile: 70,000 addresses in one group (4,464 twice)",
 	    stat3(a, rounds), 1e3, "ms");
-	hostile_shadow_text(&sb);
+	pt_hostile_shadow(&sb);
 	for (r = 0; r < rounds; r++)
-		a[r] = time_load(&sb, false, 29999, NULL);
+		/* every group after the first is shadowed, and the 8,190th
+		 * label group is one past the limit (as test_adversarial) */
+		a[r] = time_load(&sb, false, 29999 + 1, NULL);
 	row("hostile: 30,000 shadowed groups", stat3(a, rounds), 1e3, "ms");
 
 	if (ctl) {

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "policy.h"
+#include "../bench/policy_texts.h"
 
 static const char demo[] =
 	"version: 1\n"
@@ -550,14 +551,7 @@ static void test_scale(void **state)
 
 	(void)state;
 	alarm(WATCHDOG_S);
-	sb_puts(&sb, "version: 1\ngroups:\n");
-	for (i = 0; i < 1000; i++)
-		sb_printf(&sb, "  g%u: { match: { team: t%u, app: a%u } }\n",
-			  i, i % 10, i);
-	sb_puts(&sb, "flows:\n");
-	for (i = 0; i < 1000; i++)
-		sb_printf(&sb, "  - { from: g%u, to: g%u, ports: [tcp/%u] }\n",
-			  i, (i + 1) % 1000, i + 1);
+	pt_scale(&sb, 1000);
 	p = load(sb.buf, &d);
 	assert_non_null(p);
 	assert_int_equal(d.n, 0);
@@ -582,30 +576,20 @@ static void test_scale(void **state)
 	sb_free(&sb);
 }
 
-/* A megabyte chosen to hurt: 8,000 groups (nearly as many as fit) all
- * named in one flow, a long address list with repeats, thousands of
- * identical groups. The findings stay few and exact; tests/bench/policy_scale measures how long each
- * load takes, the watchdog only stops a hang. */
+/* A megabyte chosen to hurt (tests/bench/policy_texts.h): 8,000 groups
+ * all named in one flow, a long address list with repeats, thousands of
+ * identical groups. The findings stay few and exact;
+ * tests/bench/policy_scale measures how long each load takes, the
+ * watchdog only stops a hang. */
 static void test_adversarial(void **state)
 {
 	struct strbuf sb = { 0 };
 	struct diags d = { 0 };
 	struct policy *p;
-	unsigned i;
 
 	(void)state;
 	alarm(WATCHDOG_S);
-	sb_puts(&sb, "version: 1\ngroups:\n");
-	for (i = 0; i < 8000; i++)
-		sb_printf(&sb, "  g%u: {match: {risk: exposed, i: '%u'}, sensitivity: restricted}\n",
-			  i, i);
-	sb_puts(&sb, "flows:\n - {from: [g0");
-	for (i = 2; i < 8000; i += 2)
-		sb_printf(&sb, ",g%u", i);
-	sb_puts(&sb, "], to: [g1");
-	for (i = 3; i < 8000; i += 2)
-		sb_printf(&sb, ",g%u", i);
-	sb_puts(&sb, "], ports: [any]}\n");
+	pt_hostile_flow(&sb);
 	p = load(sb.buf, &d);
 	assert_non_null(p);
 	assert_int_equal(d.n_warnings, 2);
@@ -616,11 +600,7 @@ static void test_adversarial(void **state)
 	policy_free(p);
 	diags_free(&d);
 
-	sb_reset(&sb);
-	sb_puts(&sb, "version: 1\ngroups:\n  a:\n    cidrs: [10.0.0.0");
-	for (i = 1; i < 70000; i++)
-		sb_printf(&sb, ",10.%u.%u.0", i / 256 % 256, i % 256);
-	sb_puts(&sb, "]\n");
+	pt_hostile_addrs(&sb);
 	p = load(sb.buf, &d);
 	assert_null(p);
 	/* 70,000 addresses cycling through 65,536 networks: the repeats
@@ -630,10 +610,7 @@ static void test_adversarial(void **state)
 	assert_int_equal(d.v[0].line, 4);
 	diags_free(&d);
 
-	sb_reset(&sb);
-	sb_puts(&sb, "version: 1\ngroups:\n");
-	for (i = 0; i < 30000; i++)
-		sb_printf(&sb, "  g%u: {match: {k: v}}\n", i);
+	pt_hostile_shadow(&sb);
 	assert_null(load(sb.buf, &d));
 	/* every group after the first is shadowed, and the 8,190th label
 	 * group is one more than the dispatch can number */
