@@ -309,8 +309,9 @@ void explain_decide(const struct policy *p, const struct inventory *inv,
 	src_local = !r->src.c && explain_host_has(h, src);
 	dst_local = !r->dst.c && explain_host_has(h, dst);
 
-	/* input hook: only the source vmap; output hook: only the
-	 * destination vmap; forward: destination first, then source */
+	/* input hook: only the source tree (from_*); output hook: only
+	 * the destination tree (to_*); forward: destination first, then
+	 * source */
 	if (dst_local) {
 		if (r->src.c)
 			judge(p, inv, h, container_group(p, r->src.c), false,
