@@ -12,7 +12,11 @@ libnetfilter-conntrack-dev libnetfilter-log-dev
 nftables iptables iproute2 conntrack iputils-ping socat procps kmod
 perl jq util-linux man-db systemd logrotate bash-completion
 podman runc netavark aardvark-dns conmon containernetworking-plugins
-busybox-static catatonit"
+busybox-static catatonit
+nettle-dev libgraphviz-dev librsvg2-bin libxml2-utils
+prometheus prometheus-node-exporter
+etcd-server etcd-client docker.io openssl
+debhelper dpkg-dev fakeroot lintian mmdebstrap"
 
 # denials_loss.t needs the bridge-netfilter hooks, a module on a stock
 # kernel. Its sysctls are per network namespace and the tests set them only
@@ -45,5 +49,19 @@ fi
 echo "deps: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Peers the tests start in their own namespaces (dockerd, etcd, prometheus,
+# node-exporter) must not start on this host at install time: dockerd would
+# program the initial namespace's firewall. policy-rc.d tells the packages'
+# scripts so; a host that has its own is left alone.
+rcd=/usr/sbin/policy-rc.d
+own_rcd=0
+if [ ! -e "$rcd" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$rcd"
+	chmod 755 "$rcd"
+	own_rcd=1
+fi
+rc=0
 # shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $missing >/dev/null
+apt-get install -y -qq --no-install-recommends $missing >/dev/null || rc=$?
+[ "$own_rcd" -eq 1 ] && rm -f "$rcd"
+exit "$rc"
