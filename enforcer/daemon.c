@@ -26,6 +26,7 @@
 #include "explain.h"
 #include "links.h"
 #include "log.h"
+#include "metrics.h"
 #include "nft.h"
 #include "nftmon.h"
 #include "ruleset.h"
@@ -111,6 +112,13 @@ struct daemon {
 		bool restored;
 	} tamper;
 	uint64_t n_tamper, n_restored;
+
+	/* --metrics-file */
+	struct metrics *metrics;
+	struct ev_timer *metrics_timer;
+	uint64_t metrics_wall_ms;	/* last written */
+	uint64_t metrics_errors;
+	bool metrics_warned;
 };
 
 const struct policy *daemon_policy(const struct daemon *d)
@@ -210,12 +218,23 @@ static void gc_retired(struct ev_timer *t, void *arg)
 		ev_timer_arm(d->gc_timer, RETIRE_MS, 0);
 }
 
+/* A commit that started at t0_us (bh_now_us) is done: its duration in
+ * microseconds, also into the metrics' histogram. */
+static uint64_t count_commit(struct daemon *d, uint64_t t0_us)
+{
+	uint64_t us = bh_now_us() - t0_us;
+
+	if (d->metrics)
+		metrics_commit(d->metrics, (double)us / 1e6);
+	return us;
+}
+
 static int commit_full(struct daemon *d, const struct policy *p,
 		       struct ruleset **out, char **err)
 {
 	struct ruleset *rs;
 	struct nft_error ne = { 0 };
-	uint64_t t0 = bh_now_ms();
+	uint64_t t0 = bh_now_ms(), t0_us = bh_now_us();
 	int ret;
 
 	rs = ruleset_build(p, d->inv, &d->rso);
@@ -238,6 +257,7 @@ static int commit_full(struct daemon *d, const struct policy *p,
 	}
 	nft_counts_keep(d->counts, rs);
 	d->n_full++;
+	count_commit(d, t0_us);
 	log_debug("full commit: %zu containers in %llu ms",
 		  inventory_count(d->inv),
 		  (unsigned long long)(bh_now_ms() - t0));
@@ -476,7 +496,7 @@ int daemon_attach(struct daemon *d, struct container *c, char **err)
 	ruleset_container_delta(d->rs, c, RS_ELEM_ADD, delta);
 	if (ruleset_delta_overflows(d->rs, delta))
 		goto full;
-	t0 = bh_now_ms();
+	t0 = bh_now_us();
 	ret = nft_commit_delta(d->nft, d->rs, delta, &ne);
 	if (ret == -ENOSPC) /* the model's sizes and the kernel's disagree */
 		goto full;
@@ -486,7 +506,7 @@ int daemon_attach(struct daemon *d, struct container *c, char **err)
 		goto fail;
 	}
 	d->n_delta++;
-	d->last_commit_us = (bh_now_ms() - t0) * 1000;
+	d->last_commit_us = count_commit(d, t0);
 	ruleset_apply_delta(d->rs, delta);
 	if (old)
 		container_free(inventory_remove(d->inv, c->id));
@@ -534,6 +554,7 @@ int daemon_detach_many(struct daemon *d, char *const *ids, size_t n,
 	struct rs_delta *delta = NULL;
 	struct nft_error ne = { 0 };
 	struct container *c;
+	uint64_t t0_us;
 	size_t i;
 	int ret = 0;
 
@@ -550,6 +571,7 @@ int daemon_detach_many(struct daemon *d, char *const *ids, size_t n,
 			ruleset_container_delta(d->rs,
 						inventory_find(d->inv, ids[i]),
 						RS_ELEM_DEL, delta);
+		t0_us = bh_now_us();
 		ret = nft_commit_delta(d->nft, d->rs, delta, &ne);
 		if (ret < 0) {
 			*err = xasprintf("the kernel refused the change: %s",
@@ -557,6 +579,7 @@ int daemon_detach_many(struct daemon *d, char *const *ids, size_t n,
 			goto out;
 		}
 		d->n_delta++;
+		count_commit(d, t0_us);
 		ruleset_apply_delta(d->rs, delta);
 	}
 	for (i = 0; i < n; i++) {
@@ -805,6 +828,93 @@ static void on_watchdog(struct ev_timer *t, void *arg)
 	sd_notify(0, "WATCHDOG=1");
 }
 
+/* ---- --metrics-file ---- */
+
+/* The container groups (labels, unassigned, quarantine) and how many
+ * containers each has now; the counters as status reports them. */
+static void metrics_snapshot(struct daemon *d, struct metrics_snapshot *s,
+			     const char **names, uint64_t *counts)
+{
+	const struct policy *p = d->policy;
+	size_t i, n = 0, *idx = NULL;
+
+	memset(s, 0, sizeof(*s));
+	if (p) {
+		idx = xcalloc(p->n_groups, sizeof(*idx));
+		for (i = 0; i < p->n_groups; i++) {
+			if (i == GROUP_HOST || i == GROUP_WORLD ||
+			    p->groups[i].kind == GK_CIDRS)
+				continue;
+			idx[i] = n + 1;
+			names[n] = p->groups[i].name;
+			counts[n++] = 0;
+		}
+		for (i = 0; i < inventory_count(d->inv); i++) {
+			unsigned g = inventory_at(d->inv, i)->group;
+
+			if (g < p->n_groups && idx[g])
+				counts[idx[g] - 1]++;
+		}
+		free(idx);
+	}
+	s->groups = names;
+	s->containers = counts;
+	s->n_groups = n;
+	s->commits_full = d->n_full;
+	s->commits_delta = d->n_delta;
+	s->reloads_ok = d->n_reloads - d->n_reload_failed;
+	s->reloads_failed = d->n_reload_failed;
+	s->restores = d->n_restored;
+	if (d->denied)
+		denied_losses(d->denied, &s->lost_nflog, &s->lost_denied_log);
+}
+
+static void write_metrics(struct daemon *d)
+{
+	size_t n = d->policy ? d->policy->n_groups : 0, len;
+	const char **names = xcalloc(n + 1, sizeof(*names));
+	uint64_t *counts = xcalloc(n + 1, sizeof(*counts));
+	struct metrics_snapshot s;
+	char *text;
+	int ret;
+
+	metrics_snapshot(d, &s, names, counts);
+	text = metrics_render(d->metrics, &s, &len);
+	ret = metrics_write(d->o.metrics_file, text, len);
+	if (ret < 0) {
+		d->metrics_errors++;
+		if (!d->metrics_warned)
+			log_warn("cannot write %s: %s (counted in status; "
+				 "warned once)", d->o.metrics_file,
+				 strerror(-ret));
+		d->metrics_warned = true;
+	} else {
+		d->metrics_wall_ms = bh_wall_ms();
+		d->metrics_warned = false;
+	}
+	free(text);
+	free(names);
+	free(counts);
+}
+
+static void on_metrics_timer(struct ev_timer *t, void *arg)
+{
+	write_metrics(arg);
+}
+
+static json_t *metrics_status_json(const struct daemon *d)
+{
+	char t[32];
+
+	if (!d->metrics)
+		return json_null();
+	return json_pack("{s:s, s:i, s:s?, s:I}", "file", d->o.metrics_file,
+			 "interval_s", (int)d->o.metrics_interval_s,
+			 "written", d->metrics_wall_ms ?
+			 bh_rfc3339(d->metrics_wall_ms, t) : NULL,
+			 "errors", (json_int_t)d->metrics_errors);
+}
+
 /* ---- the control socket's ops ---- */
 
 /* The inventory's entry plus the group, and "quarantined" and "engine"
@@ -1011,6 +1121,7 @@ static json_t *op_status(struct daemon *d, json_t *req)
 		"tamper_restored", (json_int_t)d->n_restored));
 	json_object_set_new(r, "denied", d->denied ?
 			    denied_status_json(d->denied) : json_null());
+	json_object_set_new(r, "metrics", metrics_status_json(d));
 	engines = json_array();
 	for (i = 0; i < d->n_engines; i++)
 		json_array_append_new(engines,
@@ -1327,6 +1438,7 @@ static int start_denied(struct daemon *d)
 		.journald = d->o.journald,
 		.ring_size = 0,
 		.counts = d->counts,
+		.metrics = d->metrics,
 	};
 
 	return denied_start(d, &o, &d->denied);
@@ -1376,6 +1488,15 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 					 strerror(-ret));
 			goto fail;
 		}
+	}
+
+	/* the metrics file's directory takes files: a typo stops us here,
+	 * before the kernel is touched, rather than 15 s later */
+	if (o->metrics_file) {
+		ret = metrics_check_path(o->metrics_file, err);
+		if (ret < 0)
+			goto fail;
+		d->metrics = metrics_new();
 	}
 
 	/* 1. the policy: every finding logged */
@@ -1466,6 +1587,14 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 		d->watchdog = ev_timer_new(d->loop, on_watchdog, d);
 		ev_timer_arm(d->watchdog, wd_usec / 2000, wd_usec / 2000);
 	}
+	if (d->metrics) {
+		uint64_t every = (uint64_t)(o->metrics_interval_s ?:
+					    METRICS_INTERVAL_DEFAULT_S) * 1000;
+
+		d->metrics_timer = ev_timer_new(d->loop, on_metrics_timer, d);
+		write_metrics(d);
+		ev_timer_arm(d->metrics_timer, every, every);
+	}
 	diags_free(&dg);
 	sd_notify(0, "READY=1");
 	notify_status(d);
@@ -1519,6 +1648,10 @@ void daemon_free(struct daemon *d)
 	}
 	free(d->engines);
 	links_stop(d->links);
+	/* the file's last word before the counts go (they start from zero
+	 * in the next run, as Prometheus expects of a restart) */
+	if (d->metrics_timer)
+		write_metrics(d);
 	denied_stop(d->denied);
 	if (d->o.flush_on_exit && d->nft) {
 		if (nft_delete_table(d->nft, &ne) < 0)
@@ -1538,6 +1671,8 @@ void daemon_free(struct daemon *d)
 	ev_timer_free(d->reload_timer);
 	ev_timer_free(d->watchdog);
 	ev_timer_free(d->gc_timer);
+	ev_timer_free(d->metrics_timer);
+	metrics_free(d->metrics);
 	for (i = 0; i < d->n_retired; i++)
 		policy_free(d->retired[i].p);
 	free(d->retired);

@@ -20,6 +20,7 @@
 #include "denied.h"
 #include "flowlog.h"
 #include "log.h"
+#include "metrics.h"
 #include "nflog.h"
 #include "nft.h"
 #include "ruleset.h"
@@ -59,6 +60,7 @@ struct denied {
 	bool ctr_baseline;		/* the first read only sets the base */
 	size_t ctr_n_read[2];		/* the last read's, per rs_table */
 	struct nft_counts *counts;	/* the daemon's last known counts */
+	struct metrics *metrics;	/* not owned, may be NULL */
 	uint64_t ctr_read_ms;
 	uint64_t kernel_denied, kernel_unlogged;
 	bool ctr_warned;
@@ -206,6 +208,19 @@ static void journal_send(const struct flowlog_rec *r)
 		free(bufs[i]);
 }
 
+/* Every packet a record carries, logged or over the log rate, once: the
+ * sums follow the kernel's denied_* counters as the records do. An
+ * overflow record's packets have no one action. */
+static void count_record(struct denied *dn, const struct flowlog_rec *r)
+{
+	if (!dn->metrics || r->kind == FL_REC_LOSS)
+		return;
+	metrics_pair_add(dn->metrics, MP_DENIED, r->src.group, r->dst.group,
+			 r->kind == FL_REC_OVERFLOW ? "*" :
+			 flowlog_action_str(r->action),
+			 r->packets + r->unlogged);
+}
+
 static void on_record(const struct flowlog_rec *r, void *arg)
 {
 	struct denied *dn = arg;
@@ -220,6 +235,7 @@ static void on_record(const struct flowlog_rec *r, void *arg)
 	free(s);
 	if (dn->journald)
 		journal_send(r);
+	count_record(dn, r);
 	json_decref(dn->ring[dn->ring_next]);
 	dn->ring[dn->ring_next] = o;
 	dn->ring_next = (dn->ring_next + 1) % dn->ring_size;
@@ -444,6 +460,7 @@ int denied_start(struct daemon *d, const struct denied_opts *o,
 	dn->journald = o->journald;
 	dn->ring_size = o->ring_size ? o->ring_size : DENIED_RING_DEFAULT;
 	dn->counts = o->counts;
+	dn->metrics = o->metrics;
 	dn->ring = xcalloc(dn->ring_size, sizeof(*dn->ring));
 	ret = open_log(dn->path);
 	if (ret < 0) {
@@ -577,6 +594,15 @@ json_t *denied_status_json(const struct denied *dn)
 			 "write_errors", (json_int_t)dn->write_errors,
 			 "kernel_denied", (json_int_t)dn->kernel_denied,
 			 "kernel_unlogged", (json_int_t)dn->kernel_unlogged);
+}
+
+void denied_losses(const struct denied *dn, uint64_t *nflog, uint64_t *file)
+{
+	struct nflog_stats ns;
+
+	nflog_get_stats(dn->nf, &ns);
+	*nflog = ns.lost;
+	*file = dn->write_errors;
 }
 
 json_t *denied_recent_json(const struct denied *dn, uint64_t after_seq)

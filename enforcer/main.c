@@ -13,6 +13,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 #include "ruleset.h"
 #include "util.h"
 
@@ -45,6 +46,12 @@ static void usage(FILE *out)
 "                       frames from any other such port are dropped and\n"
 "                       logged as spoofing (fail closed before the attach);\n"
 "                       repeatable\n"
+"  --metrics-file PATH  write Prometheus metrics to PATH (node_exporter's\n"
+"                       textfile format; name it *.prom in the textfile\n"
+"                       collector's directory), atomically, every\n"
+"                       --metrics-interval seconds (default %d)\n"
+"  --metrics-interval S seconds between two writes of the metrics file,\n"
+"                       1-3600\n"
 "  --foreground         stay in the foreground (under systemd); otherwise\n"
 "                       fork once the first table is committed\n"
 "  --flush-on-exit      delete the table at SIGTERM (default: leave it\n"
@@ -55,7 +62,8 @@ static void usage(FILE *out)
 "Signals: SIGHUP reloads the policy (so does a change to the policy path),\n"
 "SIGUSR1 reopens the denied-flow log, SIGTERM stops and leaves the rules.\n",
 		DEFAULT_POLICY, CONTROL_DEFAULT_SOCKET, DEFAULT_STATE_DIR,
-		DEFAULT_DENIED_LOG, RULESET_NFLOG_GROUP_DEFAULT);
+		DEFAULT_DENIED_LOG, RULESET_NFLOG_GROUP_DEFAULT,
+		METRICS_INTERVAL_DEFAULT_S);
 }
 
 /* The parent returns once the child is enforcing and listening (it was
@@ -91,6 +99,8 @@ int main(int argc, char **argv)
 		{ "nflog-group", required_argument, NULL, 'g' },
 		{ "engine", required_argument, NULL, 'e' },
 		{ "guard-ports", required_argument, NULL, 'G' },
+		{ "metrics-file", required_argument, NULL, 'M' },
+		{ "metrics-interval", required_argument, NULL, 'I' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "flush-on-exit", no_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -158,6 +168,25 @@ int main(int argc, char **argv)
 			      sizeof(*guards));
 			guards[o.n_guard_ports++] = optarg;
 			o.guard_ports = guards;
+			break;
+		case 'M':
+			if (!*optarg) {
+				fprintf(stderr, "bulkheadd: --metrics-file: "
+					"expected a path\n");
+				return 2;
+			}
+			o.metrics_file = optarg;
+			break;
+		case 'I':
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || v < 1 || v > 3600) {
+				fprintf(stderr, "bulkheadd: --metrics-interval: "
+					"expected 1-3600 seconds, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			o.metrics_interval_s = (unsigned)v;
 			break;
 		case 'f':
 			foreground = true;

@@ -46,6 +46,10 @@ struct daemon_opts {
 	/* --guard-ports: ruleset_opts.guard_ports */
 	const char *const *guard_ports;
 	size_t n_guard_ports;
+	/* --metrics-file: Prometheus textfile (metrics.h), NULL: none;
+	 * rewritten every metrics_interval_s seconds */
+	const char *metrics_file;
+	unsigned metrics_interval_s;
 };
 
 /* Start-up in the order of docs/daemon.md: the engines' URLs (a bad or

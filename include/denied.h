@@ -12,6 +12,7 @@
 
 struct daemon;
 struct denied;
+struct metrics;
 struct nft_counts;
 
 struct denied_opts {
@@ -22,6 +23,9 @@ struct denied_opts {
 	/* not owned, may be NULL: every counter reading is noted there
 	 * (the daemon's last known counts, see nft.h) */
 	struct nft_counts *counts;
+	/* not owned, may be NULL: every record's packets are counted there
+	 * per (source group, destination group, action) */
+	struct metrics *metrics;
 };
 
 /* Opens the file, binds the NFLOG group in the daemon's network namespace
@@ -35,6 +39,9 @@ void denied_stop(struct denied *dn);
 int denied_reopen(struct denied *dn);
 /* Counters for `bulkheadctl status`: records, packets, unlogged, lost. */
 json_t *denied_status_json(const struct denied *dn);
+/* NFLOG messages lost and records the file could not take, so far. */
+void denied_losses(const struct denied *dn, uint64_t *nflog,
+		   uint64_t *file);
 /* Records in the ring with a sequence number above after_seq:
  * {"seq": LAST, "records": [ ... ]} (bulkheadctl denials --follow). */
 json_t *denied_recent_json(const struct denied *dn, uint64_t after_seq);

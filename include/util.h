@@ -60,6 +60,7 @@ uint32_t bh_str_hash(const char *s);
 
 /* Monotonic and wall clock in milliseconds. */
 uint64_t bh_now_ms(void);
+uint64_t bh_now_us(void);		/* monotonic, microseconds */
 uint64_t bh_wall_ms(void);
 /* RFC 3339 UTC with milliseconds: 2026-11-28T12:00:00.123Z (buf >= 32). */
 const char *bh_rfc3339(uint64_t wall_ms, char *buf);

@@ -15,7 +15,7 @@ podman runc netavark aardvark-dns conmon containernetworking-plugins
 busybox-static catatonit
 nettle-dev libgraphviz-dev librsvg2-bin libxml2-utils
 prometheus prometheus-node-exporter
-etcd-server etcd-client docker.io openssl
+etcd-server etcd-client docker.io openssl curl
 debhelper dpkg-dev fakeroot lintian mmdebstrap"
 
 # denials_loss.t needs the bridge-netfilter hooks, a module on a stock
