@@ -202,12 +202,24 @@ static void put_pairs(struct strbuf *sb, const struct pairs *ps,
 	free(v);
 }
 
-static void put_one(struct strbuf *sb, const char *name, const char *label,
-		    const char *value, uint64_t n)
+/* One family: HELP, TYPE, then a series per label value (label NULL: one
+ * series without labels, vals[0]). */
+static void put_family(struct strbuf *sb, const char *name, const char *type,
+		       const char *help, const char *label,
+		       const char *const *lv, const uint64_t *vals, size_t n)
 {
-	sb_printf(sb, "%s{", name);
-	put_label(sb, label, value, false);
-	sb_printf(sb, "} %llu\n", (unsigned long long)n);
+	size_t i;
+
+	put_head(sb, name, type, help);
+	for (i = 0; i < n; i++) {
+		sb_puts(sb, name);
+		if (label) {
+			sb_putc(sb, '{');
+			put_label(sb, label, lv[i], false);
+			sb_putc(sb, '}');
+		}
+		sb_printf(sb, " %llu\n", (unsigned long long)vals[i]);
+	}
 }
 
 static void put_histogram(struct strbuf *sb, const struct metrics *m)
@@ -234,50 +246,39 @@ char *metrics_render(const struct metrics *m,
 {
 	struct strbuf sb = { 0 };
 	uint64_t folded = 0;
-	size_t i, k;
+	size_t k;
 
 	for (k = 0; k < MP__N; k++) {
 		put_pairs(&sb, &m->pairs[k], k);
 		folded += m->pairs[k].folded;
 	}
-	put_head(&sb, "bulkhead_containers", "gauge",
-		 "Containers on this host, by group.");
-	for (i = 0; i < s->n_groups; i++)
-		put_one(&sb, "bulkhead_containers", "group", s->groups[i],
-			s->containers[i]);
-	put_head(&sb, "bulkhead_commits_total", "counter",
-		 "Transactions committed to the kernel: full (the whole "
-		 "table) or delta (elements only).");
-	put_one(&sb, "bulkhead_commits_total", "kind", "delta",
-		s->commits_delta);
-	put_one(&sb, "bulkhead_commits_total", "kind", "full",
-		s->commits_full);
+	put_family(&sb, "bulkhead_containers", "gauge",
+		   "Containers on this host, by group.", "group", s->groups,
+		   s->containers, s->n_groups);
+	put_family(&sb, "bulkhead_commits_total", "counter",
+		   "Transactions committed to the kernel: full (the whole "
+		   "table) or delta (elements only).", "kind",
+		   (const char *const[]){ "delta", "full" },
+		   (const uint64_t[]){ s->commits_delta, s->commits_full }, 2);
 	put_histogram(&sb, m);
-	put_head(&sb, "bulkhead_records_lost_total", "counter",
-		 "Records lost: NFLOG messages the kernel could not deliver "
-		 "(nflog), records the denied-flow file could not take "
-		 "(denied_log; they still reached the ring and journald).");
-	put_one(&sb, "bulkhead_records_lost_total", "source", "denied_log",
-		s->lost_denied_log);
-	put_one(&sb, "bulkhead_records_lost_total", "source", "nflog",
-		s->lost_nflog);
-	put_head(&sb, "bulkhead_table_restores_total", "counter",
-		 "Times the daemon put its tables back after someone else "
-		 "changed them.");
-	sb_printf(&sb, "bulkhead_table_restores_total %llu\n",
-		  (unsigned long long)s->restores);
-	put_head(&sb, "bulkhead_policy_reloads_total", "counter",
-		 "Policy reloads, by result (error: the old policy kept "
-		 "enforcing).");
-	put_one(&sb, "bulkhead_policy_reloads_total", "result", "error",
-		s->reloads_failed);
-	put_one(&sb, "bulkhead_policy_reloads_total", "result", "ok",
-		s->reloads_ok);
-	put_head(&sb, "bulkhead_metrics_folded_total", "counter",
-		 "Increments that went to the _other series because a "
-		 "family had reached its cap of series.");
-	sb_printf(&sb, "bulkhead_metrics_folded_total %llu\n",
-		  (unsigned long long)folded);
+	put_family(&sb, "bulkhead_records_lost_total", "counter",
+		   "Records lost: NFLOG messages the kernel could not deliver "
+		   "(nflog), records the denied-flow file could not take "
+		   "(denied_log; they still reached the ring and journald).",
+		   "source", (const char *const[]){ "denied_log", "nflog" },
+		   (const uint64_t[]){ s->lost_denied_log, s->lost_nflog }, 2);
+	put_family(&sb, "bulkhead_table_restores_total", "counter",
+		   "Times the daemon put its tables back after someone else "
+		   "changed them.", NULL, NULL, &s->restores, 1);
+	put_family(&sb, "bulkhead_policy_reloads_total", "counter",
+		   "Policy reloads, by result (error: the old policy kept "
+		   "enforcing).", "result",
+		   (const char *const[]){ "error", "ok" },
+		   (const uint64_t[]){ s->reloads_failed, s->reloads_ok }, 2);
+	put_family(&sb, "bulkhead_metrics_folded_total", "counter",
+		   "Increments that went to the _other series because a "
+		   "family had reached its cap of series.", NULL, NULL,
+		   &folded, 1);
 	*len = sb.len;
 	return sb_steal(&sb);
 }

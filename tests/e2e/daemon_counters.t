@@ -13,20 +13,9 @@
 
 command -v jq >/dev/null || skip_all "jq missing"
 ns_init
-ns_add web 10.77.0.11 fd77::11
-ns_add api 10.77.0.21 fd77::21
-ns_add db 10.77.0.31 fd77::31
-
-cat >"$NS_TMP/a.yaml" <<'EOF'
-version: 1
-settings: { log: { window: 1s } }
-groups:
-  web: { match: { purpose: web } }
-  api: { match: { purpose: api } }
-  db:  { match: { purpose: database } }
-flows:
-  - { from: web, to: api, ports: [udp/9000] }
-EOF
+ns_add_web_api_db
+policy_web_api_db "$NS_TMP/a.yaml"
+echo "  - { from: web, to: api, ports: [udp/9000] }" >>"$NS_TMP/a.yaml"
 # api is gone: its container falls to unassigned
 cat >"$NS_TMP/b.yaml" <<'EOF'
 version: 1

@@ -13,20 +13,9 @@ for t in jq promtool prometheus-node-exporter curl; do
 	command -v "$t" >/dev/null || skip_all "$t missing (tools/deps.sh)"
 done
 ns_init
-ns_add web 10.77.0.11 fd77::11
-ns_add api 10.77.0.21 fd77::21
-ns_add db 10.77.0.31 fd77::31
-
-cat >"$NS_TMP/policy.yaml" <<'EOF2'
-version: 1
-settings: { log: { window: 1s } }
-groups:
-  web: { match: { purpose: web } }
-  api: { match: { purpose: api } }
-  db:  { match: { purpose: database } }
-flows:
-  - { from: web, to: api, ports: [tcp/8080] }
-EOF2
+ns_add_web_api_db
+policy_web_api_db "$NS_TMP/policy.yaml"
+echo "  - { from: web, to: api, ports: [tcp/8080] }" >>"$NS_TMP/policy.yaml"
 TXT=$NS_TMP/textfile
 PROM=$TXT/bulkhead.prom
 mkdir -p "$TXT"

@@ -15,6 +15,11 @@
 #                             container side eth0), ADDR4/24 and ADDR6/64,
 #                             default routes via the bridge. NAME <= 12
 #                             chars. ADDR6 may be "" (IPv4 only).
+#   ns_add_web_api_db         the usual three: web 10.77.0.11 fd77::11,
+#                             api .21 ::21, db .31 ::31
+#   policy_web_api_db FILE    writes a policy with groups web, api, db
+#                             (labels purpose=web|api|database), a 1 s log
+#                             window and "flows:" last: append the flows
 #   ns_name NAME              prints the namespace's full name ("host" too)
 #   ns_path NAME              prints /run/netns/<full name>
 #   ns_ifname NAME            prints the host-side interface (v-NAME)
@@ -220,6 +225,24 @@ ns_add() {
 		return 1; }
 	NS_ADDR4[$name]=$a4
 	NS_ADDR6[$name]=$a6
+}
+
+ns_add_web_api_db() {
+	ns_add web 10.77.0.11 fd77::11 &&
+		ns_add api 10.77.0.21 fd77::21 &&
+		ns_add db 10.77.0.31 fd77::31
+}
+
+policy_web_api_db() {
+	cat >"$1" <<'EOF'
+version: 1
+settings: { log: { window: 1s } }
+groups:
+  web: { match: { purpose: web } }
+  api: { match: { purpose: api } }
+  db:  { match: { purpose: database } }
+flows:
+EOF
 }
 
 serve_tcp() {
