@@ -125,6 +125,53 @@ jq -e -s 'length > 0 and all(.[]; .event.action == "allow")' \
 	"$NS_TMP/follow" >/dev/null
 ok $? "--follow reads the daemon's ring ($(grep -c . "$NS_TMP/follow") records)"
 
+# The group map of this run: counts from the same summaries
+T1=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)
+T2=$(date -u -d '+1 minute' +%Y-%m-%dT%H:%M:%SZ)
+P=(--since "$T1" --until "$T2")
+M=(map "${P[@]}" --denied-file "$BHD_DENIED" --flows-file "$BHD_FLOWS")
+bhctl "${M[@]}" --format json -o "$NS_TMP/map.json"
+ok $? "map --format json"
+is "$(jq -r '[.groups[].name] | sort | join(" ")' "$NS_TMP/map.json")" \
+	"api db host quarantine unassigned web world" \
+	"the daemon's policy: every group, built-ins too"
+is "$(jq -r '.observed[] | "\(.from) \(.to) \(.service) \(.connections) \(.packets) \(.bytes) \(.records)"' \
+	"$NS_TMP/map.json" | sort)" \
+	"$(bhctl flows "${P[@]}" --file "$BHD_FLOWS" --summary |
+	   awk 'NR > 1 { print $1, $2, $3, $4, $5, $6, $7 }' | sort)" \
+	"observed edges = flows --summary over the same period"
+is "$(jq -r '.denied[] | "\(.from) \(.to) \(.service) \(.packets) \(.unlogged) \(.records) \(.action)"' \
+	"$NS_TMP/map.json" | sort)" \
+	"$(bhctl denials "${P[@]}" --file "$BHD_DENIED" --summary |
+	   awk 'NR > 1 { print $1, $2, $3, $4, $5, $6, $7 }' | sort)" \
+	"denied edges = denials --summary over the same period"
+[ "$(jq '.denied | length' "$NS_TMP/map.json")" -ge 1 ] &&
+	[ "$(jq '.observed | length' "$NS_TMP/map.json")" -ge 3 ]
+ok $? "  (both have edges to compare)"
+bhctl "${M[@]}" --policy "$NS_TMP/policy.yaml" -o "$NS_TMP/map.svg"
+ok $? "map (svg) -o FILE"
+xmllint --noout "$NS_TMP/map.svg"; ok $? "the SVG parses (xmllint)"
+for g in web api db unassigned host world quarantine; do
+	grep -q "<title>$g</title>" "$NS_TMP/map.svg" || break
+done
+ok $? "the SVG names every group (last checked: $g)"
+grep -q 'stroke="#d62728"' "$NS_TMP/map.svg"; ok $? "a red (denied) edge"
+grep -q "tcp/8080, udp/9000" "$NS_TMP/map.svg"; ok $? "declared ports on their edge"
+rsvg-convert -f png -o "$NS_TMP/map.png" "$NS_TMP/map.svg" &&
+	[ "$(head -c 8 "$NS_TMP/map.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ]
+ok $? "it renders to PNG (rsvg-convert)"
+bhctl "${M[@]}" --format dot | grep -q '^digraph bulkhead'; ok $? "--format dot"
+# bad input: a clear message, exit 2, no file
+for bad in "--format png|is not svg, dot or json" "--since yesterday|--since" \
+	   "-o $NS_TMP/no/such/dir/m.svg|cannot write"; do
+	# shellcheck disable=SC2086
+	out=$(bhctl map --policy "$NS_TMP/policy.yaml" ${bad%|*} 2>&1 >/dev/null)
+	rc=$?
+	[ "$rc" = 2 ] && grep -q -- "${bad#*|}" <<<"$out"
+	ok $? "map ${bad%|*}: exit 2, says why (rc $rc: $out)"
+done
+[ ! -e "$NS_TMP/no" ]; ok $? "  and wrote nothing"
+
 # Lost events: the daemon stopped while 40,000 connections open and
 # close; the kernel drops what its buffer cannot hold.
 kill -STOP "$BHD_PID"
