@@ -28,6 +28,9 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
 BH_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -MMD -MP \
            $(shell $(PKG_CONFIG) --cflags $(PKGS))
 BH_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
+# Graphviz (bulkheadctl map) goes into bulkheadctl only, not the daemon.
+GVC_CFLAGS := $(shell $(PKG_CONFIG) --cflags libgvc)
+GVC_LIBS := $(shell $(PKG_CONFIG) --libs libgvc) -lm
 ifeq ($(SAN),1)
 BH_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=undefined
@@ -60,7 +63,8 @@ $(LIB): $(LIB_OBJS)
 $(O)/bulkheadd: $(O)/enforcer/main.o $(LIB)
 	$(CC) $(CFLAGS) $(BH_LDFLAGS) -o $@ $^ $(BH_LIBS)
 $(O)/bulkheadctl: $(O)/enforcer/bulkheadctl.o $(LIB)
-	$(CC) $(CFLAGS) $(BH_LDFLAGS) -o $@ $^ $(BH_LIBS)
+	$(CC) $(CFLAGS) $(BH_LDFLAGS) -o $@ $^ $(BH_LIBS) $(GVC_LIBS)
+$(O)/enforcer/ctl_map.o: BH_CFLAGS += $(GVC_CFLAGS)
 $(O)/bulkhead-cni: $(O)/enforcer/cni.o $(LIB)
 	$(CC) $(CFLAGS) $(BH_LDFLAGS) -o $@ $^ $(BH_LIBS)
 

@@ -17,6 +17,8 @@ static const struct ctl_verb verbs[] = {
 	{ "reload", ctl_reload, "reload" },
 	{ "explain", ctl_explain, "explain --from C|ADDR --to C|ADDR --port tcp/N [--json]" },
 	{ "denials", ctl_denials, "denials [--since 10m|TIME] [--until ..] [--group G] [--from G|C] [--to G|C] [--port tcp/N] [--json] [--follow] [--summary] [--file PATH]" },
+	{ "flows", ctl_flows, "flows [--since 10m|TIME] [--until ..] [--group G] [--from G|C] [--to G|C] [--port tcp/N] [--json] [--follow] [--summary] [--file PATH]" },
+	{ "map", ctl_map, "map [--since 24h|TIME] [--until TIME] [--format svg|dot|json] [-o FILE] [--policy PATH] [--denied-file PATH] [--flows-file PATH]" },
 };
 
 static const char *socket_path;

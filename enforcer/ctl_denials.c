@@ -1,9 +1,13 @@
-/* bulkheadctl denials: read the denied-flow records (JSON lines written
- * by bulkheadd, schema in docs/denied-flows.md), filter them, and print a
- * table, the lines themselves, or a per-edge summary; --follow then polls
- * the daemon's ring of recent records. A line that is not a record is
- * reported with its number and skipped: a truncated last line (the daemon
- * killed mid-write, a copy taken during rotation) must not hide the rest. */
+/* bulkheadctl denials and bulkheadctl flows: read the denied-flow or the
+ * allowed-flow records (JSON lines written by bulkheadd, schema in
+ * docs/denied-flows.md and docs/observability.md), filter them, and print
+ * a table, the lines themselves, or a per-edge summary; --follow then
+ * polls the daemon's ring of recent records. One reader, filter and
+ * summary serve both kinds (struct rkind says which), and `bulkheadctl
+ * map` takes its edge counts from the same summary (ctl_records_summary).
+ * A line that is not a record is reported with its number and skipped: a
+ * truncated last line (the daemon killed mid-write, a copy taken during
+ * rotation) must not hide the rest. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -19,9 +23,26 @@
 #include "util.h"
 
 #define DENIALS_FILE_DEFAULT "/var/log/bulkhead/denied.jsonl"
+#define FLOWS_FILE_DEFAULT "/var/log/bulkhead/flows.jsonl"
 #define FOLLOW_POLL_MS 500
 
+/* What differs between the two kinds of records. */
+struct rkind {
+	const char *verb;		/* bulkheadctl VERB, and the control op */
+	const char *file;		/* default file */
+	const char *notrec;		/* why a line is skipped */
+	bool flows;			/* allow records: connections and bytes */
+};
+
+static const struct rkind kinds[] = {
+	[CTL_REC_DENIED] = { "denials", DENIALS_FILE_DEFAULT,
+			     "not a denied-flow record", false },
+	[CTL_REC_FLOWS] = { "flows", FLOWS_FILE_DEFAULT,
+			    "not an allowed-flow record", true },
+};
+
 struct denials {
+	const struct rkind *k;
 	const char *file;
 	bool have_since, have_until;
 	uint64_t since_ms, until_ms;
@@ -31,17 +52,12 @@ struct denials {
 	int port;			/* -1: any */
 	bool json, follow, summary;
 	/* --summary */
-	struct edge *edges;
+	struct ctl_edge *edges;
 	size_t n_edges, cap_edges;
 	uint64_t shown;
 	uint64_t bad_lines;
 	uint64_t last_seq;
 	bool header_done;
-};
-
-struct edge {
-	char *from, *to, *port;
-	uint64_t packets, unlogged, records;
 };
 
 static volatile sig_atomic_t stop;
@@ -107,7 +123,7 @@ static bool parse_rfc3339(const char *s, uint64_t *ms)
 }
 
 /* "10m", "90s", "2h", "1d", "500ms" ago, or an RFC 3339 time. */
-static bool parse_when(const char *s, uint64_t now_ms, uint64_t *ms)
+bool ctl_parse_when(const char *s, uint64_t now_ms, uint64_t *ms)
 {
 	size_t n = strlen(s);
 	uint64_t v, unit = 0;
@@ -187,8 +203,18 @@ static bool endpoint_is(json_t *rec, const char *side, const char *want)
 	const char *name = sget(rec, side, "container", "name");
 	const char *id = sget(rec, side, "container", "id");
 
+	char key[32];
+	json_t *names, *v;
+	size_t i;
+
 	if ((g && !strcmp(g, want)) || (name && !strcmp(name, want)))
 		return true;
+	/* allow records name every container of their side in a list */
+	snprintf(key, sizeof(key), "%s_containers", side);
+	names = json_object_get(json_object_get(rec, "bulkhead"), key);
+	json_array_foreach(names, i, v)
+		if (json_is_string(v) && !strcmp(json_string_value(v), want))
+			return true;
 	/* a container id, or its short form (12+ leading characters) */
 	return id && (!strcmp(id, want) ||
 		      (strlen(want) >= 12 && !strncmp(id, want, strlen(want))));
@@ -296,6 +322,12 @@ static void print_row(struct denials *dn, json_t *rec)
 	service_text(rec, svc, sizeof(svc));
 	if (strcmp(kind, "flow"))
 		n += (size_t)snprintf(note, sizeof(note), "%s", kind);
+	if (dn->k->flows)
+		n += (size_t)snprintf(note + n, sizeof(note) - n,
+				      "%lld conn, %lld bytes",
+				      (long long)iget(rec, "bulkhead",
+						      "connections"),
+				      (long long)iget(rec, "bulkhead", "bytes"));
 	if (unl)
 		n += (size_t)snprintf(note + n, sizeof(note) - n, "%s%lld unlogged",
 				      n ? ", " : "", (long long)unl);
@@ -307,21 +339,25 @@ static void print_row(struct denials *dn, json_t *rec)
 	       (long long)iget(rec, "bulkhead", "packets"), note);
 }
 
+/* One edge per (source group, destination group, service, action). */
 static void summarize(struct denials *dn, json_t *rec)
 {
 	const char *f = sget(rec, "source", "group", NULL);
 	const char *t = sget(rec, "destination", "group", NULL);
+	const char *act = sget(rec, "event", "action", NULL);
 	char svc[32];
-	struct edge *e = NULL;
+	struct ctl_edge *e = NULL;
 	size_t i;
 
 	service_text(rec, svc, sizeof(svc));
 	f = f ? f : "*";
 	t = t ? t : "*";
+	act = act ? act : "-";
 	for (i = 0; i < dn->n_edges; i++)
 		if (!strcmp(dn->edges[i].from, f) &&
 		    !strcmp(dn->edges[i].to, t) &&
-		    !strcmp(dn->edges[i].port, svc)) {
+		    !strcmp(dn->edges[i].port, svc) &&
+		    !strcmp(dn->edges[i].action, act)) {
 			e = &dn->edges[i];
 			break;
 		}
@@ -329,18 +365,22 @@ static void summarize(struct denials *dn, json_t *rec)
 		xgrow(&dn->edges, &dn->cap_edges, dn->n_edges + 1,
 		      sizeof(*dn->edges));
 		e = &dn->edges[dn->n_edges++];
-		*e = (struct edge){ xstrdup(f), xstrdup(t), xstrdup(svc), 0, 0,
-				    0 };
+		*e = (struct ctl_edge){ .from = xstrdup(f), .to = xstrdup(t),
+					.port = xstrdup(svc),
+					.action = xstrdup(act) };
 	}
 	e->packets += (uint64_t)iget(rec, "bulkhead", "packets");
 	e->unlogged += (uint64_t)iget(rec, "bulkhead", "unlogged");
+	e->connections += (uint64_t)iget(rec, "bulkhead", "connections");
+	e->bytes += (uint64_t)iget(rec, "bulkhead", "bytes");
 	e->records++;
 }
 
 static int edge_cmp(const void *x, const void *y)
 {
-	const struct edge *a = x, *b = y;
-	uint64_t ta = a->packets + a->unlogged, tb = b->packets + b->unlogged;
+	const struct ctl_edge *a = x, *b = y;
+	uint64_t ta = a->packets + a->unlogged + a->connections;
+	uint64_t tb = b->packets + b->unlogged + b->connections;
 	int c;
 
 	if (ta != tb)
@@ -348,27 +388,57 @@ static int edge_cmp(const void *x, const void *y)
 	c = strcmp(a->from, b->from);
 	if (!c)
 		c = strcmp(a->to, b->to);
-	return c ? c : strcmp(a->port, b->port);
+	if (!c)
+		c = strcmp(a->port, b->port);
+	return c ? c : strcmp(a->action, b->action);
+}
+
+void ctl_edges_free(struct ctl_edge *e, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(e[i].from);
+		free(e[i].to);
+		free(e[i].port);
+		free(e[i].action);
+	}
+	free(e);
 }
 
 static void print_summary(struct denials *dn)
 {
+	struct ctl_edge *e;
 	size_t i;
 
 	qsort(dn->edges, dn->n_edges, sizeof(*dn->edges), edge_cmp);
-	printf("%-20s  %-20s  %-14s  %10s  %10s  %8s\n", "FROM", "TO",
-	       "SERVICE", "PACKETS", "UNLOGGED", "RECORDS");
+	if (dn->k->flows)
+		printf("%-20s  %-20s  %-14s  %11s  %10s  %12s  %8s\n", "FROM",
+		       "TO", "SERVICE", "CONNECTIONS", "PACKETS", "BYTES",
+		       "RECORDS");
+	else
+		printf("%-20s  %-20s  %-14s  %10s  %10s  %8s  %s\n", "FROM",
+		       "TO", "SERVICE", "PACKETS", "UNLOGGED", "RECORDS",
+		       "ACTION");
 	for (i = 0; i < dn->n_edges; i++) {
-		printf("%-20s  %-20s  %-14s  %10llu  %10llu  %8llu\n",
-		       dn->edges[i].from, dn->edges[i].to, dn->edges[i].port,
-		       (unsigned long long)dn->edges[i].packets,
-		       (unsigned long long)dn->edges[i].unlogged,
-		       (unsigned long long)dn->edges[i].records);
-		free(dn->edges[i].from);
-		free(dn->edges[i].to);
-		free(dn->edges[i].port);
+		e = &dn->edges[i];
+		if (dn->k->flows)
+			printf("%-20s  %-20s  %-14s  %11llu  %10llu  %12llu  "
+			       "%8llu\n", e->from, e->to, e->port,
+			       (unsigned long long)e->connections,
+			       (unsigned long long)e->packets,
+			       (unsigned long long)e->bytes,
+			       (unsigned long long)e->records);
+		else
+			printf("%-20s  %-20s  %-14s  %10llu  %10llu  %8llu  "
+			       "%s\n", e->from, e->to, e->port,
+			       (unsigned long long)e->packets,
+			       (unsigned long long)e->unlogged,
+			       (unsigned long long)e->records, e->action);
 	}
-	free(dn->edges);
+	ctl_edges_free(dn->edges, dn->n_edges);
+	dn->edges = NULL;
+	dn->n_edges = 0;
 }
 
 static void show(struct denials *dn, json_t *rec, const char *line)
@@ -419,9 +489,9 @@ static int read_file(struct denials *dn)
 				 &jerr);
 		if (!rec || !is_record(rec)) {
 			dn->bad_lines++;
-			fprintf(stderr, "bulkheadctl denials: %s:%zu: skipped: "
-				"%s\n", dn->file, lineno,
-				rec ? "not a denied-flow record" : jerr.text);
+			fprintf(stderr, "bulkheadctl %s: %s:%zu: skipped: "
+				"%s\n", dn->k->verb, dn->file, lineno,
+				rec ? dn->k->notrec : jerr.text);
 			json_decref(rec);
 			continue;
 		}
@@ -445,12 +515,13 @@ static int follow(struct denials *dn)
 	bool first = true;
 
 	while (!stop) {
-		req = json_pack("{s:s, s:I}", "op", "denials", "after_seq",
+		req = json_pack("{s:s, s:I}", "op", dn->k->verb, "after_seq",
 				(json_int_t)dn->last_seq);
 		ret = ctl_call(req, &reply, &err);
 		json_decref(req);
 		if (ret < 0) {
-			fprintf(stderr, "bulkheadctl denials: %s\n", err);
+			fprintf(stderr, "bulkheadctl %s: %s\n", dn->k->verb,
+				err);
 			free(err);
 			goto out;
 		}
@@ -468,8 +539,8 @@ static int follow(struct denials *dn)
 				show(dn, rec, NULL);
 		}
 		if (first && !dn->json && !dn->header_done)
-			fprintf(stderr, "bulkheadctl denials: following "
-				"(Ctrl-C to stop)\n");
+			fprintf(stderr, "bulkheadctl %s: following "
+				"(Ctrl-C to stop)\n", dn->k->verb);
 		first = false;
 		dn->last_seq = seq > dn->last_seq ? seq : dn->last_seq;
 		json_decref(reply);
@@ -480,25 +551,26 @@ out:
 	return ret;
 }
 
-static void usage(FILE *out)
+static void usage(FILE *out, const struct rkind *k)
 {
 	fprintf(out,
-"usage: bulkheadctl denials [--since 10m|TIME] [--until 10m|TIME]\n"
+"usage: bulkheadctl %s [--since 10m|TIME] [--until 10m|TIME]\n"
 "           [--group G] [--from G|C] [--to G|C] [--port PROTO[/N]]\n"
 "           [--json] [--summary] [--follow] [--file PATH]\n"
-"  Denied-flow records (default file %s), oldest first.\n"
+"  %s records (default file %s), oldest first.\n"
 "  --since/--until  a duration ago (30s, 10m, 2h, 1d) or RFC 3339 time\n"
 "  --group G        either side in group G (or container G)\n"
 "  --from/--to      the source/destination group, container name or id\n"
 "  --port tcp/5432  transport and destination port (tcp, udp, sctp;\n"
 "                   icmp and icmpv6 without a port)\n"
 "  --json           the matching lines as they are\n"
-"  --summary        packets per (source group -> destination group, port)\n"
+"  --summary        %s per (source group -> destination group, port)\n"
 "  --follow         then keep printing new records from the daemon\n",
-		DENIALS_FILE_DEFAULT);
+		k->verb, k->flows ? "Allowed-flow" : "Denied-flow", k->file,
+		k->flows ? "connections, packets and bytes" : "packets");
 }
 
-int ctl_denials(int argc, char **argv)
+static int records_main(const struct rkind *k, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "since", required_argument, NULL, 's' },
@@ -514,7 +586,7 @@ int ctl_denials(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct denials dn = { .file = DENIALS_FILE_DEFAULT, .port = -1 };
+	struct denials dn = { .k = k, .file = k->file, .port = -1 };
 	uint64_t now = bh_wall_ms();
 	int c, ret = 0;
 
@@ -524,11 +596,11 @@ int ctl_denials(int argc, char **argv)
 		switch (c) {
 		case 's':
 		case 'u':
-			if (!parse_when(optarg, now, c == 's' ? &dn.since_ms :
+			if (!ctl_parse_when(optarg, now, c == 's' ? &dn.since_ms :
 					&dn.until_ms)) {
-				fprintf(stderr, "bulkheadctl denials: --%s: "
+				fprintf(stderr, "bulkheadctl %s: --%s: "
 					"'%s' is neither a duration (10m, 2h) "
-					"nor an RFC 3339 time\n",
+					"nor an RFC 3339 time\n", k->verb,
 					c == 's' ? "since" : "until", optarg);
 				return 2;
 			}
@@ -548,9 +620,10 @@ int ctl_denials(int argc, char **argv)
 			break;
 		case 'p':
 			if (!parse_port(optarg, &dn)) {
-				fprintf(stderr, "bulkheadctl denials: --port: "
+				fprintf(stderr, "bulkheadctl %s: --port: "
 					"'%s' is not PROTO/N (tcp/5432, "
-					"udp/53) or icmp/icmpv6\n", optarg);
+					"udp/53) or icmp/icmpv6\n", k->verb,
+					optarg);
 				return 2;
 			}
 			break;
@@ -567,29 +640,30 @@ int ctl_denials(int argc, char **argv)
 			dn.file = optarg;
 			break;
 		case 'h':
-			usage(stdout);
+			usage(stdout, k);
 			return 0;
 		default:
-			fprintf(stderr, "bulkheadctl denials: unknown or "
-				"incomplete option '%s'\n", argv[optind - 1]);
-			usage(stderr);
+			fprintf(stderr, "bulkheadctl %s: unknown or "
+				"incomplete option '%s'\n", k->verb,
+				argv[optind - 1]);
+			usage(stderr, k);
 			return 2;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "bulkheadctl denials: unexpected argument "
-			"'%s'\n", argv[optind]);
-		usage(stderr);
+		fprintf(stderr, "bulkheadctl %s: unexpected argument "
+			"'%s'\n", k->verb, argv[optind]);
+		usage(stderr, k);
 		return 2;
 	}
 	if (dn.summary && (dn.follow || dn.json)) {
-		fprintf(stderr, "bulkheadctl denials: --summary goes with "
-			"neither --follow nor --json\n");
+		fprintf(stderr, "bulkheadctl %s: --summary goes with "
+			"neither --follow nor --json\n", k->verb);
 		return 2;
 	}
 	ret = read_file(&dn);
 	if (ret < 0 && !(dn.follow && ret == -ENOENT)) {
-		fprintf(stderr, "bulkheadctl denials: %s: %s\n", dn.file,
+		fprintf(stderr, "bulkheadctl %s: %s: %s\n", k->verb, dn.file,
 			strerror(-ret));
 		ret = 2;
 		goto out;
@@ -605,8 +679,43 @@ int ctl_denials(int argc, char **argv)
 	}
 	ret = 0;
 	if (dn.bad_lines)
-		fprintf(stderr, "bulkheadctl denials: %llu line(s) skipped\n",
-			(unsigned long long)dn.bad_lines);
+		fprintf(stderr, "bulkheadctl %s: %llu line(s) skipped\n",
+			k->verb, (unsigned long long)dn.bad_lines);
 out:
 	return ret;
+}
+
+int ctl_denials(int argc, char **argv)
+{
+	return records_main(&kinds[CTL_REC_DENIED], argc, argv);
+}
+
+int ctl_flows(int argc, char **argv)
+{
+	return records_main(&kinds[CTL_REC_FLOWS], argc, argv);
+}
+
+int ctl_records_summary(enum ctl_rec_kind kind, const char *file,
+			uint64_t since_ms, uint64_t until_ms,
+			struct ctl_edge **edges, size_t *n, uint64_t *bad)
+{
+	struct denials dn = {
+		.k = &kinds[kind], .file = file ? file : kinds[kind].file,
+		.port = -1, .summary = true,
+		.have_since = since_ms != 0, .since_ms = since_ms,
+		.have_until = until_ms != 0, .until_ms = until_ms,
+	};
+	int ret = read_file(&dn);
+
+	if (ret < 0) {
+		ctl_edges_free(dn.edges, dn.n_edges);
+		*edges = NULL;
+		*n = 0;
+		return ret;
+	}
+	qsort(dn.edges, dn.n_edges, sizeof(*dn.edges), edge_cmp);
+	*edges = dn.edges;
+	*n = dn.n_edges;
+	*bad = dn.bad_lines;
+	return 0;
 }

@@ -29,6 +29,7 @@
 #include "metrics.h"
 #include "nft.h"
 #include "nftmon.h"
+#include "observe.h"
 #include "ruleset.h"
 #include "state.h"
 #include "util.h"
@@ -73,6 +74,7 @@ struct daemon {
 	struct nft_counts *counts;
 	struct control *ctl;
 	struct denied *denied;
+	struct observe *observe;		/* NULL: --flow-log none */
 	struct links *links;
 	struct engine {
 		char *url;
@@ -821,6 +823,8 @@ static void on_usr1(int signo, void *arg)
 
 	if (d->denied)
 		denied_reopen(d->denied);
+	if (d->observe)
+		observe_reopen(d->observe);
 }
 
 static void on_watchdog(struct ev_timer *t, void *arg)
@@ -867,6 +871,8 @@ static void metrics_snapshot(struct daemon *d, struct metrics_snapshot *s,
 	s->restores = d->n_restored;
 	if (d->denied)
 		denied_losses(d->denied, &s->lost_nflog, &s->lost_denied_log);
+	if (d->observe)
+		s->lost_conntrack = observe_lost(d->observe);
 }
 
 static void write_metrics(struct daemon *d)
@@ -1122,6 +1128,8 @@ static json_t *op_status(struct daemon *d, json_t *req)
 	json_object_set_new(r, "denied", d->denied ?
 			    denied_status_json(d->denied) : json_null());
 	json_object_set_new(r, "metrics", metrics_status_json(d));
+	json_object_set_new(r, "flows", d->observe ?
+			    observe_status_json(d->observe) : json_null());
 	engines = json_array();
 	for (i = 0; i < d->n_engines; i++)
 		json_array_append_new(engines,
@@ -1348,6 +1356,24 @@ static json_t *op_denials(struct daemon *d, json_t *req)
 	return r;
 }
 
+static json_t *op_flows(struct daemon *d, json_t *req)
+{
+	json_t *v = json_object_get(req, "after_seq"), *r;
+
+	if (v && (!json_is_integer(v) || json_integer_value(v) < 0))
+		return control_error(EINVAL, "flows: \"after_seq\" must be "
+				     "a non-negative integer");
+	if (!d->observe)
+		return control_error(ENOTCONN, "allowed-flow observations are "
+				     "%s", d->o.flow_log ? "not running (see "
+				     "the daemon's log)" : "off (--flow-log "
+				     "none)");
+	r = control_ok();
+	json_object_update_new(r, observe_recent_json(d->observe,
+			       v ? (uint64_t)json_integer_value(v) : 0));
+	return r;
+}
+
 static const struct {
 	const char *name;
 	bool root;
@@ -1357,6 +1383,7 @@ static const struct {
 	{ "explain", false, op_explain },
 	{ "ruleset", false, op_ruleset },
 	{ "denials", false, op_denials },
+	{ "flows", false, op_flows },
 	{ "reload", true, op_reload },
 	{ "attach", true, op_attach },
 	{ "detach", true, op_detach },
@@ -1442,6 +1469,33 @@ static int start_denied(struct daemon *d)
 	};
 
 	return denied_start(d, &o, &d->denied);
+}
+
+static const struct policy *obs_policy(void *arg)
+{
+	return daemon_policy(arg);
+}
+
+static const struct inventory *obs_inventory(void *arg)
+{
+	return daemon_inventory(arg);
+}
+
+static int start_observe(struct daemon *d)
+{
+	struct observe_opts o = {
+		.path = d->o.flow_log,
+		.policy = obs_policy,
+		.inventory = obs_inventory,
+		.arg = d,
+		.metrics = d->metrics,
+	};
+
+	if (!d->o.flow_log) {
+		log_info("allowed-flow observations are off (--flow-log none)");
+		return 0;
+	}
+	return observe_start(d->loop, &o, &d->observe);
 }
 
 int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
@@ -1568,6 +1622,10 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 	if (ret < 0)
 		log_err("denied flows will not be reported: %s",
 			strerror(-ret));
+	ret = start_observe(d);
+	if (ret < 0)
+		log_err("allowed flows will not be observed: %s",
+			strerror(-ret));
 	ret = links_start(d, &d->links);
 	if (ret < 0)
 		log_err("link watcher: %s (containers whose interface "
@@ -1652,6 +1710,7 @@ void daemon_free(struct daemon *d)
 	 * in the next run, as Prometheus expects of a restart) */
 	if (d->metrics_timer)
 		write_metrics(d);
+	observe_stop(d->observe);
 	denied_stop(d->denied);
 	if (d->o.flush_on_exit && d->nft) {
 		if (nft_delete_table(d->nft, &ne) < 0)

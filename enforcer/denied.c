@@ -23,10 +23,10 @@
 #include "metrics.h"
 #include "nflog.h"
 #include "nft.h"
+#include "recfile.h"
 #include "ruleset.h"
 
 #define DENIED_PATH_DEFAULT "/var/log/bulkhead/denied.jsonl"
-#define DENIED_RING_DEFAULT 1024
 #define DENIED_TICK_MS 250
 /* Datagrams per loop wakeup: up to ~4096 packets, a few ms of work. */
 #define DENIED_READ_BATCHES 64
@@ -43,10 +43,9 @@ struct ctr {
 struct denied {
 	struct daemon *d;
 	struct ev_loop *loop;
-	char *path;
+	struct recfile *rf;
 	uint16_t group;
 	bool journald;
-	int fd;
 	struct nflog *nf;
 	struct flowlog *fl;
 	struct ev_timer *timer;
@@ -64,57 +63,9 @@ struct denied {
 	uint64_t ctr_read_ms;
 	uint64_t kernel_denied, kernel_unlogged;
 	bool ctr_warned;
-	/* ring of recent records */
-	json_t **ring;
-	size_t ring_size, ring_next;
-	uint64_t last_seq;
-	uint64_t write_errors;
-	bool write_warned;
 };
 
 /* ---- output */
-
-static int open_log(const char *path)
-{
-	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
-	int fd;
-
-	/* A missing directory (first start, tmpfiles not run) is made 0750:
-	 * denied flows are for the security team, not for every user. */
-	if (slash && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0750) < 0 && errno != EEXIST)
-			log_warn("denied flows: mkdir %s: %s", dir,
-				 strerror(errno));
-	}
-	free(dir);
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	return fd < 0 ? -errno : fd;
-}
-
-static void write_line(struct denied *dn, const char *s, size_t len)
-{
-	ssize_t w;
-	size_t off = 0;
-
-	while (off < len) {
-		w = write(dn->fd, s + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			dn->write_errors++;
-			if (!dn->write_warned) {
-				dn->write_warned = true;
-				log_err("denied flows: writing %s: %s (records "
-					"still go to the ring%s)", dn->path,
-					strerror(errno),
-					dn->journald ? " and journald" : "");
-			}
-			return;
-		}
-		off += (size_t)w;
-	}
-}
 
 static void jfield(struct iovec *iov, size_t *n, char **bufs, const char *fmt,
 		   ...) __attribute__((format(printf, 4, 5)));
@@ -224,22 +175,11 @@ static void count_record(struct denied *dn, const struct flowlog_rec *r)
 static void on_record(const struct flowlog_rec *r, void *arg)
 {
 	struct denied *dn = arg;
-	json_t *o = flowlog_rec_json(r);
-	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	size_t len = strlen(s);
 
-	s = xrealloc(s, len + 2);
-	s[len++] = '\n';
-	s[len] = '\0';
-	write_line(dn, s, len);
-	free(s);
+	recfile_put(dn->rf, flowlog_rec_json(r), r->seq);
 	if (dn->journald)
 		journal_send(r);
 	count_record(dn, r);
-	json_decref(dn->ring[dn->ring_next]);
-	dn->ring[dn->ring_next] = o;
-	dn->ring_next = (dn->ring_next + 1) % dn->ring_size;
-	dn->last_seq = r->seq;
 }
 
 /* ---- the kernel's counters (nft_read_counters: both bulkhead tables) */
@@ -447,28 +387,26 @@ int denied_start(struct daemon *d, const struct denied_opts *o,
 	struct denied *dn = xcalloc(1, sizeof(*dn));
 	struct nflog_opts no = { 0 };
 	struct flowlog_opts fo = { 0 };
+	struct recfile_opts ro = {
+		.path = o->path && *o->path ? o->path : DENIED_PATH_DEFAULT,
+		.what = "denied flows",
+		.ring_size = o->ring_size,
+		.journald = o->journald,
+	};
 	char *err = NULL;
 	int ret;
 
 	*out = NULL;
 	dn->d = d;
 	dn->loop = daemon_loop(d);
-	dn->fd = -1;
-	dn->path = xstrdup(o->path && *o->path ? o->path : DENIED_PATH_DEFAULT);
 	dn->group = o->nflog_group ? o->nflog_group :
 		    RULESET_NFLOG_GROUP_DEFAULT;
 	dn->journald = o->journald;
-	dn->ring_size = o->ring_size ? o->ring_size : DENIED_RING_DEFAULT;
 	dn->counts = o->counts;
 	dn->metrics = o->metrics;
-	dn->ring = xcalloc(dn->ring_size, sizeof(*dn->ring));
-	ret = open_log(dn->path);
-	if (ret < 0) {
-		log_err("denied flows: cannot open %s: %s", dn->path,
-			strerror(-ret));
+	ret = recfile_open(&ro, &dn->rf);
+	if (ret < 0)
 		goto out;
-	}
-	dn->fd = ret;
 	no.group = dn->group;
 	ret = nflog_open(&no, &dn->nf, &err);
 	if (ret < 0) {
@@ -501,7 +439,7 @@ int denied_start(struct daemon *d, const struct denied_opts *o,
 	dn->timer = ev_timer_new(dn->loop, on_timer, dn);
 	ev_timer_arm(dn->timer, DENIED_TICK_MS, DENIED_TICK_MS);
 	log_info("denied flows: NFLOG group %u -> %s%s, window %u ms",
-		 dn->group, dn->path, dn->journald ? " and journald" : "",
+		 dn->group, recfile_path(dn->rf), dn->journald ? " and journald" : "",
 		 flowlog_window_ms(dn->fl));
 	*out = dn;
 out:
@@ -538,33 +476,13 @@ void denied_stop(struct denied *dn)
 	for (i = 0; i < dn->n_ctrs; i++)
 		free(dn->ctrs[i].name);
 	free(dn->ctrs);
-	for (i = 0; i < dn->ring_size; i++)
-		json_decref(dn->ring[i]);
-	free(dn->ring);
-	if (dn->fd >= 0)
-		close(dn->fd);
-	free(dn->path);
+	recfile_close(dn->rf);
 	free(dn);
 }
 
 int denied_reopen(struct denied *dn)
 {
-	int fd;
-
-	/* Records are written synchronously from this loop, so between the
-	 * old descriptor's last write and the new one's first there is no
-	 * record in flight: nothing is lost across the swap. */
-	fd = open_log(dn->path);
-	if (fd < 0) {
-		log_err("denied flows: reopening %s: %s (still writing to the "
-			"old file)", dn->path, strerror(-fd));
-		return fd;
-	}
-	close(dn->fd);
-	dn->fd = fd;
-	dn->write_warned = false;
-	log_info("denied flows: reopened %s", dn->path);
-	return 0;
+	return recfile_reopen(dn->rf);
 }
 
 json_t *denied_status_json(const struct denied *dn)
@@ -576,11 +494,11 @@ json_t *denied_status_json(const struct denied *dn)
 	nflog_get_stats(dn->nf, &ns);
 	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
 			 "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
-			 "file", dn->path,
+			 "file", recfile_path(dn->rf),
 			 "nflog_group", (int)dn->group,
 			 "window_ms", (json_int_t)flowlog_window_ms(dn->fl),
 			 "records", (json_int_t)fs.records,
-			 "last_seq", (json_int_t)dn->last_seq,
+			 "last_seq", (json_int_t)recfile_last_seq(dn->rf),
 			 "packets", (json_int_t)fs.packets,
 			 "bytes", (json_int_t)fs.bytes,
 			 "unlogged", (json_int_t)fs.unlogged,
@@ -591,7 +509,8 @@ json_t *denied_status_json(const struct denied *dn)
 			 "flows", (json_int_t)fs.flows,
 			 "max_flows", (json_int_t)fs.max_flows,
 			 "rcvbuf", (json_int_t)ns.rcvbuf,
-			 "write_errors", (json_int_t)dn->write_errors,
+			 "write_errors",
+			 (json_int_t)recfile_write_errors(dn->rf),
 			 "kernel_denied", (json_int_t)dn->kernel_denied,
 			 "kernel_unlogged", (json_int_t)dn->kernel_unlogged);
 }
@@ -602,24 +521,10 @@ void denied_losses(const struct denied *dn, uint64_t *nflog, uint64_t *file)
 
 	nflog_get_stats(dn->nf, &ns);
 	*nflog = ns.lost;
-	*file = dn->write_errors;
+	*file = recfile_write_errors(dn->rf);
 }
 
 json_t *denied_recent_json(const struct denied *dn, uint64_t after_seq)
 {
-	json_t *recs = json_array(), *seq;
-	size_t i, k;
-
-	/* Oldest first: the slot after the newest is the oldest. */
-	for (k = 0; k < dn->ring_size; k++) {
-		i = (dn->ring_next + k) % dn->ring_size;
-		if (!dn->ring[i])
-			continue;
-		seq = json_object_get(json_object_get(dn->ring[i], "bulkhead"),
-				      "seq");
-		if ((uint64_t)json_integer_value(seq) > after_seq)
-			json_array_append(recs, dn->ring[i]);
-	}
-	return json_pack("{s:I, s:o}", "seq", (json_int_t)dn->last_seq,
-			 "records", recs);
+	return recfile_recent_json(dn->rf, after_seq);
 }

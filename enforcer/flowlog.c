@@ -447,22 +447,33 @@ static void port_group(const struct flowlog *fl, const char *ifname,
 
 /* Container and group of one side, from the inventory and the cidrs
  * groups; an address in neither is "world". */
-static void attribute(const struct flowlog *fl, const struct bh_addr *a,
-		      char *group, char **cid, char **cname)
+const char *flowlog_attribute_addr(const struct flowlog *fl,
+				   const struct bh_addr *a,
+				   const struct container **cp)
 {
 	const struct container *c = fl->inv ?
 		inventory_find_addr(fl->inv, a) : NULL;
 	int g;
 
+	*cp = c;
+	if (c)
+		return group_name(fl, c->quarantined ? GROUP_QUARANTINE :
+				  c->group);
+	g = cidr_lookup(fl, a);
+	return group_name(fl, g >= 0 ? (unsigned)g : GROUP_WORLD);
+}
+
+static void attribute(const struct flowlog *fl, const struct bh_addr *a,
+		      char *group, char **cid, char **cname)
+{
+	const struct container *c;
+	const char *g = flowlog_attribute_addr(fl, a, &c);
+
 	if (c) {
 		*cid = xstrdup(c->id);
 		*cname = c->name ? xstrdup(c->name) : NULL;
-		set_group(group, group_name(fl, c->quarantined ?
-					    GROUP_QUARANTINE : c->group));
-		return;
 	}
-	g = cidr_lookup(fl, a);
-	set_group(group, group_name(fl, g >= 0 ? (unsigned)g : GROUP_WORLD));
+	set_group(group, g);
 }
 
 static enum flowlog_action rule_action(const struct flowlog_rule *r)

@@ -20,6 +20,7 @@
 #define DEFAULT_POLICY "/etc/bulkhead/groups"
 #define DEFAULT_STATE_DIR "/var/lib/bulkhead"
 #define DEFAULT_DENIED_LOG "/var/log/bulkhead/denied.jsonl"
+#define DEFAULT_FLOW_LOG "/var/log/bulkhead/flows.jsonl"
 
 static void usage(FILE *out)
 {
@@ -35,6 +36,10 @@ static void usage(FILE *out)
 "                       restarts (default %s)\n"
 "  --denied-log PATH    denied-flow records, JSON lines\n"
 "                       (default %s)\n"
+"  --flow-log PATH|none allowed-flow observations (conntrack events, per\n"
+"                       group pair and port), JSON lines (default %s);\n"
+"                       none: no observations. Turns conntrack\n"
+"                       accounting on (net.netfilter.nf_conntrack_acct)\n"
 "  --nflog-group N      NFLOG group of the deny rules (default %d)\n"
 "  --engine URL         follow a Docker/Podman engine's API socket, e.g.\n"
 "                       unix:///run/podman/podman.sock; repeat it for\n"
@@ -60,10 +65,11 @@ static void usage(FILE *out)
 "  -h, --help           this text\n"
 "\n"
 "Signals: SIGHUP reloads the policy (so does a change to the policy path),\n"
-"SIGUSR1 reopens the denied-flow log, SIGTERM stops and leaves the rules.\n",
+"SIGUSR1 reopens the denied-flow and flow logs, SIGTERM stops and leaves\n"
+"the rules.\n",
 		DEFAULT_POLICY, CONTROL_DEFAULT_SOCKET, DEFAULT_STATE_DIR,
-		DEFAULT_DENIED_LOG, RULESET_NFLOG_GROUP_DEFAULT,
-		METRICS_INTERVAL_DEFAULT_S);
+		DEFAULT_DENIED_LOG, DEFAULT_FLOW_LOG,
+		RULESET_NFLOG_GROUP_DEFAULT, METRICS_INTERVAL_DEFAULT_S);
 }
 
 /* The parent returns once the child is enforcing and listening (it was
@@ -97,6 +103,7 @@ int main(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "denied-log", required_argument, NULL, 'l' },
 		{ "nflog-group", required_argument, NULL, 'g' },
+		{ "flow-log", required_argument, NULL, 'O' },
 		{ "engine", required_argument, NULL, 'e' },
 		{ "guard-ports", required_argument, NULL, 'G' },
 		{ "metrics-file", required_argument, NULL, 'M' },
@@ -112,6 +119,7 @@ int main(int argc, char **argv)
 		.socket_path = CONTROL_DEFAULT_SOCKET,
 		.state_dir = DEFAULT_STATE_DIR,
 		.denied_log = DEFAULT_DENIED_LOG,
+		.flow_log = DEFAULT_FLOW_LOG,
 		.nflog_group = RULESET_NFLOG_GROUP_DEFAULT,
 	};
 	const char **engines = NULL, **guards = NULL;
@@ -135,6 +143,14 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			o.denied_log = optarg;
+			break;
+		case 'O':
+			if (!*optarg) {
+				fprintf(stderr, "bulkheadd: --flow-log: "
+					"expected a path or none\n");
+				return 2;
+			}
+			o.flow_log = strcmp(optarg, "none") ? optarg : NULL;
 			break;
 		case 'g':
 			errno = 0;

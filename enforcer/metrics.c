@@ -264,9 +264,11 @@ char *metrics_render(const struct metrics *m,
 	put_family(&sb, "bulkhead_records_lost_total", "counter",
 		   "Records lost: NFLOG messages the kernel could not deliver "
 		   "(nflog), records the denied-flow file could not take "
-		   "(denied_log; they still reached the ring and journald).",
-		   "source", (const char *const[]){ "denied_log", "nflog" },
-		   (const uint64_t[]){ s->lost_denied_log, s->lost_nflog }, 2);
+		   "(denied_log; they still reached the ring and journald), "
+		   "conntrack events of allowed flows (conntrack).", "source",
+		   (const char *const[]){ "conntrack", "denied_log", "nflog" },
+		   (const uint64_t[]){ s->lost_conntrack, s->lost_denied_log,
+				       s->lost_nflog }, 3);
 	put_family(&sb, "bulkhead_table_restores_total", "counter",
 		   "Times the daemon put its tables back after someone else "
 		   "changed them.", NULL, NULL, &s->restores, 1);

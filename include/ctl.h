@@ -33,5 +33,33 @@ int ctl_status(int argc, char **argv);
 int ctl_reload(int argc, char **argv);
 int ctl_explain(int argc, char **argv);
 int ctl_denials(int argc, char **argv);
+int ctl_flows(int argc, char **argv);
+int ctl_map(int argc, char **argv);
+
+/* ctl_denials.c: the reader, filter and summary of both record files,
+ * which `bulkheadctl map` draws from. */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum ctl_rec_kind { CTL_REC_DENIED, CTL_REC_FLOWS };
+
+/* One row of `denials --summary` / `flows --summary`. */
+struct ctl_edge {
+	char *from, *to;		/* groups; "*" when a record has none */
+	char *port;			/* "tcp/5432", "icmp/type8", "-" */
+	char *action;			/* deny, would-deny, allow, ... */
+	uint64_t packets, unlogged, connections, bytes, records;
+};
+
+/* "10m", "2h", "1d", "500ms" ago, or an RFC 3339 time -> wall ms. */
+bool ctl_parse_when(const char *s, uint64_t now_ms, uint64_t *ms);
+/* The --summary of file (NULL: the kind's default) over the records that
+ * overlap [since_ms, until_ms] (0: open), largest first. *bad: lines
+ * skipped (reported on stderr). 0 or -errno (the file cannot be read). */
+int ctl_records_summary(enum ctl_rec_kind kind, const char *file,
+			uint64_t since_ms, uint64_t until_ms,
+			struct ctl_edge **edges, size_t *n, uint64_t *bad);
+void ctl_edges_free(struct ctl_edge *e, size_t n);
 
 #endif

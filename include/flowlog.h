@@ -107,6 +107,13 @@ void flowlog_free(struct flowlog *fl);	/* NULL is fine; emits nothing */
  * groups; a NULL policy keeps window_ms as it is. */
 void flowlog_set_context(struct flowlog *fl, const struct policy *p,
 			 const struct inventory *inv);
+/* The group of address a as the records attribute it: its container's
+ * (then *c is that container), else the cidrs group of the longest
+ * prefix holding it, else world. NULL without a policy. The allowed-flow
+ * observations (flowobs.c) attribute through this too. */
+const char *flowlog_attribute_addr(const struct flowlog *fl,
+				   const struct bh_addr *a,
+				   const struct container **c);
 
 /* One logged packet. A flow not seen in this or the previous window is
  * emitted at once (first=true, packets=1); its later packets are summed

@@ -37,8 +37,9 @@ struct metrics_snapshot {
 	uint64_t reloads_ok, reloads_failed;	/* policy_reloads_total */
 	uint64_t restores;			/* table_restores_total */
 	/* records_lost_total{source}: NFLOG messages the kernel could not
-	 * deliver, and records the denied-flow file could not take */
-	uint64_t lost_nflog, lost_denied_log;
+	 * deliver, records the denied-flow file could not take, conntrack
+	 * events lost (ENOBUFS, found by a resync) */
+	uint64_t lost_nflog, lost_denied_log, lost_conntrack;
 };
 
 struct metrics;

@@ -5,7 +5,10 @@
 # fd77::53 (the cidrs group dns), bulkheadd inside the host namespace on
 # groups/demo.yaml, then a table of attempted connections with the
 # expected and the actual result, an `nft flush ruleset` that the daemon
-# repairs, the group summary, and the denied-flow records. Everything it makes is removed at exit, also on failure; the
+# repairs, the group summary, the denied-flow records, the allowed flows
+# observed, and last the group map of the run, written to
+# $BH_BUILD/demo/map.svg (kept). Everything else it makes is removed at
+# exit, also on failure; the
 # machine's own network namespace is never touched.
 set -u
 
@@ -141,7 +144,23 @@ bold "== denied flows (bulkheadctl denials)"
 sleep 0.5
 "$BH_CTL" denials --file "$BHD_DENIED" 2>&1 | sed 's/^/  /'
 
-bold "== cleaning up"
+bold "== allowed flows (bulkheadctl flows --summary)"
+# the daemon writes the window's observations when it stops
 bhd_stop
+"$BH_CTL" flows --file "$BHD_FLOWS" --summary 2>&1 | sed 's/^/  /'
+
+bold "== the group map of this run (bulkheadctl map)"
+map_dir=$(cd "$BH_BUILD" && pwd)/demo
+mkdir -p "$map_dir"
+if "$BH_CTL" map --since 1h --policy "$TOP/groups/demo.yaml" \
+	--denied-file "$BHD_DENIED" --flows-file "$BHD_FLOWS" \
+	-o "$map_dir/map.svg"; then
+	echo "  written to $map_dir/map.svg (open it in a browser)"
+else
+	echo "  demo: bulkheadctl map failed" >&2
+	mismatches=$((mismatches + 1))
+fi
+
+bold "== cleaning up"
 echo "  namespaces, processes and $NS_TMP removed at exit"
 [ $mismatches -eq 0 ]

@@ -159,7 +159,8 @@ mkdir -p "$NS_TMP/d2"
 from=$(($(wc -l <"$BHD_LOG") + 1))
 nsenter --net="$(ns_path host)" -- "$BH_D" --policy "$NS_TMP/p2.yaml" \
 	--socket "$NS_TMP/d2/sock" --state-dir "$NS_TMP/d2" \
-	--denied-log "$NS_TMP/d2/denied.jsonl" --foreground \
+	--denied-log "$NS_TMP/d2/denied.jsonl" \
+	--flow-log "$NS_TMP/d2/flows.jsonl" --foreground \
 	>>"$NS_TMP/d2/log" 2>&1 &
 d2=$!
 # not a loop: one of the two (whichever the other outwaits) doubles its

@@ -79,6 +79,10 @@ ok $? "the logged ones are counted under web -> db ($(metric "$key"))"
 is "$(metric 'bulkhead_denied_packets_total{src_group="web",dst_group="api",action="deny"}')" - \
 	"no series for the allowed pair"
 
+# the allowed connection, observed through conntrack, once its window ends
+is "$(metric_wait 'bulkhead_flows_total{src_group="web",dst_group="api",action="allow"}' 1)" 1 \
+	"flows_total web -> api: the one connection"
+
 # commits: three attaches are deltas, the start-up a full one
 d=$(metric 'bulkhead_commits_total{kind="delta"}')
 f=$(metric 'bulkhead_commits_total{kind="full"}')

@@ -62,7 +62,9 @@
 # The daemon
 #   bhd_start POLICY [ARGS...]  bulkheadd in the host namespace with socket
 #                             $BHD_SOCK, state dir $BHD_STATE, denied log
-#                             $BHD_DENIED, its stderr in $BHD_LOG; waits
+#                             $BHD_DENIED, flow log $BHD_FLOWS (a later
+#                             --flow-log in ARGS wins), its stderr in
+#                             $BHD_LOG; waits
 #                             until it answers (bhd_wait_ready); BHD_PID.
 #                             Returns non-zero (and diag's the log) when it
 #                             did not come up.
@@ -193,6 +195,7 @@ ns_init() {
 	BHD_SOCK=$NS_TMP/run/bulkhead.sock
 	BHD_STATE=$NS_TMP/state
 	BHD_DENIED=$NS_TMP/denied.jsonl
+	BHD_FLOWS=$NS_TMP/flows.jsonl
 	BHD_LOG=$NS_TMP/bulkheadd.log
 	NS_BR4=${br4%/*}
 	NS_BR6=${br6%/*}
@@ -372,7 +375,8 @@ bhd_spawn() {
 	mkdir -p "$BHD_STATE"
 	nsenter --net="$(ns_path host)" -- "$BH_D" --policy "$policy" \
 		--socket "$BHD_SOCK" --state-dir "$BHD_STATE" \
-		--denied-log "$BHD_DENIED" --foreground "$@" \
+		--denied-log "$BHD_DENIED" --flow-log "$BHD_FLOWS" \
+		--foreground "$@" \
 		>>"$BHD_LOG" 2>&1 &
 	BHD_PID=$!
 }

@@ -115,7 +115,7 @@ confined_spawn() {
 			--ambient-caps=-all,+"$CAPS" --no-new-privs -- "$@"
 		' sh "$NS_TMP" "$BH_D" --policy "$policy" --socket "$BHD_SOCK" \
 		--state-dir "$BHD_STATE" --denied-log "$BHD_DENIED" \
-		--foreground "${ENGINE_ARGS[@]}" >>"$BHD_LOG" 2>&1 &
+		--flow-log "$BHD_FLOWS" --foreground "${ENGINE_ARGS[@]}" >>"$BHD_LOG" 2>&1 &
 	BHD_PID=$!
 }
 export GID CAPS

@@ -74,6 +74,7 @@ static void test_series(void **state)
 	has(t, "bulkhead_policy_reloads_total{result=\"error\"} 1");
 	has(t, "bulkhead_table_restores_total 7");
 	has(t, "bulkhead_records_lost_total{source=\"nflog\"} 11");
+	has(t, "bulkhead_records_lost_total{source=\"conntrack\"} 0");
 	has(t, "# TYPE bulkhead_denied_packets_total counter");
 	has(t, "# TYPE bulkhead_containers gauge");
 	free(t);

@@ -32,11 +32,19 @@
 #             matches sit in the middle (mid) or at the end (end)
 #   nftmid    the same linear rules written in nft
 #   nftend
+#   ctobs     ct plus bulkheadd's allowed-flow observations: conntrack
+#             accounting on and the observer (observe.c, run alone by
+#             dp_observe with the bh1000 policy and inventory) following
+#             every NEW and DESTROY event
+#   bh1000obs bh1000 plus the same observations
 #   bh1000x   a what-if, labelled as such in the results: the bh1000
 #             table with in_srv's per-flow rules (one per source group,
 #             port and family) replaced by one
 #             `ip saddr . meta l4proto . th dport` set lookup, to show what
 #             that ruleset change would buy; not what bulkhead ships
+# Every configuration runs with short conntrack timeouts in the host
+# namespace (TCP close 1 s, UDP 1 s and 2 s), so that the connections of a
+# measurement also end (DESTROY events) inside it.
 # Defaults: 10 rounds, TCP 4 s and UDP 2 s per configuration after a 1 s
 # warm-up each, 64 operations in flight, every configuration; --smoke is 1
 # round of 1 s each without warm-up. Results: --out DIR (default
@@ -55,9 +63,10 @@ case "$BH_BUILD" in /*) ;; *) BH_BUILD="$top/$BH_BUILD" ;; esac
 CTL="$BH_BUILD/bulkheadctl"
 LOAD="$BH_BUILD/bench/dp_load"
 SINK="$BH_BUILD/bench/dp_sink"
+OBS="$BH_BUILD/bench/dp_observe"
 APPLY="$BH_BUILD/tests/tools/nft_apply"
 
-ALL_CONFIGS="none ct bh1 bh1000 iptmid iptend nftmid nftend bh1000x"
+ALL_CONFIGS="none ct ctobs bh1 bh1000 bh1000obs iptmid iptend nftmid nftend bh1000x"
 rounds=10 duration=4 udp_duration=2 warmup=1 conc=64 smoke=0
 configs=$ALL_CONFIGS out="" gen_only="" report_only=""
 N_GROUPS=999		# client groups g000..g998; srv makes 1,000
@@ -105,7 +114,7 @@ if [ -n "$gen_only" ]; then
 fi
 [ -n "$gen_only$report_only" ] || [ "$(id -u)" -eq 0 ] ||
 	{ echo "run.sh: needs root (namespaces)" >&2; exit 2; }
-[ -n "$gen_only$report_only" ] || for b in "$CTL" "$LOAD" "$SINK" "$APPLY"; do
+[ -n "$gen_only$report_only" ] || for b in "$CTL" "$LOAD" "$SINK" "$APPLY" "$OBS"; do
 	[ -x "$b" ] || { echo "run.sh: $b missing: run make first" >&2; exit 2; }
 done
 [ -n "$gen_only$report_only" ] || for t in ip nft iptables-nft-restore conntrack shuf awk timeout; do
@@ -117,9 +126,10 @@ P=bhdp$$
 H=$P-host C=$P-cli S=$P-srv
 [ -n "$gen_only$report_only" ] || work=$(mktemp -d "/tmp/$P.XXXXXX")
 [ -n "$out" ] || out=$BH_BUILD/bench/dataplane
-sink_pid=""
+sink_pid="" obs_pid=""
 
 cleanup() {
+	stop_observer
 	if [ -n "$sink_pid" ]; then
 		kill "$sink_pid" 2>/dev/null || true
 		wait "$sink_pid" 2>/dev/null || true
@@ -306,12 +316,38 @@ apply() {
 		2>"$work/apply.err" || { cat "$work/apply.err" >&2; return 1; }
 }
 
+# the allowed-flow observer, as bulkheadd runs it (it turns accounting on)
+start_observer() {
+	local i
+	hx "$OBS" "$work/p1000.yaml" "$work/inv1000.json" "$work/flows.jsonl" \
+		>"$work/obs.out" 2>"$work/obs.err" &
+	obs_pid=$!
+	for i in $(seq 100); do
+		grep -q ready "$work/obs.out" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	say "run.sh: dp_observe did not start:"; cat "$work/obs.err" >&2
+	return 1
+}
+
+stop_observer() {
+	[ -n "$obs_pid" ] || return 0
+	kill "$obs_pid" 2>/dev/null || true
+	wait "$obs_pid" 2>/dev/null || true
+	obs_pid=""
+	# its last line: the events it saw (the benchmark's evidence that
+	# it followed the load)
+	tail -n 1 "$work/obs.out" >>"$work/obs.status" 2>/dev/null || true
+}
+
 load_config() {
 	case "$1" in
 	none) ;;
 	ct) hx nft -f "$work/ct.nft" ;;
+	ctobs) hx nft -f "$work/ct.nft" && start_observer ;;
 	bh1) apply 1 ;;
 	bh1000) apply 1000 ;;
+	bh1000obs) apply 1000 && start_observer ;;
 	bh1000x) hx nft -f "$work/bh1000x.nft" ;;
 	iptmid) hx iptables-nft-restore <"$work/iptmid.rules" ;;
 	iptend) hx iptables-nft-restore <"$work/iptend.rules" ;;
@@ -323,6 +359,8 @@ load_config() {
 # nft's view covers iptables-nft's tables too: one flush empties the
 # host namespace; then forget the previous configuration's flows.
 unload_config() {
+	stop_observer
+	hx sysctl -qw net.netfilter.nf_conntrack_acct=0 2>/dev/null || true
 	hx nft flush ruleset
 	hx conntrack -F >/dev/null 2>&1 || true
 }
@@ -365,6 +403,14 @@ setup_netns() {
 	ip netns exec "$C" sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
 	ip netns exec "$S" sysctl -qw net.core.somaxconn=4096
 	ip netns exec "$S" sysctl -qw net.ipv4.tcp_max_syn_backlog=4096
+	# conntrack exists once a table uses it: load it, then shorten the
+	# timeouts (this namespace only) so that connections end in their
+	# measurement
+	hx nft -f "$work/ct.nft" && hx nft flush ruleset
+	hx sysctl -qw net.netfilter.nf_conntrack_tcp_timeout_close=1 \
+		net.netfilter.nf_conntrack_tcp_timeout_time_wait=1 \
+		net.netfilter.nf_conntrack_udp_timeout=1 \
+		net.netfilter.nf_conntrack_udp_timeout_stream=2
 }
 
 start_sink() {
@@ -386,6 +432,8 @@ run_load() {
 	      --proto "$3" --conc "$conc" --warmup "$warmup" --duration "$4"
 	      --pid "$sink_pid")
 	for p in $softirqd; do args+=(--pid "$p"); done
+	# the observer's own CPU is part of what observations cost
+	[ -z "$obs_pid" ] || args+=(--pid "$obs_pid")
 	if ! line=$(timeout $((warmup + $4 + 30)) \
 		ip netns exec "$C" "$LOAD" "${args[@]}"); then
 		say "run.sh: dp_load failed ($2 $3)"
@@ -519,6 +567,26 @@ report() {
 		       hcs, hrs)
 		printf("cpu/conn vs conntrack-only at 1000 groups: %s; " \
 		       "conn rate vs iptables linear at 1000 groups: %s\n", hc, hr)
+		# observations on: vs conntrack-only, and bh1000obs vs bh1000,
+		# machine-wide (cpu) and own (load+sink+ksoftirqd+observer)
+		for (pi = 1; pi <= 2; pi++) {
+			p = pi == 1 ? "tcp" : "udp"
+			stats("rcpu" SUBSEP "ctobs" SUBSEP p)
+			if (!N)
+				continue
+			oc = sprintf("%.3f [%.3f..%.3f]", MED, MIN, MAX)
+			stats("rown" SUBSEP "ctobs" SUBSEP p)
+			oo = sprintf("%.3f [%.3f..%.3f]", MED, MIN, MAX)
+			for (r = 1; r <= NR_ROUNDS; r++)
+				if (("own", "bh1000obs", p, r) in V &&
+				    ("own", "bh1000", p, r) in V &&
+				    V["own", "bh1000", p, r] > 0)
+					V["ob" p, r] = V["own", "bh1000obs", p, r] / V["own", "bh1000", p, r]
+			stats("ob" p)
+			ob = N ? sprintf("%.3f [%.3f..%.3f]", MED, MIN, MAX) : "n/a"
+			printf("observations on (%s): vs conntrack-only cpu %s, own %s; " \
+			       "bh1000 with them vs without, own %s\n", p, oc, oo, ob)
+		}
 	}' "$out/results.txt"
 }
 
