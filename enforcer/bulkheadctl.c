@@ -8,7 +8,7 @@
 #include "ctl.h"
 
 static const struct ctl_verb verbs[] = {
-	{ "check", ctl_check, "check PATH... [--strict]" },
+	{ "check", ctl_check, "check PATH... [--strict] [--hash]" },
 	{ "show", ctl_show, "show PATH" },
 	{ "ruleset", ctl_ruleset, "ruleset [PATH [--inventory FILE] [--nflog-group N]]" },
 	{ "attach", ctl_attach, "attach --id ID --name NAME --label KEY=VALUE... --ip ADDR... [--ifname IF]" },

@@ -932,7 +932,7 @@ static json_t *groups_json(struct daemon *d, json_t *list, const char *id)
 
 static json_t *op_status(struct daemon *d, json_t *req)
 {
-	char t1[32], t2[32];
+	char t1[32], t2[32], hash[POLICY_HASH_STRLEN];
 	json_t *r, *containers = NULL, *pol, *lr, *v, *engines;
 	const char *id = NULL;
 	size_t i;
@@ -970,6 +970,8 @@ static json_t *op_status(struct daemon *d, json_t *req)
 				(json_int_t)(d->policy->n_groups -
 					     GROUP_FIRST_USER),
 				"flows", (json_int_t)d->policy->n_flows);
+		json_object_set_new(pol, "hash", json_string(
+			policy_hash_hex(d->policy, hash)));
 	} else {
 		pol = json_null();
 		json_object_set_new(r, "degraded", json_string(

@@ -345,6 +345,16 @@ const char *policy_file(const struct policy *p, unsigned file)
 	return file < p->n_files ? p->files[file] : "-";
 }
 
+const char *policy_hash_hex(const struct policy *p,
+			    char buf[POLICY_HASH_STRLEN])
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(p->sha256); i++)
+		snprintf(buf + 2 * i, 3, "%02x", p->sha256[i]);
+	return buf;
+}
+
 /* The label's key without the policy's prefix, or NULL when it has not
  * got the prefix. */
 static const char *unprefixed(const struct policy *p, const char *key)
