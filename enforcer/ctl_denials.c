@@ -18,6 +18,8 @@
 #include "ctl.h"
 #include "util.h"
 
+#include "ecs.h"
+
 #define DENIALS_FILE_DEFAULT "/var/log/bulkhead/denied.jsonl"
 #define FOLLOW_POLL_MS 500
 
@@ -30,6 +32,7 @@ struct denials {
 	const char *port_proto;		/* NULL: any */
 	int port;			/* -1: any */
 	bool json, follow, summary;
+	bool ecs;			/* --format ecs */
 	/* --summary */
 	struct edge *edges;
 	size_t n_edges, cap_edges;
@@ -381,6 +384,13 @@ static void show(struct denials *dn, json_t *rec, const char *line)
 	dn->shown++;
 	if (dn->summary) {
 		summarize(dn, rec);
+	} else if (dn->ecs) {
+		json_t *doc = ecs_from_record(rec);
+
+		s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		puts(s);
+		free(s);
+		json_decref(doc);
 	} else if (dn->json) {
 		if (line) {
 			fputs(line, stdout);
@@ -417,6 +427,16 @@ static int read_file(struct denials *dn)
 			continue;
 		rec = json_loadb(line, (size_t)n, JSON_REJECT_DUPLICATES,
 				 &jerr);
+		/* a file bulkheadd wrote with --record-format ecs */
+		if (ecs_is_doc(rec)) {
+			json_t *r = ecs_to_record(rec);
+
+			json_decref(rec);
+			rec = r;
+			show(dn, rec, NULL);
+			json_decref(rec);
+			continue;
+		}
 		if (!rec || !is_record(rec)) {
 			dn->bad_lines++;
 			fprintf(stderr, "bulkheadctl denials: %s:%zu: skipped: "
@@ -485,14 +505,18 @@ static void usage(FILE *out)
 	fprintf(out,
 "usage: bulkheadctl denials [--since 10m|TIME] [--until 10m|TIME]\n"
 "           [--group G] [--from G|C] [--to G|C] [--port PROTO[/N]]\n"
-"           [--json] [--summary] [--follow] [--file PATH]\n"
+"           [--format table|json|ecs] [--json] [--summary] [--follow]\n"
+"           [--file PATH]\n"
 "  Denied-flow records (default file %s), oldest first.\n"
 "  --since/--until  a duration ago (30s, 10m, 2h, 1d) or RFC 3339 time\n"
 "  --group G        either side in group G (or container G)\n"
 "  --from/--to      the source/destination group, container name or id\n"
 "  --port tcp/5432  transport and destination port (tcp, udp, sctp;\n"
 "                   icmp and icmpv6 without a port)\n"
-"  --json           the matching lines as they are\n"
+"  --format F       table (the default); json: the matching records as\n"
+"                   they are in the file; ecs: as Elastic Common Schema\n"
+"                   documents\n"
+"  --json           the same as --format json\n"
 "  --summary        packets per (source group -> destination group, port)\n"
 "  --follow         then keep printing new records from the daemon\n",
 		DENIALS_FILE_DEFAULT);
@@ -508,6 +532,7 @@ int ctl_denials(int argc, char **argv)
 		{ "to", required_argument, NULL, 't' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "format", required_argument, NULL, 'o' },
 		{ "follow", no_argument, NULL, 'F' },
 		{ "summary", no_argument, NULL, 'S' },
 		{ "file", required_argument, NULL, 'r' },
@@ -557,6 +582,19 @@ int ctl_denials(int argc, char **argv)
 		case 'j':
 			dn.json = true;
 			break;
+		case 'o':
+			dn.json = dn.ecs = false;
+			if (!strcmp(optarg, "json"))
+				dn.json = true;
+			else if (!strcmp(optarg, "ecs"))
+				dn.ecs = true;
+			else if (strcmp(optarg, "table")) {
+				fprintf(stderr, "bulkheadctl denials: "
+					"--format: expected table, json or "
+					"ecs, got '%s'\n", optarg);
+				return 2;
+			}
+			break;
 		case 'F':
 			dn.follow = true;
 			break;
@@ -582,9 +620,9 @@ int ctl_denials(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (dn.summary && (dn.follow || dn.json)) {
+	if (dn.summary && (dn.follow || dn.json || dn.ecs)) {
 		fprintf(stderr, "bulkheadctl denials: --summary goes with "
-			"neither --follow nor --json\n");
+			"neither --follow nor --json/--format\n");
 		return 2;
 	}
 	ret = read_file(&dn);

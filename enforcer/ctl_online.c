@@ -361,6 +361,8 @@ int ctl_explain(int argc, char **argv)
 			free(t);
 		}
 		printf("\n");
+		if (*str(x, "rule"))
+			printf("  rule %s\n", str(x, "rule"));
 		print_side("from", json_object_get(x, "src"));
 		print_side("to", json_object_get(x, "dst"));
 	}

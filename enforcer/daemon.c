@@ -1325,6 +1325,7 @@ static int start_denied(struct daemon *d)
 {
 	struct denied_opts o = {
 		.path = d->o.denied_log,
+		.ecs = d->o.denied_ecs,
 		.nflog_group = d->o.nflog_group,
 		.journald = d->o.journald,
 		.ring_size = 0,

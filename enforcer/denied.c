@@ -18,6 +18,7 @@
 
 #include "daemon.h"
 #include "denied.h"
+#include "ecs.h"
 #include "flowlog.h"
 #include "log.h"
 #include "nflog.h"
@@ -45,6 +46,7 @@ struct denied {
 	char *path;
 	uint16_t group;
 	bool journald;
+	bool ecs;
 	int fd;
 	struct nflog *nf;
 	struct flowlog *fl;
@@ -153,12 +155,15 @@ static void journal_side(struct iovec *iov, size_t *n, char **bufs,
 	if (s->container_name)
 		jfield(iov, n, bufs, "BULKHEAD_%s_CONTAINER_NAME=%s", pfx,
 		       s->container_name);
+	if (s->sensitivity)
+		jfield(iov, n, bufs, "BULKHEAD_%s_SENSITIVITY=%s", pfx,
+		       s->sensitivity);
 }
 
 static void journal_send(const struct flowlog_rec *r)
 {
-	struct iovec iov[32];
-	char *bufs[32], a[BH_ADDR_STRLEN], b[BH_ADDR_STRLEN], pb[8], t[32];
+	struct iovec iov[40];
+	char *bufs[40], a[BH_ADDR_STRLEN], b[BH_ADDR_STRLEN], pb[8], t[32];
 	size_t n = 0, i;
 
 	if (r->kind == FL_REC_FLOW)
@@ -189,6 +194,14 @@ static void journal_send(const struct flowlog_rec *r)
 		       flowlog_proto_str(r->proto, pb));
 	if (r->has_icmp)
 		jfield(iov, &n, bufs, "BULKHEAD_ICMP_TYPE=%u", r->icmp_type);
+	if (r->rule)
+		jfield(iov, &n, bufs, "BULKHEAD_RULE=%s", r->rule);
+	if (r->policy_hash)
+		jfield(iov, &n, bufs, "BULKHEAD_POLICY_HASH=%s",
+		       r->policy_hash);
+	if (r->kind == FL_REC_FLOW || r->kind == FL_REC_UNLOGGED)
+		jfield(iov, &n, bufs, "BULKHEAD_DIRECTION=%s",
+		       flowlog_direction_str(r->dir));
 	journal_side(iov, &n, bufs, "SRC", &r->src);
 	journal_side(iov, &n, bufs, "DST", &r->dst);
 	jfield(iov, &n, bufs, "BULKHEAD_START=%s", bh_rfc3339(r->start_ms, t));
@@ -209,9 +222,12 @@ static void journal_send(const struct flowlog_rec *r)
 static void on_record(const struct flowlog_rec *r, void *arg)
 {
 	struct denied *dn = arg;
-	json_t *o = flowlog_rec_json(r);
-	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_t *o = flowlog_rec_json(r), *doc = dn->ecs ?
+		ecs_from_record(o) : NULL;
+	char *s = json_dumps(doc ? doc : o, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	size_t len = strlen(s);
+
+	json_decref(doc);
 
 	s = xrealloc(s, len + 2);
 	s[len++] = '\n';
@@ -431,7 +447,7 @@ int denied_start(struct daemon *d, const struct denied_opts *o,
 	struct denied *dn = xcalloc(1, sizeof(*dn));
 	struct nflog_opts no = { 0 };
 	struct flowlog_opts fo = { 0 };
-	char *err = NULL;
+	char *err = NULL, host[256];
 	int ret;
 
 	*out = NULL;
@@ -442,6 +458,7 @@ int denied_start(struct daemon *d, const struct denied_opts *o,
 	dn->group = o->nflog_group ? o->nflog_group :
 		    RULESET_NFLOG_GROUP_DEFAULT;
 	dn->journald = o->journald;
+	dn->ecs = o->ecs;
 	dn->ring_size = o->ring_size ? o->ring_size : DENIED_RING_DEFAULT;
 	dn->counts = o->counts;
 	dn->ring = xcalloc(dn->ring_size, sizeof(*dn->ring));
@@ -467,6 +484,11 @@ int denied_start(struct daemon *d, const struct denied_opts *o,
 	}
 	fo.emit = on_record;
 	fo.arg = dn;
+	/* records say which host judged them; a SIEM gathers many */
+	if (gethostname(host, sizeof(host)) == 0) {
+		host[sizeof(host) - 1] = '\0';
+		fo.host_name = host;
+	}
 	dn->pol = daemon_policy(d);
 	if (dn->pol)
 		fo.window_ms = dn->pol->log_window_ms;
@@ -483,8 +505,9 @@ int denied_start(struct daemon *d, const struct denied_opts *o,
 	}
 	dn->timer = ev_timer_new(dn->loop, on_timer, dn);
 	ev_timer_arm(dn->timer, DENIED_TICK_MS, DENIED_TICK_MS);
-	log_info("denied flows: NFLOG group %u -> %s%s, window %u ms",
-		 dn->group, dn->path, dn->journald ? " and journald" : "",
+	log_info("denied flows: NFLOG group %u -> %s (%s)%s, window %u ms",
+		 dn->group, dn->path, dn->ecs ? "ECS" : "JSON lines",
+		 dn->journald ? " and journald" : "",
 		 flowlog_window_ms(dn->fl));
 	*out = dn;
 out:

@@ -12,6 +12,7 @@
 
 #include "control.h"
 #include "daemon.h"
+#include "ecs.h"
 #include "log.h"
 #include "ruleset.h"
 #include "util.h"
@@ -34,6 +35,9 @@ static void usage(FILE *out)
 "                       restarts (default %s)\n"
 "  --denied-log PATH    denied-flow records, JSON lines\n"
 "                       (default %s)\n"
+"  --record-format F    what the denied-flow log holds: json (bulkhead's\n"
+"                       records, the default) or ecs (Elastic Common\n"
+"                       Schema documents)\n"
 "  --nflog-group N      NFLOG group of the deny rules (default %d)\n"
 "  --engine URL         follow a Docker/Podman engine's API socket, e.g.\n"
 "                       unix:///run/podman/podman.sock; repeat it for\n"
@@ -89,6 +93,7 @@ int main(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "denied-log", required_argument, NULL, 'l' },
 		{ "nflog-group", required_argument, NULL, 'g' },
+		{ "record-format", required_argument, NULL, 'R' },
 		{ "engine", required_argument, NULL, 'e' },
 		{ "guard-ports", required_argument, NULL, 'G' },
 		{ "foreground", no_argument, NULL, 'f' },
@@ -109,6 +114,7 @@ int main(int argc, char **argv)
 	bool foreground = false;
 	struct daemon *d = NULL;
 	int verbosity = 0, c, ret;
+	enum record_format rf;
 	unsigned long v;
 	char *end, *err = NULL;
 
@@ -135,6 +141,15 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			o.nflog_group = (uint16_t)v;
+			break;
+		case 'R':
+			if (!ecs_parse_format(optarg, &rf)) {
+				fprintf(stderr, "bulkheadd: --record-format: "
+					"expected json or ecs, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			o.denied_ecs = rf == RECORD_FORMAT_ECS;
 			break;
 		case 'e':
 			xgrow(&engines, &cap_engines, o.n_engines + 1,

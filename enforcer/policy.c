@@ -454,6 +454,11 @@ static const char *sens_str(enum sensitivity s)
 	}
 }
 
+const char *policy_sensitivity_str(enum sensitivity s)
+{
+	return s == SENS_UNSET ? NULL : sens_str(s);
+}
+
 /* "tcp/80", "udp/1000-2000", "icmp", "any", "tcp" for every tcp port. */
 static void port_str(const struct port_spec *s, char *buf, size_t len)
 {

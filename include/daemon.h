@@ -38,6 +38,7 @@ struct daemon_opts {
 	const char *socket_path;
 	const char *state_dir;		/* state.h: snapshot + journal */
 	const char *denied_log;
+	bool denied_ecs;	/* --record-format ecs */
 	uint16_t nflog_group;
 	bool flush_on_exit;		/* delete the table at SIGTERM */
 	bool journald;			/* log and records go to journald */

@@ -137,6 +137,8 @@ void policy_seal(struct policy *p);
 /* Index of the group named name, or -1. */
 int policy_group_find(const struct policy *p, const char *name);
 const char *policy_file(const struct policy *p, unsigned file);
+/* "low", "moderate", "high", "restricted"; NULL when unset. */
+const char *policy_sensitivity_str(enum sensitivity s);
 /* p->sha256 as 64 lowercase hex digits. */
 #define POLICY_HASH_STRLEN 65
 const char *policy_hash_hex(const struct policy *p,
