@@ -414,6 +414,7 @@ static int read_file(struct denials *dn)
 	ssize_t n;
 	json_t *rec;
 	int ret = 0;
+	bool ecs;
 
 	if (!f) {
 		ret = -errno;
@@ -427,15 +428,14 @@ static int read_file(struct denials *dn)
 			continue;
 		rec = json_loadb(line, (size_t)n, JSON_REJECT_DUPLICATES,
 				 &jerr);
-		/* a file bulkheadd wrote with --record-format ecs */
-		if (ecs_is_doc(rec)) {
+		/* a file bulkheadd wrote with --record-format ecs: its
+		 * records, as checked as any other line */
+		ecs = ecs_is_doc(rec);
+		if (ecs) {
 			json_t *r = ecs_to_record(rec);
 
 			json_decref(rec);
 			rec = r;
-			show(dn, rec, NULL);
-			json_decref(rec);
-			continue;
 		}
 		if (!rec || !is_record(rec)) {
 			dn->bad_lines++;
@@ -445,7 +445,7 @@ static int read_file(struct denials *dn)
 			json_decref(rec);
 			continue;
 		}
-		show(dn, rec, line);
+		show(dn, rec, ecs ? NULL : line);
 		json_decref(rec);
 	}
 	fclose(f);

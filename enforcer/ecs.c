@@ -138,7 +138,8 @@ static void community_id(json_t *net, const json_t *rec)
 		return;
 	if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)
 		ports = get_port(get(rec, "bulkhead", "icmp_type"), &sport) &&
-			get_port(get(rec, "bulkhead", "icmp_code"), &dport);
+			get_port(get(rec, "bulkhead", "icmp_code"), &dport) &&
+			sport <= 255 && dport <= 255;
 	else
 		ports = get_port(get(rec, "source", "port"), &sport) &&
 			get_port(get(rec, "destination", "port"), &dport);

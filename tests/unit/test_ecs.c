@@ -464,6 +464,43 @@ static void test_allow_passes(void **state)
 	assert_null(ecs_from_record(NULL));
 }
 
+/* Whatever a file line holds, conversion neither crashes nor invents a
+ * Community ID from values out of range (ASan/UBSan build: make check). */
+static void test_hostile(void **state)
+{
+	static const char *const lines[] = {
+		"{\"ecs\":{\"version\":\"x\"},\"bulkhead\":{}}",
+		"{\"ecs\":{\"version\":\"x\"},\"bulkhead\":{\"source\":5},"
+		"\"event\":[1],\"network\":{\"iana_number\":\"6\"},"
+		"\"source\":{\"ip\":\"1.2.3.4\",\"port\":-5},"
+		"\"destination\":{\"ip\":\"::1\",\"port\":70000}}",
+		"{\"ecs\":{\"version\":\"x\"},\"bulkhead\":[]}",
+		"{\"event\":{\"type\":\"s\",\"action\":7},"
+		"\"network\":{\"iana_number\":\"1\",\"transport\":3},"
+		"\"source\":{\"ip\":\"1.2.3.4\",\"container\":[]},"
+		"\"destination\":{\"ip\":\"5.6.7.8\"},"
+		"\"bulkhead\":{\"icmp_type\":8,\"icmp_code\":300}}",
+		"{\"event\":{},\"network\":{\"iana_number\":\"999\"},"
+		"\"source\":{\"ip\":\"1.2.3.4\",\"port\":1},"
+		"\"destination\":{\"ip\":\"fd00::1\",\"port\":2}}",
+		"[1, 2]", "7", "null",
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(lines); i++) {
+		json_t *in = json_loads(lines[i], JSON_DECODE_ANY, NULL);
+		json_t *doc = ecs_from_record(in), *back = ecs_to_record(in);
+
+		assert_non_null(in);
+		assert_null(jpath(doc, "network", "community_id", NULL));
+		json_decref(back);
+		back = ecs_to_record(doc);
+		json_decref(back);
+		json_decref(doc);
+		json_decref(in);
+	}
+}
+
 static void test_formats(void **state)
 {
 	enum record_format f;
@@ -483,6 +520,7 @@ int main(void)
 		cmocka_unit_test(test_records_say_why),
 		cmocka_unit_test(test_ecs_documents),
 		cmocka_unit_test(test_allow_passes),
+		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_formats),
 	};
 
