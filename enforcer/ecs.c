@@ -241,9 +241,8 @@ static void side_back(json_t *rec, json_t *bh, const json_t *doc,
 json_t *ecs_to_record(const json_t *doc)
 {
 	const json_t *dev = get(doc, "event", NULL), *dnet;
-	json_t *rec, *ev, *net, *bh, *type, *v;
+	json_t *rec, *ev, *net, *bh, *v;
 	const char *dataset;
-	size_t i;
 
 	if (!ecs_is_doc(doc))
 		return NULL;
@@ -257,19 +256,13 @@ json_t *ecs_to_record(const json_t *doc)
 	copy(ev, "kind", json_object_get(dev, "kind"));
 	copy(ev, "category", json_object_get(dev, "category"));
 	/* Every record of the denied-flow log says "denied" (would-deny
-	 * included: the rule is a deny rule); other datasets keep their
-	 * verdict without ECS's "connection". */
+	 * included: the rule is a deny rule); allow records already say
+	 * what ECS says (connection, allowed). */
 	dataset = json_string_value(json_object_get(dev, "dataset"));
-	if (dataset && !strcmp(dataset, "bulkhead.denied")) {
-		type = json_pack("[s]", "denied");
-	} else {
-		type = json_array();
-		json_array_foreach(json_object_get(dev, "type"), i, v)
-			if (!json_is_string(v) ||
-			    strcmp(json_string_value(v), "connection"))
-				json_array_append(type, v);
-	}
-	json_object_set_new(ev, "type", type);
+	if (dataset && !strcmp(dataset, "bulkhead.denied"))
+		json_object_set_new(ev, "type", json_pack("[s]", "denied"));
+	else
+		copy(ev, "type", json_object_get(dev, "type"));
 	copy(ev, "dataset", json_object_get(dev, "dataset"));
 	copy(ev, "action", json_object_get(dev, "action"));
 	copy(ev, "start", json_object_get(dev, "start"));

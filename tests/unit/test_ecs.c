@@ -422,31 +422,38 @@ static void test_ecs_documents(void **state)
 	policy_free(pol);
 }
 
-/* An allow record (allowed-flow observations) passes through: its verdict
- * becomes event.type allowed, fields ECS has no place for stay ours. */
+/* An allow record (allowed-flow observations, as flowobs.c writes them)
+ * passes through: its verdict becomes event.type allowed, fields ECS has
+ * no place for stay ours, and it comes back unchanged. */
 static void test_allow_passes(void **state)
 {
 	json_t *rec = json_loads(
-		"{\"@timestamp\":\"2026-11-28T12:40:04.651Z\",\"schema\":1,"
+		"{\"@timestamp\":\"2026-11-28T12:40:09.000Z\",\"schema\":1,"
 		"\"event\":{\"kind\":\"event\",\"category\":[\"network\"],"
-		"\"type\":[\"allowed\"],\"dataset\":\"bulkhead.flows\","
-		"\"action\":\"allow\",\"start\":\"2026-11-28T12:40:04.651Z\","
+		"\"type\":[\"connection\",\"allowed\"],"
+		"\"dataset\":\"bulkhead.flows\",\"action\":\"allow\","
+		"\"start\":\"2026-11-28T12:40:04.651Z\","
 		"\"end\":\"2026-11-28T12:40:09.000Z\"},"
-		"\"network\":{\"type\":\"ipv4\",\"transport\":\"TCP\","
+		"\"network\":{\"type\":\"ipv4\",\"transport\":\"tcp\","
 		"\"iana_number\":\"6\",\"direction\":\"ingress\"},"
-		"\"source\":{\"ip\":\"10.0.0.1\",\"group\":\"web\"},"
+		"\"source\":{\"ip\":\"10.0.0.1\",\"group\":\"web\","
+		"\"container\":{\"id\":\"id-web\",\"name\":\"web\"}},"
 		"\"destination\":{\"ip\":\"10.0.0.2\",\"port\":5432,"
 		"\"group\":\"db\"},"
 		"\"rule\":{\"name\":\"t.yaml:7\",\"ruleset\":\"ab\"},"
-		"\"bulkhead\":{\"record\":\"flow\",\"seq\":4,\"connections\":3,"
-		"\"packets\":10,\"bytes\":900}}", 0, NULL);
+		"\"host\":{\"name\":\"node-7\"},"
+		"\"bulkhead\":{\"record\":\"flow\",\"seq\":4,"
+		"\"connections\":3,\"ended\":2,\"packets\":10,\"bytes\":900,"
+		"\"lost\":0,\"source_containers\":[\"web\"],"
+		"\"destination_containers\":[\"db1\",\"db2\"]}}", 0, NULL);
 	json_t *doc = ecs_from_record(rec), *t, *back;
 
 	assert_non_null(doc);
+	load_fields();
+	check_doc(doc, "");
 	t = json_object_get(json_object_get(doc, "event"), "type");
 	assert_string_equal(json_string_value(json_array_get(t, 1)),
 			    "allowed");
-	assert_string_equal(jpath(doc, "network", "transport", NULL), "tcp");
 	assert_string_equal(jpath(doc, "rule", "name", NULL), "t.yaml:7");
 	assert_int_equal(json_integer_value(json_object_get(
 		json_object_get(doc, "bulkhead"), "connections")), 3);
@@ -456,9 +463,15 @@ static void test_allow_passes(void **state)
 	assert_null(json_object_get(json_object_get(doc, "network"),
 				    "community_id"));
 	back = ecs_to_record(doc);
-	assert_string_equal(json_string_value(json_array_get(json_object_get(
-		json_object_get(back, "event"), "type"), 0)), "allowed");
+	assert_true(json_equal(back, rec));
 	json_decref(back);
+	json_decref(doc);
+	json_decref(rec);
+	/* a transport in capitals is lowered */
+	rec = json_loads("{\"event\":{},\"network\":{\"transport\":"
+			 "\"UDP\"}}", 0, NULL);
+	doc = ecs_from_record(rec);
+	assert_string_equal(jpath(doc, "network", "transport", NULL), "udp");
 	json_decref(doc);
 	json_decref(rec);
 	assert_null(ecs_from_record(NULL));
