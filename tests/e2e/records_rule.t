@@ -124,6 +124,10 @@ ok $? "explain names an allowing flow's file:line"
 # the JSON type of its ECS type and, where listed, an allowed value; prints
 # the problems, nothing when all is well
 validate() {
+	if [ ! -s "$1" ] || ! jq -e . "$1" >/dev/null 2>&1; then
+		echo "$1: empty, or not JSON documents"
+		return
+	fi
 	jq -r 'paths(scalars) as $p | [($p | map(select(type == "string")) |
 		join(".")), (getpath($p) | type), (getpath($p) | tostring)] |
 		@tsv' "$1" | awk -F'\t' -v fields="$FIELDS" '
@@ -210,6 +214,19 @@ is "$(bhctl denials --file "$BHD_DENIED" --format json | jq -r 'select(.destinat
 	"would-deny default-deny met" "denials reads an ECS file back into records"
 bhctl denials --file "$BHD_DENIED" 2>/dev/null | grep -q "would-deny"
 ok $? "  and shows it as a table"
+# --follow --format ecs: new records from the daemon's ring, as ECS
+bhctl denials --file /dev/null --follow --format ecs >"$NS_TMP/follow.out" 2>/dev/null &
+fpid=$!
+sleep 0.7
+echo x | nsx web socat -u STDIN UDP:10.77.0.12:6010
+for i in $(seq 100); do
+	grep -q '"port":6010' "$NS_TMP/follow.out" && break
+	sleep 0.1
+done
+kill $fpid 2>/dev/null; wait $fpid 2>/dev/null
+is "$(jq -r 'select(.destination.port == 6010) | [.ecs.version, .rule.name,
+	(.event.type | join(","))] | join(" ")' "$NS_TMP/follow.out")" \
+	"8.11.0 default-deny connection,denied" "--follow --format ecs prints a new record as ECS"
 
 bhd_stop; ok $? "bulkheadd exits 0 on SIGTERM (under ASan: no leak report)" ||
 	bhd_log_diag
