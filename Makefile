@@ -17,7 +17,7 @@ MANDIR  ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 
 PKGS      := libnftnl libmnl libnl-3.0 libnl-route-3.0 yaml-0.1 jansson \
-             libcurl libsystemd libnetfilter_conntrack
+             libcurl libsystemd libnetfilter_conntrack nettle
 TEST_PKGS := cmocka
 
 CC      ?= cc

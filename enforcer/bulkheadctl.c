@@ -8,7 +8,7 @@
 #include "ctl.h"
 
 static const struct ctl_verb verbs[] = {
-	{ "check", ctl_check, "check PATH... [--strict]" },
+	{ "check", ctl_check, "check PATH... [--strict] [--hash]" },
 	{ "show", ctl_show, "show PATH" },
 	{ "ruleset", ctl_ruleset, "ruleset [PATH [--inventory FILE] [--nflog-group N]]" },
 	{ "attach", ctl_attach, "attach --id ID --name NAME --label KEY=VALUE... --ip ADDR... [--ifname IF]" },
@@ -16,8 +16,8 @@ static const struct ctl_verb verbs[] = {
 	{ "status", ctl_status, "status [--json]" },
 	{ "reload", ctl_reload, "reload" },
 	{ "explain", ctl_explain, "explain --from C|ADDR --to C|ADDR --port tcp/N [--json]" },
-	{ "denials", ctl_denials, "denials [--since 10m|TIME] [--until ..] [--group G] [--from G|C] [--to G|C] [--port tcp/N] [--json] [--follow] [--summary] [--file PATH]" },
-	{ "flows", ctl_flows, "flows [--since 10m|TIME] [--until ..] [--group G] [--from G|C] [--to G|C] [--port tcp/N] [--json] [--follow] [--summary] [--file PATH]" },
+	{ "denials", ctl_denials, "denials [--since 10m|TIME] [--until ..] [--group G] [--from G|C] [--to G|C] [--port tcp/N] [--format table|json|ecs] [--json] [--follow] [--summary] [--file PATH]" },
+	{ "flows", ctl_flows, "flows [--since 10m|TIME] [--until ..] [--group G] [--from G|C] [--to G|C] [--port tcp/N] [--format table|json|ecs] [--json] [--follow] [--summary] [--file PATH]" },
 	{ "map", ctl_map, "map [--since 24h|TIME] [--until TIME] [--format svg|dot|json] [-o FILE] [--policy PATH] [--denied-file PATH] [--flows-file PATH]" },
 };
 

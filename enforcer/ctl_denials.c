@@ -22,6 +22,8 @@
 #include "ctl.h"
 #include "util.h"
 
+#include "ecs.h"
+
 #define DENIALS_FILE_DEFAULT "/var/log/bulkhead/denied.jsonl"
 #define FLOWS_FILE_DEFAULT "/var/log/bulkhead/flows.jsonl"
 #define FOLLOW_POLL_MS 500
@@ -51,6 +53,7 @@ struct denials {
 	const char *port_proto;		/* NULL: any */
 	int port;			/* -1: any */
 	bool json, follow, summary;
+	bool ecs;			/* --format ecs */
 	/* --summary */
 	struct ctl_edge *edges;
 	size_t n_edges, cap_edges;
@@ -451,6 +454,13 @@ static void show(struct denials *dn, json_t *rec, const char *line)
 	dn->shown++;
 	if (dn->summary) {
 		summarize(dn, rec);
+	} else if (dn->ecs) {
+		json_t *doc = ecs_from_record(rec);
+
+		s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		puts(s);
+		free(s);
+		json_decref(doc);
 	} else if (dn->json) {
 		if (line) {
 			fputs(line, stdout);
@@ -474,6 +484,7 @@ static int read_file(struct denials *dn)
 	ssize_t n;
 	json_t *rec;
 	int ret = 0;
+	bool ecs;
 
 	if (!f) {
 		ret = -errno;
@@ -487,6 +498,15 @@ static int read_file(struct denials *dn)
 			continue;
 		rec = json_loadb(line, (size_t)n, JSON_REJECT_DUPLICATES,
 				 &jerr);
+		/* a file bulkheadd wrote with --record-format ecs: its
+		 * records, as checked as any other line */
+		ecs = ecs_is_doc(rec);
+		if (ecs) {
+			json_t *r = ecs_to_record(rec);
+
+			json_decref(rec);
+			rec = r;
+		}
 		if (!rec || !is_record(rec)) {
 			dn->bad_lines++;
 			fprintf(stderr, "bulkheadctl %s: %s:%zu: skipped: "
@@ -495,7 +515,7 @@ static int read_file(struct denials *dn)
 			json_decref(rec);
 			continue;
 		}
-		show(dn, rec, line);
+		show(dn, rec, ecs ? NULL : line);
 		json_decref(rec);
 	}
 	fclose(f);
@@ -556,14 +576,18 @@ static void usage(FILE *out, const struct rkind *k)
 	fprintf(out,
 "usage: bulkheadctl %s [--since 10m|TIME] [--until 10m|TIME]\n"
 "           [--group G] [--from G|C] [--to G|C] [--port PROTO[/N]]\n"
-"           [--json] [--summary] [--follow] [--file PATH]\n"
+"           [--format table|json|ecs] [--json] [--summary] [--follow]\n"
+"           [--file PATH]\n"
 "  %s records (default file %s), oldest first.\n"
 "  --since/--until  a duration ago (30s, 10m, 2h, 1d) or RFC 3339 time\n"
 "  --group G        either side in group G (or container G)\n"
 "  --from/--to      the source/destination group, container name or id\n"
 "  --port tcp/5432  transport and destination port (tcp, udp, sctp;\n"
 "                   icmp and icmpv6 without a port)\n"
-"  --json           the matching lines as they are\n"
+"  --format F       table (the default); json: the matching records as\n"
+"                   they are in the file; ecs: as Elastic Common Schema\n"
+"                   documents\n"
+"  --json           the same as --format json\n"
 "  --summary        %s per (source group -> destination group, port)\n"
 "  --follow         then keep printing new records from the daemon\n",
 		k->verb, k->flows ? "Allowed-flow" : "Denied-flow", k->file,
@@ -580,6 +604,7 @@ static int records_main(const struct rkind *k, int argc, char **argv)
 		{ "to", required_argument, NULL, 't' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "format", required_argument, NULL, 'o' },
 		{ "follow", no_argument, NULL, 'F' },
 		{ "summary", no_argument, NULL, 'S' },
 		{ "file", required_argument, NULL, 'r' },
@@ -630,6 +655,19 @@ static int records_main(const struct rkind *k, int argc, char **argv)
 		case 'j':
 			dn.json = true;
 			break;
+		case 'o':
+			dn.json = dn.ecs = false;
+			if (!strcmp(optarg, "json"))
+				dn.json = true;
+			else if (!strcmp(optarg, "ecs"))
+				dn.ecs = true;
+			else if (strcmp(optarg, "table")) {
+				fprintf(stderr, "bulkheadctl %s: "
+					"--format: expected table, json or "
+					"ecs, got '%s'\n", k->verb, optarg);
+				return 2;
+			}
+			break;
 		case 'F':
 			dn.follow = true;
 			break;
@@ -656,9 +694,9 @@ static int records_main(const struct rkind *k, int argc, char **argv)
 		usage(stderr, k);
 		return 2;
 	}
-	if (dn.summary && (dn.follow || dn.json)) {
+	if (dn.summary && (dn.follow || dn.json || dn.ecs)) {
 		fprintf(stderr, "bulkheadctl %s: --summary goes with "
-			"neither --follow nor --json\n", k->verb);
+			"neither --follow nor --json/--format\n", k->verb);
 		return 2;
 	}
 	ret = read_file(&dn);

@@ -198,9 +198,9 @@ static void print_status(json_t *r)
 	       str(d, "started"), str(d, "socket"));
 	p = json_object_get(r, "policy");
 	if (json_is_object(p))
-		printf("policy: %s, loaded %s: %lld groups, %lld flows\n",
-		       str(p, "path"), str(p, "loaded"), num(p, "groups"),
-		       num(p, "flows"));
+		printf("policy: %s, loaded %s: %lld groups, %lld flows, "
+		       "hash %s\n", str(p, "path"), str(p, "loaded"),
+		       num(p, "groups"), num(p, "flows"), str(p, "hash"));
 	else
 		printf("policy: NONE in force: %s\n", str(r, "degraded"));
 	lr = json_object_get(r, "last_reload");
@@ -361,6 +361,8 @@ int ctl_explain(int argc, char **argv)
 			free(t);
 		}
 		printf("\n");
+		if (*str(x, "rule"))
+			printf("  rule %s\n", str(x, "rule"));
 		print_side("from", json_object_get(x, "src"));
 		print_side("to", json_object_get(x, "dst"));
 	}

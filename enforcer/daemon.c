@@ -1048,7 +1048,7 @@ static json_t *groups_json(struct daemon *d, json_t *list, const char *id)
 
 static json_t *op_status(struct daemon *d, json_t *req)
 {
-	char t1[32], t2[32];
+	char t1[32], t2[32], hash[POLICY_HASH_STRLEN];
 	json_t *r, *containers = NULL, *pol, *lr, *v, *engines;
 	const char *id = NULL;
 	size_t i;
@@ -1086,6 +1086,8 @@ static json_t *op_status(struct daemon *d, json_t *req)
 				(json_int_t)(d->policy->n_groups -
 					     GROUP_FIRST_USER),
 				"flows", (json_int_t)d->policy->n_flows);
+		json_object_set_new(pol, "hash", json_string(
+			policy_hash_hex(d->policy, hash)));
 	} else {
 		pol = json_null();
 		json_object_set_new(r, "degraded", json_string(
@@ -1461,6 +1463,7 @@ static int start_denied(struct daemon *d)
 {
 	struct denied_opts o = {
 		.path = d->o.denied_log,
+		.ecs = d->o.record_ecs,
 		.nflog_group = d->o.nflog_group,
 		.journald = d->o.journald,
 		.ring_size = 0,
@@ -1489,6 +1492,7 @@ static int start_observe(struct daemon *d)
 		.inventory = obs_inventory,
 		.arg = d,
 		.metrics = d->metrics,
+		.ecs = d->o.record_ecs,
 	};
 
 	if (!d->o.flow_log) {

@@ -18,6 +18,7 @@
 
 #include "daemon.h"
 #include "denied.h"
+#include "ecs.h"
 #include "flowlog.h"
 #include "log.h"
 #include "metrics.h"
@@ -106,12 +107,15 @@ static void journal_side(struct iovec *iov, size_t *n, char **bufs,
 	if (s->container_name)
 		jfield(iov, n, bufs, "BULKHEAD_%s_CONTAINER_NAME=%s", pfx,
 		       s->container_name);
+	if (s->sensitivity)
+		jfield(iov, n, bufs, "BULKHEAD_%s_SENSITIVITY=%s", pfx,
+		       s->sensitivity);
 }
 
 static void journal_send(const struct flowlog_rec *r)
 {
-	struct iovec iov[32];
-	char *bufs[32], a[BH_ADDR_STRLEN], b[BH_ADDR_STRLEN], pb[8], t[32];
+	struct iovec iov[40];
+	char *bufs[40], a[BH_ADDR_STRLEN], b[BH_ADDR_STRLEN], pb[8], t[32];
 	size_t n = 0, i;
 
 	if (r->kind == FL_REC_FLOW)
@@ -142,6 +146,14 @@ static void journal_send(const struct flowlog_rec *r)
 		       flowlog_proto_str(r->proto, pb));
 	if (r->has_icmp)
 		jfield(iov, &n, bufs, "BULKHEAD_ICMP_TYPE=%u", r->icmp_type);
+	if (r->rule)
+		jfield(iov, &n, bufs, "BULKHEAD_RULE=%s", r->rule);
+	if (r->policy_hash)
+		jfield(iov, &n, bufs, "BULKHEAD_POLICY_HASH=%s",
+		       r->policy_hash);
+	if (r->kind == FL_REC_FLOW || r->kind == FL_REC_UNLOGGED)
+		jfield(iov, &n, bufs, "BULKHEAD_DIRECTION=%s",
+		       flowlog_direction_str(r->dir));
 	journal_side(iov, &n, bufs, "SRC", &r->src);
 	journal_side(iov, &n, bufs, "DST", &r->dst);
 	jfield(iov, &n, bufs, "BULKHEAD_START=%s", bh_rfc3339(r->start_ms, t));
@@ -392,8 +404,9 @@ int denied_start(struct daemon *d, const struct denied_opts *o,
 		.what = "denied flows",
 		.ring_size = o->ring_size,
 		.journald = o->journald,
+		.ecs = o->ecs,
 	};
-	char *err = NULL;
+	char *err = NULL, host[256];
 	int ret;
 
 	*out = NULL;
@@ -422,6 +435,11 @@ int denied_start(struct daemon *d, const struct denied_opts *o,
 	}
 	fo.emit = on_record;
 	fo.arg = dn;
+	/* records say which host judged them; a SIEM gathers many */
+	if (gethostname(host, sizeof(host)) == 0) {
+		host[sizeof(host) - 1] = '\0';
+		fo.host_name = host;
+	}
 	dn->pol = daemon_policy(d);
 	if (dn->pol)
 		fo.window_ms = dn->pol->log_window_ms;
@@ -438,8 +456,9 @@ int denied_start(struct daemon *d, const struct denied_opts *o,
 	}
 	dn->timer = ev_timer_new(dn->loop, on_timer, dn);
 	ev_timer_arm(dn->timer, DENIED_TICK_MS, DENIED_TICK_MS);
-	log_info("denied flows: NFLOG group %u -> %s%s, window %u ms",
-		 dn->group, recfile_path(dn->rf), dn->journald ? " and journald" : "",
+	log_info("denied flows: NFLOG group %u -> %s (%s)%s, window %u ms",
+		 dn->group, recfile_path(dn->rf), o->ecs ? "ECS" : "JSON lines",
+		 dn->journald ? " and journald" : "",
 		 flowlog_window_ms(dn->fl));
 	*out = dn;
 out:

@@ -254,6 +254,7 @@ static void judge(const struct policy *p, const struct inventory *inv,
 
 	snprintf(r->chain, sizeof(r->chain), "%s_%s", in ? "in" : "out",
 		 gr->name);
+	r->chain_group = (int)g;
 	if (g == GROUP_QUARANTINE) {
 		r->verdict = EXPLAIN_DENY;
 		snprintf(r->reason, sizeof(r->reason), "the %s side is "
@@ -302,6 +303,7 @@ void explain_decide(const struct policy *p, const struct inventory *inv,
 	r->src.addr = *src;
 	r->dst.addr = *dst;
 	r->src.group = r->dst.group = -1;
+	r->chain_group = -1;
 	r->src.c = inventory_find_addr(inv, src);
 	r->dst.c = inventory_find_addr(inv, dst);
 	describe(p, h, &r->src);
@@ -346,6 +348,31 @@ const char *explain_verdict_str(enum explain_verdict v)
 	default:
 		return "not-ours";
 	}
+}
+
+const char *explain_rule_name(const struct policy *p,
+			      const struct explain_result *r, char *buf,
+			      size_t len)
+{
+	const struct src_loc *loc = NULL;
+
+	buf[0] = '\0';
+	if (r->verdict == EXPLAIN_NOT_OURS || r->chain_group < 0)
+		return buf;
+	if (r->verdict == EXPLAIN_ALLOW) {
+		if (r->flow)
+			loc = &r->flow->loc;
+		else if (r->intra)
+			loc = &p->groups[r->chain_group].loc;
+		if (loc)
+			snprintf(buf, len, "%s:%u", policy_file(p, loc->file),
+				 loc->line);
+		return buf;
+	}
+	snprintf(buf, len, "%s", r->chain_group == GROUP_QUARANTINE ?
+		 "quarantine" : r->chain_group == GROUP_UNASSIGNED ?
+		 "unassigned" : "default-deny");
+	return buf;
 }
 
 static void port_text(const struct port_spec *ps, char *buf, size_t len)
@@ -414,7 +441,7 @@ json_t *explain_result_json(const struct policy *p,
 			    const struct explain_result *r)
 {
 	json_t *flow = json_null();
-	char at[300], port[32];
+	char at[300], port[32], rule[300];
 
 	if (r->flow) {
 		snprintf(at, sizeof(at), "%s:%u:%u",
@@ -428,9 +455,11 @@ json_t *explain_result_json(const struct policy *p,
 						   r->flow->n_to),
 				 "port", port);
 	}
-	return json_pack("{s:s, s:s, s:o, s:s, s:b, s:o, s:o}",
+	explain_rule_name(p, r, rule, sizeof(rule));
+	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:b, s:o, s:o}",
 			 "verdict", explain_verdict_str(r->verdict),
-			 "by", r->reason, "flow", flow, "chain", r->chain,
+			 "by", r->reason, "rule", rule, "flow", flow,
+			 "chain", r->chain,
 			 "intra", r->intra, "src", side_json(p, &r->src),
 			 "dst", side_json(p, &r->dst));
 }

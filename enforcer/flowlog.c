@@ -56,6 +56,8 @@ struct flowlog {
 	size_t n_segs;
 	uint64_t seq;
 	uint64_t pending_lost;
+	char *host_name;
+	char policy_hash[POLICY_HASH_STRLEN];	/* "" without a policy */
 	/* the window's overflow aggregate */
 	uint64_t ov_packets, ov_bytes, ov_first, ov_last;
 	struct flowlog_stats st;
@@ -86,6 +88,22 @@ const char *flowlog_dir_str(enum flowlog_dir d)
 const char *flowlog_kind_str(enum flowlog_kind k)
 {
 	return kind_names[k];
+}
+
+const char *flowlog_rule_name(const struct flowlog_rule *r)
+{
+	if (r->dir == FL_DIR_SPOOF)
+		return "spoofed";
+	if (!strcmp(r->group, "quarantine"))
+		return "quarantine";
+	if (!strcmp(r->group, "unassigned"))
+		return "unassigned";
+	return "default-deny";
+}
+
+const char *flowlog_direction_str(enum flowlog_dir d)
+{
+	return d == FL_DIR_IN ? "ingress" : "egress";
 }
 
 const char *flowlog_proto_str(uint8_t proto, char buf[8])
@@ -381,6 +399,8 @@ struct flowlog *flowlog_new(const struct flowlog_opts *o, uint64_t now_ms)
 	fl->nb = 256;
 	fl->b = xcalloc(fl->nb, sizeof(*fl->b));
 	fl->st.max_flows = fl->o.max_flows;
+	fl->host_name = o->host_name ? xstrdup(o->host_name) : NULL;
+	fl->o.host_name = NULL;
 	return fl;
 }
 
@@ -399,6 +419,7 @@ void flowlog_free(struct flowlog *fl)
 	free(fl->b);
 	free(fl->cidrs);
 	free(fl->segs);
+	free(fl->host_name);
 	free(fl);
 }
 
@@ -407,6 +428,8 @@ void flowlog_set_context(struct flowlog *fl, const struct policy *p,
 {
 	fl->p = p;
 	fl->inv = inv;
+	if (p)
+		policy_hash_hex(p, fl->policy_hash);
 	if (p && p->log_window_ms)
 		fl->window_ms = p->log_window_ms;
 	cidr_index_build(fl);
@@ -485,9 +508,23 @@ static enum flowlog_action rule_action(const struct flowlog_rule *r)
 	return r->audit ? FL_ACT_WOULD_DENY : FL_ACT_DENY;
 }
 
+static const char *sensitivity_of(const struct flowlog *fl, const char *group)
+{
+	int g = fl->p && group ? policy_group_find(fl->p, group) : -1;
+
+	return g < 0 ? NULL :
+	       policy_sensitivity_str(fl->p->groups[g].sensitivity);
+}
+
 static void emit(struct flowlog *fl, struct flowlog_rec *r, uint64_t now_ms)
 {
 	r->seq = ++fl->seq;
+	r->host_name = fl->host_name;
+	/* The policy in force when the record is written: a record that
+	 * spans a reload (at most one window) names the new one. */
+	r->policy_hash = fl->policy_hash[0] ? fl->policy_hash : NULL;
+	r->src.sensitivity = sensitivity_of(fl, r->src.group);
+	r->dst.sensitivity = sensitivity_of(fl, r->dst.group);
 	r->emit_ms = now_ms;
 	r->lost = fl->pending_lost;
 	fl->pending_lost = 0;
@@ -522,6 +559,7 @@ static void emit_agg(struct flowlog *fl, const struct agg *a, bool first,
 		.packets = a->packets,
 		.bytes = a->bytes,
 		.first = first,
+		.rule = flowlog_rule_name(&a->rule),
 	};
 
 	side_of(&r.src, &a->src, a->src_group, a->src_cid, a->src_cname);
@@ -641,6 +679,7 @@ void flowlog_unlogged(struct flowlog *fl, const struct flowlog_rule *r,
 		.start_ms = start_ms,
 		.end_ms = end_ms,
 		.unlogged = n,
+		.rule = flowlog_rule_name(r),
 	};
 
 	if (!n)
@@ -736,6 +775,9 @@ static json_t *side_json(const struct flowlog_side *s)
 		json_object_set_new(o, "port", json_integer(s->port));
 	if (s->group)
 		json_object_set_new(o, "group", json_string(s->group));
+	if (s->sensitivity)
+		json_object_set_new(o, "sensitivity",
+				    json_string(s->sensitivity));
 	if (s->container_id) {
 		json_t *c = json_object();
 
@@ -767,18 +809,36 @@ json_t *flowlog_rec_json(const struct flowlog_rec *r)
 			    json_string(bh_rfc3339(r->start_ms, t)));
 	json_object_set_new(ev, "end", json_string(bh_rfc3339(r->end_ms, t)));
 	json_object_set_new(o, "event", ev);
-	if (r->kind == FL_REC_FLOW) {
+	if (r->kind == FL_REC_FLOW || r->kind == FL_REC_UNLOGGED) {
 		net = json_object();
-		json_object_set_new(net, "type", json_string(
-			r->src.addr.family == AF_INET6 ? "ipv6" : "ipv4"));
-		json_object_set_new(net, "transport",
-				    json_string(flowlog_proto_str(r->proto, pb)));
-		json_object_set_new(net, "iana_number",
-				    json_sprintf("%u", r->proto));
+		if (r->kind == FL_REC_FLOW) {
+			json_object_set_new(net, "type", json_string(
+				r->src.addr.family == AF_INET6 ? "ipv6" :
+				"ipv4"));
+			json_object_set_new(net, "transport", json_string(
+				flowlog_proto_str(r->proto, pb)));
+			json_object_set_new(net, "iana_number",
+					    json_sprintf("%u", r->proto));
+		}
+		json_object_set_new(net, "direction",
+				    json_string(flowlog_direction_str(r->dir)));
 		json_object_set_new(o, "network", net);
 	}
 	json_object_set_new(o, "source", side_json(&r->src));
 	json_object_set_new(o, "destination", side_json(&r->dst));
+	if (r->rule || r->policy_hash) {
+		json_t *rule = json_object();
+
+		if (r->rule)
+			json_object_set_new(rule, "name", json_string(r->rule));
+		if (r->policy_hash)
+			json_object_set_new(rule, "ruleset",
+					    json_string(r->policy_hash));
+		json_object_set_new(o, "rule", rule);
+	}
+	if (r->host_name)
+		json_object_set_new(o, "host",
+				    json_pack("{s:s}", "name", r->host_name));
 	bh = json_object();
 	json_object_set_new(bh, "record",
 			    json_string(flowlog_kind_str(r->kind)));

@@ -12,6 +12,7 @@
 
 #include "control.h"
 #include "daemon.h"
+#include "ecs.h"
 #include "log.h"
 #include "metrics.h"
 #include "ruleset.h"
@@ -40,6 +41,9 @@ static void usage(FILE *out)
 "                       group pair and port), JSON lines (default %s);\n"
 "                       none: no observations. Turns conntrack\n"
 "                       accounting on (net.netfilter.nf_conntrack_acct)\n"
+"  --record-format F    what the denied-flow and flow logs hold: json\n"
+"                       (bulkhead's records, the default) or ecs\n"
+"                       (Elastic Common Schema documents)\n"
 "  --nflog-group N      NFLOG group of the deny rules (default %d)\n"
 "  --engine URL         follow a Docker/Podman engine's API socket, e.g.\n"
 "                       unix:///run/podman/podman.sock; repeat it for\n"
@@ -104,6 +108,7 @@ int main(int argc, char **argv)
 		{ "denied-log", required_argument, NULL, 'l' },
 		{ "nflog-group", required_argument, NULL, 'g' },
 		{ "flow-log", required_argument, NULL, 'O' },
+		{ "record-format", required_argument, NULL, 'R' },
 		{ "engine", required_argument, NULL, 'e' },
 		{ "guard-ports", required_argument, NULL, 'G' },
 		{ "metrics-file", required_argument, NULL, 'M' },
@@ -127,6 +132,7 @@ int main(int argc, char **argv)
 	bool foreground = false;
 	struct daemon *d = NULL;
 	int verbosity = 0, c, ret;
+	enum record_format rf;
 	unsigned long v;
 	char *end, *err = NULL;
 
@@ -161,6 +167,15 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			o.nflog_group = (uint16_t)v;
+			break;
+		case 'R':
+			if (!ecs_parse_format(optarg, &rf)) {
+				fprintf(stderr, "bulkheadd: --record-format: "
+					"expected json or ecs, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			o.record_ecs = rf == RECORD_FORMAT_ECS;
 			break;
 		case 'e':
 			xgrow(&engines, &cap_engines, o.n_engines + 1,

@@ -334,6 +334,7 @@ int observe_start(struct ev_loop *loop, const struct observe_opts *o,
 		.path = o->path && *o->path ? o->path : OBSERVE_PATH_DEFAULT,
 		.what = "flow observations",
 		.ring_size = o->ring_size,
+		.ecs = o->ecs,
 	};
 	struct flowobs_opts fo = { .emit = on_record, .arg = ob };
 	int ret, fl;

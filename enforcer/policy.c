@@ -345,6 +345,16 @@ const char *policy_file(const struct policy *p, unsigned file)
 	return file < p->n_files ? p->files[file] : "-";
 }
 
+const char *policy_hash_hex(const struct policy *p,
+			    char buf[POLICY_HASH_STRLEN])
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(p->sha256); i++)
+		snprintf(buf + 2 * i, 3, "%02x", p->sha256[i]);
+	return buf;
+}
+
 /* The label's key without the policy's prefix, or NULL when it has not
  * got the prefix. */
 static const char *unprefixed(const struct policy *p, const char *key)
@@ -442,6 +452,11 @@ static const char *sens_str(enum sensitivity s)
 	case SENS_RESTRICTED: return "restricted";
 	default: return "unset";
 	}
+}
+
+const char *policy_sensitivity_str(enum sensitivity s)
+{
+	return s == SENS_UNSET ? NULL : sens_str(s);
 }
 
 /* "tcp/80", "udp/1000-2000", "icmp", "any", "tcp" for every tcp port. */

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <netinet/in.h>
 
+#include <nettle/sha2.h>
 #include <yaml.h>
 
 #include "policy.h"
@@ -57,6 +58,7 @@ struct loader {
 	size_t seen_gen;
 	bool have_settings;
 	struct src_loc settings_loc;
+	struct sha256_ctx hash;		/* over each file's own SHA-256 */
 };
 
 static void ynode_free(struct ynode *n)
@@ -1270,9 +1272,18 @@ static unsigned add_file(struct loader *L, const char *name)
 static void load_one(struct loader *L, const char *name, const char *buf,
 		     size_t len)
 {
+	uint8_t digest[SHA256_DIGEST_SIZE];
+	struct sha256_ctx file_hash;
 	struct ynode *root;
 	bool empty;
 
+	/* The policy's hash chains the files' own digests, so that moving
+	 * text from one file to the next (which moves the file:line of
+	 * rules) changes it too. */
+	sha256_init(&file_hash);
+	sha256_update(&file_hash, len, (const uint8_t *)buf);
+	sha256_digest(&file_hash, sizeof(digest), digest);
+	sha256_update(&L->hash, sizeof(digest), digest);
 	if (len > POLICY_FILE_MAX) {
 		diags_add(L->d, DIAG_ERROR, name, 0, 0,
 			  "file is larger than 1 MiB");
@@ -1307,6 +1318,7 @@ static struct loader *loader_new(struct diags *d)
 	L->diags_start = d->n;
 	L->errors_start = d->n_errors;
 	L->groups_cap = L->p->n_groups;
+	sha256_init(&L->hash);
 	for (i = 0; i < GROUP_FIRST_USER; i++)
 		name_add(L, i);
 	return L;
@@ -1374,6 +1386,7 @@ static struct policy *loader_finish(struct loader *L)
 	check_group_count(L);
 	check_warnings(L);
 	sort_diags(L);
+	sha256_digest(&L->hash, sizeof(p->sha256), p->sha256);
 	for (i = 0; i < p->n_files; i++)
 		ynode_free(L->roots[i]);
 	free(L->roots);

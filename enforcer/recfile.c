@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ecs.h"
 #include "log.h"
 #include "recfile.h"
 #include "util.h"
@@ -15,6 +16,7 @@ struct recfile {
 	char *path;
 	char *what;
 	bool journald;
+	bool ecs;
 	int fd;
 	json_t **ring;
 	size_t ring_size, ring_next;
@@ -50,6 +52,7 @@ int recfile_open(const struct recfile_opts *o, struct recfile **out)
 	rf->path = xstrdup(o->path);
 	rf->what = xstrdup(o->what);
 	rf->journald = o->journald;
+	rf->ecs = o->ecs;
 	rf->ring_size = o->ring_size ? o->ring_size : RECFILE_RING_DEFAULT;
 	rf->ring = xcalloc(rf->ring_size, sizeof(*rf->ring));
 	fd = open_log(rf);
@@ -124,9 +127,12 @@ static void write_line(struct recfile *rf, const char *s, size_t len)
 
 void recfile_put(struct recfile *rf, json_t *rec, uint64_t seq)
 {
-	char *s = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_t *doc = rf->ecs ? ecs_from_record(rec) : NULL;
+	char *s = json_dumps(doc ? doc : rec,
+			     JSON_COMPACT | JSON_PRESERVE_ORDER);
 	size_t len = strlen(s);
 
+	json_decref(doc);
 	/* one write per record: a reader never sees half a line of ours */
 	s = xrealloc(s, len + 2);
 	s[len++] = '\n';

@@ -39,6 +39,7 @@ struct daemon_opts {
 	const char *state_dir;		/* state.h: snapshot + journal */
 	const char *denied_log;
 	const char *flow_log;		/* NULL: no allowed-flow observations */
+	bool record_ecs;		/* --record-format ecs: both logs */
 	uint16_t nflog_group;
 	bool flush_on_exit;		/* delete the table at SIGTERM */
 	bool journald;			/* log and records go to journald */

@@ -19,6 +19,8 @@ struct denied_opts {
 	const char *path;	/* JSON-lines file, created 0640 */
 	uint16_t nflog_group;	/* the group the deny chains log to */
 	bool journald;		/* also send each record to journald */
+	bool ecs;		/* the file gets ECS documents (ecs.h); the
+				 * ring and journald keep our records */
 	size_t ring_size;	/* recent records kept for --follow */
 	/* not owned, may be NULL: every counter reading is noted there
 	 * (the daemon's last known counts, see nft.h) */

@@ -48,6 +48,7 @@ struct explain_side {
 struct explain_result {
 	enum explain_verdict verdict;
 	char chain[48];			/* in_db, out_web, "" */
+	int chain_group;		/* the group of chain, -1 for none */
 	const struct flow *flow;	/* the allowing flow, or NULL */
 	const struct port_spec *port;	/* its matching port spec */
 	bool intra;			/* allowed as intra-group traffic */
@@ -67,6 +68,14 @@ void explain_decide(const struct policy *p, const struct inventory *inv,
 json_t *explain_result_json(const struct policy *p,
 			    const struct explain_result *r);
 const char *explain_verdict_str(enum explain_verdict v);
+/* The rule that decided, named as denied-flow records name theirs
+ * (flowlog_rule_name): the allowing flow's "file:line" (for intra-group
+ * traffic, the group's), else "quarantine" or "unassigned" when the chain
+ * of that group judged, else "default-deny" (audit mode included); ""
+ * when not ours. buf holds at least 300 bytes. */
+const char *explain_rule_name(const struct policy *p,
+			      const struct explain_result *r, char *buf,
+			      size_t len);
 
 /* "tcp/8080", "udp/53", "icmp", "icmpv6", "sctp/N" -> proto, port. */
 bool explain_parse_port(const char *s, uint8_t *proto, uint16_t *port);

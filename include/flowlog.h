@@ -55,6 +55,7 @@ struct flowlog_side {
 	const char *group;		/* NULL when not known */
 	const char *container_id;	/* NULL when not a container */
 	const char *container_name;
+	const char *sensitivity;	/* the group's; NULL when unset */
 };
 
 struct flowlog_rec {
@@ -73,6 +74,10 @@ struct flowlog_rec {
 	uint64_t lost;			/* NFLOG messages lost since the last
 					 * record that carried a loss */
 	bool first;			/* the at-once record of a new flow */
+	/* why: flowlog_rule_name(); NULL on overflow and loss records */
+	const char *rule;
+	const char *policy_hash;	/* of the policy in force; NULL: none */
+	const char *host_name;		/* NULL when not known */
 };
 
 typedef void (*flowlog_emit_cb)(const struct flowlog_rec *r, void *arg);
@@ -82,6 +87,7 @@ struct flowlog_opts {
 	size_t max_flows;		/* 0 = FLOWLOG_MAX_FLOWS_DEFAULT */
 	flowlog_emit_cb emit;
 	void *arg;
+	const char *host_name;		/* copied; NULL: records name no host */
 };
 
 struct flowlog_stats {
@@ -140,6 +146,14 @@ uint32_t flowlog_window_ms(const struct flowlog *fl);
 json_t *flowlog_rec_json(const struct flowlog_rec *r);
 const char *flowlog_action_str(enum flowlog_action a);
 const char *flowlog_dir_str(enum flowlog_dir d);
+/* The rule a deny chain judged by, as `bulkheadctl explain` names it
+ * (explain_rule_name): "spoofed" for the bridge table's drops, then
+ * "quarantine" and "unassigned" for those groups' chains, else
+ * "default-deny" (no declared flow matched; audit mode included). */
+const char *flowlog_rule_name(const struct flowlog_rule *r);
+/* ECS network.direction as seen from this host: "ingress" for a
+ * destination's chain (in), "egress" for a source's (out, spoof). */
+const char *flowlog_direction_str(enum flowlog_dir d);
 const char *flowlog_kind_str(enum flowlog_kind k);
 /* "tcp", "udp", "sctp", "icmp", "ipv6-icmp", or the number as text. */
 const char *flowlog_proto_str(uint8_t proto, char buf[8]);

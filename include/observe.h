@@ -40,6 +40,7 @@ struct observe_opts {
 	/* not owned, may be NULL: each record's connections are counted
 	 * there per (source group, destination group) */
 	struct metrics *metrics;
+	bool ecs;			/* the file holds ECS documents */
 };
 
 struct observe;

@@ -94,6 +94,9 @@ struct policy {
 	size_t n_flows;
 	char **files;			/* every file read, in load order */
 	size_t n_files;
+	/* SHA-256 over the SHA-256 of each file, in load order: names the
+	 * policy text in records, status and `bulkheadctl check --hash` */
+	uint8_t sha256[32];
 	struct policy_index *index;	/* policy_seal(); private to policy.c */
 };
 
@@ -134,6 +137,12 @@ void policy_seal(struct policy *p);
 /* Index of the group named name, or -1. */
 int policy_group_find(const struct policy *p, const char *name);
 const char *policy_file(const struct policy *p, unsigned file);
+/* "low", "moderate", "high", "restricted"; NULL when unset. */
+const char *policy_sensitivity_str(enum sensitivity s);
+/* p->sha256 as 64 lowercase hex digits. */
+#define POLICY_HASH_STRLEN 65
+const char *policy_hash_hex(const struct policy *p,
+			    char buf[POLICY_HASH_STRLEN]);
 
 /* The first group, in order, whose match holds for the labels (full keys,
  * prefix included); GROUP_UNASSIGNED when none does. When why is not NULL

@@ -21,6 +21,9 @@ struct recfile_opts {
 	size_t ring_size;	/* 0 = RECFILE_RING_DEFAULT */
 	bool journald;		/* the records also go to journald (said in
 				 * the write-error message) */
+	bool ecs;		/* the file gets each record as an Elastic
+				 * Common Schema document (ecs.h); the ring
+				 * keeps bulkhead's own */
 };
 
 struct recfile;

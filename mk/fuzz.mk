@@ -51,14 +51,14 @@ endef
 # The policy loader: any bytes as one policy file.
 FUZZ_SECONDS ?= 60
 $(eval $(call fuzz_harness,policy,tests/fuzz/fuzz_policy.c \
-	enforcer/policy.c enforcer/policy_yaml.c enforcer/util.c,yaml-0.1,\
+	enforcer/policy.c enforcer/policy_yaml.c enforcer/util.c,yaml-0.1 nettle,\
 	tests/fuzz/corpus,$(FUZZ_SECONDS),-dict=tests/fuzz/policy.dict))
 
 # The inventory parser: the state file and --inventory files.
 FUZZ_INV_SECONDS ?= 10
 $(eval $(call fuzz_harness,inventory,tests/fuzz/fuzz_inventory.c \
 	enforcer/inventory.c enforcer/policy.c enforcer/policy_yaml.c \
-	enforcer/util.c,yaml-0.1 jansson,tests/fuzz/corpus-inventory,\
+	enforcer/util.c,yaml-0.1 jansson nettle,tests/fuzz/corpus-inventory,\
 	$(FUZZ_INV_SECONDS),))
 
 endif

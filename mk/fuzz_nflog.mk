@@ -6,5 +6,5 @@ FUZZ_NFLOG_SECONDS ?= 10
 $(eval $(call fuzz_harness,nflog,tests/fuzz/fuzz_nflog.c enforcer/nflog.c \
 	enforcer/flowlog.c enforcer/inventory.c enforcer/policy.c \
 	enforcer/policy_yaml.c enforcer/util.c enforcer/log.c,\
-	libmnl jansson yaml-0.1 libsystemd,tests/fuzz/corpus-nflog,\
+	libmnl jansson yaml-0.1 libsystemd nettle,tests/fuzz/corpus-nflog,\
 	$(FUZZ_NFLOG_SECONDS),))

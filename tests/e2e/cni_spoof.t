@@ -69,6 +69,10 @@ for _ in $(seq 30); do
 done
 is "$(spoofed)" '"web"' \
 	"the attempt is logged as spoof, attributed to web by its port"
+is "$(jq -r --arg a "$API" 'select(.source.ip == $a and
+	.event.action == "spoof") | [.rule.name, .network.direction] |
+	join(" ")' "$BHD_DENIED" | head -1)" "spoofed egress" \
+	"  by the rule spoofed, egress"
 nsx web ip addr del "$API/32" dev eth0
 is "$(probe tcp api "$DB" 5432)" pass "the owner still passes afterwards"
 bhd_stop; ok $? "bulkheadd exits 0 on SIGTERM (under ASan: no leak report)" ||

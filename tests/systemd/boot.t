@@ -356,6 +356,9 @@ is "$(echo "$J" | jq -r '[.BULKHEAD_ACTION, .BULKHEAD_PROTO,
 	.BULKHEAD_SCHEMA, .SYSLOG_IDENTIFIER] | join(" ")' 2>&1)" \
 	"deny tcp web web 10.77.0.11 api api 10.77.0.12 1 bulkheadd" \
 	"the denied web->api tcp/9090 is a journald record with its fields"
+is "$(echo "$J" | jq -r '[.BULKHEAD_RULE, .BULKHEAD_DIRECTION,
+	(.BULKHEAD_POLICY_HASH | test("^[0-9a-f]{64}$"))] | join(" ")' 2>&1)" \
+	"default-deny ingress true" "  and why: rule, direction, policy hash"
 
 # Under the unit's sandbox too, the daemon hears of a change to its table
 # made by another process and puts the table back.

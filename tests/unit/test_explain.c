@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "explain.h"
+#include "flowlog.h"
 
 static const char policy_text[] =
 	"version: 1\n"
@@ -216,6 +217,53 @@ static void test_json_and_ports(void **state)
 	assert_false(explain_parse_port("tcp/8080x", &proto, &port));
 }
 
+/* The rule explain names must be the one a record of the same packet
+ * names: for a deny the record knows only its chain (the log prefix
+ * bh/<in|out>/<group>/<deny|audit>), so both must derive it from that. */
+#define RULE(src, dst, port, want) do {					\
+	struct explain_result r_ = decide(f, src, dst, port);		\
+	char b_[300];							\
+	struct flowlog_rule fr_ = { 0 };				\
+									\
+	assert_string_equal(explain_rule_name(f->p, &r_, b_,		\
+					      sizeof(b_)), want);	\
+	if (r_.verdict == EXPLAIN_DENY || r_.verdict == EXPLAIN_AUDIT) {\
+		fr_.dir = r_.chain[0] == 'i' ? FL_DIR_IN : FL_DIR_OUT;	\
+		snprintf(fr_.group, sizeof(fr_.group), "%s",		\
+			 strchr(r_.chain, '_') + 1);			\
+		fr_.audit = r_.verdict == EXPLAIN_AUDIT;		\
+		assert_string_equal(flowlog_rule_name(&fr_), want);	\
+	}								\
+} while (0)
+
+static void test_rule_names(void **state)
+{
+	struct fx *f = *state;
+	struct explain_result r;
+	json_t *j;
+
+	RULE("10.9.0.11", "10.9.0.21", "tcp/8080", "t.yaml:9");
+	RULE("10.9.0.21", "10.9.0.31", "tcp/5432", "t.yaml:10");
+	RULE("10.9.0.21", "192.0.2.7", "tcp/443", "t.yaml:14");
+	/* intra-group traffic: the group's line */
+	RULE("10.9.0.11", "10.9.0.12", "tcp/1", "t.yaml:3");
+	RULE("10.9.0.11", "10.9.0.21", "tcp/8081", "default-deny");
+	RULE("10.9.0.31", "10.9.0.32", "tcp/5432", "default-deny");
+	RULE("10.9.0.11", "10.9.0.41", "tcp/9999", "default-deny");
+	RULE("10.9.0.41", "fd09::1", "udp/53", "default-deny");
+	RULE("10.9.0.11", "10.9.0.61", "tcp/8080", "quarantine");
+	RULE("10.9.0.61", "10.9.0.53", "udp/53", "quarantine");
+	RULE("10.9.0.21", "10.9.0.51", "tcp/8080", "unassigned");
+	/* an unassigned source into a group: that group's default deny */
+	RULE("10.9.0.51", "10.9.0.21", "tcp/8080", "default-deny");
+	RULE("192.0.2.1", "192.0.2.2", "tcp/80", "");
+	r = decide(f, "10.9.0.21", "10.9.0.51", "tcp/8080");
+	j = explain_result_json(f->p, &r);
+	assert_string_equal(json_string_value(json_object_get(j, "rule")),
+			    "unassigned");
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -223,6 +271,7 @@ int main(void)
 		cmocka_unit_test(test_intra_audit_quarantine),
 		cmocka_unit_test(test_cidrs_host_world),
 		cmocka_unit_test(test_json_and_ports),
+		cmocka_unit_test(test_rule_names),
 	};
 
 	return cmocka_run_group_tests_name("explain", tests, setup, teardown);
