@@ -195,4 +195,22 @@ done
 
 bhd_stop; ok $? "bulkheadd exits 0 on SIGTERM (under ASan: no leak report)" ||
 	bhd_log_diag
+
+# --record-format ecs holds for the flow log too: ECS documents in the
+# file, which `flows` reads back as records
+ECSF=$NS_TMP/flows-ecs.jsonl
+bhd_start "$NS_TMP/policy.yaml" --record-format ecs --flow-log "$ECSF"
+ok $? "bulkheadd up with --record-format ecs" || { done_testing; }
+probe_want pass tcp web1 10.77.0.21 8080 >/dev/null
+for i in $(seq 150); do [ -s "$ECSF" ] && break; sleep 0.2; done
+doc=$(head -1 "$ECSF")
+is "$(jq -c '[.event.action, .event.type, .source.ip, .destination.port,
+	.network.transport]' <<<"$doc")" \
+	'["allow",["connection","allowed"],"10.77.0.11",8080,"tcp"]' \
+	"the flow log holds an ECS document of the allowed connection"
+is "$(jq -r 'has("schema")' <<<"$doc")" false "not a bulkhead record"
+is "$(bhctl flows --file "$ECSF" --json | head -1 |
+	jq -c '[.event.action, .source.group, .destination.group]')" \
+	'["allow","web","api"]' "flows reads it back as a record"
+bhd_stop; ok $? "and exits 0" || bhd_log_diag
 done_testing
