@@ -25,7 +25,6 @@
 #include "ruleset.h"
 
 #define DENIED_PATH_DEFAULT "/var/log/bulkhead/denied.jsonl"
-#define DENIED_RING_DEFAULT 1024
 #define DENIED_TICK_MS 250
 /* Datagrams per loop wakeup: up to ~4096 packets, a few ms of work. */
 #define DENIED_READ_BATCHES 64
@@ -442,7 +441,7 @@ int denied_start(struct daemon *d, const struct denied_opts *o,
 	dn->group = o->nflog_group ? o->nflog_group :
 		    RULESET_NFLOG_GROUP_DEFAULT;
 	dn->journald = o->journald;
-	dn->ring_size = o->ring_size ? o->ring_size : DENIED_RING_DEFAULT;
+	dn->ring_size = o->ring_size ? o->ring_size : DENIED_RING_RECORDS;
 	dn->counts = o->counts;
 	dn->ring = xcalloc(dn->ring_size, sizeof(*dn->ring));
 	ret = open_log(dn->path);
@@ -582,6 +581,7 @@ json_t *denied_status_json(const struct denied *dn)
 json_t *denied_recent_json(const struct denied *dn, uint64_t after_seq)
 {
 	json_t *recs = json_array(), *seq;
+	uint64_t oldest = 0, s;
 	size_t i, k;
 
 	/* Oldest first: the slot after the newest is the oldest. */
@@ -591,9 +591,17 @@ json_t *denied_recent_json(const struct denied *dn, uint64_t after_seq)
 			continue;
 		seq = json_object_get(json_object_get(dn->ring[i], "bulkhead"),
 				      "seq");
-		if ((uint64_t)json_integer_value(seq) > after_seq)
+		s = (uint64_t)json_integer_value(seq);
+		if (!oldest)
+			oldest = s;
+		if (s > after_seq)
 			json_array_append(recs, dn->ring[i]);
 	}
-	return json_pack("{s:I, s:o}", "seq", (json_int_t)dn->last_seq,
-			 "records", recs);
+	/* numbered one by one: those between after_seq and the oldest the
+	 * ring still holds went past a follower too slow for the ring */
+	return json_pack("{s:I, s:o, s:I, s:I}", "seq",
+			 (json_int_t)dn->last_seq, "records", recs, "missed",
+			 (json_int_t)(oldest > after_seq + 1 ?
+				      oldest - after_seq - 1 : 0),
+			 "ring", (json_int_t)dn->ring_size);
 }

@@ -700,6 +700,13 @@ static void apply_inspect(struct docker *e, struct dreq *q, long code)
 		goto out;
 	r = daemon_attach(e->d, c, &err);
 	c = NULL;
+	if (r == -E2BIG) {
+		/* over a per-container limit (docs/limits.md): asking again
+		 * gives the same answer until the container changes */
+		set_error(e, "attaching %.12s: %s; not retried", q->id,
+			  err ? err : strerror(-r));
+		goto out;
+	}
 	if (r < 0) {
 		/* e.g. its address still held by a container whose stop is
 		 * not processed yet: ask again soon, not at the next resync */

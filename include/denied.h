@@ -35,8 +35,14 @@ void denied_stop(struct denied *dn);
 int denied_reopen(struct denied *dn);
 /* Counters for `bulkheadctl status`: records, packets, unlogged, lost. */
 json_t *denied_status_json(const struct denied *dn);
+/* The ring of recent records (docs/limits.md): a follower that falls
+ * further behind is told how many it missed; the file has them all. */
+#define DENIED_RING_RECORDS 1024
+
 /* Records in the ring with a sequence number above after_seq:
- * {"seq": LAST, "records": [ ... ]} (bulkheadctl denials --follow). */
+ * {"seq": LAST, "records": [ ... ], "missed": N, "ring": SIZE} (bulkheadctl
+ * denials --follow); missed counts those above after_seq that the ring no
+ * longer holds. */
 json_t *denied_recent_json(const struct denied *dn, uint64_t after_seq);
 
 #endif

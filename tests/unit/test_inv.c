@@ -163,6 +163,8 @@ static struct container *cj(const char *text, enum container_json how,
 static void test_container_from_json(void **state)
 {
 	struct container *c;
+	char *err = NULL;
+	json_t *o;
 
 	(void)state;
 	c = cj("{\"id\":\"a\",\"ips\":[\"10.0.0.2\",\"10.0.0.2\",\"fd00::2\"],"
@@ -193,6 +195,23 @@ static void test_container_from_json(void **state)
 	cj("{\"id\":\"a\",\"labels\":{\"\":\"v\"}}", CJ_ENTRY,
 	   "non-empty key");
 	cj("{\"id\":\"a\",\"name\":\"\"}", CJ_ENTRY, "\"name\" must be");
+	{
+		char long_name[400];
+
+		memset(long_name, 'n', 256);
+		long_name[256] = '\0';
+		o = json_pack("{s:s, s:s}", "id", "a", "name", long_name);
+		assert_null(container_from_json(o, CJ_ATTACH, &err));
+		assert_non_null(strstr(err, "1 to 255 bytes"));
+		free(err);
+		json_decref(o);
+		long_name[255] = '\0';
+		o = json_pack("{s:s, s:s}", "id", "a", "name", long_name);
+		c = container_from_json(o, CJ_ATTACH, &err);
+		assert_non_null(c);
+		container_free(c);
+		json_decref(o);
+	}
 	cj("{\"id\":\"a\",\"ips\":\"10.0.0.1\"}", CJ_ENTRY,
 	   "\"ips\" must be an array");
 	cj("{\"id\":\"a\",\"engine\":7}", CJ_ENTRY, "must be a URL");
@@ -368,6 +387,101 @@ static void test_ports_json(void **state)
 		     "another container");
 }
 
+static void want_check(const struct inventory *inv, const struct container *c,
+		       int want, const char *msg)
+{
+	char *err = NULL;
+
+	assert_int_equal(inventory_check(inv, c, &err), want);
+	if (msg && (!err || !strstr(err, msg)))
+		fail_msg("error '%s' lacks '%s'", err, msg);
+	if (!msg)
+		assert_null(err);
+	free(err);
+}
+
+/* inventory_check: each limit and each conflict, named; nothing
+ * changes. */
+static void test_limits(void **state)
+{
+	struct inventory *inv = inventory_new();
+	struct container *c;
+	struct bh_addr a;
+	char name[32];
+	size_t i;
+
+	(void)state;
+	c = mk("a", "10.0.0.1");
+	container_set_port(c, "va");
+	assert_int_equal(inventory_add(inv, c), 0);
+
+	c = mk("b", "10.1.0.1");
+	for (i = 1; c->n_addrs < CONTAINER_ADDRS_MAX; i++) {
+		a.family = AF_INET;
+		a.plen = 32;
+		memcpy(a.a, (uint8_t[]){ 10, 2, (uint8_t)(i >> 8),
+					 (uint8_t)i }, 4);
+		container_add_addr(c, &a);
+	}
+	want_check(inv, c, 0, NULL);
+	assert_true(bh_addr_parse("10.3.0.1", false, &a));
+	container_add_addr(c, &a);
+	want_check(inv, c, -E2BIG,
+		   "129 addresses: over the limit of 128 addresses per "
+		   "container");
+	container_free(c);
+
+	c = mk("b", "10.1.0.1");
+	for (i = 0; i < CONTAINER_PORTS_MAX + 1; i++) {
+		snprintf(name, sizeof(name), "p%zu", i);
+		container_add_port(c, name);
+	}
+	want_check(inv, c, -E2BIG,
+		   "33 ports: over the limit of 32 ports per container");
+	container_free(c);
+
+	c = mk("b", "10.1.0.1");
+	for (i = 1; c->n_labels < CONTAINER_LABELS_MAX + 1; i++) {
+		snprintf(name, sizeof(name), "k%zu", i);
+		container_add_label(c, name, "v");
+	}
+	want_check(inv, c, -E2BIG,
+		   "1025 labels: over the limit of 1024 labels per container");
+	container_free(c);
+
+	/* another container's address or port; its own are fine */
+	c = mk("b", "10.0.0.1");
+	want_check(inv, c, -EADDRINUSE,
+		   "address 10.0.0.1 belongs to container a (a)");
+	container_free(c);
+	c = mk("b", "10.1.0.1");
+	container_set_port(c, "va");
+	want_check(inv, c, -EADDRINUSE,
+		   "interface va belongs to container a (a)");
+	container_free(c);
+	c = mk("a", "10.0.0.1");
+	container_set_port(c, "va");
+	want_check(inv, c, 0, NULL);
+	container_free(c);
+	assert_int_equal(inventory_count(inv), 1);
+
+	/* the container count: a new id at the limit is refused, a known
+	 * one may still change */
+	for (i = 1; i < INVENTORY_CONTAINERS_MAX; i++) {
+		snprintf(name, sizeof(name), "n%zu", i);
+		assert_int_equal(inventory_add(inv, container_new(name, NULL)),
+				 0);
+	}
+	c = container_new("one-more", NULL);
+	want_check(inv, c, -ENOSPC,
+		   "1000000 containers: at the limit of 1000000 containers");
+	container_free(c);
+	c = mk("a", "10.0.0.9");
+	want_check(inv, c, 0, NULL);
+	container_free(c);
+	inventory_free(inv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -377,6 +491,7 @@ int main(void)
 		cmocka_unit_test(test_container_from_json),
 		cmocka_unit_test(test_ports),
 		cmocka_unit_test(test_ports_json),
+		cmocka_unit_test(test_limits),
 	};
 
 	return cmocka_run_group_tests_name("inventory", tests, NULL, NULL);
