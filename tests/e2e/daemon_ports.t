@@ -142,6 +142,24 @@ is "$(probe_want pass tcp web 10.77.0.21 8080)" pass "web -> api still passes"
 nft_host list map bridge bulkhead ports | grep -q '"w-web"'
 is $? 1 "w-web left the ports map"
 
+# a network that goes while the daemon is down: dropped at start, the
+# other port kept (links_reconcile)
+nsx host ip link add x-web type veth peer name eth2 netns "$(ns_path web)"
+nsx host ip link set x-web master br1 up
+nsx web ip addr add 10.78.0.12/24 dev eth2
+nsx web ip link set eth2 up
+bhctl attach --id id-web --name web --label bulkhead.purpose=web \
+	--port v-web=10.77.0.11,fd77::11 --port x-web=10.78.0.12 >/dev/null
+ok $? "web on two networks again (x-web)"
+bhd_stop; ok $? "bulkheadd exits 0 on SIGTERM (under ASan: no leak report)" || bhd_log_diag
+nsx host ip link del x-web
+bhd_start "$NS_TMP/policy.yaml" || { fail "daemon restarts"; done_testing; }
+is "$(bhctl status --json | jq -c '.containers[] | select(.id == "id-web") | [.ifname, .ips]')" \
+	'["v-web",["10.77.0.11","fd77::11"]]' \
+	"x-web gone while the daemon was down: dropped at start, v-web kept"
+nft_host list map bridge bulkhead ports | grep -q '"x-web"'
+is $? 1 "x-web is not in the ports map"
+
 # bad input: a clear message, nothing changed
 bhctl attach --id id-x --port v-x >"$NS_TMP/out" 2>&1
 is $? 2 "--port without addresses is a usage error"
