@@ -45,7 +45,8 @@ static int call(const char *verb, json_t *req, json_t **reply)
 }
 
 #define ATTACH_USAGE "attach --id ID --name NAME --label KEY=VALUE... " \
-		     "{--ip ADDR... [--ifname IF] | --port IFNAME=ADDR[,ADDR...]...}"
+		     "{--ip ADDR... [--ifname IF] | " \
+		     "--port IFNAME=ADDR[,ADDR...]...}"
 
 /* --port IFNAME=ADDR[,ADDR...]: one port and its own addresses. */
 static json_t *port_arg(const char *arg)
