@@ -22,7 +22,7 @@
 #define LINKS_RCVBUF (8 << 20)
 
 /* The running watcher (one per process), whose link cache spares
- * links_peer_ifname a full dump per container. */
+ * links_peer_ports a full dump per container. */
 static struct links *watcher;
 
 struct links {
