@@ -11,7 +11,7 @@ static const struct ctl_verb verbs[] = {
 	{ "check", ctl_check, "check PATH... [--strict] [--hash]" },
 	{ "show", ctl_show, "show PATH" },
 	{ "ruleset", ctl_ruleset, "ruleset [PATH [--inventory FILE] [--nflog-group N]]" },
-	{ "attach", ctl_attach, "attach --id ID --name NAME --label KEY=VALUE... --ip ADDR... [--ifname IF]" },
+	{ "attach", ctl_attach, "attach --id ID --name NAME --label KEY=VALUE... {--ip ADDR... [--ifname IF] | --port IFNAME=ADDR[,ADDR...]...}" },
 	{ "detach", ctl_detach, "detach --id ID" },
 	{ "status", ctl_status, "status [--json]" },
 	{ "reload", ctl_reload, "reload" },

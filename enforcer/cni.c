@@ -315,9 +315,10 @@ static bool take_prev(struct cni_req *r, char **err)
 		}
 		container_add_addr(r->c, &a);
 	}
+	/* this interface's addresses belong to its host-side port */
 	hif = host_ifname(ifaces);
 	if (hif)
-		snprintf(r->c->ifname, sizeof(r->c->ifname), "%s", hif);
+		container_set_port(r->c, hif);
 	return true;
 }
 
@@ -424,19 +425,21 @@ out:
 	return r;
 }
 
-/* An ADD without labels for an id the daemon knows — another network of a
- * running container (Podman's CNI backend on `network connect`), or its
- * engine was first: an id's labels do not change, so they are kept rather
- * than sending it back to quarantine; the addresses of its interface that
- * is still there are kept too. */
+/* An ADD for an id the daemon knows: another network of a running
+ * container (a second interface, Podman's CNI backend on `network
+ * connect`), or its engine was first. Its other ports whose interface is
+ * still there stay, each with its own addresses, so anti-spoofing keeps
+ * guarding every network. Without labels, an id's labels do not change:
+ * they are kept rather than sending it back to quarantine. */
 static void inherit(struct cni_req *r, json_t *old, const char **source)
 {
-	const char *k, *oif, *src;
-	struct bh_addr a;
+	struct container *oc, *mine;
+	const char *k, *src;
+	char *err = NULL;
+	size_t i, j;
 	json_t *v;
-	size_t i;
 
-	if (json_is_false(json_object_get(old, "quarantined"))) {
+	if (!r->have_labels && json_is_false(json_object_get(old, "quarantined"))) {
 		json_object_foreach(json_object_get(old, "labels"), k, v) {
 			if (!json_is_string(v))
 				continue;
@@ -447,16 +450,35 @@ static void inherit(struct cni_req *r, json_t *old, const char **source)
 		if (src && (!strcmp(src, "engine") || !strcmp(src, "static")))
 			*source = src;
 	}
-	oif = json_string_value(json_object_get(old, "ifname"));
-	if (!oif || !*oif || !strcmp(oif, r->c->ifname) ||
-	    strlen(oif) >= IF_NAMESIZE || !if_nametoindex(oif))
+	oc = container_from_json(old, CJ_ENTRY, &err);
+	free(err);
+	if (!oc)
 		return;
-	json_array_foreach(json_object_get(old, "ips"), i, v)
-		if (json_is_string(v) &&
-		    bh_addr_parse(json_string_value(v), false, &a))
-			container_add_addr(r->c, &a);
-	/* the first interface stays the one anti-spoofing keys on */
-	snprintf(r->c->ifname, sizeof(r->c->ifname), "%s", oif);
+	/* the earlier ports first, this ADD's last: what prevResult says
+	 * now replaces a port of the same name */
+	mine = container_dup(r->c);
+	if (r->c->n_ports)
+		container_remove_port(r->c, r->c->ports[0].ifname);
+	for (i = 0; i < oc->n_ports; i++) {
+		const struct container_port *p = &oc->ports[i];
+
+		if (container_find_port(mine, p->ifname) ||
+		    !if_nametoindex(p->ifname))
+			continue;
+		container_add_port(r->c, p->ifname);
+		for (j = p->first; j < (size_t)p->first + p->n; j++)
+			container_add_port_addr(r->c, p->ifname, &oc->addrs[j]);
+	}
+	for (i = 0; i < mine->n_ports; i++) {
+		const struct container_port *p = &mine->ports[i];
+
+		container_add_port(r->c, p->ifname);
+		for (j = p->first; j < (size_t)p->first + p->n; j++)
+			container_add_port_addr(r->c, p->ifname,
+						&mine->addrs[j]);
+	}
+	container_free(mine);
+	container_free(oc);
 }
 
 /* -ECONNREFUSED / -ENOENT from the connect mean nobody listens. */
@@ -501,15 +523,13 @@ static int cmd_add(struct cni_req *r)
 		return cni_error(r->cni_version, CNI_ERR_CONFIG,
 				 "prevResult gives the container no address",
 				 NULL);
-	if (!r->have_labels) {
-		e = known(r->id, &old, &err);
-		if (e < 0) {
-			ret = daemon_error(r, e, "attach", err);
-			goto out;
-		}
-		if (old)
-			inherit(r, old, &source);
+	e = known(r->id, &old, &err);
+	if (e < 0) {
+		ret = daemon_error(r, e, "attach", err);
+		goto out;
 	}
+	if (old)
+		inherit(r, old, &source);
 	req = attach_request(r->c, source, !r->have_labels);
 	e = ctl_call(req, &reply, &err);
 	json_decref(req);
@@ -531,41 +551,36 @@ out:
  * the daemon down DEL still succeeds: runtimes stop a DEL chain at the
  * first error, which would leak the interface and its address; the daemon
  * drops the entry itself when it starts, as the veth is gone (links.c). */
-/* DEL of one network of several (prevResult names its addresses): the
- * record keeps the others, NULL when none is left (then detach). */
+/* DEL of one network of several (prevResult names its addresses and
+ * its port): the record keeps the others, each on its own port; NULL
+ * when none is left (then detach). */
 static json_t *keep_others(struct cni_req *r, json_t *old)
 {
-	json_t *ips = json_array(), *v, *req = NULL;
-	const char *ip, *oif, *src;
-	struct bh_addr a;
-	size_t i, j;
-	bool mine;
+	struct container *oc;
+	const char *src;
+	char *err = NULL;
+	json_t *req = NULL;
+	size_t i;
 
-	json_array_foreach(json_object_get(old, "ips"), i, v) {
-		ip = json_string_value(v);
-		if (!ip || !bh_addr_parse(ip, false, &a))
-			continue;
-		for (j = 0, mine = false; j < r->c->n_addrs && !mine; j++)
-			mine = bh_addr_eq(&a, &r->c->addrs[j]);
-		if (!mine)
-			json_array_append_new(ips, json_string(ip));
-	}
-	if (!json_array_size(ips))
-		goto out;
-	oif = json_string_value(json_object_get(old, "ifname"));
-	src = json_string_value(json_object_get(old, "source"));
+	oc = container_from_json(old, CJ_ENTRY, &err);
+	free(err);
+	if (!oc)
+		return NULL;
 	/* the port going away cannot key anti-spoofing any more */
-	if (!oif || !strcmp(oif, r->c->ifname))
-		oif = "";
-	req = json_pack("{s:s, s:O, s:O, s:O, s:O, s:s, s:s, s:b}",
-			"op", "attach", "id", json_object_get(old, "id"),
-			"name", json_object_get(old, "name"),
-			"labels", json_object_get(old, "labels"),
-			"ips", ips, "ifname", oif, "source", src ? src : "cni",
-			"quarantine",
-			json_is_true(json_object_get(old, "quarantined")));
+	for (i = 0; i < r->c->n_ports; i++)
+		container_remove_port(oc, r->c->ports[i].ifname);
+	for (i = 0; i < r->c->n_addrs; i++)
+		container_remove_addr(oc, &r->c->addrs[i]);
+	if (!oc->n_addrs)
+		goto out;
+	/* an attach names no engine (the daemon keeps its own record) */
+	free(oc->engine);
+	oc->engine = NULL;
+	src = json_string_value(json_object_get(old, "source"));
+	req = attach_request(oc, src ? src : "cni",
+			     json_is_true(json_object_get(old, "quarantined")));
 out:
-	json_decref(ips);
+	container_free(oc);
 	return req;
 }
 

@@ -100,8 +100,9 @@ static void queue_reply(struct client *cl, json_t *reply)
 	json_decref(reply);
 	if (text && strlen(text) > CONTROL_MAX_REPLY) {
 		free(text);
-		reply = control_error(EFBIG, "reply larger than %u bytes",
-				      CONTROL_MAX_REPLY);
+		reply = control_error(EFBIG, "reply of more than %u bytes: "
+				      "over the limit of %u bytes per reply",
+				      CONTROL_MAX_REPLY, CONTROL_MAX_REPLY);
 		json_object_set_new(reply, "version",
 				    json_integer(CONTROL_VERSION));
 		text = json_dumps(reply, JSON_COMPACT);
@@ -124,7 +125,8 @@ static json_t *handle_line(struct client *cl, const char *line, size_t len)
 	const char *op;
 
 	if (len > CONTROL_MAX_REQUEST)
-		return control_error(EMSGSIZE, "request longer than %d bytes",
+		return control_error(EMSGSIZE, "request of %zu bytes: over "
+				     "the limit of %d bytes per request", len,
 				     CONTROL_MAX_REQUEST);
 	req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!req)
@@ -173,7 +175,9 @@ static void client_process(struct client *cl)
 				/* no way to find the next request: answer
 				 * and hang up */
 				queue_reply(cl, control_error(EMSGSIZE,
-					"request longer than %d bytes",
+					"request of more than %d bytes: over "
+					"the limit of %d bytes per request",
+					CONTROL_MAX_REQUEST,
 					CONTROL_MAX_REQUEST));
 				cl->closing = true;
 			} else if (cl->eof && cl->in.len) {
@@ -323,6 +327,7 @@ static void accept_ready(int lfd, uint32_t events, void *arg)
 	struct ucred cred;
 	socklen_t len;
 	struct client *cl;
+	char *msg;
 	int fd;
 
 	for (;;) {
@@ -343,7 +348,11 @@ static void accept_ready(int lfd, uint32_t events, void *arg)
 		if (srv->n_clients >= CONTROL_MAX_CLIENTS) {
 			log_warn("control: %d clients connected, refusing pid "
 				 "%d", CONTROL_MAX_CLIENTS, (int)cred.pid);
-			refuse(fd, "too many clients, try again");
+			msg = xasprintf("too many clients: at the limit of "
+					"%d control clients, try again",
+					CONTROL_MAX_CLIENTS);
+			refuse(fd, msg);
+			free(msg);
 			continue;
 		}
 		cl = xcalloc(1, sizeof(*cl));

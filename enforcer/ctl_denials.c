@@ -528,6 +528,7 @@ static int follow(struct denials *dn)
 {
 	struct timespec ts = { 0, FOLLOW_POLL_MS * 1000000L };
 	json_t *req, *reply, *recs, *rec;
+	json_int_t missed;
 	uint64_t seq;
 	char *err = NULL;
 	size_t i;
@@ -552,6 +553,14 @@ static int follow(struct denials *dn)
 			json_decref(reply);
 			continue;
 		}
+		missed = json_integer_value(json_object_get(reply, "missed"));
+		if (missed > 0 && dn->last_seq)
+			fprintf(stderr, "bulkheadctl %s: %lld records "
+				"missed: more than the ring of %lld recent "
+				"records came between two reads (the file has "
+				"them)\n", dn->k->verb, (long long)missed,
+				(long long)json_integer_value(
+					json_object_get(reply, "ring")));
 		recs = json_object_get(reply, "records");
 		for (i = 0; i < json_array_size(recs); i++) {
 			rec = json_array_get(recs, i);

@@ -45,11 +45,30 @@ static int call(const char *verb, json_t *req, json_t **reply)
 }
 
 #define ATTACH_USAGE "attach --id ID --name NAME --label KEY=VALUE... " \
-		     "--ip ADDR... [--ifname IF]"
+		     "{--ip ADDR... [--ifname IF] | " \
+		     "--port IFNAME=ADDR[,ADDR...]...}"
+
+/* --port IFNAME=ADDR[,ADDR...]: one port and its own addresses. */
+static json_t *port_arg(const char *arg)
+{
+	const char *eq = strchr(arg, '='), *p, *comma;
+	json_t *ips;
+
+	if (!eq || eq == arg || !eq[1])
+		return NULL;
+	ips = json_array();
+	for (p = eq + 1; *p; p = *comma ? comma + 1 : comma) {
+		comma = strchrnul(p, ',');
+		json_array_append_new(ips, json_stringn(p, (size_t)(comma - p)));
+	}
+	return json_pack("{s:s%, s:o}", "ifname", arg, (size_t)(eq - arg),
+			 "ips", ips);
+}
 
 int ctl_attach(int argc, char **argv)
 {
 	json_t *labels = json_object(), *ips = json_array(), *req, *reply;
+	json_t *ports = json_array(), *port;
 	const char *id = NULL, *name = NULL, *ifname = NULL, *eq;
 	char *key;
 	int i, ret;
@@ -88,6 +107,16 @@ int ctl_attach(int argc, char **argv)
 			name = argv[++i];
 		} else if (!strcmp(o, "--ifname") && i + 1 < argc) {
 			ifname = argv[++i];
+		} else if (!strcmp(o, "--port") && i + 1 < argc) {
+			port = port_arg(argv[++i]);
+			if (!port) {
+				ret = usage_err("attach", ATTACH_USAGE,
+						"port '%s': expected "
+						"IFNAME=ADDR[,ADDR...]",
+						argv[i]);
+				goto out;
+			}
+			json_array_append_new(ports, port);
 		} else if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
 			printf("usage: bulkheadctl %s\n", ATTACH_USAGE);
 			ret = 0;
@@ -102,14 +131,25 @@ int ctl_attach(int argc, char **argv)
 		ret = usage_err("attach", ATTACH_USAGE, "%s", "--id is required");
 		goto out;
 	}
-	if (!json_array_size(ips)) {
+	if (!json_array_size(ips) && !json_array_size(ports)) {
 		ret = usage_err("attach", ATTACH_USAGE, "%s",
-				"at least one --ip is required");
+				"at least one --ip or --port is required");
 		goto out;
 	}
-	req = json_pack("{s:s, s:s, s:s, s:O, s:O, s:s}", "op", "attach",
+	if (ifname && json_array_size(ports)) {
+		ret = usage_err("attach", ATTACH_USAGE, "%s",
+				"--ifname and --port do not go together "
+				"(--port names each port)");
+		goto out;
+	}
+	req = json_pack("{s:s, s:s, s:s, s:O, s:O}", "op", "attach",
 			"id", id, "name", name ? name : id, "labels", labels,
-			"ips", ips, "ifname", ifname ? ifname : "");
+			"ips", ips);
+	if (json_array_size(ports))
+		json_object_set(req, "ports", ports);
+	else
+		json_object_set_new(req, "ifname",
+				    json_string(ifname ? ifname : ""));
 	ret = call("attach", req, &reply);
 	if (!ret)
 		printf("%s: group %s (%s)\n", name ? name : id,
@@ -123,6 +163,7 @@ missing:
 out:
 	json_decref(labels);
 	json_decref(ips);
+	json_decref(ports);
 	return ret;
 }
 

@@ -308,7 +308,7 @@ static bool same_enforcement(const struct container *a,
 			     const struct container *b)
 {
 	return a->group == b->group && a->quarantined == b->quarantined &&
-	       !strcmp(a->ifname, b->ifname) && same_addrs(a, b);
+	       container_same_ports(a, b) && same_addrs(a, b);
 }
 
 /* The set would outgrow its kernel size: rebuild (sized with headroom)
@@ -451,13 +451,11 @@ static void watch_tables(struct daemon *d)
 
 int daemon_attach(struct daemon *d, struct container *c, char **err)
 {
-	struct container *old, *other;
+	struct container *old;
 	struct rs_delta *delta = NULL;
 	struct nft_error ne = { 0 };
-	char buf[BH_ADDR_STRLEN];
 	bool regroup = false;
 	uint64_t t0;
-	size_t i;
 	int ret = 0;
 
 	*err = NULL;
@@ -467,23 +465,10 @@ int daemon_attach(struct daemon *d, struct container *c, char **err)
 		ret = -EAGAIN;
 		goto fail;
 	}
-	for (i = 0; i < c->n_addrs; i++) {
-		other = inventory_find_addr(d->inv, &c->addrs[i]);
-		if (other && strcmp(other->id, c->id)) {
-			*err = xasprintf("address %s belongs to container %s "
-					 "(%s)", bh_addr_str(&c->addrs[i], buf),
-					 other->name, other->id);
-			ret = -EADDRINUSE;
-			goto fail;
-		}
-	}
-	other = inventory_find_ifname(d->inv, c->ifname);
-	if (other && strcmp(other->id, c->id)) {
-		*err = xasprintf("interface %s belongs to container %s (%s)",
-				 c->ifname, other->name, other->id);
-		ret = -EADDRINUSE;
+	/* limits, and addresses and ports of other containers */
+	ret = inventory_check(d->inv, c, err);
+	if (ret < 0)
 		goto fail;
-	}
 	classify(d->policy, c);
 	old = inventory_find(d->inv, c->id);
 	if (old && same_enforcement(old, c)) {

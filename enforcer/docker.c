@@ -25,8 +25,6 @@
 #define DOCKER_MAX_LIST (32u << 20)
 #define DOCKER_MAX_INSPECT (4u << 20)
 #define DOCKER_MAX_EVENT (256u << 10)
-#define DOCKER_MAX_LABELS 1024
-#define DOCKER_MAX_LABEL_LEN 4096
 #define DOCKER_BACKOFF_MIN_MS 200
 #define DOCKER_BACKOFF_MAX_MS 5000
 /* An engine can lose events (its own buffers, a restart of its event
@@ -467,8 +465,9 @@ static bool add_ip(struct container *c, json_t *v, const char *what,
 	return true;
 }
 
-/* The host end of the container's veth, from its network namespace. */
-static void find_ifname(struct container *c, json_t *o)
+/* The host ends of the container's veths (one per network), each with
+ * the addresses its peer holds, from its network namespace. */
+static void find_ports(struct container *c, json_t *o)
 {
 	const char *sandbox;
 	struct statfs sfs;
@@ -491,7 +490,7 @@ static void find_ifname(struct container *c, json_t *o)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd >= 0 && fstatfs(fd, &sfs) == 0 &&
 	    sfs.f_type == (typeof(sfs.f_type))NSFS_MAGIC)
-		links_peer_ifname(fd, c->ifname);
+		links_peer_ports(fd, c);
 	if (fd >= 0)
 		close(fd);
 	free(path);
@@ -557,19 +556,21 @@ bool docker_parse_inspect(const char *id, const char *text, size_t len,
 		*err = xstrdup("Config.Labels is not an object");
 		goto out;
 	}
-	if (json_object_size(labels) > DOCKER_MAX_LABELS) {
-		*err = xasprintf("more than %d labels", DOCKER_MAX_LABELS);
+	/* the inventory's limits (docs/limits.md), checked here already so
+	 * that an answer over them is refused whole, naming the limit */
+	if (json_object_size(labels) > CONTAINER_LABELS_MAX) {
+		*err = xasprintf("%zu labels: over the limit of %d labels per "
+				 "container", json_object_size(labels),
+				 CONTAINER_LABELS_MAX);
 		goto out;
 	}
 	json_object_foreach(labels, k, v) {
-		if (!json_is_string(v) || !*k ||
-		    strlen(k) > DOCKER_MAX_LABEL_LEN ||
-		    strlen(json_string_value(v)) > DOCKER_MAX_LABEL_LEN) {
-			*err = xasprintf("label \"%.64s\" is not a string of "
-					 "at most %d bytes", k,
-					 DOCKER_MAX_LABEL_LEN);
+		if (!json_is_string(v) || !*k) {
+			*err = xasprintf("label \"%.64s\" is not a string", k);
 			goto out;
 		}
+		if (!container_label_ok(k, json_string_value(v), err))
+			goto out;
 		container_add_label(c, k, json_string_value(v));
 	}
 	/* Docker's default bridge reports at the top level too */
@@ -607,7 +608,7 @@ bool docker_parse_inspect(const char *id, const char *text, size_t len,
 	ok = true;
 	if (!c->n_addrs)
 		goto out;
-	find_ifname(c, root);
+	find_ports(c, root);
 	*out = c;
 	c = NULL;
 out:
@@ -622,12 +623,40 @@ static char *fingerprint(const struct container *c)
 	char buf[BH_ADDR_STRLEN];
 	size_t i;
 
-	sb_printf(&sb, "%s\n%s\n", c->name, c->ifname);
+	const struct container_port *p;
+
+	sb_printf(&sb, "%s\n", c->name);
 	for (i = 0; i < c->n_labels; i++)
 		sb_printf(&sb, "%s=%s\n", c->labels[i].key, c->labels[i].value);
-	for (i = 0; i < c->n_addrs; i++)
-		sb_printf(&sb, "%s\n", bh_addr_str(&c->addrs[i], buf));
+	for (i = 0; i < c->n_addrs; i++) {
+		p = container_addr_port(c, i);
+		sb_printf(&sb, "%s %s\n", bh_addr_str(&c->addrs[i], buf),
+			  p ? p->ifname : "");
+	}
+	for (i = 0; i < c->n_ports; i++)
+		sb_printf(&sb, "port %s\n", c->ports[i].ifname);
 	return sb_steal(&sb);
+}
+
+/* The ports another source gave: a single one takes every address (as
+ * it did), several keep the addresses each had. */
+static void inherit_ports(struct container *c, const struct container *old)
+{
+	const struct container_port *p;
+	size_t k, i, j;
+
+	if (old->n_ports == 1) {
+		container_set_port(c, old->ports[0].ifname);
+		return;
+	}
+	for (k = 0; k < old->n_ports; k++) {
+		p = &old->ports[k];
+		for (i = p->first; i < (size_t)p->first + p->n; i++)
+			for (j = 0; j < c->n_addrs; j++)
+				if (bh_addr_eq(&c->addrs[j], &old->addrs[i]))
+					container_add_port_addr(c, p->ifname,
+								&old->addrs[i]);
+	}
 }
 
 static void apply_inspect(struct docker *e, struct dreq *q, long code)
@@ -663,14 +692,21 @@ static void apply_inspect(struct docker *e, struct dreq *q, long code)
 	c->engine = xstrdup(e->url);
 	/* another source (CNI) may know the host side when we do not */
 	old = inventory_find(daemon_inventory(e->d), c->id);
-	if (!c->ifname[0] && old)
-		memcpy(c->ifname, old->ifname, sizeof(c->ifname));
+	if (!c->n_ports && old)
+		inherit_ports(c, old);
 	fp = fingerprint(c);
 	if (t->attached && t->fp && !strcmp(t->fp, fp) && old &&
 	    !old->quarantined)
 		goto out;
 	r = daemon_attach(e->d, c, &err);
 	c = NULL;
+	if (r == -E2BIG) {
+		/* over a per-container limit (docs/limits.md): asking again
+		 * gives the same answer until the container changes */
+		set_error(e, "attaching %.12s: %s; not retried", q->id,
+			  err ? err : strerror(-r));
+		goto out;
+	}
 	if (r < 0) {
 		/* e.g. its address still held by a container whose stop is
 		 * not processed yet: ask again soon, not at the next resync */

@@ -261,6 +261,8 @@ void container_free(struct container *c)
 	free(c->labels);
 	if (c->addrs != &c->addr1)
 		free(c->addrs);
+	if (c->ports != &c->port1)
+		free(c->ports);
 	free(c->engine);
 	free(c);
 }
@@ -281,15 +283,10 @@ void container_add_label(struct container *c, const char *k, const char *v)
 	c->n_labels++;
 }
 
-/* The first address lives in the container (most have one); from the
- * second on they are an array of exactly n_addrs, as before. */
-void container_add_addr(struct container *c, const struct bh_addr *a)
+/* Room for one more address. The first lives in the container (most
+ * have one); from the second on they are an array of exactly n_addrs. */
+static void addrs_grow(struct container *c)
 {
-	size_t i;
-
-	for (i = 0; i < c->n_addrs; i++)
-		if (bh_addr_eq(&c->addrs[i], a))
-			return;
 	if (!c->addrs || (c->addrs == &c->addr1 && !c->n_addrs)) {
 		c->addrs = &c->addr1;
 	} else if (c->addrs == &c->addr1) {
@@ -299,7 +296,196 @@ void container_add_addr(struct container *c, const struct bh_addr *a)
 		c->addrs = xrealloc(c->addrs,
 				    (c->n_addrs + 1) * sizeof(*c->addrs));
 	}
+}
+
+static long addr_index(const struct container *c, const struct bh_addr *a)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_addrs; i++)
+		if (bh_addr_eq(&c->addrs[i], a))
+			return (long)i;
+	return -1;
+}
+
+void container_add_addr(struct container *c, const struct bh_addr *a)
+{
+	if (addr_index(c, a) >= 0)
+		return;
+	addrs_grow(c);
 	c->addrs[c->n_addrs++] = *a;
+}
+
+const struct container_port *container_addr_port(const struct container *c,
+						 size_t i)
+{
+	size_t k;
+
+	for (k = 0; k < c->n_ports; k++)
+		if (i >= c->ports[k].first &&
+		    i < (size_t)c->ports[k].first + c->ports[k].n)
+			return &c->ports[k];
+	return NULL;
+}
+
+/* Drops addrs[i], keeping each port's range. */
+static void addr_drop(struct container *c, size_t i)
+{
+	size_t k;
+
+	for (k = 0; k < c->n_ports; k++) {
+		struct container_port *p = &c->ports[k];
+
+		if (p->first > i)
+			p->first--;
+		else if (i < (size_t)p->first + p->n)
+			p->n--;
+	}
+	memmove(&c->addrs[i], &c->addrs[i + 1],
+		(c->n_addrs - i - 1) * sizeof(*c->addrs));
+	c->n_addrs--;
+}
+
+struct container_port *container_find_port(const struct container *c,
+					   const char *ifname)
+{
+	size_t k;
+
+	for (k = 0; k < c->n_ports; k++)
+		if (!strcmp(c->ports[k].ifname, ifname))
+			return &c->ports[k];
+	return NULL;
+}
+
+struct container_port *container_add_port(struct container *c,
+					  const char *ifname)
+{
+	struct container_port *p = container_find_port(c, ifname);
+	size_t k, end = 0;
+
+	if (p)
+		return p;
+	for (k = 0; k < c->n_ports; k++)
+		end = c->ports[k].first + c->ports[k].n;
+	if (!c->ports || (c->ports == &c->port1 && !c->n_ports)) {
+		c->ports = &c->port1;
+	} else if (c->ports == &c->port1) {
+		c->ports = xmalloc(2 * sizeof(*c->ports));
+		c->ports[0] = c->port1;
+	} else {
+		c->ports = xrealloc(c->ports,
+				    (c->n_ports + 1) * sizeof(*c->ports));
+	}
+	p = &c->ports[c->n_ports++];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->ifname, sizeof(p->ifname), "%s", ifname);
+	/* after the last port's addresses, before those on no port */
+	p->first = (uint32_t)end;
+	return p;
+}
+
+int container_add_port_addr(struct container *c, const char *ifname,
+			    const struct bh_addr *addr)
+{
+	/* a copy: addr may point into c->addrs, which moves below */
+	const struct bh_addr copy = *addr, *a = &copy;
+	long at = addr_index(c, a);
+	const struct container_port *other;
+	struct container_port *p;
+	size_t k, pos;
+
+	if (at >= 0) {
+		other = container_addr_port(c, (size_t)at);
+		if (other)
+			return strcmp(other->ifname, ifname) ? -EEXIST : 0;
+		addr_drop(c, (size_t)at);
+	}
+	p = container_add_port(c, ifname);
+	pos = p->first + p->n;
+	addrs_grow(c);
+	memmove(&c->addrs[pos + 1], &c->addrs[pos],
+		(c->n_addrs - pos) * sizeof(*c->addrs));
+	c->addrs[pos] = *a;
+	c->n_addrs++;
+	for (k = 0; k < c->n_ports; k++)
+		if (c->ports[k].first > p->first)
+			c->ports[k].first++;
+	p->n++;
+	return 0;
+}
+
+void container_set_port(struct container *c, const char *ifname)
+{
+	struct container_port *p, *last;
+	struct bh_addr a;
+
+	if (!ifname[0])
+		return;
+	p = container_add_port(c, ifname);
+	last = &c->ports[c->n_ports - 1];
+	/* the addresses on no port follow the last port's */
+	if (p == last) {
+		p->n = (uint32_t)(c->n_addrs - p->first);
+		return;
+	}
+	while (c->n_addrs > (size_t)last->first + last->n) {
+		a = c->addrs[c->n_addrs - 1];
+		container_add_port_addr(c, ifname, &a);
+	}
+}
+
+bool container_remove_port(struct container *c, const char *ifname)
+{
+	struct container_port *p = container_find_port(c, ifname);
+	size_t k;
+
+	if (!p)
+		return false;
+	while (p->n)
+		addr_drop(c, p->first + p->n - 1);
+	k = (size_t)(p - c->ports);
+	memmove(&c->ports[k], &c->ports[k + 1],
+		(c->n_ports - k - 1) * sizeof(*c->ports));
+	c->n_ports--;
+	return true;
+}
+
+bool container_remove_addr(struct container *c, const struct bh_addr *a)
+{
+	long at = addr_index(c, a);
+
+	if (at < 0)
+		return false;
+	addr_drop(c, (size_t)at);
+	return true;
+}
+
+const char *container_ifname(const struct container *c)
+{
+	return c->n_ports ? c->ports[0].ifname : "";
+}
+
+bool container_same_ports(const struct container *a,
+			  const struct container *b)
+{
+	const struct container_port *pb;
+	size_t k, i;
+	long at;
+
+	if (a->n_ports != b->n_ports)
+		return false;
+	for (k = 0; k < a->n_ports; k++) {
+		pb = container_find_port(b, a->ports[k].ifname);
+		if (!pb || pb->n != a->ports[k].n)
+			return false;
+		for (i = a->ports[k].first;
+		     i < (size_t)a->ports[k].first + a->ports[k].n; i++) {
+			at = addr_index(b, &a->addrs[i]);
+			if (at < 0 || container_addr_port(b, (size_t)at) != pb)
+				return false;
+		}
+	}
+	return true;
 }
 
 struct container *container_dup(const struct container *c)
@@ -314,9 +500,12 @@ struct container *container_dup(const struct container *c)
 		d->labels[i].value = str_ref(c->labels[i].value);
 	}
 	d->n_labels = c->n_labels;
-	for (i = 0; i < c->n_addrs; i++)
-		container_add_addr(d, &c->addrs[i]);
-	memcpy(d->ifname, c->ifname, sizeof(d->ifname));
+	for (i = 0; i < c->n_addrs; i++) {
+		addrs_grow(d);
+		d->addrs[d->n_addrs++] = c->addrs[i];
+	}
+	for (i = 0; i < c->n_ports; i++)
+		*container_add_port(d, c->ports[i].ifname) = c->ports[i];
 	d->source = c->source;
 	d->engine = c->engine ? xstrdup(c->engine) : NULL;
 	d->quarantined = c->quarantined;
@@ -361,11 +550,12 @@ static bool id_eq(const void *ctx, uint32_t pos, const void *key)
 	return !strcmp(inv->v[pos]->id, key);
 }
 
+/* One of the owner's ports. */
 static bool ifname_eq(const void *ctx, uint32_t pos, const void *key)
 {
 	const struct inventory *inv = ctx;
 
-	return !strcmp(inv->v[pos]->ifname, key);
+	return container_find_port(inv->v[pos], key) != NULL;
 }
 
 /* One of the owner's addresses; the prefix length plays no part. */
@@ -442,8 +632,9 @@ static void ix_container(struct inventory *inv, const struct container *c,
 	ix_key(&inv->by_id, bh_str_hash(c->id), op, pos, to);
 	for (i = 0; i < c->n_addrs; i++)
 		ix_key(&inv->by_addr, bh_addr_hash(&c->addrs[i]), op, pos, to);
-	if (c->ifname[0])
-		ix_key(&inv->by_ifname, bh_str_hash(c->ifname), op, pos, to);
+	for (i = 0; i < c->n_ports; i++)
+		ix_key(&inv->by_ifname, bh_str_hash(c->ports[i].ifname), op,
+		       pos, to);
 }
 
 int inventory_add(struct inventory *inv, struct container *c)
@@ -460,10 +651,11 @@ int inventory_add(struct inventory *inv, struct container *c)
 			return -EADDRINUSE;
 		}
 	/* anti-spoofing keys a port to one container's addresses */
-	if (inventory_find_ifname(inv, c->ifname)) {
-		container_free(c);
-		return -EADDRINUSE;
-	}
+	for (i = 0; i < c->n_ports; i++)
+		if (inventory_find_ifname(inv, c->ports[i].ifname)) {
+			container_free(c);
+			return -EADDRINUSE;
+		}
 	xgrow(&inv->v, &inv->cap, inv->n + 1, sizeof(*inv->v));
 	inv->v[inv->n] = c;
 	ix_container(inv, c, IX_ADD, inv->n, 0);
@@ -491,6 +683,71 @@ struct container *inventory_remove(struct inventory *inv, const char *id)
 	return c;
 }
 
+bool container_limits_ok(const struct container *c, char **err)
+{
+	size_t i;
+
+	if (c->n_labels > CONTAINER_LABELS_MAX) {
+		*err = xasprintf("%zu labels: over the limit of %d labels per "
+				 "container", c->n_labels, CONTAINER_LABELS_MAX);
+		return false;
+	}
+	for (i = 0; i < c->n_labels; i++)
+		if (!container_label_ok(c->labels[i].key, c->labels[i].value,
+					err))
+			return false;
+	if (c->n_addrs > CONTAINER_ADDRS_MAX) {
+		*err = xasprintf("%zu addresses: over the limit of %d "
+				 "addresses per container", c->n_addrs,
+				 CONTAINER_ADDRS_MAX);
+		return false;
+	}
+	if (c->n_ports > CONTAINER_PORTS_MAX) {
+		*err = xasprintf("%zu ports: over the limit of %d ports per "
+				 "container", c->n_ports, CONTAINER_PORTS_MAX);
+		return false;
+	}
+	return true;
+}
+
+int inventory_check(const struct inventory *inv, const struct container *c,
+		    char **err)
+{
+	const struct container *other;
+	char buf[BH_ADDR_STRLEN];
+	size_t i;
+
+	*err = NULL;
+	if (!container_limits_ok(c, err))
+		return -E2BIG;
+	if (inv->n >= INVENTORY_CONTAINERS_MAX && !inventory_find(inv, c->id)) {
+		*err = xasprintf("%zu containers: at the limit of %d "
+				 "containers", inv->n,
+				 INVENTORY_CONTAINERS_MAX);
+		return -ENOSPC;
+	}
+	for (i = 0; i < c->n_addrs; i++) {
+		other = inventory_find_addr(inv, &c->addrs[i]);
+		if (other && strcmp(other->id, c->id)) {
+			*err = xasprintf("address %s belongs to container %s "
+					 "(%s)", bh_addr_str(&c->addrs[i], buf),
+					 other->name, other->id);
+			return -EADDRINUSE;
+		}
+	}
+	/* anti-spoofing keys a port to one container's addresses */
+	for (i = 0; i < c->n_ports; i++) {
+		other = inventory_find_ifname(inv, c->ports[i].ifname);
+		if (other && strcmp(other->id, c->id)) {
+			*err = xasprintf("interface %s belongs to container "
+					 "%s (%s)", c->ports[i].ifname,
+					 other->name, other->id);
+			return -EADDRINUSE;
+		}
+	}
+	return 0;
+}
+
 void container_classify(struct container *c, const struct policy *p)
 {
 	c->group = policy_classify(p, c->labels, c->n_labels, NULL);
@@ -506,8 +763,8 @@ void inventory_classify(struct inventory *inv, const struct policy *p)
 
 /* The fields of an attach request; anything else is a typo. */
 static const char *const attach_fields[] = {
-	"version", "op", "id", "name", "labels", "ips", "ifname", "source",
-	"quarantine",
+	"version", "op", "id", "name", "labels", "ips", "ifname", "ports",
+	"source", "quarantine",
 };
 
 static bool known_field(const char *k)
@@ -520,6 +777,23 @@ static bool known_field(const char *k)
 	return false;
 }
 
+bool container_label_ok(const char *k, const char *v, char **err)
+{
+	if (strlen(k) > CONTAINER_LABEL_KEY_MAX) {
+		*err = xasprintf("label \"%.64s...\": a key of %zu bytes is "
+				 "over the limit of %d bytes per label key",
+				 k, strlen(k), CONTAINER_LABEL_KEY_MAX);
+		return false;
+	}
+	if (strlen(v) > CONTAINER_LABEL_VALUE_MAX) {
+		*err = xasprintf("label \"%.64s\": a value of %zu bytes is "
+				 "over the limit of %d bytes per label value",
+				 k, strlen(v), CONTAINER_LABEL_VALUE_MAX);
+		return false;
+	}
+	return true;
+}
+
 static bool labels_from_json(struct container *c, const json_t *labels,
 			     char **err)
 {
@@ -530,12 +804,20 @@ static bool labels_from_json(struct container *c, const json_t *labels,
 		*err = xstrdup("\"labels\" must be an object of strings");
 		return false;
 	}
+	if (json_object_size(labels) > CONTAINER_LABELS_MAX) {
+		*err = xasprintf("%zu labels: over the limit of %d labels per "
+				 "container", json_object_size(labels),
+				 CONTAINER_LABELS_MAX);
+		return false;
+	}
 	json_object_foreach((json_t *)labels, k, v) {
 		if (!*k || !json_is_string(v)) {
-			*err = xasprintf("label \"%s\" must have a non-empty "
+			*err = xasprintf("label \"%.64s\" must have a non-empty "
 					 "key and a string value", k);
 			return false;
 		}
+		if (!container_label_ok(k, json_string_value(v), err))
+			return false;
 		container_add_label(c, k, json_string_value(v));
 	}
 	return true;
@@ -546,8 +828,8 @@ static bool ips_from_json(struct container *c, const json_t *ips,
 			  char **err)
 {
 	struct bh_addr a;
-	size_t i, j;
 	json_t *v;
+	size_t i;
 
 	if (ips && !json_is_array(ips)) {
 		*err = xstrdup("\"ips\" must be an array of addresses");
@@ -560,11 +842,83 @@ static bool ips_from_json(struct container *c, const json_t *ips,
 					 "address", i);
 			return false;
 		}
-		for (j = 0; j < c->n_addrs; j++)
-			if (bh_addr_eq(&c->addrs[j], &a))
-				break;
-		if (j == c->n_addrs)
-			container_add_addr(c, &a);
+		container_add_addr(c, &a);
+	}
+	return true;
+}
+
+static bool ifname_ok(const char *s)
+{
+	return s && *s && strlen(s) < IF_NAMESIZE && !strchr(s, '/');
+}
+
+/* [{"ifname", "ips"}]: each port's own addresses; one of "ips" moves to
+ * its port. */
+static bool ports_from_json(struct container *c, const json_t *ports,
+			    enum container_json how, char **err)
+{
+	const char *ifname, *k;
+	struct bh_addr a;
+	json_t *p, *ips, *v;
+	size_t i, j;
+
+	if (!json_is_array(ports)) {
+		*err = xstrdup("\"ports\" must be an array of "
+			       "{\"ifname\", \"ips\"}");
+		return false;
+	}
+	if (json_array_size(ports) > CONTAINER_PORTS_MAX) {
+		*err = xasprintf("%zu ports: over the limit of %d ports per "
+				 "container", json_array_size(ports),
+				 CONTAINER_PORTS_MAX);
+		return false;
+	}
+	json_array_foreach(ports, i, p) {
+		if (!json_is_object(p)) {
+			*err = xasprintf("ports[%zu] must be an object", i);
+			return false;
+		}
+		json_object_foreach(p, k, v)
+			if (how == CJ_ATTACH && strcmp(k, "ifname") &&
+			    strcmp(k, "ips")) {
+				*err = xasprintf("ports[%zu]: unknown field "
+						 "\"%.64s\"", i, k);
+				return false;
+			}
+		ifname = json_string_value(json_object_get(p, "ifname"));
+		if (!ifname_ok(ifname)) {
+			*err = xasprintf("ports[%zu].ifname must be an "
+					 "interface name of 1 to %d bytes",
+					 i, IF_NAMESIZE - 1);
+			return false;
+		}
+		if (container_find_port(c, ifname)) {
+			*err = xasprintf("ports[%zu]: interface %s is given "
+					 "twice", i, ifname);
+			return false;
+		}
+		container_add_port(c, ifname);
+		ips = json_object_get(p, "ips");
+		if (ips && !json_is_array(ips)) {
+			*err = xasprintf("ports[%zu].ips must be an array of "
+					 "addresses", i);
+			return false;
+		}
+		json_array_foreach(ips, j, v) {
+			if (!json_is_string(v) ||
+			    !bh_addr_parse(json_string_value(v), false, &a)) {
+				*err = xasprintf("ports[%zu].ips[%zu] is not "
+						 "an IPv4 or IPv6 address",
+						 i, j);
+				return false;
+			}
+			if (container_add_port_addr(c, ifname, &a) < 0) {
+				*err = xasprintf("ports[%zu].ips[%zu]: %s is "
+						 "another port's address", i,
+						 j, json_string_value(v));
+				return false;
+			}
+		}
 	}
 	return true;
 }
@@ -592,6 +946,7 @@ struct container *container_from_json(const json_t *o,
 				      enum container_json how, char **err)
 {
 	const char *id, *name, *ifname, *k, *qkey;
+	json_t *ports;
 	struct container *c = NULL;
 	json_t *v;
 
@@ -624,12 +979,23 @@ struct container *container_from_json(const json_t *o,
 		goto fail;
 	v = json_object_get(o, "ifname");
 	ifname = v && !json_is_null(v) ? json_string_value(v) : "";
-	if (!ifname || strlen(ifname) >= IF_NAMESIZE || strchr(ifname, '/')) {
+	if (!ifname || (*ifname && !ifname_ok(ifname))) {
 		*err = xasprintf("\"ifname\" must be an interface name of at "
 				 "most %d bytes", IF_NAMESIZE - 1);
 		goto fail;
 	}
-	strcpy(c->ifname, ifname);
+	ports = json_object_get(o, "ports");
+	if (ports && !json_is_null(ports) && *ifname) {
+		*err = xstrdup("give \"ports\" or \"ifname\", not both");
+		goto fail;
+	}
+	/* the single-port form: all of "ips" belong to "ifname" */
+	container_set_port(c, ifname);
+	if (ports && !json_is_null(ports) &&
+	    !ports_from_json(c, ports, how, err))
+		goto fail;
+	if (!container_limits_ok(c, err))
+		goto fail;
 	if (!source_from_json(c, json_object_get(o, "source"), err))
 		goto fail;
 	/* an attach asks for quarantine; an entry says it is in it */
@@ -693,6 +1059,12 @@ struct inventory *inventory_from_json(const char *text, size_t len,
 		*err = xstrdup("expected an array of containers");
 		goto out;
 	}
+	if (json_array_size(root) > INVENTORY_CONTAINERS_MAX) {
+		*err = xasprintf("%zu containers: over the limit of %d "
+				 "containers", json_array_size(root),
+				 INVENTORY_CONTAINERS_MAX);
+		goto out;
+	}
 	inv = inventory_new();
 	json_array_foreach(root, i, o) {
 		c = entry_from_json(o, i, err);
@@ -753,21 +1125,44 @@ static const char *source_name(enum container_source s)
 	}
 }
 
+static json_t *addrs_json(const struct container *c, size_t from, size_t n)
+{
+	json_t *ips = json_array();
+	char buf[BH_ADDR_STRLEN];
+	size_t j;
+
+	for (j = from; j < from + n; j++)
+		json_array_append_new(ips, json_string(
+			bh_addr_str(&c->addrs[j], buf)));
+	return ips;
+}
+
 json_t *container_to_json(const struct container *c)
 {
-	json_t *labels = json_object(), *ips = json_array(), *o;
-	char buf[BH_ADDR_STRLEN];
+	json_t *labels = json_object(), *ports, *o;
 	size_t j;
 
 	for (j = 0; j < c->n_labels; j++)
 		json_object_set_new(labels, c->labels[j].key,
 				    json_string(c->labels[j].value));
-	for (j = 0; j < c->n_addrs; j++)
-		json_array_append_new(ips, json_string(
-			bh_addr_str(&c->addrs[j], buf)));
-	o = json_pack("{s:s, s:s, s:o, s:o, s:s, s:s}", "id", c->id,
-		      "name", c->name, "labels", labels, "ips", ips,
-		      "ifname", c->ifname, "source", source_name(c->source));
+	o = json_pack("{s:s, s:s, s:o, s:o}", "id", c->id, "name", c->name,
+		      "labels", labels,
+		      "ips", addrs_json(c, 0, c->n_addrs));
+	/* the single-port form while it says all (older readers know it) */
+	if (c->n_ports > 1 ||
+	    (c->n_ports == 1 && c->ports[0].n != c->n_addrs)) {
+		ports = json_array();
+		for (j = 0; j < c->n_ports; j++)
+			json_array_append_new(ports, json_pack("{s:s, s:o}",
+				"ifname", c->ports[j].ifname,
+				"ips", addrs_json(c, c->ports[j].first,
+						  c->ports[j].n)));
+		json_object_set_new(o, "ports", ports);
+	} else {
+		json_object_set_new(o, "ifname",
+				    json_string(container_ifname(c)));
+	}
+	json_object_set_new(o, "source", json_string(source_name(c->source)));
 	if (c->quarantined)
 		json_object_set_new(o, "quarantined", json_true());
 	if (c->engine)

@@ -1184,6 +1184,23 @@ static void check_group_count(struct loader *L)
 			 POLICY_CONTAINER_GROUPS_MAX);
 		return;
 	}
+	/* label and cidrs groups together */
+	if (p->n_groups - GROUP_FIRST_USER > POLICY_GROUPS_MAX) {
+		g = GROUP_FIRST_USER + POLICY_GROUPS_MAX;
+		diag_loc(L, DIAG_ERROR, &p->groups[g].loc,
+			 "group '%s' is one too many: over the limit of %d groups",
+			 p->groups[g].name, POLICY_GROUPS_MAX);
+	}
+}
+
+static void check_flow_count(struct loader *L)
+{
+	const struct policy *p = L->p;
+
+	if (p->n_flows > POLICY_FLOWS_MAX)
+		diag_loc(L, DIAG_ERROR, &p->flows[POLICY_FLOWS_MAX].loc,
+			 "flow is one too many: over the limit of %d flows",
+			 POLICY_FLOWS_MAX);
 }
 
 static bool exposed(const struct group *g)
@@ -1384,6 +1401,7 @@ static struct policy *loader_finish(struct loader *L)
 	}
 	check_shadowing(L);
 	check_group_count(L);
+	check_flow_count(L);
 	check_warnings(L);
 	sort_diags(L);
 	sha256_digest(&L->hash, sizeof(p->sha256), p->sha256);

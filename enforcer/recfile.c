@@ -148,6 +148,7 @@ void recfile_put(struct recfile *rf, json_t *rec, uint64_t seq)
 json_t *recfile_recent_json(const struct recfile *rf, uint64_t after_seq)
 {
 	json_t *recs = json_array(), *seq;
+	uint64_t oldest = 0, n;
 	size_t i, k;
 
 	/* Oldest first: the slot after the newest is the oldest. */
@@ -157,11 +158,19 @@ json_t *recfile_recent_json(const struct recfile *rf, uint64_t after_seq)
 			continue;
 		seq = json_object_get(json_object_get(rf->ring[i], "bulkhead"),
 				      "seq");
-		if ((uint64_t)json_integer_value(seq) > after_seq)
+		n = (uint64_t)json_integer_value(seq);
+		if (!oldest)
+			oldest = n;
+		if (n > after_seq)
 			json_array_append(recs, rf->ring[i]);
 	}
-	return json_pack("{s:I, s:o}", "seq", (json_int_t)rf->last_seq,
-			 "records", recs);
+	/* numbered one by one: those between after_seq and the oldest the
+	 * ring still holds went past a follower too slow for the ring */
+	return json_pack("{s:I, s:o, s:I, s:I}", "seq",
+			 (json_int_t)rf->last_seq, "records", recs, "missed",
+			 (json_int_t)(oldest > after_seq + 1 ?
+				      oldest - after_seq - 1 : 0),
+			 "ring", (json_int_t)rf->ring_size);
 }
 
 const char *recfile_path(const struct recfile *rf)

@@ -303,8 +303,8 @@ struct build {
 	struct ruleset *rs;
 	const struct policy *p;
 	size_t (*cnt)[2];		/* containers per group and family */
-	size_t ports;			/* containers with an ifname */
-	size_t guarded[2];		/* addresses of containers with ifname */
+	size_t ports;			/* host-side ports of containers */
+	size_t guarded[2];		/* addresses on those ports */
 	bool *need_member;		/* per group */
 	bool need_containers;		/* some flow comes from world */
 	bool need_world;		/* some flow names world */
@@ -453,11 +453,10 @@ static void count_containers(struct build *b, const struct inventory *inv)
 		/* as ruleset_container_delta() files it */
 		if (g >= b->p->n_groups || !policy_is_container_group(b->p, g))
 			g = GROUP_UNASSIGNED;
-		if (c->ifname[0])
-			b->ports++;
+		b->ports += c->n_ports;
 		for (j = 0; j < c->n_addrs; j++) {
 			b->cnt[g][fam_idx(c->addrs[j].family)]++;
-			if (c->ifname[0])
+			if (container_addr_port(c, j))
 				b->guarded[fam_idx(c->addrs[j].family)]++;
 		}
 	}
@@ -1511,27 +1510,53 @@ static void allow_delta(const struct ruleset *rs, const struct rs_group *rg,
 	}
 }
 
+/* Anti-spoofing: each port in the ports map (its group's counter), and
+ * (port, address) for each address of that port only, so an address is
+ * accepted on its own port and spoofed on the container's others. */
+static void port_delta(const struct ruleset *rs, const struct rs_group *rg,
+		       const struct container *c, enum rs_op op,
+		       struct rs_delta *d)
+{
+	uint8_t key[RS_KEY_MAX];
+	size_t k, i;
+	int f;
+
+	for (k = 0; k < c->n_ports; k++) {
+		const struct container_port *p = &c->ports[k];
+
+		memset(key, 0, sizeof(key));
+		memcpy(key, p->ifname, strnlen(p->ifname, IF_NAMESIZE - 1));
+		delta_push(d, op, (uint32_t)rs->ports, key, 16);
+		d->v[d->n - 1].obj = rg->spoofed;
+		for (i = p->first; i < (size_t)p->first + p->n; i++) {
+			const struct bh_addr *a = &c->addrs[i];
+
+			f = fam_idx(a->family);
+			if (rs->pairs[f] >= 0) {
+				memcpy(key + 16, a->a, bh_addr_len(a));
+				delta_push(d, op, rs->pairs[f], key,
+					   16 + bh_addr_len(a));
+			} else if (op == RS_ELEM_ADD) {
+				d->needs_full = true;
+			}
+		}
+	}
+}
+
 void ruleset_container_delta(const struct ruleset *rs,
 			     const struct container *c, enum rs_op op,
 			     struct rs_delta *d)
 {
 	unsigned g = c->quarantined ? GROUP_QUARANTINE : c->group;
 	const struct rs_group *rg;
-	uint8_t key[RS_KEY_MAX];
 	unsigned bit;
-	bool guard;
 	size_t i;
 
 	if (g >= rs->n_groups || !rs->groups[g].has_chains)
 		g = GROUP_UNASSIGNED;
 	rg = &rs->groups[g];
-	guard = rs->has_bridge && c->ifname[0];
-	if (guard) {
-		memset(key, 0, sizeof(key));
-		memcpy(key, c->ifname, strnlen(c->ifname, IF_NAMESIZE - 1));
-		delta_push(d, op, (uint32_t)rs->ports, key, 16);
-		d->v[d->n - 1].obj = rg->spoofed;
-	}
+	if (rs->has_bridge)
+		port_delta(rs, rg, c, op, d);
 	for (i = 0; i < c->n_addrs; i++) {
 		const struct bh_addr *a = &c->addrs[i];
 		int f = fam_idx(a->family);
@@ -1554,12 +1579,6 @@ void ruleset_container_delta(const struct ruleset *rs,
 			delta_push(d, op, rs->containers[f], a->a, len);
 		else if (rs->containers_needed && op == RS_ELEM_ADD)
 			d->needs_full = true;
-		if (guard && rs->pairs[f] >= 0) {
-			memcpy(key + 16, a->a, len);
-			delta_push(d, op, rs->pairs[f], key, 16 + len);
-		} else if (guard && op == RS_ELEM_ADD) {
-			d->needs_full = true;
-		}
 		allow_delta(rs, rg, a, op, d);
 	}
 }

@@ -45,7 +45,9 @@ json_t *denied_status_json(const struct denied *dn);
 void denied_losses(const struct denied *dn, uint64_t *nflog,
 		   uint64_t *file);
 /* Records in the ring with a sequence number above after_seq:
- * {"seq": LAST, "records": [ ... ]} (bulkheadctl denials --follow). */
+ * {"seq": LAST, "records": [ ... ], "missed": N, "ring": SIZE} (bulkheadctl
+ * denials --follow); missed counts those above after_seq that the ring no
+ * longer holds. */
 json_t *denied_recent_json(const struct denied *dn, uint64_t after_seq);
 
 #endif

@@ -16,10 +16,14 @@ struct links;
 int links_start(struct daemon *d, struct links **out);
 void links_stop(struct links *l);	/* NULL is fine */
 
-/* The host-side veth (in the caller's network namespace) whose peer lives
- * in the network namespace open at netns_fd, a container's sandbox. Asks
- * the kernel directly, so it needs no watcher. 0, -ENOENT when there is
- * none, or -errno. */
-int links_peer_ifname(int netns_fd, char ifname[IF_NAMESIZE]);
+/* The container's ports: the host-side veths (in the caller's network
+ * namespace) whose peers live in the network namespace open at netns_fd,
+ * its sandbox. Each of c's addresses that the kernel has on a peer goes on
+ * that peer's port (a container on two networks has two); when the
+ * sandbox's addresses cannot be read, a single veth takes them all. Asks
+ * the kernel directly, so it needs no watcher. 0, -ENOENT when no port
+ * holds an address, or -errno. */
+struct container;
+int links_peer_ports(int netns_fd, struct container *c);
 
 #endif

@@ -17,6 +17,10 @@
  * a group number of at most 13 bits (ruleset.h, RS_DISPATCH_BITS), so
  * that its chains stay within the kernel's jump stack. */
 #define POLICY_CONTAINER_GROUPS_MAX 8191
+/* Groups the files name (label and cidrs groups), and entries under
+ * flows: in all files together (docs/limits.md). */
+#define POLICY_GROUPS_MAX 16384
+#define POLICY_FLOWS_MAX 16384
 
 /* Built-in groups sit at fixed indices before the admins' groups, which
  * follow in file order (classification order). */

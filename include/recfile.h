@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+/* the ring of recent records, a limit of docs/limits.md */
 #define RECFILE_RING_DEFAULT 1024
 
 struct recfile_opts {
@@ -37,7 +38,10 @@ void recfile_close(struct recfile *rf);		/* NULL is fine */
 int recfile_reopen(struct recfile *rf);
 /* Takes rec: one line in the file, then into the ring as record seq. */
 void recfile_put(struct recfile *rf, json_t *rec, uint64_t seq);
-/* {"seq": LAST, "records": [records with a seq above after_seq]} */
+/* {"seq": LAST, "records": [records with a seq above after_seq],
+ *  "missed": N, "ring": SIZE}: missed counts those above after_seq that
+ *  the ring no longer holds (a follower too slow; the file has them all,
+ *  docs/limits.md) */
 json_t *recfile_recent_json(const struct recfile *rf, uint64_t after_seq);
 const char *recfile_path(const struct recfile *rf);
 uint64_t recfile_last_seq(const struct recfile *rf);

@@ -237,7 +237,8 @@ static void churn(struct nft_writer *w, struct ruleset *rs,
 
 		/* c2: c's address and port in the next group */
 		memcpy(c2->addrs, c->addrs, sizeof(*c->addrs));
-		memcpy(c2->ifname, c->ifname, sizeof(c->ifname));
+		snprintf(c2->ports[0].ifname, IF_NAMESIZE, "%s",
+			 c->ports[0].ifname);
 		container_classify(c, p);
 		container_classify(c2, p);
 		att[i] = delta_once(w, rs, c, RS_ELEM_ADD, NULL);

@@ -40,7 +40,8 @@ static inline struct container *shape_bench(unsigned long i,
 	container_add_label(c, "bulkhead.purpose", label);
 	shape_v4(i, &a);
 	container_add_addr(c, &a);
-	snprintf(c->ifname, sizeof(c->ifname), "v%lu", i);
+	snprintf(label, sizeof(label), "v%lu", i);
+	container_set_port(c, label);
 	return c;
 }
 
@@ -67,7 +68,8 @@ static inline struct container *shape_engine(unsigned long i)
 	a.plen = 128;
 	a.a[0] = 0xfd;
 	container_add_addr(c, &a);
-	snprintf(c->ifname, sizeof(c->ifname), "veth%lx", i);
+	snprintf(label, sizeof(label), "veth%lx", i);
+	container_set_port(c, label);
 	c->source = SRC_ENGINE;
 	c->engine = strdup("unix:///run/podman/podman.sock");
 	return c;

@@ -120,12 +120,18 @@ CNI_CONF=$NS_TMP/chain2.conflist CNI_IF=eth1 \
 	cni_run ADD cweb "$(ns_path cweb)" >/dev/null
 ok $? "ADD of a second network, no labels"
 W2=$(jq -r '.ips[0].address | sub("/.*"; "")' "$NS_TMP/cni/cweb-eth1.result")
+H2=$(jq -r '.interfaces[] | select(.sandbox == null and .name != "cni1") | .name' \
+	"$NS_TMP/cni/cweb-eth1.result")
 c=$(ctr cweb)
-is "$(jq -c '[.group, .quarantined, .ifname, (.ips | length)]' <<<"$c")" \
-	"[\"web\",false,\"$(hostif cweb)\",3]" \
-	"known container keeps its group, first port and addresses, gains the new one"
-jq -e --arg a "$W2" '.ips | index($a)' <<<"$c" >/dev/null
-ok $? "the new network's address is registered"
+is "$(jq -c '[.group, .quarantined, [.ports[].ifname], (.ips | length)]' <<<"$c")" \
+	"[\"web\",false,[\"$(hostif cweb)\",\"$H2\"],3]" \
+	"known container keeps its group, first port and addresses, gains a second port"
+is "$(jq -c '.ports[1].ips' <<<"$c")" "[\"$W2\"]" \
+	"the new network's address is registered on its own port"
+nft_host list set bridge bulkhead addrs_v4 >"$NS_TMP/pairs"
+grep -q "\"$H2\" . $W2" "$NS_TMP/pairs" &&
+	! grep -q "\"$H2\" . $(ip_of cweb)\|\"$(hostif cweb)\" . $W2" "$NS_TMP/pairs"
+ok $? "anti-spoofing pairs each address with its own port only"
 CNI_CONF=$NS_TMP/chain2.conflist CNI_IF=eth1 \
 	cni_run DEL cweb "$(ns_path cweb)" >/dev/null
 ok $? "DEL of the second network"

@@ -72,6 +72,9 @@ reject "denials: bad after_seq" '{"version":1,"op":"denials","after_seq":-1}' 22
 # oversized: a valid request padded past CONTROL_MAX_REQUEST (64 KiB)
 pad=$(head -c 70000 /dev/zero | tr '\0' x)
 reject "oversized request" "{\"version\":1,\"op\":\"status\",\"pad\":\"$pad\"}" 90
+raw "{\"version\":1,\"op\":\"status\",\"pad\":\"$pad\"}" | jq -r .error |
+	grep -q "over the limit of 65536 bytes per request"
+ok $? "  naming the limit"
 r=$(head -c 70000 /dev/zero | tr '\0' ' ' | timeout 5 socat -t3 - \
 	"UNIX-CONNECT:$BHD_SOCK")
 is "$(echo "$r" | jq -c '[.ok, .errno]')" "[false,90]" "70 KB without a newline: error, then hang-up"
@@ -130,7 +133,8 @@ done
 wait_held 64; ok $? "the daemon holds 64 client connections"
 bhctl status >/dev/null 2>"$NS_TMP/err"
 is $? 1 "with 64 other clients connected, one more is refused"
-grep -q "too many clients" "$NS_TMP/err"; ok $? "  and told why"
+grep -q "too many clients: at the limit of 64 control clients" "$NS_TMP/err"
+ok $? "  and told why, naming the limit"
 kill "${pids[@]}" 2>/dev/null
 for i in $(seq 50); do bhctl status >/dev/null 2>&1 && break; sleep 0.1; done
 bhctl status >/dev/null; ok $? "served again once they are gone"

@@ -123,6 +123,10 @@ r=$(wait_line "$OUT" "$n" 'select(.event=="attach" and (.container.ips|length)==
 is "$(jq -c '.container.ips|sort' <<<"$r")" \
 	"[\"10.89.0.77\",\"$(pm_ip api "$NET2")\"]" \
 	"network connect: both addresses"
+# each on its own port: the veth whose peer in the sandbox holds it
+is "$(jq -c '[.container.ports[] | [(.ifname | test("^veth")), .ips]] | sort_by(.[1])' <<<"$r")" \
+	"$(jq -nc --arg a 10.89.0.77 --arg b "$(pm_ip api "$NET2")" '[[true, [$a]], [true, [$b]]] | sort_by(.[1])')" \
+	"network connect: two ports, each with its own address"
 
 # 6: relabel = recreate under the same name
 n=$(lines "$OUT")

@@ -161,7 +161,7 @@ static void check_attach(const struct cni_req *r, const uint8_t *data,
 		die("attach refused", data, size);
 	}
 	if (strcmp(back->id, r->c->id) || strcmp(back->name, r->c->name) ||
-	    strcmp(back->ifname, r->c->ifname) || back->source != SRC_CNI ||
+	    !container_same_ports(back, r->c) || back->source != SRC_CNI ||
 	    back->quarantined != !r->have_labels ||
 	    back->n_labels != r->c->n_labels ||
 	    back->n_addrs != r->c->n_addrs)
@@ -182,7 +182,7 @@ static void check_attach(const struct cni_req *r, const uint8_t *data,
 static void check_del(struct cni_req *r, const uint8_t *data, size_t size)
 {
 	static const char other[] = "192.0.2.254";
-	struct container *back;
+	struct container *back, *oc;
 	struct bh_addr a;
 	json_t *old, *req;
 	char *err = NULL;
@@ -191,24 +191,33 @@ static void check_del(struct cni_req *r, const uint8_t *data, size_t size)
 	old = container_to_json(r->c);
 	if (keep_others(r, old))
 		die("DEL keeps a record of only its own addresses", data, size);
+	json_decref(old);
 	bh_addr_parse(other, false, &a);
 	for (i = 0; i < r->c->n_addrs; i++)
 		if (bh_addr_eq(&a, &r->c->addrs[i]))
-			goto out;
-	json_array_append_new(json_object_get(old, "ips"), json_string(other));
+			return;
+	/* the record of a container on another network too, on its port */
+	oc = container_dup(r->c);
+	if (container_find_port(oc, "vother") ||
+	    container_add_port_addr(oc, "vother", &a) < 0) {
+		container_free(oc);
+		return;
+	}
+	old = container_to_json(oc);
+	container_free(oc);
 	req = keep_others(r, old);
 	if (!req)
 		die("DEL drops an address of another network", data, size);
 	back = container_from_json(req, CJ_ATTACH, &err);
 	if (!back || back->n_addrs != 1 || !bh_addr_eq(&back->addrs[0], &a) ||
-	    *back->ifname || strcmp(back->id, r->c->id) ||
+	    back->n_ports != 1 || strcmp(container_ifname(back), "vother") ||
+	    strcmp(back->id, r->c->id) ||
 	    back->n_labels != r->c->n_labels) {
 		fprintf(stderr, "fuzz_cni: %s\n", err ? err : "");
 		die("DEL keeps something else", data, size);
 	}
 	container_free(back);
 	json_decref(req);
-out:
 	json_decref(old);
 }
 
@@ -248,7 +257,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (!r.c || !r.cni_version || !version_supported(r.cni_version) ||
 	    strcmp(r.c->id, r.id) || !r.c->name || !*r.c->name ||
-	    strlen(r.c->ifname) >= IF_NAMESIZE || r.c->source != SRC_CNI)
+	    r.c->n_ports > 1 || r.c->source != SRC_CNI)
 		die("a parsed request breaks its promises", data, size);
 	if (r.have_labels != (r.c->n_labels > 0))
 		die("have_labels disagrees with the labels", data, size);

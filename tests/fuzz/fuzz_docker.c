@@ -22,7 +22,7 @@
  *     never blocking) and fuzz_close that no descriptor leaks.
  *   - daemon_loop/daemon_inventory give the harness's own event loop and
  *     an empty inventory (the daemon knows no container).
- *   - daemon_attach/daemon_detach and links_peer_ifname cannot be reached:
+ *   - daemon_attach/daemon_detach and links_peer_ports cannot be reached:
  *     nothing is ever attached (apply_inspect is not called and adopt finds
  *     nothing), and no opened file is a network namespace. They abort if
  *     they are.
@@ -63,7 +63,7 @@ static int real_close(int fd)
 #define daemon_inventory fuzz_daemon_inventory
 #define daemon_attach fuzz_daemon_attach
 #define daemon_detach fuzz_daemon_detach
-#define links_peer_ifname fuzz_links_peer_ifname
+#define links_peer_ports fuzz_links_peer_ports
 
 static int fuzz_open(const char *path, int flags, ...);
 static int fuzz_close(int fd);
@@ -143,9 +143,9 @@ int fuzz_daemon_detach(struct daemon *d, const char *id, char **err)
 	fail("detach of %s reached: the harness attaches nothing", id);
 }
 
-int fuzz_links_peer_ifname(int netns_fd, char ifname[IF_NAMESIZE])
+int fuzz_links_peer_ports(int netns_fd, struct container *c)
 {
-	(void)ifname;
+	(void)c;
 	fail("fd %d taken for a network namespace", netns_fd);
 }
 
@@ -155,7 +155,7 @@ static bool same_container(const struct container *a,
 	size_t i;
 
 	if (strcmp(a->id, b->id) || strcmp(a->name, b->name) ||
-	    strcmp(a->ifname, b->ifname) || a->source != b->source ||
+	    !container_same_ports(a, b) || a->source != b->source ||
 	    strcmp(a->engine ? a->engine : "", b->engine ? b->engine : "") ||
 	    a->n_labels != b->n_labels || a->n_addrs != b->n_addrs)
 		return false;
@@ -182,11 +182,11 @@ static void check_container(struct container *c, const char *id)
 
 	if (strcmp(c->id, id) || !c->name[0] ||
 	    strlen(c->name) > CONTAINER_NAME_MAX || c->source != SRC_ENGINE ||
-	    c->quarantined || c->engine || c->ifname[0] || !c->n_addrs ||
-	    c->n_labels > DOCKER_MAX_LABELS)
+	    c->quarantined || c->engine || c->n_ports || !c->n_addrs ||
+	    c->n_labels > CONTAINER_LABELS_MAX)
 		fail("container %s (%s): bad identity, %zu addresses, "
-		     "%zu labels, ifname \"%s\"", c->id, c->name, c->n_addrs,
-		     c->n_labels, c->ifname);
+		     "%zu labels, %zu ports", c->id, c->name, c->n_addrs,
+		     c->n_labels, c->n_ports);
 	for (i = 0; i < c->n_addrs; i++) {
 		if (!(c->addrs[i].family == AF_INET &&
 		      c->addrs[i].plen == 32) &&
@@ -200,8 +200,8 @@ static void check_container(struct container *c, const char *id)
 	}
 	for (i = 0; i < c->n_labels; i++) {
 		if (!c->labels[i].key[0] ||
-		    strlen(c->labels[i].key) > DOCKER_MAX_LABEL_LEN ||
-		    strlen(c->labels[i].value) > DOCKER_MAX_LABEL_LEN)
+		    strlen(c->labels[i].key) > CONTAINER_LABEL_KEY_MAX ||
+		    strlen(c->labels[i].value) > CONTAINER_LABEL_VALUE_MAX)
 			fail("label %zu: bad key or value", i);
 		for (k = 0; k < i; k++)
 			if (!strcmp(c->labels[k].key, c->labels[i].key))

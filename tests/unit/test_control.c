@@ -271,6 +271,8 @@ static void test_protocol(void **state)
 	want_n(f->replies[6], 3);
 	want_error(f->replies[7], EINVAL);		/* unknown op */
 	want_error(f->replies[8], EMSGSIZE);		/* too long */
+	assert_non_null(strstr(f->replies[8], "over the limit of 65536 bytes "
+					      "per request"));
 	assert_true(f->eof_after_oversize);
 	want_n(f->replies[9], 4);
 	assert_int_equal(f->big_at_reply, 1);

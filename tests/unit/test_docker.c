@@ -48,7 +48,7 @@ static void test_good(void **state)
 	assert_string_equal(bh_addr_str(&c->addrs[0], buf), "10.0.0.2");
 	assert_string_equal(bh_addr_str(&c->addrs[1], buf), "fd00::2");
 	assert_string_equal(bh_addr_str(&c->addrs[2], buf), "10.1.0.2");
-	assert_string_equal(c->ifname, "");
+	assert_int_equal(c->n_ports, 0);
 	container_free(c);
 }
 
@@ -161,14 +161,16 @@ static void test_label_limits(void **state)
 	for (i = 0; i < 1025; i++)
 		sb_printf(&sb, "%s\"k%zu\":\"v\"", i ? "," : "", i);
 	sb_puts(&sb, "}}}");
-	bad(sb.buf, "more than 1024 labels");
+	bad(sb.buf, "1025 labels: over the limit of 1024 labels per "
+	    "container");
 	sb_reset(&sb);
 	sb_puts(&sb, "{\"Id\":\"" ID "\",\"State\":{\"Running\":true},"
 		"\"Config\":{\"Labels\":{\"k\":\"");
 	for (i = 0; i < 4097; i++)
 		sb_putc(&sb, 'v');
 	sb_puts(&sb, "\"}}}");
-	bad(sb.buf, "at most 4096 bytes");
+	bad(sb.buf, "label \"k\": a value of 4097 bytes is over the limit "
+	    "of 4096 bytes per label value");
 	sb_free(&sb);
 }
 

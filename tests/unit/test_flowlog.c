@@ -351,7 +351,7 @@ static void test_attribution(void **state)
 	assert_true(bh_addr_parse("10.0.0.2", false, &a));
 	container_add_addr(c, &a);
 	c->group = 4;
-	snprintf(c->ifname, sizeof(c->ifname), "v-web1");
+	container_set_port(c, "v-web1");
 	assert_int_equal(inventory_add(inv, c), 0);
 	flowlog_set_context(fl, pol, inv);
 	assert_int_equal(flowlog_window_ms(fl), 5000);

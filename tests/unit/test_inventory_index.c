@@ -29,7 +29,7 @@ static struct container *mk(unsigned k, unsigned naddr, bool port)
 {
 	struct container *c;
 	struct bh_addr a;
-	char id[32];
+	char id[32], name[IF_NAMESIZE];
 	unsigned j;
 
 	snprintf(id, sizeof(id), "k%u", k);
@@ -39,8 +39,10 @@ static struct container *mk(unsigned k, unsigned naddr, bool port)
 		ip(k * 4 + 1 + j, &a);
 		container_add_addr(c, &a);
 	}
-	if (port)
-		snprintf(c->ifname, sizeof(c->ifname), "p%u", k);
+	if (port) {
+		snprintf(name, sizeof(name), "p%u", k);
+		container_set_port(c, name);
+	}
 	return c;
 }
 
@@ -55,9 +57,9 @@ static void check_all_found(const struct inventory *inv)
 		for (j = 0; j < c->n_addrs; j++)
 			assert_ptr_equal(inventory_find_addr(inv, &c->addrs[j]),
 					 c);
-		if (c->ifname[0])
-			assert_ptr_equal(inventory_find_ifname(inv, c->ifname),
-					 c);
+		for (j = 0; j < c->n_ports; j++)
+			assert_ptr_equal(inventory_find_ifname(inv,
+						c->ports[j].ifname), c);
 	}
 	assert_int_equal(i, inventory_count(inv));
 }
@@ -118,7 +120,7 @@ static void test_against_model(void **state)
 	unsigned long x = 12345;
 	unsigned step, k, naddr;
 	struct bh_addr a;
-	char id[32];
+	char id[32], name[IF_NAMESIZE];
 	bool port, clash;
 	int r;
 
@@ -143,15 +145,20 @@ static void test_against_model(void **state)
 				ip(((unsigned)(x >> 24) % KEYS) * 4 + 1, &a);
 				container_add_addr(c, &a);
 			}
-			if ((x >> 53) % 8 == 0)
-				snprintf(c->ifname, sizeof(c->ifname), "p%u",
+			if ((x >> 53) % 8 == 0) {
+				/* a second port, another key's */
+				snprintf(name, sizeof(name), "p%u",
 					 (unsigned)(x >> 28) % KEYS);
+				container_add_port(c, name);
+			}
 			clash = false;
 			for (j = 0; j < c->n_addrs; j++)
 				clash |= inventory_find_addr(inv,
 							     &c->addrs[j]) !=
 					 NULL;
-			clash |= inventory_find_ifname(inv, c->ifname) != NULL;
+			for (j = 0; j < c->n_ports; j++)
+				clash |= inventory_find_ifname(inv,
+						c->ports[j].ifname) != NULL;
 			r = inventory_add(inv, c);
 			assert_int_equal(r, clash ? -EADDRINUSE : 0);
 			if (!r)

@@ -54,7 +54,8 @@ static void fill_find_free(struct container *(*mk)(unsigned long))
 	for (i = 0; i < N; i += 97) {
 		c = inventory_at(inv, i);
 		assert_ptr_equal(inventory_find(inv, c->id), c);
-		assert_ptr_equal(inventory_find_ifname(inv, c->ifname), c);
+		assert_ptr_equal(inventory_find_ifname(inv,
+						       container_ifname(c)), c);
 		shape_v4(i, &a);
 		assert_ptr_equal(inventory_find_addr(inv, &a), c);
 		/* taken: refused, and the inventory is unchanged */
@@ -62,12 +63,13 @@ static void fill_find_free(struct container *(*mk)(unsigned long))
 		assert_int_equal(inventory_add(inv, c), -EEXIST);
 		c = mk(N + 1 + i);
 		c->addrs[0] = a;
-		snprintf(c->ifname, sizeof(c->ifname), "other");
+		container_set_port(c, "other");
 		assert_int_equal(inventory_add(inv, c), -EADDRINUSE);
 	}
 	c = mk(N);
-	snprintf(ifname, sizeof(ifname), "%s", inventory_at(inv, 5)->ifname);
-	memcpy(c->ifname, ifname, sizeof(ifname));
+	snprintf(ifname, sizeof(ifname), "%s",
+		 container_ifname(inventory_at(inv, 5)));
+	container_add_port(c, ifname);
 	assert_int_equal(inventory_add(inv, c), -EADDRINUSE);
 	assert_int_equal(inventory_count(inv), N);
 	inventory_free(inv);

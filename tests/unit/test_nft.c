@@ -44,7 +44,7 @@ static struct ruleset *build(struct policy **pp, struct inventory **ip)
 	container_add_label(c, "bulkhead.purpose", "web");
 	assert_true(bh_addr_parse("10.1.0.2", false, &a));
 	container_add_addr(c, &a);
-	snprintf(c->ifname, sizeof(c->ifname), "veth0");
+	container_set_port(c, "veth0");
 	assert_int_equal(inventory_add(inv, c), 0);
 	inventory_classify(inv, p);
 	ruleset_opts_from_policy(&o, p);

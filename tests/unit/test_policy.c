@@ -620,6 +620,77 @@ static void test_adversarial(void **state)
 	sb_free(&sb);
 }
 
+/* The first error (warnings aside). */
+static const struct diag *first_error(const struct diags *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		if (d->v[i].severity == DIAG_ERROR)
+			return &d->v[i];
+	fail_msg("no error");
+	return NULL;
+}
+
+/* The group and flow limits: at the limit it loads; one more is an
+ * error at the first one past it, naming the limit. */
+static void test_limits(void **state)
+{
+	struct strbuf sb = { 0 };
+	struct diags d = { 0 };
+	struct policy *p;
+	int i, extra;
+
+	(void)state;
+	alarm(WATCHDOG_S);
+	for (extra = 0; extra < 2; extra++) {
+		sb_reset(&sb);
+		sb_puts(&sb, "version: 1\ngroups:\n");
+		for (i = 0; i < POLICY_GROUPS_MAX + extra; i++)
+			sb_printf(&sb, "  g%d: { cidrs: [10.%d.%d.0/24] }\n",
+				  i, i >> 8, i & 255);
+		p = load(sb.buf, &d);
+		if (!extra) {
+			assert_non_null(p);
+			policy_free(p);
+		} else {
+			assert_null(p);
+			assert_int_equal(d.n_errors, 1);
+			assert_string_equal(first_error(&d)->msg, "group "
+					    "'g16384' is one too many: over "
+					    "the limit of 16384 groups");
+			assert_int_equal(first_error(&d)->line,
+					 2 + POLICY_GROUPS_MAX + 1);
+		}
+		diags_free(&d);
+
+		sb_reset(&sb);
+		sb_puts(&sb, "version: 1\ngroups:\n"
+			"  a: { match: { purpose: a } }\n"
+			"  b: { match: { purpose: b } }\nflows:\n");
+		for (i = 0; i < POLICY_FLOWS_MAX + extra; i++)
+			sb_printf(&sb, "  - { from: a, to: b, ports: "
+				  "[tcp/%d] }\n", i + 1);
+		p = load(sb.buf, &d);
+		if (!extra) {
+			assert_non_null(p);
+			assert_int_equal(p->n_flows, POLICY_FLOWS_MAX);
+			policy_free(p);
+		} else {
+			assert_null(p);
+			assert_int_equal(d.n_errors, 1);
+			assert_string_equal(first_error(&d)->msg, "flow is one "
+					    "too many: over the limit of 16384 "
+					    "flows");
+			assert_int_equal(first_error(&d)->line,
+					 5 + POLICY_FLOWS_MAX + 1);
+		}
+		diags_free(&d);
+	}
+	alarm(0);
+	sb_free(&sb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -637,6 +708,7 @@ int main(void)
 		cmocka_unit_test(test_print),
 		cmocka_unit_test(test_scale),
 		cmocka_unit_test(test_adversarial),
+		cmocka_unit_test(test_limits),
 	};
 
 	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);

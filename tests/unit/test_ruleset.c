@@ -59,7 +59,7 @@ static struct container *mk(const char *id, const char *purpose,
 		container_add_addr(c, &a);
 	}
 	if (ifn)
-		snprintf(c->ifname, sizeof(c->ifname), "%s", ifn);
+		container_set_port(c, ifn);
 	return c;
 }
 
@@ -403,6 +403,7 @@ static void test_delta_equals_rebuild(void **state)
 	struct ruleset *rs, *fresh;
 	struct rs_delta *d = rs_delta_new();
 	struct container *c;
+	struct bh_addr a;
 	char *t1, *t2;
 	size_t i;
 
@@ -423,8 +424,10 @@ static void test_delta_equals_rebuild(void **state)
 	container_free(c);
 	rs_delta_free(d);
 	d = rs_delta_new();
-	/* attach */
+	/* attach, on two networks: each address on its own port */
 	c = mk("a2", "api", "10.1.0.9", NULL, "veth9");
+	assert_true(bh_addr_parse("10.2.0.9", false, &a));
+	assert_int_equal(container_add_port_addr(c, "veth8", &a), 0);
 	container_classify(c, p);
 	ruleset_container_delta(rs, c, RS_ELEM_ADD, d);
 	assert_false(rs_delta_empty(d));
@@ -458,8 +461,15 @@ static void test_delta_equals_rebuild(void **state)
 	assert_string_equal(walk(rs, "to", "10.1.0.5"), "in_web");
 	assert_string_equal(walk(rs, "to", "10.1.0.9"), "in_api");
 	assert_string_equal(port_counter(rs, "veth9"), "spoofed_api");
+	assert_string_equal(port_counter(rs, "veth8"), "spoofed_api");
 	assert_string_equal(port_counter(rs, "veth0"), "-");
 	assert_null(strstr(t1, "10.1.0.2 "));
+	/* an address passes on its own port only, not on its container's
+	 * other one */
+	assert_non_null(strstr(t1, "\"veth9\" . 10.1.0.9"));
+	assert_non_null(strstr(t1, "\"veth8\" . 10.2.0.9"));
+	assert_null(strstr(t1, "\"veth8\" . 10.1.0.9"));
+	assert_null(strstr(t1, "\"veth9\" . 10.2.0.9"));
 	free(t1);
 	free(t2);
 	rs_delta_free(d);

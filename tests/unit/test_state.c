@@ -161,12 +161,62 @@ static void test_compaction(void **st)
 	inventory_free(inv);
 }
 
+/* A container on two networks keeps both ports, each with its own
+ * addresses, through the journal and through compaction; a state file
+ * of the single-port form (before ports) still loads. */
+static void test_ports(void **st)
+{
+	const struct container *c;
+	struct inventory *inv;
+	struct container *n;
+	struct bh_addr a;
+	struct state *s;
+	char *err = NULL;
+	int round;
+
+	put_file(STATE_SNAPSHOT,
+		 "[{\"id\":\"old\",\"name\":\"old\",\"labels\":{},"
+		 "\"ips\":[\"10.5.0.1\",\"fd05::1\"],\"ifname\":\"vold\","
+		 "\"source\":\"static\"}]");
+	put_file(STATE_JOURNAL, "");
+	assert_int_equal(state_open(dir, &inv, &s, &err), 0);
+	c = inventory_find(inv, "old");
+	assert_non_null(c);
+	assert_int_equal(c->n_ports, 1);
+	assert_int_equal(c->ports[0].n, 2);
+	assert_string_equal(c->ports[0].ifname, "vold");
+	n = mk("two", "10.6.0.1", "web");
+	container_set_port(n, "va");
+	assert_true(bh_addr_parse("10.7.0.1", false, &a));
+	assert_int_equal(container_add_port_addr(n, "vb", &a), 0);
+	attach(s, inv, n);
+	state_close(s);		/* from the journal, then compacted */
+	for (round = 0; round < 2; round++) {
+		inventory_free(inv);
+		assert_int_equal(state_open(dir, &inv, &s, &err), 0);
+		c = inventory_find(inv, "two");
+		assert_non_null(c);
+		assert_int_equal(c->n_ports, 2);
+		assert_string_equal(c->ports[0].ifname, "va");
+		assert_string_equal(c->ports[1].ifname, "vb");
+		assert_int_equal(c->ports[1].n, 1);
+		assert_true(bh_addr_eq(&c->addrs[c->ports[1].first], &a));
+		assert_int_equal(c->ports[0].n, 1);
+		assert_int_equal(inventory_find(inv, "old")->n_ports, 1);
+		state_close(s);
+	}
+	inventory_free(inv);
+	put_file(STATE_SNAPSHOT, "[]");
+	put_file(STATE_JOURNAL, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replay),
 		cmocka_unit_test(test_torn_and_corrupt),
 		cmocka_unit_test(test_compaction),
+		cmocka_unit_test(test_ports),
 	};
 
 	return cmocka_run_group_tests_name("state", tests, setup, teardown);
