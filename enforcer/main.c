@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bh_version.h"
 #include "control.h"
 #include "daemon.h"
 #include "log.h"
@@ -95,6 +96,7 @@ int main(int argc, char **argv)
 		{ "flush-on-exit", no_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon_opts o = {
@@ -170,6 +172,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("bulkheadd %s\n", BH_VERSION);
 			return 0;
 		default:
 			usage(stderr);
