@@ -9,12 +9,20 @@
 #     commit, so a later commit's package upgrades an earlier one's.
 #   - otherwise (a tarball, the tree dpkg-buildpackage builds): the newest
 #     debian/changelog version, which make deb stamps there.
+# tools/version.sh REV: the version of commit REV (never .dirty), for the
+# package of an earlier commit that make deb-check upgrades from.
 set -eu
+rev=${1:-}
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 base=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' debian/changelog 2>/dev/null || true)
 : "${base:=0}"
+if [ -n "$rev" ]; then
+	b=$(git show "$rev:debian/changelog" 2>/dev/null |
+	    sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p')
+	[ -z "$b" ] || base=$b
+fi
 
 # only our own checkout: a tree exported under build/ lies inside one
 gtop=$(git rev-parse --show-toplevel 2>/dev/null || true)
@@ -23,11 +31,14 @@ if [ -z "$gtop" ] || [ "$(cd "$gtop" && pwd)" != "$top" ]; then
 	exit 0
 fi
 
-git update-index -q --refresh >/dev/null 2>&1 || true
 dirty=""
-git diff-index --quiet HEAD -- 2>/dev/null || dirty=".dirty"
-hash=$(git rev-parse --short=7 HEAD)
-if desc=$(git describe --tags --match 'v[0-9]*' --long HEAD 2>/dev/null); then
+if [ -z "$rev" ]; then
+	rev=HEAD
+	git update-index -q --refresh >/dev/null 2>&1 || true
+	git diff-index --quiet HEAD -- 2>/dev/null || dirty=".dirty"
+fi
+hash=$(git rev-parse --short=7 "$rev")
+if desc=$(git describe --tags --match 'v[0-9]*' --long "$rev" 2>/dev/null); then
 	# vX.Y.Z-N-gHASH
 	n=${desc%-g*}
 	n=${n##*-}
@@ -39,5 +50,5 @@ if desc=$(git describe --tags --match 'v[0-9]*' --long HEAD 2>/dev/null); then
 		echo "$tag+$n.g$hash$dirty"
 	fi
 else
-	echo "$base+$(git rev-list --count HEAD).g$hash$dirty"
+	echo "$base+$(git rev-list --count "$rev").g$hash$dirty"
 fi
