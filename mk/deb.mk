@@ -1,7 +1,8 @@
 # The Debian package (debian/, docs/install.md).
-#   make deb         build/deb/bulkhead_VERSION_ARCH.deb, built by
+#   make deb         $(O)/deb/cur/bulkhead_VERSION_ARCH.deb, built by
 #                    dpkg-buildpackage -us -uc -b from a clean copy of the
-#                    tracked files (tools/build-deb.sh), then lintian
+#                    tree (tools/build-deb.sh), then lintian (no error, no
+#                    warning)
 #   make deb-check   install, upgrade from the previous commit's package
 #                    (DEB_PREV, default HEAD~1), remove and purge in a
 #                    throwaway mmdebstrap chroot (tests/deb/deb.t, root)
@@ -15,4 +16,8 @@ deb:
 	sh tools/build-deb.sh $(DEB_DIR)/cur
 	lintian --fail-on error,warning $(DEB_DIR)/cur/*.changes
 
-.PHONY: deb
+deb-check:
+	BH_BUILD=$(O) DEB_DIR=$(DEB_DIR) DEB_PREV=$(DEB_PREV) \
+		prove -v --exec tests/run-test --timer tests/deb/deb.t
+
+.PHONY: deb deb-check

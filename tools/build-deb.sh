@@ -23,10 +23,12 @@ rm -rf "$out"
 mkdir -p "$src"
 if [ -n "$rev" ]; then
 	git archive "$rev" | tar -x -C "$src"
-	if [ ! -d "$src/debian" ]; then
-		echo "build-deb: $rev has no debian/: packaged with today's" >&2
+	if [ ! -e "$src/debian/rules" ]; then
+		echo "build-deb: $rev has no debian/rules: packaged with" \
+		     "today's debian/" >&2
+		rm -rf "$src/debian"
 		cp -R debian "$src/"
-		sed -i '/^bulkhead (/,$d' "$src/debian/changelog"
+		: >"$src/debian/changelog"
 	fi
 	when=$(git log -1 --format=%aD "$rev")
 	what="commit $(git rev-parse --short=7 "$rev")"
