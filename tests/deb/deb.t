@@ -265,8 +265,45 @@ is "$(inroot env CNI_COMMAND=VERSION /usr/lib/cni/bulkhead-cni |
 inroot bulkheadctl check --strict /etc/bulkhead/groups >/dev/null 2>&1
 ok $? "install: the example policy passes bulkheadctl check --strict"
 
+# The installed daemon, as the unit runs it (without systemd): it comes
+# up on the example policy, bulkheadctl status shows the package's
+# version, and SIGTERM leaves its table for the purge to delete.
+# /run/bulkhead is the unit's RuntimeDirectory=, made by systemd
+install -d -m 0750 -g "$(inroot getent group bulkhead | cut -d: -f3)" \
+	"$R/run/bulkhead"
+setsid nsenter --net="$(ns_path host)" -- \
+	unshare --mount --pid --fork --mount-proc="$R/proc" \
+	chroot "$R" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+	bulkheadd --foreground --policy /etc/bulkhead/groups \
+	--socket /run/bulkhead/bulkhead.sock --state-dir /var/lib/bulkhead \
+	--denied-log /var/log/bulkhead/denied.jsonl \
+	</dev/null >"$NS_TMP/bulkheadd.log" 2>&1 &
+bhd=$!
+BG_GROUPS+=("$bhd")
+for _ in $(seq 200); do
+	inroot bulkheadctl status >/dev/null 2>&1 && break
+	kill -0 "$bhd" 2>/dev/null || break
+	sleep 0.1
+done
+st=$(inroot bulkheadctl status 2>&1)
+ok $? "installed bulkheadd runs and answers bulkheadctl status" ||
+	{ diag "$st"; sed 's/^/# /' "$NS_TMP/bulkheadd.log"; }
+echo "$st" | head -1 | grep -q "^bulkheadd $CURV, pid "
+ok $? "bulkheadctl status shows the daemon's version" || diag "$st"
+is "$(inroot bulkheadctl status --json | jq -r .daemon.version)" "$CURV" \
+	"status --json: daemon.version"
+kill -TERM -- "-$bhd" 2>/dev/null
+wait "$bhd" 2>/dev/null
+for _ in $(seq 300); do
+	[ -z "$(ip netns pids "$(ns_name host)")" ] && break
+	sleep 0.1
+done
+is "$(ip netns pids "$(ns_name host)")" "" "the daemon stopped on SIGTERM"
+rm -rf "$R/run/bulkhead"
+table
+ok $? "a stopped daemon leaves its table in force"
+
 # --- purge ------------------------------------------------------------------
-nsx host nft add table inet bulkhead
 out=$(inroot dpkg --purge bulkhead 2>&1)
 ok $? "purge: dpkg --purge" || diag "$out"
 is "$(rc_log)" "bulkheadd.service stop" "purge: the daemon stopped (prerm)"
