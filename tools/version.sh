@@ -34,8 +34,8 @@ fi
 dirty=""
 if [ -z "$rev" ]; then
 	rev=HEAD
-	git update-index -q --refresh >/dev/null 2>&1 || true
-	git diff-index --quiet HEAD -- 2>/dev/null || dirty=".dirty"
+	# git diff compares contents and takes no lock on the index
+	git diff --quiet HEAD -- 2>/dev/null || dirty=".dirty"
 fi
 hash=$(git rev-parse --short=7 "$rev")
 if desc=$(git describe --tags --match 'v[0-9]*' --long "$rev" 2>/dev/null); then
