@@ -51,6 +51,7 @@ static void usage(FILE *out)
 "  --flush-on-exit      delete the table at SIGTERM (default: leave it\n"
 "                       enforcing, fail closed)\n"
 "  -v, --verbose        debug messages\n"
+"  --version            print the version and exit\n"
 "  -h, --help           this text\n"
 "\n"
 "Signals: SIGHUP reloads the policy (so does a change to the policy path),\n"

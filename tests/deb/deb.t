@@ -6,7 +6,9 @@
 #   install    files and modes, conffiles, the group, the directories,
 #              the unit enabled and passing systemd-analyze verify, the
 #              bridge sysctls applied, one version everywhere, and no
-#              start (the example policy alone)
+#              start (the example policy alone); the installed bulkheadd
+#              runs, bulkheadctl status shows its version, and it leaves
+#              its table when stopped
 #   purge      the table, state, logs and group gone, and said so;
 #              nothing of ours left
 #   previous commit's package (DEB_PREV, default HEAD~1), an admin's
@@ -32,7 +34,7 @@
 bail() { echo "Bail out! $*"; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || skip_all "needs root (chroot, namespaces)"
-for t in dpkg-buildpackage lintian mmdebstrap git unshare curl jq; do
+for t in dpkg-buildpackage lintian mmdebstrap git unshare jq; do
 	command -v "$t" >/dev/null ||
 		skip_all "$t missing (tools/deps.sh installs it)"
 done
@@ -48,10 +50,10 @@ uri=$(cat "${sources[@]}" | awk '$1 == "URIs:" { print $2; exit }
 	$1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /:\/\//) {
 		print $i; exit } }')
 [ -n "$uri" ] || skip_all "no archive URI in the apt sources"
-curl -fsS -o /dev/null --max-time 30 "${uri%/}/dists/$suite/InRelease" ||
-	skip_all "the archive ($uri) is not reachable"
-
 ns_init
+timeout 60 /usr/lib/apt/apt-helper download-file \
+	"${uri%/}/dists/$suite/InRelease" "$NS_TMP/InRelease" >/dev/null 2>&1 ||
+	skip_all "the archive ($uri) is not reachable"
 # The background builds and mmdebstrap run in process groups of their own:
 # a test that stops early ends them, children and all, before netns.sh
 # removes the temp dir.
@@ -142,7 +144,7 @@ depends() {
 T1=$SECONDS
 deps=$( (depends "$CUR"; echo systemd; echo man-db; echo procps) |
 	sort -u | paste -sd, -)
-setsid timeout 900 mmdebstrap --variant=apt --skip=chroot/mount \
+setsid timeout 900 mmdebstrap --variant=essential --skip=chroot/mount \
 	--include="$deps" "$suite" "$R" "${sources[@]}" \
 	>"$NS_TMP/mmdebstrap.log" 2>&1 &
 mm_pid=$!
