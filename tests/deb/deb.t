@@ -144,7 +144,11 @@ depends() {
 T1=$SECONDS
 deps=$( (depends "$CUR"; echo systemd; echo man-db; echo procps) |
 	sort -u | paste -sd, -)
-setsid timeout 900 mmdebstrap --variant=essential --skip=chroot/mount \
+# a second attempt when the first fails (a mirror's hiccup)
+R=$R setsid bash -c 'for a in 1 2; do
+		timeout 900 mmdebstrap "$@" && exit 0
+		echo "mmdebstrap: attempt $a failed"; rm -rf "$R"
+	done; exit 1' mmdebstrap --variant=essential --skip=chroot/mount \
 	--include="$deps" "$suite" "$R" "${sources[@]}" \
 	>"$NS_TMP/mmdebstrap.log" 2>&1 &
 mm_pid=$!
