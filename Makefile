@@ -2,6 +2,8 @@
 #   make            build bulkheadd, bulkheadctl, bulkhead-cni into build/
 #   make check      install missing packages, build, run every test (prove),
 #                   then the same tests on an ASan+UBSan build, then the fuzzer
+#   make deb        the Debian package; make deb-check (run by make check too)
+#                   installs, upgrades and purges it in a chroot (mk/deb.mk)
 #   make demo       install missing packages, build, show the enforcer at work
 #   make install    PREFIX=/usr/local DESTDIR=
 # O=DIR selects the build directory; SAN=1 builds with ASan + UBSan.
@@ -97,6 +99,7 @@ check: deps
 	BH_BUILD=$(O)/asan BH_SANITIZE=1 $(PROVE) \
 		$(UNIT_SRCS:%.c=$(O)/asan/%) $(TEST_SCRIPTS)
 	$(MAKE) fuzz-run
+	$(MAKE) deb-check
 
 check-fast: tests
 	BH_BUILD=$(O) $(PROVE) $(UNIT_BINS) $(TEST_SCRIPTS)

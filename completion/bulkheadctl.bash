@@ -60,7 +60,7 @@ _bulkheadctl()
 
 	help=$(_bulkheadctl_help "${COMP_WORDS[0]}")
 	if [ -z "$verb" ]; then
-		COMPREPLY=($(compgen -W "--socket --help $(echo "$help" |
+		COMPREPLY=($(compgen -W "--socket --help --version $(echo "$help" |
 			awk '{ print $1 }')" -- "$cur"))
 		return
 	fi

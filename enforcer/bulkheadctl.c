@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bh_version.h"
 #include "control.h"
 #include "ctl.h"
 
@@ -36,7 +37,8 @@ static void usage(FILE *out)
 {
 	size_t i;
 
-	fprintf(out, "usage: bulkheadctl [--socket PATH] VERB [ARGS]\n\n");
+	fprintf(out, "usage: bulkheadctl [--socket PATH] VERB [ARGS]\n"
+		"       bulkheadctl --version   (the daemon's: status)\n\n");
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		fprintf(out, "  bulkheadctl %s\n", verbs[i].usage);
 	fprintf(out, "\nThe socket defaults to $%s, then %s.\n",
@@ -51,6 +53,10 @@ int main(int argc, char **argv)
 	while (i < argc && argv[i][0] == '-') {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--version")) {
+			printf("bulkheadctl %s\n", BH_VERSION);
 			return 0;
 		}
 		if (!strcmp(argv[i], "--socket") && i + 1 < argc) {

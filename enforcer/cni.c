@@ -18,6 +18,7 @@
 #include <netlink/netlink.h>
 #include <netlink/route/link.h>
 
+#include "bh_version.h"
 #include "control.h"
 #include "ctl.h"
 #include "inventory.h"
@@ -118,8 +119,9 @@ static int cmd_version(void)
 
 	for (i = 0; i < ARRAY_SIZE(supported_versions); i++)
 		json_array_append_new(arr, json_string(supported_versions[i]));
-	o = json_pack("{s:s, s:o}", "cniVersion", "1.0.0",
-		      "supportedVersions", arr);
+	/* the spec's two keys, then ours: runtimes ignore unknown keys */
+	o = json_pack("{s:s, s:o, s:s}", "cniVersion", "1.0.0",
+		      "supportedVersions", arr, "bulkheadVersion", BH_VERSION);
 	json_dumpf(o, stdout, JSON_PRESERVE_ORDER);
 	fputc('\n', stdout);
 	json_decref(o);
@@ -688,6 +690,10 @@ int main(int argc, char **argv)
 	size_t len = 0;
 	int ret, e;
 
+	if (argc > 1 && !strcmp(argv[1], "--version")) {
+		printf("bulkhead-cni %s\n", BH_VERSION);
+		return 0;
+	}
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		printf("usage: bulkhead-cni (run by a CNI runtime)\n"
 		       "A chained CNI plugin: put it after the plugin that "

@@ -235,8 +235,9 @@ static void print_status(json_t *r)
 	json_t *tamper;
 	size_t i, j;
 
-	printf("bulkheadd pid %lld, started %s, socket %s\n", num(d, "pid"),
-	       str(d, "started"), str(d, "socket"));
+	printf("bulkheadd %s, pid %lld, started %s, socket %s\n",
+	       str(d, "version"), num(d, "pid"), str(d, "started"),
+	       str(d, "socket"));
 	p = json_object_get(r, "policy");
 	if (json_is_object(p))
 		printf("policy: %s, loaded %s: %lld groups, %lld flows, "

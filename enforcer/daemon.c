@@ -18,6 +18,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "bh_version.h"
 #include "conntrack.h"
 #include "control.h"
 #include "daemon.h"
@@ -1054,7 +1055,8 @@ static json_t *op_status(struct daemon *d, json_t *req)
 	r = control_ok();
 
 	json_object_set_new(r, "daemon", json_pack(
-		"{s:i, s:s, s:I, s:s, s:s}", "pid", (int)getpid(), "started",
+		"{s:s, s:i, s:s, s:I, s:s, s:s}", "version", BH_VERSION,
+		"pid", (int)getpid(), "started",
 		bh_rfc3339(d->started_wall_ms, t1), "uptime_s",
 		(json_int_t)((bh_wall_ms() - d->started_wall_ms) / 1000),
 		"socket", d->o.socket_path, "state_file",

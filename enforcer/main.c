@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bh_version.h"
 #include "control.h"
 #include "daemon.h"
 #include "ecs.h"
@@ -66,6 +67,7 @@ static void usage(FILE *out)
 "  --flush-on-exit      delete the table at SIGTERM (default: leave it\n"
 "                       enforcing, fail closed)\n"
 "  -v, --verbose        debug messages\n"
+"  --version            print the version and exit\n"
 "  -h, --help           this text\n"
 "\n"
 "Signals: SIGHUP reloads the policy (so does a change to the policy path),\n"
@@ -117,6 +119,7 @@ int main(int argc, char **argv)
 		{ "flush-on-exit", no_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct daemon_opts o = {
@@ -230,6 +233,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("bulkheadd %s\n", BH_VERSION);
 			return 0;
 		default:
 			usage(stderr);

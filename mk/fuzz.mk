@@ -13,7 +13,7 @@ BH_FUZZ_MK := 1
 
 FUZZ_CC      ?= clang
 FUZZ_DIR     := $(O)/fuzz
-FUZZ_FLAGS   := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude \
+FUZZ_FLAGS   := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(O)/gen \
                 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 # A fixed seed makes make check's run the same sequence of inputs on every

@@ -4,19 +4,29 @@
 # at most once, and only when something is missing.
 set -eu
 
-PKGS="build-essential pkg-config clang
-libclang-rt-14-dev
-libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev libyaml-dev
-libjansson-dev libcurl4-openssl-dev libsystemd-dev libcmocka-dev
-libnetfilter-conntrack-dev libnetfilter-log-dev
+# What the build needs is debian/control's Build-Depends (the one list;
+# debhelper-compat is debhelper's); below, what the tests, the fuzzers and
+# the demo need on top.
+top=$(cd "$(dirname "$0")/.." && pwd)
+BUILD_DEPS=$(awk '
+	/^Build-Depends:/ { on = 1; sub(/^Build-Depends:/, ""); print; next }
+	on && /^[ \t]/ { print; next }
+	{ on = 0 }' "$top/debian/control" | tr ',' '\n' |
+	sed -e 's/|.*//' -e 's/[[(<].*//' -e 's/^[[:space:]]*//' \
+	    -e 's/[[:space:]]*$//' -e 's/^debhelper-compat$/debhelper/' \
+	    -e '/^dh-sequence-/d' -e '/^$/d')
+[ -n "$BUILD_DEPS" ] || { echo "deps: no Build-Depends in debian/control" >&2; exit 1; }
+
+PKGS="$BUILD_DEPS build-essential clang
+libclang-rt-14-dev libcmocka-dev libnetfilter-log-dev
 nftables iptables iproute2 conntrack iputils-ping socat procps kmod
 perl jq util-linux man-db systemd logrotate bash-completion
 podman runc netavark aardvark-dns conmon containernetworking-plugins
 busybox-static catatonit
-nettle-dev libgraphviz-dev librsvg2-bin libxml2-utils
+librsvg2-bin libxml2-utils
 prometheus prometheus-node-exporter
 etcd-server etcd-client docker.io openssl curl
-debhelper dpkg-dev fakeroot lintian mmdebstrap"
+dpkg-dev fakeroot lintian mmdebstrap"
 
 # denials_loss.t needs the bridge-netfilter hooks, a module on a stock
 # kernel. Its sysctls are per network namespace and the tests set them only
