@@ -269,6 +269,11 @@ static void print_status(json_t *r)
 			printf("; last error: %s", str(x, "last_error"));
 		printf("\n");
 	}
+	x = json_object_get(r, "state");
+	if (json_is_false(json_object_get(x, "saved")))
+		printf("state: NOT SAVED since %s (%s): a restart would not "
+		       "know the changes since; retrying\n", str(x, "since"),
+		       str(x, "error"));
 	printf("(DENIED: packets the group's deny chains counted; in audit "
 	       "mode they passed)\n");
 }

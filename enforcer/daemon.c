@@ -1020,6 +1020,7 @@ static json_t *op_status(struct daemon *d, json_t *req)
 								     0)) ?:
 			    json_null());
 	json_object_set_new(r, "engines", engines);
+	json_object_set_new(r, "state", state_status_json(d->state));
 	return r;
 }
 
@@ -1394,6 +1395,7 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 		policy_free(p);
 		goto fail;
 	}
+	state_watch(d->state, d->loop, d->inv);
 	if (inventory_count(d->inv))
 		log_info("restored %zu containers from %s",
 			 inventory_count(d->inv), o->state_dir);
