@@ -259,6 +259,11 @@ static void print_status(json_t *r)
 		       num(dn, "lost"), str(dn, "file"));
 	else
 		printf("denied flows: not reported (pipeline not running)\n");
+	if (json_is_object(dn) && num(dn, "unwritten"))
+		printf("denied flows: %lld records (%lld packets) NOT WRITTEN "
+		       "to the file (%lld write errors); the next record "
+		       "written counts them\n", num(dn, "unwritten"),
+		       num(dn, "unwritten_packets"), num(dn, "write_errors"));
 	json_array_foreach(json_object_get(r, "engines"), i, x) {
 		printf("engine %s: %s%s since %s, %lld containers",
 		       str(x, "url"), str(x, "state"),

@@ -68,6 +68,10 @@ struct denied {
 	uint64_t last_seq;
 	uint64_t write_errors;
 	bool write_warned;
+	/* records the file does not have (a write failed: full disk) since
+	 * the last one written, and all of them */
+	uint64_t gap, gap_packets, gap_first, gap_last;
+	uint64_t unwritten, unwritten_packets;
 };
 
 /* ---- output */
@@ -90,27 +94,90 @@ static int open_log(const char *path)
 	return fd < 0 ? -errno : fd;
 }
 
-static void write_line(struct denied *dn, const char *s, size_t len)
+/* 0 or -errno; a line cut short (a full disk ends a write at its last
+ * free block) is taken back, so the file holds whole lines only and the
+ * next one does not glue onto a fragment. */
+static int write_line(struct denied *dn, const char *s, size_t len)
 {
+	off_t end = lseek(dn->fd, 0, SEEK_END);
 	ssize_t w;
 	size_t off = 0;
+	int err;
 
 	while (off < len) {
 		w = write(dn->fd, s + off, len - off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
+			err = w < 0 ? errno : ENOSPC;
+			if (off && end >= 0 && ftruncate(dn->fd, end) < 0)
+				log_warn("denied flows: cannot cut a short "
+					 "write in %s back: %s", dn->path,
+					 strerror(errno));
 			dn->write_errors++;
 			if (!dn->write_warned) {
 				dn->write_warned = true;
 				log_err("denied flows: writing %s: %s (records "
-					"still go to the ring%s)", dn->path,
-					strerror(errno),
+					"still go to the ring%s; those the file "
+					"misses are counted in the next one "
+					"written)", dn->path, strerror(err),
 					dn->journald ? " and journald" : "");
 			}
-			return;
+			return -err;
 		}
 		off += (size_t)w;
+	}
+	return 0;
+}
+
+/* A record the file misses: its seq leaves a gap there, and the first
+ * record written after it says how many and how many packets
+ * ("bulkhead.unwritten", "bulkhead.unwritten_packets"), so that a reader
+ * of the file alone still accounts for every packet. */
+static void file_record(struct denied *dn, const struct flowlog_rec *r,
+			json_t *o)
+{
+	json_t *b = json_object_get(o, "bulkhead");
+	char *s;
+	size_t len;
+	int ret;
+
+	if (dn->gap) {
+		json_object_set_new(b, "unwritten", json_integer(
+			(json_int_t)dn->gap));
+		json_object_set_new(b, "unwritten_packets", json_integer(
+			(json_int_t)dn->gap_packets));
+	}
+	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	len = strlen(s);
+	s = xrealloc(s, len + 2);
+	s[len++] = '\n';
+	s[len] = '\0';
+	ret = write_line(dn, s, len);
+	free(s);
+	/* the ring and journald have every record: the note is the file's */
+	json_object_del(b, "unwritten");
+	json_object_del(b, "unwritten_packets");
+	if (ret < 0) {
+		if (!dn->gap++)
+			dn->gap_first = r->seq;
+		dn->gap_last = r->seq;
+		dn->gap_packets += r->packets + r->unlogged + r->lost;
+		dn->unwritten++;
+		dn->unwritten_packets += r->packets + r->unlogged + r->lost;
+		return;
+	}
+	if (dn->gap) {
+		log_info("denied flows: writing %s again; %llu records (seq "
+			 "%llu-%llu, %llu packets) could not be written, noted "
+			 "in record %llu", dn->path,
+			 (unsigned long long)dn->gap,
+			 (unsigned long long)dn->gap_first,
+			 (unsigned long long)dn->gap_last,
+			 (unsigned long long)dn->gap_packets,
+			 (unsigned long long)r->seq);
+		dn->gap = dn->gap_packets = 0;
+		dn->write_warned = false;
 	}
 }
 
@@ -210,14 +277,8 @@ static void on_record(const struct flowlog_rec *r, void *arg)
 {
 	struct denied *dn = arg;
 	json_t *o = flowlog_rec_json(r);
-	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	size_t len = strlen(s);
 
-	s = xrealloc(s, len + 2);
-	s[len++] = '\n';
-	s[len] = '\0';
-	write_line(dn, s, len);
-	free(s);
+	file_record(dn, r, o);
 	if (dn->journald)
 		journal_send(r);
 	json_decref(dn->ring[dn->ring_next]);
@@ -514,6 +575,14 @@ void denied_stop(struct denied *dn)
 			emit_unlogged(dn, &dn->ctrs[i], bh_wall_ms());
 		flowlog_flush(dn->fl, bh_wall_ms());
 		ev_del_fd(dn->loop, nflog_fd(dn->nf));
+		if (dn->gap)
+			log_err("denied flows: %s misses the last %llu records "
+				"(seq %llu-%llu, %llu packets): they could not "
+				"be written", dn->path,
+				(unsigned long long)dn->gap,
+				(unsigned long long)dn->gap_first,
+				(unsigned long long)dn->gap_last,
+				(unsigned long long)dn->gap_packets);
 	}
 	flowlog_free(dn->fl);
 	nflog_close(dn->nf);
@@ -558,7 +627,7 @@ json_t *denied_status_json(const struct denied *dn)
 	flowlog_get_stats(dn->fl, &fs);
 	nflog_get_stats(dn->nf, &ns);
 	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-			 "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "file", dn->path,
 			 "nflog_group", (int)dn->group,
 			 "window_ms", (json_int_t)flowlog_window_ms(dn->fl),
@@ -576,7 +645,9 @@ json_t *denied_status_json(const struct denied *dn)
 			 "rcvbuf", (json_int_t)ns.rcvbuf,
 			 "write_errors", (json_int_t)dn->write_errors,
 			 "kernel_denied", (json_int_t)dn->kernel_denied,
-			 "kernel_unlogged", (json_int_t)dn->kernel_unlogged);
+			 "kernel_unlogged", (json_int_t)dn->kernel_unlogged,
+			 "unwritten", (json_int_t)dn->unwritten,
+			 "unwritten_packets", (json_int_t)dn->unwritten_packets);
 }
 
 json_t *denied_recent_json(const struct denied *dn, uint64_t after_seq)
