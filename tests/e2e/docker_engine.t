@@ -7,7 +7,8 @@
 # default bridge and on a user network, that Docker's accepts open no hole
 # (an undeclared flow on docker0 drops and is recorded), that a published
 # port reaches a container only as declared (world -> web tcp/80), and that
-# `docker restart` and a restart of dockerd keep all of that.
+# `docker restart`, a restart of dockerd and one with --live-restore (the
+# containers run on while it is away) keep all of that.
 . "$(dirname "$0")/../lib/tap.sh"
 . "$BH_TOP/tests/lib/netns.sh"
 . "$BH_TOP/tests/lib/podman.sh"
@@ -222,6 +223,55 @@ for c in web api2; do
 done
 serve_all || diag "a listener did not come up"
 flows "after dockerd restart"
+
+# --live-restore: the containers outlive dockerd; while it is away they
+# keep their groups and flows, and when it is back nothing is attached again
+dk_stop
+dk_start --live-restore || { fail "dockerd with --live-restore"; done_testing; }
+for _ in $(seq 300); do
+	[ "$(engine_state)" = '["up",false]' ] && all_attached 2>/dev/null && break
+	sleep 0.1
+done
+all_attached
+ok $? "dockerd --live-restore: every container attached in its group"
+serve_all || diag "a listener did not come up"
+declare -A KEY IFN
+for c in web api web2 api2; do
+	KEY[$c]=$(dk_key "$c") IFN[$c]=$(ifname_of "$c")
+done
+W=$(ip_of web) A=$(ip_of api)
+a0=$(bhd_counter attaches)
+dk_stop
+for _ in $(seq 100); do
+	[ "$(engine_state)" = '["down",true]' ] && break
+	sleep 0.1
+done
+is "$(engine_state)" '["down",true]' "dockerd stopped with live-restore: the engine is down, stale"
+kill -0 "${KEY[web]//[^0-9]/}" 2>/dev/null && kill -0 "${KEY[api]//[^0-9]/}" 2>/dev/null
+ok $? "... and its containers still run"
+is "$(ctr web),$(ctr api)" "[\"web\",[\"$W\"]],[\"api\",[\"$A\"]]" "they keep their groups"
+is "$(pm_probe "${KEY[web]}" "$A" 8080)" pass "dockerd away: declared web -> api passes"
+is "$(pm_probe_deny "${KEY[web]}" "${KEY[api]}" "$W" 8080)" drop \
+	"dockerd away: undeclared api -> web drops"
+is "$(probe_want pass tcp world 10.77.0.1 8080)" pass \
+	"dockerd away: published 8080 (Docker's DNAT stays) passes as declared"
+is "$(world_probe 8081)" drop "dockerd away: published 8081 drops"
+dk_start --live-restore || { fail "dockerd back"; done_testing; }
+for _ in $(seq 300); do
+	[ "$(engine_state)" = '["up",false]' ] && break
+	sleep 0.1
+done
+is "$(engine_state)" '["up",false]' "dockerd back: the engine is up, not stale"
+all_attached
+ok $? "every container still in its group"
+r=0
+for c in web api web2 api2; do
+	[ "$(ifname_of "$c")" = "${IFN[$c]}" ] || r=1
+done
+ok $r "on the same veths"
+sleep 1	# the list and its inspects have run (engine up): no attach follows
+is "$(bhd_counter attaches)" "$a0" "nothing was attached again (the engine's list found no change)"
+flows "after a --live-restore restart of dockerd"
 
 bhd_stop
 ok $? "bulkheadd exits 0 on SIGTERM (under ASan: no leak report)" || bhd_log_diag

@@ -5,9 +5,11 @@
 # a network namespace path), after ns_init.
 #
 # dockerd runs in the test's host network namespace and in a mount
-# namespace of its own: a tmpfs on /run (it writes /run/docker/plugins and
-# its containerd /run/containerd/s whatever --exec-root says) and a temp dir
-# on /etc/docker (its key.json), so nothing of it lands on the machine.
+# namespace of its own, held by a sleeping process ($DK_HOLDER) so that
+# every dockerd of the test (restarts, --live-restore) shares it: a temp dir
+# on /run (it writes /run/docker/plugins and its containerd the shims'
+# sockets in /run/containerd/s whatever --exec-root says) and one on
+# /etc/docker (its key.json), so nothing of it lands on the machine.
 # Its data, exec root, socket and pid file are under $NS_TMP/docker; its
 # containers' cgroups under the parent /$NS_PREFIX-docker. With iptables
 # on (iptables-nft) it programs its own ip filter / ip nat tables in that
@@ -31,6 +33,7 @@
 DK_DIR=
 DK_SOCK=
 DK_PID=
+DK_HOLDER=
 DK_CLI=/usr/bin/docker
 DK_IMAGE=bb:local
 
@@ -79,13 +82,29 @@ dk_init() {
 	[ -n "$why" ] && skip_all "$why"
 	DK_DIR=$NS_TMP/docker
 	DK_SOCK=$DK_DIR/api.sock
-	mkdir -p "$DK_DIR"/{data,exec,etc} "$DK_DIR"/rootfs/{bin,etc,proc,sys,dev,tmp} ||
-		return 1
+	mkdir -p "$DK_DIR"/{data,exec,etc,run} \
+		"$DK_DIR"/rootfs/{bin,etc,proc,sys,dev,tmp} || return 1
 	echo '{}' >"$DK_DIR/daemon.json"
 	cp /bin/busybox "$DK_DIR/rootfs/bin/" || return 1
 	chroot "$DK_DIR/rootfs" /bin/busybox --install -s /bin || return 1
 	tar -C "$DK_DIR/rootfs" -cf "$DK_DIR/rootfs.tar" . || return 1
 	trap dk_cleanup EXIT
+	# /etc/docker is where dockerd keeps its key.json, whatever
+	# --config-file says: a directory of ours over it when it exists
+	ns_bg host unshare -m --propagation private sh -c '
+		mount --bind "$0/run" /run || exit 1
+		if [ -d /etc/docker ]; then
+			mount --bind "$0/etc" /etc/docker || exit 1
+		fi
+		touch "$0/holder.ready"
+		exec sleep 100000' "$DK_DIR"
+	DK_HOLDER=$!
+	for _ in $(seq 100); do
+		[ -e "$DK_DIR/holder.ready" ] && return 0
+		kill -0 "$DK_HOLDER" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
 }
 
 dk_wait_ping() {
@@ -105,13 +124,7 @@ dk_start() {
 	local d=$DK_DIR
 
 	rm -f "$DK_SOCK" "$d/pid"
-	# /etc/docker is where dockerd keeps its key.json, whatever
-	# --config-file says: a directory of ours over it when it exists
-	nsenter --net="$(ns_path host)" -- unshare -m --propagation private \
-		sh -c 'mount -t tmpfs -o mode=0755 bh-docker-run /run || exit 1
-			[ -d /etc/docker ] &&
-				{ mount --bind "$0/etc" /etc/docker || exit 1; }
-			exec "$@"' "$d" \
+	nsenter --net="$(ns_path host)" --mount="/proc/$DK_HOLDER/ns/mnt" -- \
 		dockerd --config-file "$d/daemon.json" --data-root "$d/data" \
 		--exec-root "$d/exec" --pidfile "$d/pid" -H "unix://$DK_SOCK" \
 		--storage-driver vfs --cgroup-parent "/$NS_PREFIX-docker" \
