@@ -101,6 +101,24 @@ is "$(bhctl status --json | jq -r '[.containers[].id] | sort | join(" ")')" \
 	"$want" "and has the same containers"
 is "$(probe_want pass tcp c3 10.77.0.16 8080)" pass "c3 -> c6 passes"
 is "$(probe_deny c3 tcp c6 10.77.0.13 8080)" drop "c6 -> c3 drops"
+
+# a start on a full disk: the snapshot cannot be rewritten, the state read
+# stands, and it is saved once there is room
+bhd_kill9
+dd if=/dev/zero of="$BHD_STATE/fill" bs=4k 2>/dev/null
+dd if=/dev/zero of="$BHD_STATE/fill2" bs=64 2>/dev/null
+bhd_start "$NS_TMP/policy.yaml"
+ok $? "the daemon starts on a full state disk" || { bhd_log_diag; done_testing; }
+is "$(bhctl status --json | jq -r '[.containers[].id] | sort | join(" ")')" \
+	"$want" "with the containers of its state"
+is "$(st '.state.saved')" false "status says the state is not saved"
+is "$(probe_want pass tcp c3 10.77.0.16 8080)" pass "and it enforces: c3 -> c6 passes"
+rm -f "$BHD_STATE/fill" "$BHD_STATE/fill2"
+for _ in $(seq 150); do
+	[ "$(st '.state.saved')" = true ] && break
+	sleep 0.1
+done
+is "$(st '.state.saved')" true "room again: saved by itself"
 bhd_stop
 ok $? "bulkheadd exits 0 on SIGTERM (under ASan: no leak report)" || bhd_log_diag
 done_testing
