@@ -31,7 +31,6 @@
 #include "state.h"
 #include "util.h"
 
-/* Editors write a file in several steps: reload once they are done. */
 /* The denied-flow pipeline notices a new policy pointer on its next tick
  * (every 250 ms); a replaced policy lives this long after the swap. */
 #define RETIRE_MS 3000
