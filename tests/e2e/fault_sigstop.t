@@ -71,9 +71,14 @@ pm_serve "$(dk_key api)" 8080
 pm_serve "$(dk_key web)" 8080
 serve_tcp s2 8080
 
+pstate() { awk '{ print $3 }' "/proc/$BHD_PID/stat"; }
 kill -STOP "$BHD_PID"
 t0=$SECONDS
-is "$(awk '{ print $3 }' "/proc/$BHD_PID/stat")" T "bulkheadd is stopped (SIGSTOP)"
+for _ in $(seq 100); do	# the signal is delivered asynchronously
+	[ "$(pstate)" = T ] && break
+	sleep 0.05
+done
+is "$(pstate)" T "bulkheadd is stopped (SIGSTOP)"
 # while it is stopped: the kernel enforces
 is "$(pm_probe "$(dk_key web)" "$A" 8080)" pass "stopped: declared web -> api passes"
 is "$(pm_probe_deny "$(dk_key web)" "$(dk_key api)" "$W" 8080)" drop \
@@ -89,7 +94,7 @@ nsx host ip link del v-s1
 ok $? "stopped: gone and relabel removed, relabel recreated as db, late started, s1's veth deleted"
 left=$((STOP_SECS - (SECONDS - t0)))
 [ $left -gt 0 ] && sleep $left
-is "$(awk '{ print $3 }' "/proc/$BHD_PID/stat")" T "still stopped after ${STOP_SECS} s"
+is "$(pstate)" T "still stopped after ${STOP_SECS} s"
 is "$(pm_probe "$(dk_key web)" "$A" 8080)" pass "after ${STOP_SECS} s: declared web -> api still passes"
 is "$(pm_probe_deny "$(dk_key web)" "$(dk_key api)" "$W" 8080)" drop \
 	"after ${STOP_SECS} s: undeclared api -> web still drops"
