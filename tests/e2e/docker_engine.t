@@ -128,7 +128,7 @@ flows() { # WHEN
 
 	W=$(ip_of web) A=$(ip_of api) D=$(ip_of db) W2=$(ip_of web2) A2=$(ip_of api2)
 	n=$(lines "$BHD_DENIED")
-	is "$(pm_probe "$(dk_key web)" "$A" 8080)" pass \
+	is "$(dk_pass "$(dk_key web)" "$A" 8080)" pass \
 		"$when: docker0: declared web -> api tcp/8080 passes"
 	is "$(pm_probe_deny "$(dk_key web)" "$(dk_key api)" "$W" 8080)" drop \
 		"$when: docker0: undeclared api -> web drops though Docker's ICC accepts it (web answers web)"
@@ -136,7 +136,7 @@ flows() { # WHEN
 		"$when: ... and is recorded (api -> web, container web)"
 	is "$(pm_probe_deny "$(dk_key web)" "$(dk_key db)" "$A" 8080)" drop \
 		"$when: docker0: undeclared db -> api drops"
-	is "$(pm_probe "$(dk_key web2)" "$A2" 8080)" pass \
+	is "$(dk_pass "$(dk_key web2)" "$A2" 8080)" pass \
 		"$when: user network: declared web2 -> api2 tcp/8080 passes"
 	is "$(pm_probe_deny "$(dk_key web2)" "$(dk_key api2)" "$W2" 8080)" drop \
 		"$when: user network: undeclared api2 -> web2 drops"
@@ -144,7 +144,7 @@ flows() { # WHEN
 		"$when: ... and is recorded"
 	is "$(probe_want pass tcp world 10.77.0.1 8080)" pass \
 		"$when: published 8080 -> web:80, declared world -> web tcp/80: passes"
-	is "$(pm_probe "$(dk_key web)" 127.0.0.1 81)" pass \
+	is "$(dk_pass "$(dk_key web)" 127.0.0.1 81)" pass \
 		"$when: web listens on 81 (its own namespace)"
 	is "$(world_probe 8081)" drop \
 		"$when: published 8081 -> web:81, not declared: Docker's DNAT and accept open no hole"
@@ -250,7 +250,7 @@ is "$(engine_state)" '["down",true]' "dockerd stopped with live-restore: the eng
 kill -0 "${KEY[web]//[^0-9]/}" 2>/dev/null && kill -0 "${KEY[api]//[^0-9]/}" 2>/dev/null
 ok $? "... and its containers still run"
 is "$(ctr web),$(ctr api)" "[\"web\",[\"$W\"]],[\"api\",[\"$A\"]]" "they keep their groups"
-is "$(pm_probe "${KEY[web]}" "$A" 8080)" pass "dockerd away: declared web -> api passes"
+is "$(dk_pass "${KEY[web]}" "$A" 8080)" pass "dockerd away: declared web -> api passes"
 is "$(pm_probe_deny "${KEY[web]}" "${KEY[api]}" "$W" 8080)" drop \
 	"dockerd away: undeclared api -> web drops"
 is "$(probe_want pass tcp world 10.77.0.1 8080)" pass \

@@ -80,7 +80,7 @@ for _ in $(seq 100); do	# the signal is delivered asynchronously
 done
 is "$(pstate)" T "bulkheadd is stopped (SIGSTOP)"
 # while it is stopped: the kernel enforces
-is "$(pm_probe "$(dk_key web)" "$A" 8080)" pass "stopped: declared web -> api passes"
+is "$(dk_pass "$(dk_key web)" "$A" 8080)" pass "stopped: declared web -> api passes"
 is "$(pm_probe_deny "$(dk_key web)" "$(dk_key api)" "$W" 8080)" drop \
 	"stopped: undeclared api -> web drops"
 is "$(probe_want pass tcp s1 10.77.0.32 8080)" pass "stopped: static s1 -> s2 (web -> api) passes"
@@ -95,7 +95,7 @@ ok $? "stopped: gone and relabel removed, relabel recreated as db, late started,
 left=$((STOP_SECS - (SECONDS - t0)))
 [ $left -gt 0 ] && sleep $left
 is "$(pstate)" T "still stopped after ${STOP_SECS} s"
-is "$(pm_probe "$(dk_key web)" "$A" 8080)" pass "after ${STOP_SECS} s: declared web -> api still passes"
+is "$(dk_pass "$(dk_key web)" "$A" 8080)" pass "after ${STOP_SECS} s: declared web -> api still passes"
 is "$(pm_probe_deny "$(dk_key web)" "$(dk_key api)" "$W" 8080)" drop \
 	"after ${STOP_SECS} s: undeclared api -> web still drops"
 
@@ -117,7 +117,7 @@ for x in "$G" "$R"; do
 done
 is "$(in_table 10.77.0.31)" 0 "s1's address left the table"
 pm_serve "$(dk_key late)" 5432
-is "$(pm_probe "$(dk_key api)" "$L" 5432)" pass "late gets db's flows: api -> late tcp/5432 passes"
+is "$(dk_pass "$(dk_key api)" "$L" 5432)" pass "late gets db's flows: api -> late tcp/5432 passes"
 is "$(pm_probe_deny "$(dk_key api)" "$(dk_key web)" "$L" 5432)" drop "web -> late drops"
 kernel_matches_model
 ok $? "the kernel table equals the daemon's model"

@@ -29,6 +29,9 @@
 #   dk_key NAME             its network namespace (/proc/PID/ns/net)
 #   dk_ip NAME NET          its IPv4 address on NET ("bridge" for docker0)
 #   dk_wait_ping [SECS]     until dockerd answers
+#   dk_pass KEY DST PORT    pm_probe from the namespace KEY, tried up to
+#                           three times (1, 2, 3 s): a loaded machine is
+#                           slow, a drop stays a drop; prints pass/drop
 
 DK_DIR=
 DK_SOCK=
@@ -167,4 +170,14 @@ dk_key() {
 
 dk_ip() { # NAME NET
 	dk inspect -f "{{(index .NetworkSettings.Networks \"$2\").IPAddress}}" "$1"
+}
+
+dk_pass() { # KEY DST PORT
+	local t r
+
+	for t in 1 2 3; do
+		r=$(pm_probe "$1" "$2" "$3" "$t")
+		[ "$r" = pass ] && break
+	done
+	echo "$r"
 }
