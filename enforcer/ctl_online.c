@@ -301,6 +301,11 @@ static void print_status(json_t *r)
 		       num(dn, "lost"), str(dn, "file"));
 	else
 		printf("denied flows: not reported (pipeline not running)\n");
+	if (json_is_object(dn) && num(dn, "unwritten"))
+		printf("denied flows: %lld records (%lld packets) NOT WRITTEN "
+		       "to the file (%lld write errors); the next record "
+		       "written counts them\n", num(dn, "unwritten"),
+		       num(dn, "unwritten_packets"), num(dn, "write_errors"));
 	json_array_foreach(json_object_get(r, "engines"), i, x) {
 		printf("engine %s: %s%s since %s, %lld containers",
 		       str(x, "url"), str(x, "state"),
@@ -311,6 +316,11 @@ static void print_status(json_t *r)
 			printf("; last error: %s", str(x, "last_error"));
 		printf("\n");
 	}
+	x = json_object_get(r, "state");
+	if (json_is_false(json_object_get(x, "saved")))
+		printf("state: NOT SAVED since %s (%s): a restart would not "
+		       "know the changes since; retrying\n", str(x, "since"),
+		       str(x, "error"));
 	printf("(DENIED: packets the group's deny chains counted; in audit "
 	       "mode they passed)\n");
 }

@@ -4,14 +4,12 @@
  * refused commit leaves both the kernel and the daemon as they were. */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,12 +29,11 @@
 #include "nft.h"
 #include "nftmon.h"
 #include "observe.h"
+#include "policywatch.h"
 #include "ruleset.h"
 #include "state.h"
 #include "util.h"
 
-/* Editors write a file in several steps: reload once they are done. */
-#define RELOAD_DEBOUNCE_MS 200
 /* The denied-flow pipeline notices a new policy pointer on its next tick
  * (every 250 ms); a replaced policy lives this long after the swap. */
 #define RETIRE_MS 3000
@@ -83,10 +80,7 @@ struct daemon {
 	} *engines;			/* in --engine order */
 	size_t n_engines, cap_engines;
 
-	int ino_fd;
-	char *watch_name;		/* file in the watched dir; NULL: any
-					 * *.yaml of a policy directory */
-	struct ev_timer *reload_timer;
+	struct policy_watch *pw;
 	struct ev_timer *watchdog;
 	struct ev_timer *gc_timer;
 	struct retired *retired;
@@ -719,73 +713,9 @@ static void reload_quietly(struct daemon *d, const char *trigger)
 	free(err);
 }
 
-static void on_reload_timer(struct ev_timer *t, void *arg)
+static void on_policy_changed(void *arg)
 {
 	reload_quietly(arg, "inotify");
-}
-
-static void on_inotify(int fd, uint32_t events, void *arg)
-{
-	struct daemon *d = arg;
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	const struct inotify_event *ev;
-	bool hit = false;
-	ssize_t n;
-	char *p;
-	size_t len;
-
-	for (;;) {
-		n = read(fd, buf, sizeof(buf));
-		if (n <= 0)
-			break;
-		for (p = buf; p < buf + n; p += sizeof(*ev) + ev->len) {
-			ev = (const struct inotify_event *)p;
-			if (ev->mask & IN_IGNORED) {
-				log_warn("inotify: the watch on the policy "
-					 "path is gone; SIGHUP or bulkheadctl "
-					 "reload still work");
-				continue;
-			}
-			if (!ev->len)
-				continue;
-			len = strlen(ev->name);
-			if (d->watch_name ? !strcmp(ev->name, d->watch_name) :
-			    (len > 5 && ev->name[0] != '.' &&
-			     !strcmp(ev->name + len - 5, ".yaml")))
-				hit = true;
-		}
-	}
-	if (hit)
-		ev_timer_arm(d->reload_timer, RELOAD_DEBOUNCE_MS, 0);
-}
-
-static int watch_policy(struct daemon *d)
-{
-	struct stat st;
-	char *copy = NULL, *dir;
-	int ret = 0;
-
-	d->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (d->ino_fd < 0)
-		return -errno;
-	if (stat(d->o.policy_path, &st) == 0 && S_ISDIR(st.st_mode)) {
-		dir = (char *)d->o.policy_path;
-	} else {
-		copy = xstrdup(d->o.policy_path);
-		d->watch_name = xstrdup(basename(copy));
-		free(copy);
-		copy = xstrdup(d->o.policy_path);
-		dir = dirname(copy);
-	}
-	if (inotify_add_watch(d->ino_fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO |
-			      IN_MOVED_FROM | IN_CREATE | IN_DELETE) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	ret = ev_add_fd(d->loop, d->ino_fd, EPOLLIN, on_inotify, d);
-out:
-	free(copy);
-	return ret;
 }
 
 /* ---- signals, watchdog ---- */
@@ -1128,6 +1058,7 @@ static json_t *op_status(struct daemon *d, json_t *req)
 								     0)) ?:
 			    json_null());
 	json_object_set_new(r, "engines", engines);
+	json_object_set_new(r, "state", state_status_json(d->state));
 	return r;
 }
 
@@ -1504,7 +1435,6 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 	*out = NULL;
 	*err = NULL;
 	d->o = *o;
-	d->ino_fd = -1;
 	d->started_wall_ms = bh_wall_ms();
 	d->counts = nft_counts_new();
 	d->loop = ev_new();
@@ -1517,7 +1447,6 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 	ev_add_signal(d->loop, SIGINT, on_term, d);
 	ev_add_signal(d->loop, SIGHUP, on_hup, d);
 	ev_add_signal(d->loop, SIGUSR1, on_usr1, d);
-	d->reload_timer = ev_timer_new(d->loop, on_reload_timer, d);
 	d->gc_timer = ev_timer_new(d->loop, gc_retired, d);
 
 	/* 0. the engines: a bad --engine stops us before the kernel is
@@ -1560,6 +1489,7 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 		policy_free(p);
 		goto fail;
 	}
+	state_watch(d->state, d->loop, d->inv);
 	if (inventory_count(d->inv))
 		log_info("restored %zu containers from %s",
 			 inventory_count(d->inv), o->state_dir);
@@ -1621,7 +1551,8 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 	if (ret < 0)
 		log_err("link watcher: %s (containers whose interface "
 			"vanishes stay attached)", strerror(-ret));
-	ret = watch_policy(d);
+	ret = policy_watch_start(d->loop, o->policy_path, on_policy_changed,
+				 d, &d->pw);
 	if (ret < 0)
 		log_warn("cannot watch %s (%s): reload with SIGHUP or "
 			 "bulkheadctl reload", o->policy_path,
@@ -1714,11 +1645,7 @@ void daemon_free(struct daemon *d)
 	nftmon_close(d->mon);
 	ev_timer_free(d->restore_timer);
 	nft_close(d->nft);
-	if (d->ino_fd >= 0) {
-		ev_del_fd(d->loop, d->ino_fd);
-		close(d->ino_fd);
-	}
-	ev_timer_free(d->reload_timer);
+	policy_watch_stop(d->pw);
 	ev_timer_free(d->watchdog);
 	ev_timer_free(d->gc_timer);
 	ev_timer_free(d->metrics_timer);
@@ -1736,7 +1663,6 @@ void daemon_free(struct daemon *d)
 	policy_free(d->policy);
 	json_decref(d->last.errors);
 	free(d->last.error);
-	free(d->watch_name);
 	ev_free(d->loop);
 	free(d);
 }

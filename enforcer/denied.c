@@ -188,7 +188,8 @@ static void on_record(const struct flowlog_rec *r, void *arg)
 {
 	struct denied *dn = arg;
 
-	recfile_put(dn->rf, flowlog_rec_json(r), r->seq);
+	recfile_put(dn->rf, flowlog_rec_json(r), r->seq,
+		    r->packets + r->unlogged + r->lost);
 	if (dn->journald)
 		journal_send(r);
 	count_record(dn, r);
@@ -508,11 +509,13 @@ json_t *denied_status_json(const struct denied *dn)
 {
 	struct flowlog_stats fs;
 	struct nflog_stats ns;
+	uint64_t unwritten, unwritten_packets;
 
 	flowlog_get_stats(dn->fl, &fs);
 	nflog_get_stats(dn->nf, &ns);
+	recfile_unwritten(dn->rf, &unwritten, &unwritten_packets);
 	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-			 "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			 "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 			 "file", recfile_path(dn->rf),
 			 "nflog_group", (int)dn->group,
 			 "window_ms", (json_int_t)flowlog_window_ms(dn->fl),
@@ -531,7 +534,9 @@ json_t *denied_status_json(const struct denied *dn)
 			 "write_errors",
 			 (json_int_t)recfile_write_errors(dn->rf),
 			 "kernel_denied", (json_int_t)dn->kernel_denied,
-			 "kernel_unlogged", (json_int_t)dn->kernel_unlogged);
+			 "kernel_unlogged", (json_int_t)dn->kernel_unlogged,
+			 "unwritten", (json_int_t)unwritten,
+			 "unwritten_packets", (json_int_t)unwritten_packets);
 }
 
 void denied_losses(const struct denied *dn, uint64_t *nflog, uint64_t *file)

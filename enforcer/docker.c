@@ -465,34 +465,49 @@ static bool add_ip(struct container *c, json_t *v, const char *what,
 	return true;
 }
 
+/* The path comes from the engine: never block on a FIFO or device, and
+ * accept nothing but a namespace file. 0 or -errno. */
+static int ports_at(const char *path, struct container *c)
+{
+	struct statfs sfs;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstatfs(fd, &sfs) < 0)
+		r = -errno;
+	else if (sfs.f_type != (typeof(sfs.f_type))NSFS_MAGIC)
+		r = -ENOTTY;
+	else
+		r = links_peer_ports(fd, c);
+	close(fd);
+	return r;
+}
+
 /* The host ends of the container's veths (one per network), each with
- * the addresses its peer holds, from its network namespace. */
+ * the addresses its peer holds, from its network namespace: the sandbox,
+ * else the process's. The sandbox is a bind mount in the engine's mount
+ * namespace; when that is not ours (dockerd in a mount namespace of its
+ * own, a daemon with a private /run) the path here is the empty file
+ * under it, and the pid still leads to the namespace. */
 static void find_ports(struct container *c, json_t *o)
 {
 	const char *sandbox;
-	struct statfs sfs;
 	json_int_t pid;
-	char *path = NULL;
-	int fd;
+	char *path;
 
 	sandbox = json_string_value(json_object_get(
 		json_object_get(o, "NetworkSettings"), "SandboxKey"));
 	pid = json_integer_value(json_object_get(json_object_get(o, "State"),
 						 "Pid"));
-	if (sandbox && *sandbox == '/' && strlen(sandbox) < 4096)
-		path = xstrdup(sandbox);
-	else if (pid > 0)
-		path = xasprintf("/proc/%lld/ns/net", (long long)pid);
-	if (!path)
+	if (sandbox && *sandbox == '/' && strlen(sandbox) < 4096 &&
+	    ports_at(sandbox, c) == 0)
 		return;
-	/* the path comes from the engine: never block on a FIFO or device,
-	 * and accept nothing but a namespace file */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd >= 0 && fstatfs(fd, &sfs) == 0 &&
-	    sfs.f_type == (typeof(sfs.f_type))NSFS_MAGIC)
-		links_peer_ports(fd, c);
-	if (fd >= 0)
-		close(fd);
+	if (pid <= 0)
+		return;
+	path = xasprintf("/proc/%lld/ns/net", (long long)pid);
+	ports_at(path, c);
 	free(path);
 }
 

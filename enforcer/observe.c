@@ -91,7 +91,7 @@ static void on_record(const struct flowobs_rec *r, void *arg)
 {
 	struct observe *ob = arg;
 
-	recfile_put(ob->rf, flowobs_rec_json(r), r->seq);
+	recfile_put(ob->rf, flowobs_rec_json(r), r->seq, r->packets);
 	if (ob->o.metrics)
 		metrics_pair_add(ob->o.metrics, MP_FLOWS, r->src.group,
 				 r->dst.group, "allow", r->connections);

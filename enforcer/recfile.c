@@ -23,6 +23,10 @@ struct recfile {
 	uint64_t last_seq;
 	uint64_t write_errors;
 	bool write_warned;
+	/* records the file does not have (a write failed: full disk) since
+	 * the last one written, and all of them */
+	uint64_t gap, gap_packets, gap_first, gap_last;
+	uint64_t unwritten, unwritten_packets;
 };
 
 static int open_log(const struct recfile *rf)
@@ -74,6 +78,13 @@ void recfile_close(struct recfile *rf)
 
 	if (!rf)
 		return;
+	if (rf->gap)
+		log_err("%s: %s misses the last %llu records (seq %llu-%llu, "
+			"%llu packets): they could not be written", rf->what,
+			rf->path, (unsigned long long)rf->gap,
+			(unsigned long long)rf->gap_first,
+			(unsigned long long)rf->gap_last,
+			(unsigned long long)rf->gap_packets);
 	for (i = 0; i < rf->ring_size; i++)
 		json_decref(rf->ring[i]);
 	free(rf->ring);
@@ -101,48 +112,112 @@ int recfile_reopen(struct recfile *rf)
 	return 0;
 }
 
-static void write_line(struct recfile *rf, const char *s, size_t len)
+/* 0 or -errno; a line cut short (a full disk ends a write at its last
+ * free block) is taken back, so the file holds whole lines only and the
+ * next one does not glue onto a fragment. */
+static int write_line(struct recfile *rf, const char *s, size_t len)
 {
+	off_t end = lseek(rf->fd, 0, SEEK_END);
 	ssize_t w;
 	size_t off = 0;
+	int err;
 
 	while (off < len) {
 		w = write(rf->fd, s + off, len - off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
+			err = w < 0 ? errno : ENOSPC;
+			if (off && end >= 0 && ftruncate(rf->fd, end) < 0)
+				log_warn("%s: cannot cut a short write in %s "
+					 "back: %s", rf->what, rf->path,
+					 strerror(errno));
 			rf->write_errors++;
 			if (!rf->write_warned) {
 				rf->write_warned = true;
 				log_err("%s: writing %s: %s (records still go "
-					"to the ring%s)", rf->what, rf->path,
-					strerror(errno),
+					"to the ring%s; those the file misses "
+					"are counted in the next one written)",
+					rf->what, rf->path, strerror(err),
 					rf->journald ? " and journald" : "");
 			}
-			return;
+			return -err;
 		}
 		off += (size_t)w;
 	}
+	return 0;
 }
 
-void recfile_put(struct recfile *rf, json_t *rec, uint64_t seq)
+/* One line: the record, or its ECS document. A record the file misses
+ * leaves a gap in its seq there, and the first record written after it
+ * says how many and how many packets ("bulkhead.unwritten",
+ * "bulkhead.unwritten_packets"), so that a reader of the file alone still
+ * accounts for every packet. */
+static void file_record(struct recfile *rf, json_t *rec, uint64_t seq,
+			uint64_t packets)
 {
-	json_t *doc = rf->ecs ? ecs_from_record(rec) : NULL;
-	char *s = json_dumps(doc ? doc : rec,
-			     JSON_COMPACT | JSON_PRESERVE_ORDER);
-	size_t len = strlen(s);
+	json_t *b = json_object_get(rec, "bulkhead"), *doc;
+	char *s;
+	size_t len;
+	int ret;
 
+	if (rf->gap) {
+		json_object_set_new(b, "unwritten", json_integer(
+			(json_int_t)rf->gap));
+		json_object_set_new(b, "unwritten_packets", json_integer(
+			(json_int_t)rf->gap_packets));
+	}
+	doc = rf->ecs ? ecs_from_record(rec) : NULL;
+	s = json_dumps(doc ? doc : rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(doc);
+	len = strlen(s);
 	/* one write per record: a reader never sees half a line of ours */
 	s = xrealloc(s, len + 2);
 	s[len++] = '\n';
 	s[len] = '\0';
-	write_line(rf, s, len);
+	ret = write_line(rf, s, len);
 	free(s);
+	/* the ring and journald have every record: the note is the file's */
+	json_object_del(b, "unwritten");
+	json_object_del(b, "unwritten_packets");
+	if (ret < 0) {
+		if (!rf->gap++)
+			rf->gap_first = seq;
+		rf->gap_last = seq;
+		rf->gap_packets += packets;
+		rf->unwritten++;
+		rf->unwritten_packets += packets;
+		return;
+	}
+	if (rf->gap) {
+		log_info("%s: writing %s again; %llu records (seq %llu-%llu, "
+			 "%llu packets) could not be written, noted in record "
+			 "%llu", rf->what, rf->path,
+			 (unsigned long long)rf->gap,
+			 (unsigned long long)rf->gap_first,
+			 (unsigned long long)rf->gap_last,
+			 (unsigned long long)rf->gap_packets,
+			 (unsigned long long)seq);
+		rf->gap = rf->gap_packets = 0;
+		rf->write_warned = false;
+	}
+}
+
+void recfile_put(struct recfile *rf, json_t *rec, uint64_t seq,
+		 uint64_t packets)
+{
+	file_record(rf, rec, seq, packets);
 	json_decref(rf->ring[rf->ring_next]);
 	rf->ring[rf->ring_next] = rec;
 	rf->ring_next = (rf->ring_next + 1) % rf->ring_size;
 	rf->last_seq = seq;
+}
+
+void recfile_unwritten(const struct recfile *rf, uint64_t *records,
+		       uint64_t *packets)
+{
+	*records = rf->unwritten;
+	*packets = rf->unwritten_packets;
 }
 
 json_t *recfile_recent_json(const struct recfile *rf, uint64_t after_seq)

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "ev.h"
 #include "log.h"
 #include "state.h"
 #include "util.h"
@@ -19,13 +20,37 @@
 /* compact when the journal has more lines than this and than containers */
 #define COMPACT_MIN 1024
 #define JOURNAL_MAX (256u << 20)
+/* while a write fails (full or read-only disk), the snapshot is tried
+ * again this often: the state is saved as soon as there is room, not at
+ * the next change, which may be long off */
+#define RETRY_MS 2000
 
 struct state {
 	char *snapshot;
 	char *journal;
 	int fd;			/* journal, O_APPEND */
 	size_t lines;		/* in the journal */
+	/* a change is not on disk: until a snapshot succeeds, every write
+	 * is a snapshot (an append after a lost one would leave the file
+	 * right but for the lost change) */
+	bool unsaved;
+	int error;		/* -errno of the last failed write */
+	uint64_t unsaved_ms;	/* wall clock of the first failure */
+	unsigned long n_failed;
+	struct ev_timer *retry;
+	const struct inventory *inv;	/* what the retry saves */
 };
+
+static void unsaved(struct state *s, int err)
+{
+	if (!s->unsaved)
+		s->unsaved_ms = bh_wall_ms();
+	s->unsaved = true;
+	s->error = err;
+	s->n_failed++;
+	if (s->retry)
+		ev_timer_arm(s->retry, RETRY_MS, RETRY_MS);
+}
 
 const char *state_path(const struct state *s)
 {
@@ -133,12 +158,24 @@ int state_compact(struct state *s, const struct inventory *inv)
 				   STATE_MODE);
 	free(text);
 	if (ret < 0)
-		return ret;
+		goto fail;
 	/* the snapshot holds everything the journal said */
-	if (ftruncate(s->fd, 0) < 0 || fdatasync(s->fd) < 0)
-		return -errno;
+	if (ftruncate(s->fd, 0) < 0 || fdatasync(s->fd) < 0) {
+		ret = -errno;
+		goto fail;
+	}
 	s->lines = 0;
+	if (s->unsaved)
+		log_info("state saved again in %s after %lu failed write%s",
+			 s->snapshot, s->n_failed, s->n_failed == 1 ? "" : "s");
+	s->unsaved = false;
+	s->n_failed = 0;
+	if (s->retry)
+		ev_timer_disarm(s->retry);
 	return 0;
+fail:
+	unsaved(s, ret);
+	return ret;
 }
 
 int state_open(const char *dir, struct inventory **inv, struct state **out,
@@ -181,12 +218,12 @@ int state_open(const char *dir, struct inventory **inv, struct state **out,
 		*err = xasprintf("%s: %s", s->journal, strerror(errno));
 		goto fail;
 	}
+	/* the files as they are hold the state: a disk too full to rewrite
+	 * them is no reason not to enforce; the retry saves it later */
 	ret = state_compact(s, v);
-	if (ret < 0) {
-		*err = xasprintf("writing %s: %s", s->snapshot,
-				 strerror(-ret));
-		goto fail;
-	}
+	if (ret < 0)
+		log_err("writing %s: %s (the state read from it stands; "
+			"retrying)", s->snapshot, strerror(-ret));
 	*inv = v;
 	*out = s;
 	return 0;
@@ -201,20 +238,68 @@ static int append(struct state *s, const struct inventory *inv,
 {
 	size_t off = 0;
 	ssize_t n;
+	off_t end;
+	int ret;
 
+	if (s->unsaved)
+		return state_compact(s, inv);
+	end = lseek(s->fd, 0, SEEK_END);
 	while (off < len) {
 		n = write(s->fd, line + off, len - off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return -errno;
+			goto fail;
 		off += (size_t)n;
 	}
 	if (fdatasync(s->fd) < 0)
-		return -errno;
+		goto fail;
 	if (++s->lines > COMPACT_MIN && s->lines > inventory_count(inv))
 		return state_compact(s, inv);
 	return 0;
+fail:
+	/* a full disk cuts a write short: take the torn line back, or the
+	 * next append would glue a whole one to it in mid-journal, which
+	 * does not parse at the next start */
+	ret = -errno;
+	if (end >= 0 && ftruncate(s->fd, end) < 0)
+		log_warn("%s: cannot cut a short write back: %s", s->journal,
+			 strerror(errno));
+	unsaved(s, ret);
+	return ret;
+}
+
+static void on_retry(struct ev_timer *t, void *arg)
+{
+	struct state *s = arg;
+
+	if (s->unsaved && s->inv)
+		state_compact(s, s->inv);
+}
+
+int state_watch(struct state *s, struct ev_loop *loop,
+		const struct inventory *inv)
+{
+	s->retry = ev_timer_new(loop, on_retry, s);
+	if (!s->retry)
+		return -ENOMEM;
+	s->inv = inv;
+	if (s->unsaved)
+		ev_timer_arm(s->retry, RETRY_MS, RETRY_MS);
+	return 0;
+}
+
+json_t *state_status_json(const struct state *s)
+{
+	char ts[32];
+
+	return json_pack("{s:b, s:o, s:o, s:I}", "saved", !s->unsaved,
+			 "error", s->unsaved ? json_string(strerror(-s->error))
+					     : json_null(),
+			 "since", s->unsaved ?
+			 json_string(bh_rfc3339(s->unsaved_ms, ts)) :
+			 json_null(),
+			 "failed_writes", (json_int_t)s->n_failed);
 }
 
 int state_attach(struct state *s, const struct inventory *inv,
@@ -263,6 +348,7 @@ void state_close(struct state *s)
 		return;
 	if (s->fd >= 0)
 		close(s->fd);
+	ev_timer_free(s->retry);
 	free(s->snapshot);
 	free(s->journal);
 	free(s);

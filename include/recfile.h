@@ -36,8 +36,14 @@ void recfile_close(struct recfile *rf);		/* NULL is fine */
  * are written synchronously, so none is lost across the swap. On failure
  * the old descriptor stays in use. */
 int recfile_reopen(struct recfile *rf);
-/* Takes rec: one line in the file, then into the ring as record seq. */
-void recfile_put(struct recfile *rf, json_t *rec, uint64_t seq);
+/* Takes rec: one line in the file, then into the ring as record seq.
+ * packets: what the record counts, for the note of a gap when the file
+ * could not take it (a full disk; docs/denied-flows.md). */
+void recfile_put(struct recfile *rf, json_t *rec, uint64_t seq,
+		 uint64_t packets);
+/* Records the file could not take so far, and their packets. */
+void recfile_unwritten(const struct recfile *rf, uint64_t *records,
+		       uint64_t *packets);
 /* {"seq": LAST, "records": [records with a seq above after_seq],
  *  "missed": N, "ring": SIZE}: missed counts those above after_seq that
  *  the ring no longer holds (a follower too slow; the file has them all,

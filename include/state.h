@@ -10,7 +10,11 @@
 #ifndef BULKHEAD_STATE_H
 #define BULKHEAD_STATE_H
 
+#include <jansson.h>
+
 #include "inventory.h"
+
+struct ev_loop;
 
 #define STATE_SNAPSHOT "inventory.json"
 #define STATE_JOURNAL "inventory.journal"
@@ -33,6 +37,15 @@ int state_detach(struct state *s, const struct inventory *inv,
 /* Rewrite the snapshot from inv and empty the journal. 0 or -errno. */
 int state_compact(struct state *s, const struct inventory *inv);
 const char *state_path(const struct state *s);	/* the snapshot's path */
+/* A write that fails (a full disk) leaves the state "not saved": the
+ * journal is cut back to its last whole line, the next change writes a
+ * snapshot instead of an append, and with state_watch a timer on loop
+ * retries the snapshot of inv (which must outlive s) every 2 s until one
+ * succeeds. 0 or -errno. */
+int state_watch(struct state *s, struct ev_loop *loop,
+		const struct inventory *inv);
+/* {"saved", "error", "since", "failed_writes"} */
+json_t *state_status_json(const struct state *s);
 void state_close(struct state *s);	/* NULL is fine */
 
 #endif
