@@ -295,6 +295,16 @@ static void group_free(struct group *g)
 	}
 	free(g->match);
 	free(g->cidrs);
+	free(g->risk);
+}
+
+static void boundary_end_free(struct boundary_end *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->n_risks; i++)
+		free(e->risks[i]);
+	free(e->risks);
 }
 
 void policy_free(struct policy *p)
@@ -313,6 +323,13 @@ void policy_free(struct policy *p)
 		free(p->flows[i].ports);
 	}
 	free(p->flows);
+	for (i = 0; i < p->n_boundaries; i++) {
+		free(p->boundaries[i].name);
+		free(p->boundaries[i].description);
+		boundary_end_free(&p->boundaries[i].from);
+		boundary_end_free(&p->boundaries[i].to);
+	}
+	free(p->boundaries);
 	for (i = 0; i < p->n_files; i++)
 		free(p->files[i]);
 	free(p->files);
@@ -433,7 +450,7 @@ out:
 	return best;
 }
 
-static const char *sens_str(enum sensitivity s)
+const char *policy_sens_str(enum sensitivity s)
 {
 	switch (s) {
 	case SENS_LOW: return "low";
@@ -442,6 +459,79 @@ static const char *sens_str(enum sensitivity s)
 	case SENS_RESTRICTED: return "restricted";
 	default: return "unset";
 	}
+}
+
+const char *policy_group_risk(const struct group *g)
+{
+	size_t i;
+
+	if (g->risk)
+		return g->risk;
+	for (i = 0; i < g->n_match; i++)
+		if (!strcmp(g->match[i].key, "risk"))
+			return g->match[i].value;
+	return NULL;
+}
+
+bool policy_boundary_end_holds(const struct boundary_end *e,
+			       enum sensitivity s, const char *risk)
+{
+	size_t i;
+
+	if (e->kind != BE_LABELS)
+		return false;
+	if (e->sens_mask && !(e->sens_mask & 1u << s))
+		return false;
+	if (!e->n_risks)
+		return true;
+	for (i = 0; risk && i < e->n_risks; i++)
+		if (!strcmp(e->risks[i], risk))
+			return true;
+	return false;
+}
+
+bool policy_boundary_end_group(const struct policy *p,
+			       const struct boundary_end *e, unsigned g)
+{
+	const struct group *gr;
+
+	if (g >= p->n_groups)
+		return false;
+	if (e->kind == BE_WORLD)
+		return g == GROUP_WORLD;
+	if (g == GROUP_HOST || g == GROUP_WORLD || g == GROUP_QUARANTINE)
+		return false;
+	gr = &p->groups[g];
+	return policy_boundary_end_holds(e, gr->sensitivity,
+					 policy_group_risk(gr));
+}
+
+void policy_boundary_end_str(const struct boundary_end *e, struct strbuf *sb)
+{
+	const char *sep = "";
+	size_t i;
+	int s;
+
+	if (e->kind == BE_WORLD) {
+		sb_puts(sb, "world");
+		return;
+	}
+	if (e->sens_mask) {
+		sb_puts(sb, "sensitivity=");
+		for (s = SENS_UNSET; s <= SENS_RESTRICTED; s++)
+			if (e->sens_mask & 1u << s) {
+				sb_printf(sb, "%s%s", sep,
+					  policy_sens_str((enum sensitivity)s));
+				sep = "|";
+			}
+	}
+	if (e->n_risks) {
+		sb_printf(sb, "%srisk=", e->sens_mask ? " " : "");
+		for (i = 0; i < e->n_risks; i++)
+			sb_printf(sb, "%s%s", i ? "|" : "", e->risks[i]);
+	}
+	if (!e->sens_mask && !e->n_risks)
+		sb_puts(sb, "any group");
 }
 
 /* "tcp/80", "udp/1000-2000", "icmp", "any", "tcp" for every tcp port. */
@@ -569,12 +659,33 @@ static void print_group(FILE *out, const struct policy *p,
 			fprintf(out, " %s", bh_addr_str(&g->cidrs[i], buf));
 		fputc('\n', out);
 	}
-	fprintf(out, "  sensitivity %s\n", sens_str(g->sensitivity));
+	fprintf(out, "  sensitivity %s\n", policy_sens_str(g->sensitivity));
+	if (g->risk)
+		fprintf(out, "  risk        %s\n", g->risk);
 	fprintf(out, "  mode        %s\n",
 		g->mode == MODE_AUDIT ? "audit" : "enforce");
 	if (g->kind == GK_LABELS)
 		fprintf(out, "  intra       %s\n",
 			g->intra_allow ? "allow" : "deny");
+}
+
+/* "boundary NAME: FROM -> TO  # file:line:col" */
+static void print_boundary(FILE *out, const struct policy *p,
+			   const struct boundary *b)
+{
+	struct strbuf sb = { 0 };
+
+	policy_boundary_end_str(&b->from, &sb);
+	sb_puts(&sb, " -> ");
+	policy_boundary_end_str(&b->to, &sb);
+	fprintf(out, "boundary %s: %s", b->name, sb.buf);
+	print_loc(out, p, &b->loc);
+	if (b->description) {
+		fprintf(out, "  description ");
+		print_text(out, b->description);
+		fputc('\n', out);
+	}
+	sb_free(&sb);
 }
 
 void policy_print(const struct policy *p, FILE *out)
@@ -599,6 +710,10 @@ void policy_print(const struct policy *p, FILE *out)
 	for (i = 0; i < p->n_groups; i++)
 		print_group(out, p, &p->groups[i]);
 	fputc('\n', out);
+	for (i = 0; i < p->n_boundaries; i++)
+		print_boundary(out, p, &p->boundaries[i]);
+	if (p->n_boundaries)
+		fputc('\n', out);
 	/* One line per (from, to) pair: what the ruleset will hold, in
 	 * declaration order, ports sorted and without repeats. */
 	for (i = 0; i < p->n_flows; i++) {

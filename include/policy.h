@@ -59,6 +59,30 @@ struct group {
 	enum group_mode mode;
 	bool intra_allow;		/* default true */
 	struct src_loc loc;		/* the group's key */
+	char *risk;			/* the group's risk profile: its `risk`
+					 * key, NULL when not given (see
+					 * policy_group_risk) */
+};
+
+/* One side of a boundary: the groups and containers whose sensitivity
+ * is one of sens_mask's (bit 1 << enum sensitivity; 0: any) and whose
+ * risk profile is one of risks (none listed: any), or `world`. */
+enum boundary_end_kind { BE_LABELS, BE_WORLD };
+
+struct boundary_end {
+	enum boundary_end_kind kind;
+	unsigned sens_mask;
+	char **risks;
+	size_t n_risks;
+};
+
+/* A boundary no declared flow may cross (docs/policy.md, "Boundaries"):
+ * an error of check, and deny rules in the kernel ahead of the allows. */
+struct boundary {
+	char *name;
+	char *description;		/* may be NULL */
+	struct boundary_end from, to;
+	struct src_loc loc;		/* the boundary's key */
 };
 
 /* proto 0 = any protocol. For tcp/udp/sctp, lo..hi is the destination
@@ -92,6 +116,8 @@ struct policy {
 	size_t n_groups;
 	struct flow *flows;
 	size_t n_flows;
+	struct boundary *boundaries;	/* in file order */
+	size_t n_boundaries;
 	char **files;			/* every file read, in load order */
 	size_t n_files;
 	struct policy_index *index;	/* policy_seal(); private to policy.c */
@@ -151,6 +177,22 @@ bool policy_is_container_group(const struct policy *p, unsigned g);
  * two container groups is judged on its destination side only. The
  * ruleset and explain both ask this, so they cannot disagree. */
 bool policy_flow_peer_judged(const struct policy *p, unsigned q, bool in);
+
+/* "low", "moderate", "high", "restricted", "unset". */
+const char *policy_sens_str(enum sensitivity s);
+/* A group's risk profile: its `risk` key, else the value of its match's
+ * `risk` label (match: { risk: exposed }), else NULL. */
+const char *policy_group_risk(const struct group *g);
+/* Whether end e holds for a sensitivity and a risk profile (NULL: none). */
+bool policy_boundary_end_holds(const struct boundary_end *e,
+			       enum sensitivity s, const char *risk);
+/* Whether end e holds for group g: label and cidrs groups and
+ * unassigned by their sensitivity and risk, world for BE_WORLD; host and
+ * quarantine never. */
+bool policy_boundary_end_group(const struct policy *p,
+			       const struct boundary_end *e, unsigned g);
+/* "risk=exposed", "sensitivity=low|unset", "world": what e says. */
+void policy_boundary_end_str(const struct boundary_end *e, struct strbuf *sb);
 
 /* The normalised policy, stable text (bulkheadctl show, golden tests). */
 void policy_print(const struct policy *p, FILE *out);
