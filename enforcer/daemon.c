@@ -464,12 +464,15 @@ int daemon_attach(struct daemon *d, struct container *c, char **err)
 	}
 	classify(d->policy, c);
 	old = inventory_find(d->inv, c->id);
-	if (old && same_enforcement(old, c)) {
+	if (old && same_enforcement(old, c) &&
+	    ruleset_same_facts(d->rs, old, c)) {
 		container_free(inventory_remove(d->inv, c->id));
 		inventory_add(d->inv, c);
 		goto done;
 	}
-	regroup = old && old->group != c->group;
+	/* new boundary labels can revoke flows as a new group can */
+	regroup = old && (old->group != c->group ||
+			  !ruleset_same_facts(d->rs, old, c));
 	delta = rs_delta_new();
 	if (old)
 		ruleset_container_delta(d->rs, old, RS_ELEM_DEL, delta);

@@ -140,6 +140,20 @@ bool flowlog_parse_prefix(const char *s, struct flowlog_rule *r)
 
 	if (strncmp(s, "bh/", 3))
 		return false;
+	r->boundary[0] = '\0';
+	if (!strncmp(s + 3, "boundary/", 9)) {
+		grp = s + 12;
+		act = strchr(grp, '/');
+		if (!act || strcmp(act, "/deny") ||
+		    !valid_group_name(grp, (size_t)(act - grp)))
+			return false;
+		r->dir = FL_DIR_IN;
+		r->audit = false;
+		r->group[0] = '\0';
+		memcpy(r->boundary, grp, (size_t)(act - grp));
+		r->boundary[act - grp] = '\0';
+		return true;
+	}
 	dir = s + 3;
 	grp = strchr(dir, '/');
 	if (!grp || !parse_dir(dir, (size_t)(grp - dir), &r->dir))
@@ -170,6 +184,7 @@ bool flowlog_parse_counter(const char *name, struct flowlog_rule *r,
 {
 	const char *rest, *grp;
 
+	r->boundary[0] = '\0';
 	if (!strncmp(name, "spoofed_", 8)) {
 		/* the bridge table's anti-spoofing chains: never rate
 		 * limited, so there is no unlogged twin */
@@ -327,6 +342,7 @@ static uint32_t agg_hash(const struct bh_addr *src, const struct bh_addr *dst,
 	h = h * 0x9e3779b1u ^ bh_addr_hash(dst);
 	h = h * 0x9e3779b1u ^ ((uint32_t)proto << 16 | dkey);
 	h = h * 0x9e3779b1u ^ bh_str_hash(r->group);
+	h = h * 0x9e3779b1u ^ bh_str_hash(r->boundary);
 	return h ^ (uint32_t)r->dir << 1 ^ (uint32_t)r->audit;
 }
 
@@ -337,7 +353,8 @@ static bool agg_match(const struct agg *a, const struct bh_addr *src,
 	return a->proto == proto && a->dkey == dkey &&
 	       bh_addr_eq(&a->src, src) && bh_addr_eq(&a->dst, dst) &&
 	       a->rule.dir == r->dir && a->rule.audit == r->audit &&
-	       !strcmp(a->rule.group, r->group);
+	       !strcmp(a->rule.group, r->group) &&
+	       !strcmp(a->rule.boundary, r->boundary);
 }
 
 static void agg_free(struct agg *a)
@@ -511,6 +528,7 @@ static void emit_agg(struct flowlog *fl, const struct agg *a, bool first,
 		.packets = a->packets,
 		.bytes = a->bytes,
 		.first = first,
+		.boundary = a->rule.boundary[0] ? a->rule.boundary : NULL,
 	};
 
 	side_of(&r.src, &a->src, a->src_group, a->src_cid, a->src_cname);
@@ -594,8 +612,11 @@ void flowlog_packet(struct flowlog *fl, const struct nflog_pkt *p)
 	}
 	attribute(fl, &p->dst, a->dst_group, &a->dst_cid, &a->dst_cname);
 	/* The rule that logged the packet is authoritative for its side,
-	 * also when the container has gone since. */
-	if (rule.dir == FL_DIR_IN)
+	 * also when the container has gone since. A boundary's rule names
+	 * no group: both sides are what their addresses say. */
+	if (!rule.group[0])
+		;
+	else if (rule.dir == FL_DIR_IN)
 		set_group(a->dst_group, rule.group);
 	else
 		set_group(a->src_group, rule.group);
@@ -777,6 +798,9 @@ json_t *flowlog_rec_json(const struct flowlog_rec *r)
 				    json_string(flowlog_dir_str(r->dir)));
 	if (r->kind == FL_REC_FLOW)
 		json_object_set_new(bh, "first", json_boolean(r->first));
+	if (r->boundary)
+		json_object_set_new(bh, "rule", json_pack("s+", "boundary/",
+							  r->boundary));
 	if (r->has_icmp) {
 		json_object_set_new(bh, "icmp_type",
 				    json_integer(r->icmp_type));

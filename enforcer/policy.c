@@ -506,6 +506,67 @@ bool policy_boundary_end_group(const struct policy *p,
 					 policy_group_risk(gr));
 }
 
+void policy_facts_container(const struct policy *p, unsigned g,
+			    const struct kv *labels, size_t n_labels,
+			    struct policy_facts *f)
+{
+	const struct group *gr = g < p->n_groups ? &p->groups[g] : NULL;
+	const char *k;
+	size_t i;
+	int s;
+
+	memset(f, 0, sizeof(*f));
+	if (gr && gr->sensitivity != SENS_UNSET)
+		f->sens = 1u << gr->sensitivity;
+	f->risk[0] = gr ? policy_group_risk(gr) : NULL;
+	for (i = 0; i < n_labels; i++) {
+		k = unprefixed(p, labels[i].key);
+		if (!k)
+			continue;
+		if (!strcmp(k, "sensitivity")) {
+			for (s = SENS_LOW; s <= SENS_RESTRICTED; s++)
+				if (!strcmp(labels[i].value,
+					    policy_sens_str((enum sensitivity)s)))
+					f->sens |= 1u << s;
+		} else if (!strcmp(k, "risk")) {
+			f->risk[1] = labels[i].value;
+		}
+	}
+	if (!f->sens)
+		f->sens = 1u << SENS_UNSET;
+}
+
+static bool end_holds_facts(const struct boundary_end *e,
+			    const struct policy_facts *f)
+{
+	size_t i, j;
+
+	if (e->kind == BE_WORLD)
+		return f->world;
+	if (!(f->sens & (e->sens_mask ? e->sens_mask : ~0u)))
+		return false;
+	if (!e->n_risks)
+		return true;
+	for (i = 0; i < e->n_risks; i++)
+		for (j = 0; j < 2; j++)
+			if (f->risk[j] && !strcmp(f->risk[j], e->risks[i]))
+				return true;
+	return false;
+}
+
+int policy_boundary_crossed(const struct policy *p,
+			    const struct policy_facts *from,
+			    const struct policy_facts *to)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_boundaries; i++)
+		if (end_holds_facts(&p->boundaries[i].from, from) &&
+		    end_holds_facts(&p->boundaries[i].to, to))
+			return (int)i;
+	return -1;
+}
+
 void policy_boundary_end_str(const struct boundary_end *e, struct strbuf *sb)
 {
 	const char *sep = "";

@@ -25,11 +25,14 @@ enum flowlog_dir { FL_DIR_IN, FL_DIR_OUT, FL_DIR_SPOOF };
 enum flowlog_action { FL_ACT_DENY, FL_ACT_WOULD_DENY, FL_ACT_QUARANTINE,
 		      FL_ACT_SPOOF };
 
-/* What the log prefix "bh/<dir>/<group>/<deny|audit>" says. */
+/* What the log prefix "bh/<dir>/<group>/<deny|audit>" says; a boundary's
+ * drop, "bh/boundary/<name>/deny", is dir in with no group (both sides
+ * are found by address) and the boundary's name. */
 struct flowlog_rule {
 	enum flowlog_dir dir;
 	bool audit;
 	char group[POLICY_NAME_MAX + 1];
+	char boundary[POLICY_NAME_MAX + 1];	/* "" when not a boundary */
 };
 
 bool flowlog_parse_prefix(const char *s, struct flowlog_rule *r);
@@ -73,6 +76,7 @@ struct flowlog_rec {
 	uint64_t lost;			/* NFLOG messages lost since the last
 					 * record that carried a loss */
 	bool first;			/* the at-once record of a new flow */
+	const char *boundary;		/* a boundary's drop: its name */
 };
 
 typedef void (*flowlog_emit_cb)(const struct flowlog_rec *r, void *arg);

@@ -191,6 +191,26 @@ bool policy_boundary_end_holds(const struct boundary_end *e,
  * quarantine never. */
 bool policy_boundary_end_group(const struct policy *p,
 			       const struct boundary_end *e, unsigned g);
+/* What one side of a packet counts as under the boundaries. A
+ * container: its own <prefix>sensitivity and <prefix>risk labels as well
+ * as its group's sensitivity and risk profile (sens is a bit per level;
+ * unset only when neither names one). An address of no container: world
+ * or nothing (sens 0: no labelled end holds). The kernel's label sets
+ * (ruleset.c, container_facts) hold the same. */
+struct policy_facts {
+	unsigned sens;
+	const char *risk[2];		/* the group's, its own; NULL: none */
+	bool world;
+};
+
+void policy_facts_container(const struct policy *p, unsigned g,
+			    const struct kv *labels, size_t n_labels,
+			    struct policy_facts *f);
+/* The first boundary a packet from `from` to `to` crosses, or -1. */
+int policy_boundary_crossed(const struct policy *p,
+			    const struct policy_facts *from,
+			    const struct policy_facts *to);
+
 /* "risk=exposed", "sensitivity=low|unset", "world": what e says. */
 void policy_boundary_end_str(const struct boundary_end *e, struct strbuf *sb);
 
