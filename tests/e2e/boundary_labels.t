@@ -30,7 +30,7 @@ boundaries:
     from: { risk: exposed }
     to: { sensitivity: restricted }
 flows:
-  - { from: edge, to: app, ports: [tcp/8080] }
+  - { from: edge, to: app, ports: [tcp/8080, tcp/7000] }
   - { from: app, to: db, ports: [tcp/5432] }
 EOF2
 "$BH_CTL" check --strict "$NS_TMP/policy.yaml" >/dev/null 2>&1
@@ -99,6 +99,30 @@ nft_host list set inet bulkhead sens_restricted_v4 | grep -q 10.77.0.31
 ok $? "  db's stayed"
 kernel_matches_model
 ok $? "the kernel still equals the model after the relabel"
+
+# An established connection that a relabel puts across the boundary is
+# cut, as a regroup cuts (the conntrack cut judges boundaries too).
+ns_bg vault socat "TCP6-LISTEN:7000,ipv6only=0,reuseaddr,fork" \
+	"SYSTEM:exec cat >/dev/null"
+sleep 0.3
+ns_bg edge bash -c "for i in \$(seq 1200); do echo x-\$i; sleep 0.05; done |
+	socat -t20 - TCP:10.77.0.22:7000 >/dev/null"
+est() {
+	nsx host conntrack -L -p tcp --dport 7000 --state ESTABLISHED 2>/dev/null |
+		grep -c ESTABLISHED
+}
+for i in $(seq 100); do
+	[ "$(est)" -ge 1 ] && break
+	sleep 0.1
+done
+is "$(est)" 1 "edge -> vault:7000 established while vault is not restricted"
+c0=$(bhctl status --json | jq .counters.conntrack_cut)
+bhd_attach vault bulkhead.purpose=app bulkhead.sensitivity=restricted >/dev/null
+c1=$(bhctl status --json | jq .counters.conntrack_cut)
+[ "$c1" -gt "$c0" ]
+ok $? "relabelled restricted again: the cut deleted conntrack entries ($c0 -> $c1)"
+sleep 1
+is "$(est)" 0 "  and the talker's next segments do not re-establish it"
 
 bhd_stop; ok $? "bulkheadd exits 0 on SIGTERM (under ASan: no leak report)" ||
 	bhd_log_diag
