@@ -18,6 +18,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "colocation.h"
 #include "conntrack.h"
 #include "control.h"
 #include "daemon.h"
@@ -94,6 +95,7 @@ struct daemon {
 	uint64_t n_attach, n_detach, n_full, n_delta;
 	uint64_t state_errors;
 	uint64_t n_cut;			/* conntrack entries deleted, total */
+	uint64_t n_colocation;		/* co-location conflicts reported */
 	uint64_t last_commit_us;
 
 	/* someone else changed our tables: put them back */
@@ -143,6 +145,9 @@ static void classify_all(const struct policy *p, struct inventory *inv)
 
 	for (i = 0; i < inventory_count(inv); i++)
 		classify(p, inventory_at(inv, i));
+	/* before the full commit that follows: a held container never
+	 * enters its group's chains */
+	colocation_mark(p, inv);
 }
 
 static const char *group_name(const struct daemon *d, unsigned g)
@@ -286,6 +291,7 @@ static bool same_enforcement(const struct container *a,
 			     const struct container *b)
 {
 	return a->group == b->group && a->quarantined == b->quarantined &&
+	       a->colo == b->colo &&
 	       !strcmp(a->ifname, b->ifname) && same_addrs(a, b);
 }
 
@@ -427,6 +433,120 @@ static void watch_tables(struct daemon *d)
 	}
 }
 
+/* ---- co-location (colocation.h) ---- */
+
+static void colo_report(struct daemon *d, const struct colo_change *x)
+{
+	char *msg = colocation_text(d->policy, x);
+
+	if (x->why) {
+		d->n_colocation++;
+		log_warn("co-location: %s", msg);
+	} else {
+		log_info("co-location: %s", msg);
+	}
+	free(msg);
+	denied_note(d->denied, colocation_record_json(d->policy, x,
+						      bh_wall_ms()));
+}
+
+/* {"mode", "held": [{"id","name"}], "mixing": [...]}, or null when the
+ * policy has no colocation setting */
+static json_t *colocation_status(const struct daemon *d)
+{
+	json_t *held = json_array(), *mixing = json_array();
+	size_t i;
+
+	if (!d->policy || d->policy->colo_mode == COLO_OFF) {
+		json_decref(held);
+		json_decref(mixing);
+		return json_null();
+	}
+	for (i = 0; i < inventory_count(d->inv); i++) {
+		const struct container *c = inventory_at(d->inv, i);
+
+		if (c->colo)
+			json_array_append_new(c->colo == COLO_HELD ? held :
+					      mixing, json_pack(
+				"{s:s, s:s}", "id", c->id, "name", c->name));
+	}
+	return json_pack("{s:s, s:o, s:o}", "mode",
+			 d->policy->colo_mode == COLO_ENFORCE ? "enforce" :
+			 "warn", "held", held, "mixing", mixing);
+}
+
+/* After an attach or a detach: every container's co-location state
+ * anew. Those that enter or leave quarantine do so in one transaction;
+ * each change is logged and recorded. fresh: a container whose state was
+ * set on arrival (colocation_arrival), to report if it mixes. */
+static void colo_update(struct daemon *d, const struct container *fresh)
+{
+	struct rs_delta *delta = NULL;
+	struct colo_change *ch = NULL;
+	struct nft_error ne = { 0 };
+	struct colo_result r;
+	bool cut = false;
+	size_t n, i;
+	int ret;
+
+	if (!d->policy || d->policy->colo_mode == COLO_OFF)
+		return;
+	colocation_decide(d->policy, d->inv, &r);
+	n = colocation_changes(d->policy, d->inv, &r, &ch);
+	if (n && d->rs) {
+		delta = rs_delta_new();
+		for (i = 0; i < n; i++)
+			if ((ch[i].to == COLO_HELD) != (ch[i].c->colo == COLO_HELD))
+				ruleset_container_delta(d->rs, ch[i].c,
+							RS_ELEM_DEL, delta);
+	}
+	for (i = 0; i < n; i++) {
+		if (ch[i].c == fresh)
+			fresh = NULL;
+		colo_report(d, &ch[i]);
+		ch[i].c->colo = ch[i].to;
+		cut |= ch[i].to == COLO_HELD;
+	}
+	if (fresh && fresh->colo != COLO_NONE) {
+		struct colo_change x = { (struct container *)fresh, fresh->colo,
+					 colocation_conflict(&r, fresh) };
+
+		if (x.why)
+			colo_report(d, &x);
+	}
+	if (delta) {
+		for (i = 0; i < n; i++)
+			ruleset_container_delta(d->rs, ch[i].c, RS_ELEM_ADD,
+						delta);
+		if (rs_delta_empty(delta))
+			ret = 0;
+		else if (ruleset_delta_overflows(d->rs, delta))
+			ret = -ENOSPC;
+		else
+			ret = nft_commit_delta(d->nft, d->rs, delta, &ne);
+		if (ret == 0 && !rs_delta_empty(delta)) {
+			d->n_delta++;
+			ruleset_apply_delta(d->rs, delta);
+		} else if (ret < 0) {
+			char *err = NULL;
+
+			if (attach_full(d, &err) < 0) {
+				log_err("co-location: cannot move containers "
+					"in or out of quarantine: %s", err);
+				free(err);
+			}
+		}
+	}
+	if (cut) {
+		struct conntrack_stats st;
+
+		cut_flows(d, &st);
+	}
+	rs_delta_free(delta);
+	free(ch);
+	colo_result_free(&r);
+}
+
 int daemon_attach(struct daemon *d, struct container *c, char **err)
 {
 	struct container *old, *other;
@@ -464,6 +584,9 @@ int daemon_attach(struct daemon *d, struct container *c, char **err)
 	}
 	classify(d->policy, c);
 	old = inventory_find(d->inv, c->id);
+	/* arrival order decides co-location, also after a restart */
+	c->since_ms = old ? old->since_ms : bh_wall_ms();
+	c->colo = colocation_arrival(d->policy, d->inv, c);
 	if (old && same_enforcement(old, c) &&
 	    ruleset_same_facts(d->rs, old, c)) {
 		container_free(inventory_remove(d->inv, c->id));
@@ -471,7 +594,7 @@ int daemon_attach(struct daemon *d, struct container *c, char **err)
 		goto done;
 	}
 	/* new boundary labels can revoke flows as a new group can */
-	regroup = old && (old->group != c->group ||
+	regroup = old && (old->group != c->group || old->colo != c->colo ||
 			  !ruleset_same_facts(d->rs, old, c));
 	delta = rs_delta_new();
 	if (old)
@@ -496,9 +619,12 @@ int daemon_attach(struct daemon *d, struct container *c, char **err)
 	inventory_add(d->inv, c);
 done:
 	d->n_attach++;
-	log_info("%s %s (%s) in group %s", old ? "updated" : "attached",
-		 c->name, c->id, group_name(d, c->group));
+	log_info("%s %s (%s) in group %s%s", old ? "updated" : "attached",
+		 c->name, c->id, group_name(d, c->group),
+		 c->colo == COLO_HELD ? ", held in quarantine (co-location)" :
+		 "");
 	record(d, c, NULL);
+	colo_update(d, old && old->colo == c->colo ? NULL : c);
 	notify_status(d);
 	if (regroup) {
 		struct conntrack_stats st;
@@ -569,6 +695,7 @@ int daemon_detach_many(struct daemon *d, char *const *ids, size_t n,
 		container_free(c);
 		d->n_detach++;
 	}
+	colo_update(d, NULL);
 	notify_status(d);
 out:
 	rs_delta_free(delta);
@@ -819,6 +946,9 @@ static json_t *container_json(const struct daemon *d,
 
 	json_object_set_new(o, "group", json_string(group_name(d, c->group)));
 	json_object_set_new(o, "quarantined", json_boolean(c->quarantined));
+	if (c->colo)
+		json_object_set_new(o, "colocation", json_string(
+			c->colo == COLO_HELD ? "held" : "mixing"));
 	if (!c->engine)
 		json_object_set_new(o, "engine", json_null());
 	return o;
@@ -1000,8 +1130,10 @@ static json_t *op_status(struct daemon *d, json_t *req)
 		"{s:s, s:s, s:b}", "time", bh_rfc3339(d->tamper.wall_ms, t2),
 		"by", d->tamper.by, "restored", d->tamper.restored) :
 		json_null());
+	json_object_set_new(r, "colocation", colocation_status(d));
 	json_object_set_new(r, "counters", json_pack(
-		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"colocation", (json_int_t)d->n_colocation,
 		"conntrack_cut", (json_int_t)d->n_cut,
 		"reloads", (json_int_t)d->n_reloads,
 		"reloads_failed", (json_int_t)d->n_reload_failed,

@@ -226,6 +226,40 @@ static void on_record(const struct flowlog_rec *r, void *arg)
 	dn->last_seq = r->seq;
 }
 
+void denied_note(struct denied *dn, json_t *o)
+{
+	uint64_t seq;
+	size_t len;
+	char *s;
+
+	if (!dn) {
+		json_decref(o);
+		return;
+	}
+	seq = flowlog_seq_next(dn->fl);
+	json_object_set_new(json_object_get(o, "bulkhead"), "seq",
+			    json_integer((json_int_t)seq));
+	s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	len = strlen(s);
+	s = xrealloc(s, len + 2);
+	s[len++] = '\n';
+	s[len] = '\0';
+	write_line(dn, s, len);
+	free(s);
+	if (dn->journald)
+		sd_journal_send("MESSAGE=%s",
+				json_string_value(json_object_get(o, "message")),
+				"PRIORITY=4", "BULKHEAD_RECORD=%s",
+				json_string_value(json_object_get(
+					json_object_get(o, "bulkhead"), "record")),
+				"BULKHEAD_SEQ=%llu", (unsigned long long)seq,
+				NULL);
+	json_decref(dn->ring[dn->ring_next]);
+	dn->ring[dn->ring_next] = o;
+	dn->ring_next = (dn->ring_next + 1) % dn->ring_size;
+	dn->last_seq = seq;
+}
+
 /* ---- the kernel's counters (nft_read_counters: both bulkhead tables) */
 
 static struct ctr *ctr_find(struct denied *dn, const char *name)

@@ -111,7 +111,8 @@ static int first_cidrs_group(const struct policy *p, const struct bh_addr *a)
 static unsigned container_group(const struct policy *p,
 				const struct container *c)
 {
-	unsigned g = c->quarantined ? GROUP_QUARANTINE : c->group;
+	unsigned g = container_in_quarantine(c) ? GROUP_QUARANTINE :
+					       c->group;
 
 	if (g >= p->n_groups || !policy_is_container_group(p, g))
 		g = GROUP_UNASSIGNED;

@@ -458,7 +458,7 @@ static void port_group(const struct flowlog *fl, const char *ifname,
 	const struct container *c = fl->inv && ifname[0] ?
 		inventory_find_ifname(fl->inv, ifname) : NULL;
 
-	set_group(group, c ? group_name(fl, c->quarantined ?
+	set_group(group, c ? group_name(fl, container_in_quarantine(c) ?
 					GROUP_QUARANTINE : c->group) : NULL);
 }
 
@@ -474,7 +474,7 @@ static void attribute(const struct flowlog *fl, const struct bh_addr *a,
 	if (c) {
 		*cid = xstrdup(c->id);
 		*cname = c->name ? xstrdup(c->name) : NULL;
-		set_group(group, group_name(fl, c->quarantined ?
+		set_group(group, group_name(fl, container_in_quarantine(c) ?
 					    GROUP_QUARANTINE : c->group));
 		return;
 	}
@@ -633,6 +633,12 @@ void flowlog_packet(struct flowlog *fl, const struct nflog_pkt *p)
 	a->next = fl->b[h & (fl->nb - 1)];
 	fl->b[h & (fl->nb - 1)] = a;
 	fl->n++;
+}
+
+uint64_t flowlog_seq_next(struct flowlog *fl)
+{
+	fl->st.records++;
+	return ++fl->seq;
 }
 
 void flowlog_lost(struct flowlog *fl, uint64_t n)

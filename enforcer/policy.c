@@ -767,6 +767,19 @@ void policy_print(const struct policy *p, FILE *out)
 	print_duration(out, p->log_window_ms);
 	fprintf(out, "\n  log.rate     %u/%s\n", p->log_rate,
 		rate_unit(p->log_rate_unit_s));
+	if (p->colo_mode != COLO_OFF) {
+		int x, y;
+
+		fprintf(out, "  colocation   %s:",
+			p->colo_mode == COLO_ENFORCE ? "enforce" : "warn");
+		for (x = SENS_RESTRICTED; x >= SENS_UNSET; x--)
+			for (y = x - 1; y >= SENS_UNSET; y--)
+				if (p->colo_forbid[x] & 1u << y)
+					fprintf(out, " %s+%s",
+						policy_sens_str((enum sensitivity)x),
+						policy_sens_str((enum sensitivity)y));
+		fputc('\n', out);
+	}
 	fputc('\n', out);
 	for (i = 0; i < p->n_groups; i++)
 		print_group(out, p, &p->groups[i]);

@@ -492,11 +492,73 @@ static bool parse_rate(const char *s, uint32_t *rate, uint32_t *unit)
 	return false;
 }
 
+static bool sens_parse(const char *s, enum sensitivity *out);
+
+/* colocation: { mode: warn|enforce, forbid: [[restricted, low], ...] } */
+static void load_colocation(struct loader *L, const struct ynode *v)
+{
+	static const char *const keys[] = { "mode", "forbid" };
+	const struct ynode *f[ARRAY_SIZE(keys)], *pair;
+	struct policy *p = L->p;
+	enum sensitivity a[2];
+	size_t i, j;
+	bool ok;
+
+	if (!want(L, v, Y_MAP, "colocation"))
+		return;
+	map_fields(L, v, "colocation", keys, ARRAY_SIZE(keys), f);
+	if (!f[0] || !f[1]) {
+		err(L, v, "colocation needs mode (warn or enforce) and forbid (pairs of levels, such as [restricted, low])");
+		return;
+	}
+	if (want(L, f[0], Y_SCALAR, "colocation.mode")) {
+		if (!strcmp(f[0]->s, "warn"))
+			p->colo_mode = COLO_WARN;
+		else if (!strcmp(f[0]->s, "enforce"))
+			p->colo_mode = COLO_ENFORCE;
+		else
+			err(L, f[0], "colocation.mode must be warn or enforce, not '%s'",
+			    f[0]->s);
+	}
+	if (f[1]->type == Y_SEQ && !f[1]->n) {
+		err(L, f[1], "colocation.forbid is empty; list at least one pair, such as [restricted, low]");
+		return;
+	}
+	if (!want(L, f[1], Y_SEQ, "colocation.forbid"))
+		return;
+	for (i = 0; i < f[1]->n; i++) {
+		pair = f[1]->kid[i];
+		if (pair->type != Y_SEQ || pair->n != 2) {
+			err(L, pair, "a colocation.forbid entry is a pair of levels, such as [restricted, low]");
+			continue;
+		}
+		ok = true;
+		for (j = 0; j < 2; j++) {
+			if (!want(L, pair->kid[j], Y_SCALAR, "a level")) {
+				ok = false;
+			} else if (!sens_parse(pair->kid[j]->s, &a[j])) {
+				err(L, pair->kid[j], "a level is low, moderate, high, restricted or unset, not '%s'",
+				    pair->kid[j]->s);
+				ok = false;
+			}
+		}
+		if (!ok)
+			continue;
+		if (a[0] == a[1]) {
+			err(L, pair, "[%s, %s] pairs a level with itself: containers of one level may always share a kernel",
+			    policy_sens_str(a[0]), policy_sens_str(a[1]));
+			continue;
+		}
+		p->colo_forbid[a[0]] |= 1u << a[1];
+		p->colo_forbid[a[1]] |= 1u << a[0];
+	}
+}
+
 static void load_settings(struct loader *L, const struct ynode *key,
 			  const struct ynode *v)
 {
 	static const char *const keys[] = { "label_prefix", "unassigned",
-					    "log" };
+					    "log", "colocation" };
 	static const char *const log_keys[] = { "window", "rate" };
 	const struct ynode *f[ARRAY_SIZE(keys)], *lf[ARRAY_SIZE(log_keys)];
 	struct policy *p = L->p;
@@ -526,6 +588,8 @@ static void load_settings(struct loader *L, const struct ynode *key,
 	    strcmp(f[1]->s, "deny"))
 		err(L, f[1], "unassigned must be deny (containers that match no group get no lateral flows), not '%s'",
 		    f[1]->s);
+	if (f[3])
+		load_colocation(L, f[3]);
 	if (!f[2] || !want(L, f[2], Y_MAP, "log"))
 		return;
 	map_fields(L, f[2], "log", log_keys, ARRAY_SIZE(log_keys), lf);

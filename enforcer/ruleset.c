@@ -451,7 +451,8 @@ static void count_containers(struct build *b, const struct inventory *inv)
 
 	for (i = 0; i < inventory_count(inv); i++) {
 		const struct container *c = inventory_at(inv, i);
-		unsigned g = c->quarantined ? GROUP_QUARANTINE : c->group;
+		unsigned g = container_in_quarantine(c) ? GROUP_QUARANTINE :
+					       c->group;
 
 		/* as ruleset_container_delta() files it */
 		if (g >= b->p->n_groups || !policy_is_container_group(b->p, g))
@@ -1251,7 +1252,8 @@ static void boundary_count(struct build *b, const struct inventory *inv)
 		return;
 	for (i = 0; i < inventory_count(inv); i++) {
 		const struct container *c = inventory_at(inv, i);
-		unsigned g = c->quarantined ? GROUP_QUARANTINE : c->group;
+		unsigned g = container_in_quarantine(c) ? GROUP_QUARANTINE :
+					       c->group;
 
 		/* as ruleset_container_delta() files it */
 		if (g >= b->p->n_groups || !policy_is_container_group(b->p, g))
@@ -1885,7 +1887,8 @@ void ruleset_container_delta(const struct ruleset *rs,
 			     const struct container *c, enum rs_op op,
 			     struct rs_delta *d)
 {
-	unsigned g = c->quarantined ? GROUP_QUARANTINE : c->group;
+	unsigned g = container_in_quarantine(c) ? GROUP_QUARANTINE :
+					       c->group;
 	const struct rs_group *rg;
 	uint8_t key[RS_KEY_MAX];
 	unsigned bit;
@@ -1938,7 +1941,8 @@ void ruleset_container_delta(const struct ruleset *rs,
 static unsigned facts_group(const struct ruleset *rs,
 			    const struct container *c)
 {
-	unsigned g = c->quarantined ? GROUP_QUARANTINE : c->group;
+	unsigned g = container_in_quarantine(c) ? GROUP_QUARANTINE :
+					       c->group;
 
 	if (g >= rs->n_groups || !rs->groups[g].has_chains)
 		g = GROUP_UNASSIGNED;

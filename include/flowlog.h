@@ -120,6 +120,9 @@ void flowlog_packet(struct flowlog *fl, const struct nflog_pkt *p);
 /* n NFLOG messages were lost: carried by the next record (or a loss
  * record at the window's end). */
 void flowlog_lost(struct flowlog *fl, uint64_t n);
+/* The next record sequence number, for a record another module writes
+ * into the same stream (co-location records): no gaps either way. */
+uint64_t flowlog_seq_next(struct flowlog *fl);
 /* n packets of rule r were not logged because of the kernel's rate limit,
  * counted between start_ms and end_ms: emitted at once as one record. */
 void flowlog_unlogged(struct flowlog *fl, const struct flowlog_rule *r,

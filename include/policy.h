@@ -112,6 +112,11 @@ struct policy {
 	uint32_t log_rate;		/* settings.log.rate: log_rate messages per */
 	uint32_t log_rate_unit_s;	/* this many seconds (1, 60, 3600, 86400);
 					 * default 20 per 1 */
+	/* settings.colocation (NIST SP 800-190 §4.3.4): levels that may not
+	 * share this host's kernel. colo_forbid[a] has bit b when a and b
+	 * may not (symmetric; index SENS_UNSET for containers of no level). */
+	enum colo_mode { COLO_OFF, COLO_WARN, COLO_ENFORCE } colo_mode;
+	unsigned colo_forbid[SENS_RESTRICTED + 1];
 	struct group *groups;		/* builtins first, see GROUP_* */
 	size_t n_groups;
 	struct flow *flows;
