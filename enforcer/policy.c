@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <time.h>
 
 #include "policy.h"
 
@@ -461,6 +462,57 @@ const char *policy_sens_str(enum sensitivity s)
 	}
 }
 
+/* Howard Hinnant's days_from_civil / civil_from_days */
+static int32_t days_from_civil(int y, unsigned m, unsigned d)
+{
+	int era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int32_t)doe - 719468;
+}
+
+bool policy_parse_day(const char *s, int32_t *day)
+{
+	static const unsigned mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30,
+					  31, 30, 31 };
+	unsigned y, m, d;
+	int n = 0;
+
+	if (strlen(s) != 10 || sscanf(s, "%4u-%2u-%2u%n", &y, &m, &d, &n) != 3 ||
+	    n != 10 || s[4] != '-' || s[7] != '-' || y < 1970 || m < 1 ||
+	    m > 12 || d < 1 || d > mdays[m - 1])
+		return false;
+	if (m == 2 && d == 29 && !(y % 4 == 0 && (y % 100 || y % 400 == 0)))
+		return false;
+	*day = days_from_civil((int)y, m, d);
+	return true;
+}
+
+const char *policy_day_str(int32_t day, char *buf)
+{
+	int32_t z = day + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int y = (int)yoe + era * 400;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	unsigned d = doy - (153 * mp + 2) / 5 + 1;
+	unsigned m = mp < 10 ? mp + 3 : mp - 9;
+
+	sprintf(buf, "%04d-%02u-%02u", y + (m <= 2), m % 100, d % 100);
+	return buf;
+}
+
+int32_t policy_today(void)
+{
+	return (int32_t)(time(NULL) / 86400);
+}
+
 const char *policy_group_risk(const struct group *g)
 {
 	size_t i;
@@ -725,6 +777,12 @@ static void print_group(FILE *out, const struct policy *p,
 		fprintf(out, "  risk        %s\n", g->risk);
 	fprintf(out, "  mode        %s\n",
 		g->mode == MODE_AUDIT ? "audit" : "enforce");
+	if (g->until_day) {
+		char day[16];
+
+		fprintf(out, "  until       %s\n",
+			policy_day_str(g->until_day, day));
+	}
 	if (g->kind == GK_LABELS)
 		fprintf(out, "  intra       %s\n",
 			g->intra_allow ? "allow" : "deny");

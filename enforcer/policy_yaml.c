@@ -859,7 +859,7 @@ static void load_group(struct loader *L, const struct ynode *k,
 {
 	static const char *const keys[] = { "description", "match", "cidrs",
 					    "sensitivity", "mode", "intra",
-					    "risk" };
+					    "risk", "until" };
 	static const char *const sens[] = {
 		[SENS_UNSET] = NULL, [SENS_LOW] = "low",
 		[SENS_MODERATE] = "moderate", [SENS_HIGH] = "high",
@@ -957,6 +957,23 @@ static void load_group(struct loader *L, const struct ynode *k,
 			g->intra_allow = e == 0;
 		else
 			ok = false;
+	}
+	if (f[7] && want(L, f[7], Y_SCALAR, "until")) {
+		int32_t day;
+
+		if (!policy_parse_day(f[7]->s, &day)) {
+			err(L, f[7], "until '%s' must be a date, YYYY-MM-DD",
+			    f[7]->s);
+			ok = false;
+		} else if (g->mode != MODE_AUDIT) {
+			err(L, f[7], "until is the end of an audit: it needs mode: audit");
+			ok = false;
+		} else {
+			g->until_day = day;
+			g->until_loc = loc_of(L, f[7]);
+		}
+	} else if (f[7]) {
+		ok = false;
 	}
 	if (f[6] && want(L, f[6], Y_SCALAR, "risk")) {
 		if (name_ok(f[6]->s)) {
@@ -1520,6 +1537,16 @@ static void check_warnings(struct loader *L)
 					 "a bare protocol opens every port of restricted group '%s'%s; name the ports",
 					 to->name, buf);
 		}
+	}
+	for (i = GROUP_FIRST_USER; i < p->n_groups; i++) {
+		char day[16];
+
+		if (p->groups[i].until_day &&
+		    p->groups[i].until_day < policy_today())
+			diag_loc(L, DIAG_WARNING, &p->groups[i].until_loc,
+				 "the audit of group '%s' ran out on %s: enforce it (mode: enforce) or move the date",
+				 p->groups[i].name,
+				 policy_day_str(p->groups[i].until_day, day));
 	}
 	for (i = GROUP_FIRST_USER; i < p->n_groups; i++)
 		if (!L->mentioned[i] && !group_bad(L, i))

@@ -59,6 +59,10 @@ struct group {
 	enum group_mode mode;
 	bool intra_allow;		/* default true */
 	struct src_loc loc;		/* the group's key */
+	/* mode: audit until this day (days since 1970-01-01, UTC), 0 when
+	 * not given; the rollout's deadline (docs/policy.md) */
+	int32_t until_day;
+	struct src_loc until_loc;
 	char *risk;			/* the group's risk profile: its `risk`
 					 * key, NULL when not given (see
 					 * policy_group_risk) */
@@ -182,6 +186,13 @@ bool policy_is_container_group(const struct policy *p, unsigned g);
  * two container groups is judged on its destination side only. The
  * ruleset and explain both ask this, so they cannot disagree. */
 bool policy_flow_peer_judged(const struct policy *p, unsigned q, bool in);
+
+/* "2026-12-31" -> days since 1970-01-01; false when not a date. */
+bool policy_parse_day(const char *s, int32_t *day);
+/* days since 1970-01-01 -> "2026-12-31" (buf of 11 bytes at least) */
+const char *policy_day_str(int32_t day, char *buf);
+/* Today (UTC) in days since 1970-01-01. */
+int32_t policy_today(void);
 
 /* "low", "moderate", "high", "restricted", "unset". */
 const char *policy_sens_str(enum sensitivity s);
