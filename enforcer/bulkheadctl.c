@@ -17,6 +17,7 @@ static const struct ctl_verb verbs[] = {
 	{ "reload", ctl_reload, "reload" },
 	{ "explain", ctl_explain, "explain --from C|ADDR --to C|ADDR --port tcp/N [--json]" },
 	{ "denials", ctl_denials, "denials [--since 10m|TIME] [--until ..] [--group G] [--from G|C] [--to G|C] [--port tcp/N] [--json] [--follow] [--summary] [--file PATH]" },
+	{ "posture", ctl_posture, "posture [--json] [--cluster] [--policy PATH [--inventory FILE]] [--engine URL]... [--date YYYY-MM-DD]" },
 };
 
 static const char *socket_path;

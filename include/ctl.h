@@ -33,5 +33,7 @@ int ctl_status(int argc, char **argv);
 int ctl_reload(int argc, char **argv);
 int ctl_explain(int argc, char **argv);
 int ctl_denials(int argc, char **argv);
+/* ctl_posture.c: NIST SP 800-190 findings */
+int ctl_posture(int argc, char **argv);
 
 #endif
