@@ -553,7 +553,7 @@ int daemon_attach(struct daemon *d, struct container *c, char **err)
 	struct rs_delta *delta = NULL;
 	struct nft_error ne = { 0 };
 	char buf[BH_ADDR_STRLEN];
-	bool regroup = false;
+	bool regroup = false, colo_fresh;
 	uint64_t t0;
 	size_t i;
 	int ret = 0;
@@ -587,6 +587,8 @@ int daemon_attach(struct daemon *d, struct container *c, char **err)
 	/* arrival order decides co-location, also after a restart */
 	c->since_ms = old ? old->since_ms : bh_wall_ms();
 	c->colo = colocation_arrival(d->policy, d->inv, c);
+	/* old is freed below: whether c's state is news, now */
+	colo_fresh = !old || old->colo != c->colo;
 	if (old && same_enforcement(old, c) &&
 	    ruleset_same_facts(d->rs, old, c)) {
 		container_free(inventory_remove(d->inv, c->id));
@@ -624,7 +626,7 @@ done:
 		 c->colo == COLO_HELD ? ", held in quarantine (co-location)" :
 		 "");
 	record(d, c, NULL);
-	colo_update(d, old && old->colo == c->colo ? NULL : c);
+	colo_update(d, colo_fresh ? c : NULL);
 	notify_status(d);
 	if (regroup) {
 		struct conntrack_stats st;
