@@ -116,20 +116,40 @@ const struct colo_conflict *colocation_conflict(const struct colo_result *r,
 	return NULL;
 }
 
+static int by_container(const void *x, const void *y)
+{
+	const struct colo_conflict *a = *(const struct colo_conflict *const *)x;
+	const struct colo_conflict *b = *(const struct colo_conflict *const *)y;
+
+	return a->c < b->c ? -1 : a->c > b->c;
+}
+
 size_t colocation_changes(const struct policy *p, const struct inventory *inv,
 			  const struct colo_result *r,
 			  struct colo_change **out)
 {
 	uint8_t want = p->colo_mode == COLO_ENFORCE ? COLO_HELD : COLO_MIXING;
+	const struct colo_conflict **idx, **hit, *key;
+	struct colo_conflict key_c = { 0 };
 	size_t n = 0, cap = 0, i;
 	const struct colo_conflict *x;
 
 	*out = NULL;
+	/* by container, for a lookup per container: a scan of the
+	 * conflicts per container was quadratic (2.3 s at 100,000) */
+	idx = xmalloc((r->n + 1) * sizeof(*idx));
+	for (i = 0; i < r->n; i++)
+		idx[i] = &r->v[i];
+	qsort(idx, r->n, sizeof(*idx), by_container);
 	for (i = 0; i < inventory_count(inv); i++) {
 		struct container *c = inventory_at(inv, i);
 		uint8_t to;
 
-		x = colocation_conflict(r, c);
+		key_c.c = c;
+		key = &key_c;
+		hit = r->n ? bsearch(&key, idx, r->n, sizeof(*idx),
+				     by_container) : NULL;
+		x = hit ? *hit : NULL;
 		to = x ? want : COLO_NONE;
 		if (to == c->colo)
 			continue;
@@ -139,6 +159,7 @@ size_t colocation_changes(const struct policy *p, const struct inventory *inv,
 		(*out)[n].why = x;
 		n++;
 	}
+	free(idx);
 	return n;
 }
 
