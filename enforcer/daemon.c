@@ -1065,6 +1065,40 @@ static json_t *groups_json(struct daemon *d, json_t *list, const char *id)
 	return groups;
 }
 
+/* Each boundary with its place and what its drops counted
+ * (boundary_<name>, docs/ruleset.md "Boundaries"); [] without any. */
+static json_t *boundaries_json(struct daemon *d)
+{
+	const struct policy *p = d->policy;
+	struct status_counters sc = { NULL, d->counts };
+	json_t *a = json_array(), *v;
+	char name[64], *at;
+	size_t i;
+
+	if (!p || !p->n_boundaries)
+		return a;
+	sc.all = json_object();
+	if (nft_read_counters(d->nft, counter_cb, &sc) < 0)
+		log_warn("status: cannot read the kernel's counters");
+	for (i = 0; i < p->n_boundaries; i++) {
+		const struct boundary *b = &p->boundaries[i];
+
+		snprintf(name, sizeof(name), "boundary_%s", b->name);
+		v = json_object_get(sc.all, name);
+		at = xasprintf("%s:%u:%u", policy_file(p, b->loc.file),
+			       b->loc.line, b->loc.col);
+		json_array_append_new(a, json_pack(
+			"{s:s, s:s, s:I, s:I}", "name", b->name, "at", at,
+			"packets",
+			json_integer_value(json_object_get(v, "packets")),
+			"bytes",
+			json_integer_value(json_object_get(v, "bytes"))));
+		free(at);
+	}
+	json_decref(sc.all);
+	return a;
+}
+
 static json_t *op_status(struct daemon *d, json_t *req)
 {
 	char t1[32], t2[32];
@@ -1126,6 +1160,7 @@ static json_t *op_status(struct daemon *d, json_t *req)
 			       (json_int_t)d->last.cut.cut);
 	json_object_set_new(r, "last_reload", lr);
 	json_object_set_new(r, "groups", groups_json(d, containers, id));
+	json_object_set_new(r, "boundaries", boundaries_json(d));
 	if (containers)
 		json_object_set_new(r, "containers", containers);
 	json_object_set_new(r, "last_tamper", d->tamper.wall_ms ? json_pack(

@@ -64,6 +64,8 @@ c1=$(counter boundary_exposed-restricted)
 ok $? "the boundary's counter counted the drops ($c0 -> $c1)"
 kernel_matches_model
 ok $? "the kernel's table is the daemon's model, label sets included"
+st=$(bhctl status --json | jq -r '.boundaries[0] | .name + " " + (.packets >= 4 | tostring)')
+is "$st" "exposed-restricted true" "status lists the boundary with its drops"
 
 for i in $(seq 100); do
 	[ "$(grep -c '"boundary/exposed-restricted"' "$BHD_DENIED" 2>/dev/null)" -ge 2 ] &&
