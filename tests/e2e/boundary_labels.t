@@ -66,6 +66,8 @@ kernel_matches_model
 ok $? "the kernel's table is the daemon's model, label sets included"
 st=$(bhctl status --json | jq -r '.boundaries[0] | .name + " " + (.packets >= 4 | tostring)')
 is "$st" "exposed-restricted true" "status lists the boundary with its drops"
+bhctl status | grep -q "^boundary exposed-restricted (.*policy.yaml:7:3): [0-9]* packets dropped$"
+ok $? "  also in its text"
 
 for i in $(seq 100); do
 	[ "$(grep -c '"boundary/exposed-restricted"' "$BHD_DENIED" 2>/dev/null)" -ge 2 ] &&

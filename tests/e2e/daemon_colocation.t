@@ -50,6 +50,8 @@ is "$(bhctl status --json | jq -r '.containers[] | select(.name == "web") |
 	"  its group stays web, its state says held"
 is "$(probe_deny web tcp client 10.77.0.31 80)" drop \
 	"client -> web drops: web is in quarantine"
+bhctl status | grep -q "^co-location (enforce): 1 held in quarantine, 0 mixing, 1 conflicts reported; web$"
+ok $? "status (text) says who is held"
 is "$(probe_want pass tcp client 10.77.0.21 80)" pass "client -> zdb still passes"
 [ "$(bhd_counter colocation)" -ge 1 ]; ok $? "the colocation counter counts it"
 for i in $(seq 100); do
