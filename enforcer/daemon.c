@@ -475,6 +475,28 @@ static json_t *colocation_status(const struct daemon *d)
 			 "warn", "held", held, "mixing", mixing);
 }
 
+/* After a full commit (start-up, reload), whose classification decided
+ * co-location silently (colocation_mark): say once who is held or mixes,
+ * so that the log and journald tell it after a restart too. */
+static void colo_log_state(struct daemon *d)
+{
+	struct colo_result r;
+	size_t i;
+
+	if (!d->policy || d->policy->colo_mode == COLO_OFF)
+		return;
+	colocation_decide(d->policy, d->inv, &r);
+	for (i = 0; i < r.n; i++) {
+		struct colo_change x = { (struct container *)r.v[i].c,
+					 r.v[i].c->colo, &r.v[i] };
+		char *msg = colocation_text(d->policy, &x);
+
+		log_warn("co-location: %s", msg);
+		free(msg);
+	}
+	colo_result_free(&r);
+}
+
 /* After an attach or a detach: every container's co-location state
  * anew. Those that enter or leave quarantine do so in one transaction;
  * each change is logged and recorded. fresh: a container whose state was
@@ -812,6 +834,7 @@ int daemon_reload(struct daemon *d, const char *trigger, json_t **errors,
 		 "(%llu ms)", np->n_groups - GROUP_FIRST_USER, np->n_flows,
 		 inventory_count(d->inv),
 		 (unsigned long long)(bh_now_ms() - t0));
+	colo_log_state(d);
 	goto out;
 fail:
 	d->n_reload_failed++;
@@ -1611,6 +1634,7 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 		log_info("enforcing %s: %zu groups, %zu flows, %zu containers",
 			 o->policy_path, p->n_groups - GROUP_FIRST_USER,
 			 p->n_flows, inventory_count(d->inv));
+		colo_log_state(d);
 	}
 
 	/* 5. the outside world may talk to us (and change our table) */

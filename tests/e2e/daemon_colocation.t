@@ -70,8 +70,11 @@ bhd_stop; ok $? "bulkheadd stops"
 jq -e '[.[] | select(.since > 0)] | length == 3' "$BHD_STATE/inventory.json" \
 	>/dev/null 2>&1 || grep -q '"since"' "$BHD_STATE/inventory.journal"
 ok $? "the state file holds each container's arrival time"
+nlog=$(wc -l <"$BHD_LOG")
 bhd_start "$NS_TMP/policy.yaml" || { fail "daemon restarts"; done_testing; }
 is "$(held)" web "after the restart web is still the one held"
+tail -n +$((nlog + 1)) "$BHD_LOG" | grep -q "co-location: container web (id-web, low) shares this host's kernel with zdb (id-zdb, restricted).*held in quarantine"
+ok $? "  and the restarted daemon's log says so"
 is "$(probe_deny web tcp client 10.77.0.31 80)" drop \
 	"client -> web still drops after the restart"
 is "$(probe_want pass tcp client 10.77.0.21 80)" pass \
