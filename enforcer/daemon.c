@@ -507,7 +507,7 @@ static void colo_update(struct daemon *d, const struct container *fresh)
 	struct colo_change *ch = NULL;
 	struct nft_error ne = { 0 };
 	struct colo_result r;
-	bool cut = false;
+	bool cut = false, *moves;
 	size_t n, i;
 	int ret;
 
@@ -515,12 +515,18 @@ static void colo_update(struct daemon *d, const struct container *fresh)
 		return;
 	colocation_decide(d->policy, d->inv, &r);
 	n = colocation_changes(d->policy, d->inv, &r, &ch);
+	moves = xcalloc(n + 1, sizeof(*moves));
 	if (n && d->rs) {
 		delta = rs_delta_new();
-		for (i = 0; i < n; i++)
-			if ((ch[i].to == COLO_HELD) != (ch[i].c->colo == COLO_HELD))
+		/* only a change in or out of quarantine changes the kernel;
+		 * warn's mixing does not */
+		for (i = 0; i < n; i++) {
+			moves[i] = (ch[i].to == COLO_HELD) !=
+				   (ch[i].c->colo == COLO_HELD);
+			if (moves[i])
 				ruleset_container_delta(d->rs, ch[i].c,
 							RS_ELEM_DEL, delta);
+		}
 	}
 	for (i = 0; i < n; i++) {
 		if (ch[i].c == fresh)
@@ -538,8 +544,9 @@ static void colo_update(struct daemon *d, const struct container *fresh)
 	}
 	if (delta) {
 		for (i = 0; i < n; i++)
-			ruleset_container_delta(d->rs, ch[i].c, RS_ELEM_ADD,
-						delta);
+			if (moves[i])
+				ruleset_container_delta(d->rs, ch[i].c,
+							RS_ELEM_ADD, delta);
 		if (rs_delta_empty(delta))
 			ret = 0;
 		else if (ruleset_delta_overflows(d->rs, delta))
@@ -565,6 +572,7 @@ static void colo_update(struct daemon *d, const struct container *fresh)
 		cut_flows(d, &st);
 	}
 	rs_delta_free(delta);
+	free(moves);
 	free(ch);
 	colo_result_free(&r);
 }

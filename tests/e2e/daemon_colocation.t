@@ -118,6 +118,18 @@ rec=$(grep '"action":"colocation"' "$BHD_DENIED" | tail -1)
 is "$(echo "$rec" | jq -r '.bulkhead.colocation + " " + .bulkhead.mode + " " + .source.container.name + " " + .destination.container.name')" \
 	"mixing warn db2 web" "a warn record names db2 and web"
 
+# web goes: zdb and db2 no longer mix (warn: nothing moves in the kernel)
+d0=$(bhd_counter commits_delta)
+bhctl detach --id id-web >/dev/null
+is "$(bhctl status --json | jq -r '[.colocation.mixing[].name] | join(",")')" "" \
+	"web detached: nobody mixes any more"
+is "$(( $(bhd_counter commits_delta) - d0 ))" 1 "  one delta: web's detach only"
+is "$(grep -c '"colocation":"released"' "$BHD_DENIED")" 3 \
+	"  zdb and db2 are recorded as released (web earlier)"
+is "$(probe_want pass tcp client 10.77.0.21 80)" pass "client -> zdb passes"
+kernel_matches_model
+ok $? "the kernel's table is the daemon's model"
+
 bhd_stop; ok $? "bulkheadd exits 0 on SIGTERM (under ASan: no leak report)" ||
 	bhd_log_diag
 done_testing
