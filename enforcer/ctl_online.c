@@ -232,7 +232,7 @@ static long long num(json_t *o, const char *k)
 static void print_status(json_t *r)
 {
 	json_t *d = json_object_get(r, "daemon"), *p, *lr, *g, *m, *x, *dn;
-	json_t *tamper;
+	json_t *tamper, *y;
 	size_t i, j;
 
 	printf("bulkheadd %s, pid %lld, started %s, socket %s\n",
@@ -306,6 +306,21 @@ static void print_status(json_t *r)
 		       "to the file (%lld write errors); the next record "
 		       "written counts them\n", num(dn, "unwritten"),
 		       num(dn, "unwritten_packets"), num(dn, "write_errors"));
+	json_array_foreach(json_object_get(r, "boundaries"), i, x)
+		printf("boundary %s (%s): %lld packets dropped\n",
+		       str(x, "name"), str(x, "at"), num(x, "packets"));
+	dn = json_object_get(r, "colocation");
+	if (json_is_object(dn)) {
+		printf("co-location (%s): %zu held in quarantine, %zu mixing, "
+		       "%lld conflicts reported",
+		       str(dn, "mode"),
+		       json_array_size(json_object_get(dn, "held")),
+		       json_array_size(json_object_get(dn, "mixing")),
+		       num(json_object_get(r, "counters"), "colocation"));
+		json_array_foreach(json_object_get(dn, "held"), j, y)
+			printf("%s %s", j ? "," : ";", str(y, "name"));
+		printf("\n");
+	}
 	json_array_foreach(json_object_get(r, "engines"), i, x) {
 		printf("engine %s: %s%s since %s, %lld containers",
 		       str(x, "url"), str(x, "state"),

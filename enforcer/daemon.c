@@ -17,6 +17,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "bh_version.h"
+#include "colocation.h"
 #include "conntrack.h"
 #include "control.h"
 #include "daemon.h"
@@ -92,6 +93,7 @@ struct daemon {
 	uint64_t n_attach, n_detach, n_full, n_delta;
 	uint64_t state_errors;
 	uint64_t n_cut;			/* conntrack entries deleted, total */
+	uint64_t n_colocation;		/* co-location conflicts reported */
 	uint64_t last_commit_us;
 
 	/* someone else changed our tables: put them back */
@@ -148,6 +150,9 @@ static void classify_all(const struct policy *p, struct inventory *inv)
 
 	for (i = 0; i < inventory_count(inv); i++)
 		classify(p, inventory_at(inv, i));
+	/* before the full commit that follows: a held container never
+	 * enters its group's chains */
+	colocation_mark(p, inv);
 }
 
 static const char *group_name(const struct daemon *d, unsigned g)
@@ -303,6 +308,7 @@ static bool same_enforcement(const struct container *a,
 			     const struct container *b)
 {
 	return a->group == b->group && a->quarantined == b->quarantined &&
+	       a->colo == b->colo &&
 	       container_same_ports(a, b) && same_addrs(a, b);
 }
 
@@ -444,12 +450,156 @@ static void watch_tables(struct daemon *d)
 	}
 }
 
+/* ---- co-location (colocation.h) ---- */
+
+static void colo_report(struct daemon *d, const struct colo_change *x)
+{
+	char *msg = colocation_text(d->policy, x);
+
+	if (x->why) {
+		d->n_colocation++;
+		log_warn("co-location: %s", msg);
+	} else {
+		log_info("co-location: %s", msg);
+	}
+	free(msg);
+	denied_note(d->denied, colocation_record_json(d->policy, x,
+						      bh_wall_ms()));
+}
+
+/* {"mode", "held": [{"id","name"}], "mixing": [...]}, or null when the
+ * policy has no colocation setting */
+static json_t *colocation_status(const struct daemon *d)
+{
+	json_t *held = json_array(), *mixing = json_array();
+	size_t i;
+
+	if (!d->policy || d->policy->colo_mode == COLO_OFF) {
+		json_decref(held);
+		json_decref(mixing);
+		return json_null();
+	}
+	for (i = 0; i < inventory_count(d->inv); i++) {
+		const struct container *c = inventory_at(d->inv, i);
+
+		if (c->colo)
+			json_array_append_new(c->colo == COLO_HELD ? held :
+					      mixing, json_pack(
+				"{s:s, s:s}", "id", c->id, "name", c->name));
+	}
+	return json_pack("{s:s, s:o, s:o}", "mode",
+			 d->policy->colo_mode == COLO_ENFORCE ? "enforce" :
+			 "warn", "held", held, "mixing", mixing);
+}
+
+/* After a full commit (start-up, reload), whose classification decided
+ * co-location silently (colocation_mark): say once who is held or mixes,
+ * so that the log and journald tell it after a restart too. */
+static void colo_log_state(struct daemon *d)
+{
+	struct colo_result r;
+	size_t i;
+
+	if (!d->policy || d->policy->colo_mode == COLO_OFF)
+		return;
+	colocation_decide(d->policy, d->inv, &r);
+	for (i = 0; i < r.n; i++) {
+		struct colo_change x = { (struct container *)r.v[i].c,
+					 r.v[i].c->colo, &r.v[i] };
+		char *msg = colocation_text(d->policy, &x);
+
+		log_warn("co-location: %s", msg);
+		free(msg);
+	}
+	colo_result_free(&r);
+}
+
+/* After an attach or a detach: every container's co-location state
+ * anew. Those that enter or leave quarantine do so in one transaction;
+ * each change is logged and recorded. fresh: a container whose state was
+ * set on arrival (colocation_arrival), to report if it mixes. */
+static void colo_update(struct daemon *d, const struct container *fresh)
+{
+	struct rs_delta *delta = NULL;
+	struct colo_change *ch = NULL;
+	struct nft_error ne = { 0 };
+	struct colo_result r;
+	bool cut = false, *moves;
+	size_t n, i;
+	int ret;
+
+	if (!d->policy || d->policy->colo_mode == COLO_OFF)
+		return;
+	colocation_decide(d->policy, d->inv, &r);
+	n = colocation_changes(d->policy, d->inv, &r, &ch);
+	moves = xcalloc(n + 1, sizeof(*moves));
+	if (n && d->rs) {
+		delta = rs_delta_new();
+		/* only a change in or out of quarantine changes the kernel;
+		 * warn's mixing does not */
+		for (i = 0; i < n; i++) {
+			moves[i] = (ch[i].to == COLO_HELD) !=
+				   (ch[i].c->colo == COLO_HELD);
+			if (moves[i])
+				ruleset_container_delta(d->rs, ch[i].c,
+							RS_ELEM_DEL, delta);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (ch[i].c == fresh)
+			fresh = NULL;
+		colo_report(d, &ch[i]);
+		ch[i].c->colo = ch[i].to;
+		cut |= ch[i].to == COLO_HELD;
+	}
+	if (fresh && fresh->colo != COLO_NONE) {
+		struct colo_change x = { (struct container *)fresh, fresh->colo,
+					 colocation_conflict(&r, fresh) };
+
+		if (x.why)
+			colo_report(d, &x);
+	}
+	if (delta) {
+		for (i = 0; i < n; i++)
+			if (moves[i])
+				ruleset_container_delta(d->rs, ch[i].c,
+							RS_ELEM_ADD, delta);
+		if (rs_delta_empty(delta))
+			ret = 0;
+		else if (ruleset_delta_overflows(d->rs, delta))
+			ret = -ENOSPC;
+		else
+			ret = nft_commit_delta(d->nft, d->rs, delta, &ne);
+		if (ret == 0 && !rs_delta_empty(delta)) {
+			d->n_delta++;
+			ruleset_apply_delta(d->rs, delta);
+		} else if (ret < 0) {
+			char *err = NULL;
+
+			if (attach_full(d, &err) < 0) {
+				log_err("co-location: cannot move containers "
+					"in or out of quarantine: %s", err);
+				free(err);
+			}
+		}
+	}
+	if (cut) {
+		struct conntrack_stats st;
+
+		cut_flows(d, &st);
+	}
+	rs_delta_free(delta);
+	free(moves);
+	free(ch);
+	colo_result_free(&r);
+}
+
 int daemon_attach(struct daemon *d, struct container *c, char **err)
 {
 	struct container *old;
 	struct rs_delta *delta = NULL;
 	struct nft_error ne = { 0 };
-	bool regroup = false;
+	bool regroup = false, colo_fresh;
 	uint64_t t0;
 	int ret = 0;
 
@@ -466,12 +616,20 @@ int daemon_attach(struct daemon *d, struct container *c, char **err)
 		goto fail;
 	classify(d->policy, c);
 	old = inventory_find(d->inv, c->id);
-	if (old && same_enforcement(old, c)) {
+	/* arrival order decides co-location, also after a restart */
+	c->since_ms = old ? old->since_ms : bh_wall_ms();
+	c->colo = colocation_arrival(d->policy, d->inv, c);
+	/* old is freed below: whether c's state is news, now */
+	colo_fresh = !old || old->colo != c->colo;
+	if (old && same_enforcement(old, c) &&
+	    ruleset_same_facts(d->rs, old, c)) {
 		container_free(inventory_remove(d->inv, c->id));
 		inventory_add(d->inv, c);
 		goto done;
 	}
-	regroup = old && old->group != c->group;
+	/* new boundary labels can revoke flows as a new group can */
+	regroup = old && (old->group != c->group || old->colo != c->colo ||
+			  !ruleset_same_facts(d->rs, old, c));
 	delta = rs_delta_new();
 	if (old)
 		ruleset_container_delta(d->rs, old, RS_ELEM_DEL, delta);
@@ -495,9 +653,12 @@ int daemon_attach(struct daemon *d, struct container *c, char **err)
 	inventory_add(d->inv, c);
 done:
 	d->n_attach++;
-	log_info("%s %s (%s) in group %s", old ? "updated" : "attached",
-		 c->name, c->id, group_name(d, c->group));
+	log_info("%s %s (%s) in group %s%s", old ? "updated" : "attached",
+		 c->name, c->id, group_name(d, c->group),
+		 c->colo == COLO_HELD ? ", held in quarantine (co-location)" :
+		 "");
 	record(d, c, NULL);
+	colo_update(d, colo_fresh ? c : NULL);
 	notify_status(d);
 	if (regroup) {
 		struct conntrack_stats st;
@@ -571,6 +732,7 @@ int daemon_detach_many(struct daemon *d, char *const *ids, size_t n,
 		container_free(c);
 		d->n_detach++;
 	}
+	colo_update(d, NULL);
 	notify_status(d);
 out:
 	rs_delta_free(delta);
@@ -685,6 +847,7 @@ int daemon_reload(struct daemon *d, const char *trigger, json_t **errors,
 		 "(%llu ms)", np->n_groups - GROUP_FIRST_USER, np->n_flows,
 		 inventory_count(d->inv),
 		 (unsigned long long)(bh_now_ms() - t0));
+	colo_log_state(d);
 	goto out;
 fail:
 	d->n_reload_failed++;
@@ -848,6 +1011,9 @@ static json_t *container_json(const struct daemon *d,
 
 	json_object_set_new(o, "group", json_string(group_name(d, c->group)));
 	json_object_set_new(o, "quarantined", json_boolean(c->quarantined));
+	if (c->colo)
+		json_object_set_new(o, "colocation", json_string(
+			c->colo == COLO_HELD ? "held" : "mixing"));
 	if (!c->engine)
 		json_object_set_new(o, "engine", json_null());
 	return o;
@@ -962,6 +1128,40 @@ static json_t *groups_json(struct daemon *d, json_t *list, const char *id)
 	return groups;
 }
 
+/* Each boundary with its place and what its drops counted
+ * (boundary_<name>, docs/ruleset.md "Boundaries"); [] without any. */
+static json_t *boundaries_json(struct daemon *d)
+{
+	const struct policy *p = d->policy;
+	struct status_counters sc = { NULL, d->counts };
+	json_t *a = json_array(), *v;
+	char name[64], *at;
+	size_t i;
+
+	if (!p || !p->n_boundaries)
+		return a;
+	sc.all = json_object();
+	if (nft_read_counters(d->nft, counter_cb, &sc) < 0)
+		log_warn("status: cannot read the kernel's counters");
+	for (i = 0; i < p->n_boundaries; i++) {
+		const struct boundary *b = &p->boundaries[i];
+
+		snprintf(name, sizeof(name), "boundary_%s", b->name);
+		v = json_object_get(sc.all, name);
+		at = xasprintf("%s:%u:%u", policy_file(p, b->loc.file),
+			       b->loc.line, b->loc.col);
+		json_array_append_new(a, json_pack(
+			"{s:s, s:s, s:I, s:I}", "name", b->name, "at", at,
+			"packets",
+			json_integer_value(json_object_get(v, "packets")),
+			"bytes",
+			json_integer_value(json_object_get(v, "bytes"))));
+		free(at);
+	}
+	json_decref(sc.all);
+	return a;
+}
+
 static json_t *op_status(struct daemon *d, json_t *req)
 {
 	char t1[32], t2[32], hash[POLICY_HASH_STRLEN];
@@ -1026,14 +1226,17 @@ static json_t *op_status(struct daemon *d, json_t *req)
 			       (json_int_t)d->last.cut.cut);
 	json_object_set_new(r, "last_reload", lr);
 	json_object_set_new(r, "groups", groups_json(d, containers, id));
+	json_object_set_new(r, "boundaries", boundaries_json(d));
 	if (containers)
 		json_object_set_new(r, "containers", containers);
 	json_object_set_new(r, "last_tamper", d->tamper.wall_ms ? json_pack(
 		"{s:s, s:s, s:b}", "time", bh_rfc3339(d->tamper.wall_ms, t2),
 		"by", d->tamper.by, "restored", d->tamper.restored) :
 		json_null());
+	json_object_set_new(r, "colocation", colocation_status(d));
 	json_object_set_new(r, "counters", json_pack(
-		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		"colocation", (json_int_t)d->n_colocation,
 		"conntrack_cut", (json_int_t)d->n_cut,
 		"reloads", (json_int_t)d->n_reloads,
 		"reloads_failed", (json_int_t)d->n_reload_failed,
@@ -1535,6 +1738,7 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 		log_info("enforcing %s: %zu groups, %zu flows, %zu containers",
 			 o->policy_path, p->n_groups - GROUP_FIRST_USER,
 			 p->n_flows, inventory_count(d->inv));
+		colo_log_state(d);
 	}
 
 	/* 5. the outside world may talk to us (and change our table) */

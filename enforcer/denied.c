@@ -195,6 +195,28 @@ static void on_record(const struct flowlog_rec *r, void *arg)
 	count_record(dn, r);
 }
 
+void denied_note(struct denied *dn, json_t *o)
+{
+	uint64_t seq;
+
+	if (!dn) {
+		json_decref(o);
+		return;
+	}
+	seq = flowlog_seq_next(dn->fl);
+	json_object_set_new(json_object_get(o, "bulkhead"), "seq",
+			    json_integer((json_int_t)seq));
+	if (dn->journald)
+		sd_journal_send("MESSAGE=%s",
+				json_string_value(json_object_get(o, "message")),
+				"PRIORITY=4", "BULKHEAD_RECORD=%s",
+				json_string_value(json_object_get(
+					json_object_get(o, "bulkhead"), "record")),
+				"BULKHEAD_SEQ=%llu", (unsigned long long)seq,
+				NULL);
+	recfile_put(dn->rf, o, seq, 0);
+}
+
 /* ---- the kernel's counters (nft_read_counters: both bulkhead tables) */
 
 static struct ctr *ctr_find(struct denied *dn, const char *name)

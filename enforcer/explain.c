@@ -111,7 +111,8 @@ static int first_cidrs_group(const struct policy *p, const struct bh_addr *a)
 static unsigned container_group(const struct policy *p,
 				const struct container *c)
 {
-	unsigned g = c->quarantined ? GROUP_QUARANTINE : c->group;
+	unsigned g = container_in_quarantine(c) ? GROUP_QUARANTINE :
+					       c->group;
 
 	if (g >= p->n_groups || !policy_is_container_group(p, g))
 		g = GROUP_UNASSIGNED;
@@ -292,6 +293,43 @@ static void judge(const struct policy *p, const struct inventory *inv,
 		 "match no group have no lateral flows)" : ""));
 }
 
+static void side_facts(const struct policy *p, const struct explain_side *s,
+		       struct policy_facts *f)
+{
+	if (s->c) {
+		policy_facts_container(p, (unsigned)s->group, s->c->labels,
+				       s->c->n_labels, f);
+		return;
+	}
+	memset(f, 0, sizeof(*f));
+	f->world = s->group == GROUP_WORLD;
+}
+
+/* The forward chain meets the boundaries (docs/ruleset.md, "Boundaries")
+ * before the dispatch: a boundary's drop wins over any flow. */
+static void judge_boundaries(const struct policy *p, struct explain_result *r)
+{
+	struct policy_facts from, to;
+	const struct boundary *b;
+	int i;
+
+	side_facts(p, &r->src, &from);
+	side_facts(p, &r->dst, &to);
+	i = policy_boundary_crossed(p, &from, &to);
+	if (i < 0)
+		return;
+	b = &p->boundaries[i];
+	r->verdict = EXPLAIN_DENY;
+	r->flow = NULL;
+	r->port = NULL;
+	r->intra = false;
+	snprintf(r->chain, sizeof(r->chain), "boundary_%s", b->name);
+	snprintf(r->reason, sizeof(r->reason),
+		 "crosses boundary '%s' (%s:%u:%u), judged by each container's own sensitivity and risk labels as well as its group's",
+		 b->name, policy_file(p, b->loc.file), b->loc.line,
+		 b->loc.col);
+}
+
 void explain_decide(const struct policy *p, const struct inventory *inv,
 		    const struct explain_host *h, const struct bh_addr *src,
 		    const struct bh_addr *dst, uint8_t proto, uint16_t dport,
@@ -329,6 +367,8 @@ void explain_decide(const struct policy *p, const struct inventory *inv,
 		judge(p, inv, h, container_group(p, r->src.c), false, proto,
 		      dport, r);
 	}
+	if (r->chain[0] && !src_local && !dst_local && p->n_boundaries)
+		judge_boundaries(p, r);
 	if (!r->chain[0]) {
 		r->verdict = EXPLAIN_NOT_OURS;
 		snprintf(r->reason, sizeof(r->reason), "neither side is a "

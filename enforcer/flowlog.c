@@ -92,6 +92,8 @@ const char *flowlog_kind_str(enum flowlog_kind k)
 
 const char *flowlog_rule_name(const struct flowlog_rule *r)
 {
+	if (r->boundary[0])
+		return r->boundary_rule;
 	if (r->dir == FL_DIR_SPOOF)
 		return "spoofed";
 	if (!strcmp(r->group, "quarantine"))
@@ -158,6 +160,22 @@ bool flowlog_parse_prefix(const char *s, struct flowlog_rule *r)
 
 	if (strncmp(s, "bh/", 3))
 		return false;
+	r->boundary[0] = '\0';
+	if (!strncmp(s + 3, "boundary/", 9)) {
+		grp = s + 12;
+		act = strchr(grp, '/');
+		if (!act || strcmp(act, "/deny") ||
+		    !valid_group_name(grp, (size_t)(act - grp)))
+			return false;
+		r->dir = FL_DIR_IN;
+		r->audit = false;
+		r->group[0] = '\0';
+		memcpy(r->boundary, grp, (size_t)(act - grp));
+		r->boundary[act - grp] = '\0';
+		snprintf(r->boundary_rule, sizeof(r->boundary_rule),
+			 "boundary/%s", r->boundary);
+		return true;
+	}
 	dir = s + 3;
 	grp = strchr(dir, '/');
 	if (!grp || !parse_dir(dir, (size_t)(grp - dir), &r->dir))
@@ -188,6 +206,7 @@ bool flowlog_parse_counter(const char *name, struct flowlog_rule *r,
 {
 	const char *rest, *grp;
 
+	r->boundary[0] = '\0';
 	if (!strncmp(name, "spoofed_", 8)) {
 		/* the bridge table's anti-spoofing chains: never rate
 		 * limited, so there is no unlogged twin */
@@ -345,6 +364,7 @@ static uint32_t agg_hash(const struct bh_addr *src, const struct bh_addr *dst,
 	h = h * 0x9e3779b1u ^ bh_addr_hash(dst);
 	h = h * 0x9e3779b1u ^ ((uint32_t)proto << 16 | dkey);
 	h = h * 0x9e3779b1u ^ bh_str_hash(r->group);
+	h = h * 0x9e3779b1u ^ bh_str_hash(r->boundary);
 	return h ^ (uint32_t)r->dir << 1 ^ (uint32_t)r->audit;
 }
 
@@ -355,7 +375,8 @@ static bool agg_match(const struct agg *a, const struct bh_addr *src,
 	return a->proto == proto && a->dkey == dkey &&
 	       bh_addr_eq(&a->src, src) && bh_addr_eq(&a->dst, dst) &&
 	       a->rule.dir == r->dir && a->rule.audit == r->audit &&
-	       !strcmp(a->rule.group, r->group);
+	       !strcmp(a->rule.group, r->group) &&
+	       !strcmp(a->rule.boundary, r->boundary);
 }
 
 static void agg_free(struct agg *a)
@@ -464,7 +485,7 @@ static void port_group(const struct flowlog *fl, const char *ifname,
 	const struct container *c = fl->inv && ifname[0] ?
 		inventory_find_ifname(fl->inv, ifname) : NULL;
 
-	set_group(group, c ? group_name(fl, c->quarantined ?
+	set_group(group, c ? group_name(fl, container_in_quarantine(c) ?
 					GROUP_QUARANTINE : c->group) : NULL);
 }
 
@@ -495,6 +516,9 @@ static void attribute(const struct flowlog *fl, const struct bh_addr *a,
 	if (c) {
 		*cid = xstrdup(c->id);
 		*cname = c->name ? xstrdup(c->name) : NULL;
+		set_group(group, group_name(fl, container_in_quarantine(c) ?
+					    GROUP_QUARANTINE : c->group));
+		return;
 	}
 	set_group(group, g);
 }
@@ -643,8 +667,11 @@ void flowlog_packet(struct flowlog *fl, const struct nflog_pkt *p)
 	}
 	attribute(fl, &p->dst, a->dst_group, &a->dst_cid, &a->dst_cname);
 	/* The rule that logged the packet is authoritative for its side,
-	 * also when the container has gone since. */
-	if (rule.dir == FL_DIR_IN)
+	 * also when the container has gone since. A boundary's rule names
+	 * no group: both sides are what their addresses say. */
+	if (!rule.group[0])
+		;
+	else if (rule.dir == FL_DIR_IN)
 		set_group(a->dst_group, rule.group);
 	else
 		set_group(a->src_group, rule.group);
@@ -661,6 +688,12 @@ void flowlog_packet(struct flowlog *fl, const struct nflog_pkt *p)
 	a->next = fl->b[h & (fl->nb - 1)];
 	fl->b[h & (fl->nb - 1)] = a;
 	fl->n++;
+}
+
+uint64_t flowlog_seq_next(struct flowlog *fl)
+{
+	fl->st.records++;
+	return ++fl->seq;
 }
 
 void flowlog_lost(struct flowlog *fl, uint64_t n)

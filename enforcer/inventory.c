@@ -509,6 +509,8 @@ struct container *container_dup(const struct container *c)
 	d->source = c->source;
 	d->engine = c->engine ? xstrdup(c->engine) : NULL;
 	d->quarantined = c->quarantined;
+	d->colo = c->colo;
+	d->since_ms = c->since_ms;
 	d->group = c->group;
 	return d;
 }
@@ -1014,6 +1016,14 @@ struct container *container_from_json(const json_t *o,
 	}
 	if (how == CJ_ENTRY && json_is_string(v) && c->source == SRC_ENGINE)
 		c->engine = xstrdup(json_string_value(v));
+	v = json_object_get(o, "since");
+	if (how == CJ_ENTRY && v && (!json_is_integer(v) ||
+				     json_integer_value(v) < 0)) {
+		*err = xstrdup("\"since\" must be a time in ms since 1970");
+		goto fail;
+	}
+	if (how == CJ_ENTRY && v)
+		c->since_ms = (uint64_t)json_integer_value(v);
 	return c;
 fail:
 	container_free(c);
@@ -1167,6 +1177,9 @@ json_t *container_to_json(const struct container *c)
 		json_object_set_new(o, "quarantined", json_true());
 	if (c->engine)
 		json_object_set_new(o, "engine", json_string(c->engine));
+	if (c->since_ms)
+		json_object_set_new(o, "since",
+				    json_integer((json_int_t)c->since_ms));
 	return o;
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <time.h>
 
 #include "policy.h"
 
@@ -295,6 +296,16 @@ static void group_free(struct group *g)
 	}
 	free(g->match);
 	free(g->cidrs);
+	free(g->risk);
+}
+
+static void boundary_end_free(struct boundary_end *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->n_risks; i++)
+		free(e->risks[i]);
+	free(e->risks);
 }
 
 void policy_free(struct policy *p)
@@ -313,6 +324,13 @@ void policy_free(struct policy *p)
 		free(p->flows[i].ports);
 	}
 	free(p->flows);
+	for (i = 0; i < p->n_boundaries; i++) {
+		free(p->boundaries[i].name);
+		free(p->boundaries[i].description);
+		boundary_end_free(&p->boundaries[i].from);
+		boundary_end_free(&p->boundaries[i].to);
+	}
+	free(p->boundaries);
 	for (i = 0; i < p->n_files; i++)
 		free(p->files[i]);
 	free(p->files);
@@ -443,7 +461,7 @@ out:
 	return best;
 }
 
-static const char *sens_str(enum sensitivity s)
+const char *policy_sens_str(enum sensitivity s)
 {
 	switch (s) {
 	case SENS_LOW: return "low";
@@ -456,7 +474,192 @@ static const char *sens_str(enum sensitivity s)
 
 const char *policy_sensitivity_str(enum sensitivity s)
 {
-	return s == SENS_UNSET ? NULL : sens_str(s);
+	return s == SENS_UNSET ? NULL : policy_sens_str(s);
+}
+
+/* Howard Hinnant's days_from_civil / civil_from_days */
+static int32_t days_from_civil(int y, unsigned m, unsigned d)
+{
+	int era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int32_t)doe - 719468;
+}
+
+bool policy_parse_day(const char *s, int32_t *day)
+{
+	static const unsigned mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30,
+					  31, 30, 31 };
+	unsigned y, m, d;
+	int n = 0;
+
+	if (strlen(s) != 10 || sscanf(s, "%4u-%2u-%2u%n", &y, &m, &d, &n) != 3 ||
+	    n != 10 || s[4] != '-' || s[7] != '-' || y < 1970 || m < 1 ||
+	    m > 12 || d < 1 || d > mdays[m - 1])
+		return false;
+	if (m == 2 && d == 29 && !(y % 4 == 0 && (y % 100 || y % 400 == 0)))
+		return false;
+	*day = days_from_civil((int)y, m, d);
+	return true;
+}
+
+const char *policy_day_str(int32_t day, char *buf)
+{
+	int32_t z = day + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int y = (int)yoe + era * 400;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	unsigned d = doy - (153 * mp + 2) / 5 + 1;
+	unsigned m = mp < 10 ? mp + 3 : mp - 9;
+
+	sprintf(buf, "%04d-%02u-%02u", y + (m <= 2), m % 100, d % 100);
+	return buf;
+}
+
+int32_t policy_today(void)
+{
+	return (int32_t)(time(NULL) / 86400);
+}
+
+const char *policy_group_risk(const struct group *g)
+{
+	size_t i;
+
+	if (g->risk)
+		return g->risk;
+	for (i = 0; i < g->n_match; i++)
+		if (!strcmp(g->match[i].key, "risk"))
+			return g->match[i].value;
+	return NULL;
+}
+
+bool policy_boundary_end_holds(const struct boundary_end *e,
+			       enum sensitivity s, const char *risk)
+{
+	size_t i;
+
+	if (e->kind != BE_LABELS)
+		return false;
+	if (e->sens_mask && !(e->sens_mask & 1u << s))
+		return false;
+	if (!e->n_risks)
+		return true;
+	for (i = 0; risk && i < e->n_risks; i++)
+		if (!strcmp(e->risks[i], risk))
+			return true;
+	return false;
+}
+
+bool policy_boundary_end_group(const struct policy *p,
+			       const struct boundary_end *e, unsigned g)
+{
+	const struct group *gr;
+
+	if (g >= p->n_groups)
+		return false;
+	if (e->kind == BE_WORLD)
+		return g == GROUP_WORLD;
+	if (g == GROUP_HOST || g == GROUP_WORLD || g == GROUP_QUARANTINE)
+		return false;
+	gr = &p->groups[g];
+	return policy_boundary_end_holds(e, gr->sensitivity,
+					 policy_group_risk(gr));
+}
+
+void policy_facts_container(const struct policy *p, unsigned g,
+			    const struct kv *labels, size_t n_labels,
+			    struct policy_facts *f)
+{
+	const struct group *gr = g < p->n_groups ? &p->groups[g] : NULL;
+	const char *k;
+	size_t i;
+	int s;
+
+	memset(f, 0, sizeof(*f));
+	if (gr && gr->sensitivity != SENS_UNSET)
+		f->sens = 1u << gr->sensitivity;
+	f->risk[0] = gr ? policy_group_risk(gr) : NULL;
+	for (i = 0; i < n_labels; i++) {
+		k = unprefixed(p, labels[i].key);
+		if (!k)
+			continue;
+		if (!strcmp(k, "sensitivity")) {
+			for (s = SENS_LOW; s <= SENS_RESTRICTED; s++)
+				if (!strcmp(labels[i].value,
+					    policy_sens_str((enum sensitivity)s)))
+					f->sens |= 1u << s;
+		} else if (!strcmp(k, "risk")) {
+			f->risk[1] = labels[i].value;
+		}
+	}
+	if (!f->sens)
+		f->sens = 1u << SENS_UNSET;
+}
+
+static bool end_holds_facts(const struct boundary_end *e,
+			    const struct policy_facts *f)
+{
+	size_t i, j;
+
+	if (e->kind == BE_WORLD)
+		return f->world;
+	if (!(f->sens & (e->sens_mask ? e->sens_mask : ~0u)))
+		return false;
+	if (!e->n_risks)
+		return true;
+	for (i = 0; i < e->n_risks; i++)
+		for (j = 0; j < 2; j++)
+			if (f->risk[j] && !strcmp(f->risk[j], e->risks[i]))
+				return true;
+	return false;
+}
+
+int policy_boundary_crossed(const struct policy *p,
+			    const struct policy_facts *from,
+			    const struct policy_facts *to)
+{
+	size_t i;
+
+	for (i = 0; i < p->n_boundaries; i++)
+		if (end_holds_facts(&p->boundaries[i].from, from) &&
+		    end_holds_facts(&p->boundaries[i].to, to))
+			return (int)i;
+	return -1;
+}
+
+void policy_boundary_end_str(const struct boundary_end *e, struct strbuf *sb)
+{
+	const char *sep = "";
+	size_t i;
+	int s;
+
+	if (e->kind == BE_WORLD) {
+		sb_puts(sb, "world");
+		return;
+	}
+	if (e->sens_mask) {
+		sb_puts(sb, "sensitivity=");
+		for (s = SENS_UNSET; s <= SENS_RESTRICTED; s++)
+			if (e->sens_mask & 1u << s) {
+				sb_printf(sb, "%s%s", sep,
+					  policy_sens_str((enum sensitivity)s));
+				sep = "|";
+			}
+	}
+	if (e->n_risks) {
+		sb_printf(sb, "%srisk=", e->sens_mask ? " " : "");
+		for (i = 0; i < e->n_risks; i++)
+			sb_printf(sb, "%s%s", i ? "|" : "", e->risks[i]);
+	}
+	if (!e->sens_mask && !e->n_risks)
+		sb_puts(sb, "any group");
 }
 
 /* "tcp/80", "udp/1000-2000", "icmp", "any", "tcp" for every tcp port. */
@@ -584,12 +787,39 @@ static void print_group(FILE *out, const struct policy *p,
 			fprintf(out, " %s", bh_addr_str(&g->cidrs[i], buf));
 		fputc('\n', out);
 	}
-	fprintf(out, "  sensitivity %s\n", sens_str(g->sensitivity));
+	fprintf(out, "  sensitivity %s\n", policy_sens_str(g->sensitivity));
+	if (g->risk)
+		fprintf(out, "  risk        %s\n", g->risk);
 	fprintf(out, "  mode        %s\n",
 		g->mode == MODE_AUDIT ? "audit" : "enforce");
+	if (g->until_day) {
+		char day[16];
+
+		fprintf(out, "  until       %s\n",
+			policy_day_str(g->until_day, day));
+	}
 	if (g->kind == GK_LABELS)
 		fprintf(out, "  intra       %s\n",
 			g->intra_allow ? "allow" : "deny");
+}
+
+/* "boundary NAME: FROM -> TO  # file:line:col" */
+static void print_boundary(FILE *out, const struct policy *p,
+			   const struct boundary *b)
+{
+	struct strbuf sb = { 0 };
+
+	policy_boundary_end_str(&b->from, &sb);
+	sb_puts(&sb, " -> ");
+	policy_boundary_end_str(&b->to, &sb);
+	fprintf(out, "boundary %s: %s", b->name, sb.buf);
+	print_loc(out, p, &b->loc);
+	if (b->description) {
+		fprintf(out, "  description ");
+		print_text(out, b->description);
+		fputc('\n', out);
+	}
+	sb_free(&sb);
 }
 
 void policy_print(const struct policy *p, FILE *out)
@@ -610,10 +840,27 @@ void policy_print(const struct policy *p, FILE *out)
 	print_duration(out, p->log_window_ms);
 	fprintf(out, "\n  log.rate     %u/%s\n", p->log_rate,
 		rate_unit(p->log_rate_unit_s));
+	if (p->colo_mode != COLO_OFF) {
+		int x, y;
+
+		fprintf(out, "  colocation   %s:",
+			p->colo_mode == COLO_ENFORCE ? "enforce" : "warn");
+		for (x = SENS_RESTRICTED; x >= SENS_UNSET; x--)
+			for (y = x - 1; y >= SENS_UNSET; y--)
+				if (p->colo_forbid[x] & 1u << y)
+					fprintf(out, " %s+%s",
+						policy_sens_str((enum sensitivity)x),
+						policy_sens_str((enum sensitivity)y));
+		fputc('\n', out);
+	}
 	fputc('\n', out);
 	for (i = 0; i < p->n_groups; i++)
 		print_group(out, p, &p->groups[i]);
 	fputc('\n', out);
+	for (i = 0; i < p->n_boundaries; i++)
+		print_boundary(out, p, &p->boundaries[i]);
+	if (p->n_boundaries)
+		fputc('\n', out);
 	/* One line per (from, to) pair: what the ruleset will hold, in
 	 * declaration order, ports sorted and without repeats. */
 	for (i = 0; i < p->n_flows; i++) {

@@ -27,6 +27,7 @@
 #define DESCRIPTION_MAX 1024
 #define PREFIX_MAX 64
 #define MATCH_MAX 64
+#define BOUNDARIES_MAX 256
 
 enum ytype { Y_SCALAR, Y_MAP, Y_SEQ };
 
@@ -49,6 +50,8 @@ struct loader {
 	struct ynode **roots;		/* per file; NULL when unusable */
 	size_t groups_cap;
 	size_t flows_cap;
+	size_t boundaries_cap;
+	bool bnd_bad[BOUNDARIES_MAX];	/* per boundary: had an error */
 	bool *bad;			/* per group: had an error */
 	size_t bad_cap;
 	bool *mentioned;		/* per group: named by a flow */
@@ -491,11 +494,73 @@ static bool parse_rate(const char *s, uint32_t *rate, uint32_t *unit)
 	return false;
 }
 
+static bool sens_parse(const char *s, enum sensitivity *out);
+
+/* colocation: { mode: warn|enforce, forbid: [[restricted, low], ...] } */
+static void load_colocation(struct loader *L, const struct ynode *v)
+{
+	static const char *const keys[] = { "mode", "forbid" };
+	const struct ynode *f[ARRAY_SIZE(keys)], *pair;
+	struct policy *p = L->p;
+	enum sensitivity a[2];
+	size_t i, j;
+	bool ok;
+
+	if (!want(L, v, Y_MAP, "colocation"))
+		return;
+	map_fields(L, v, "colocation", keys, ARRAY_SIZE(keys), f);
+	if (!f[0] || !f[1]) {
+		err(L, v, "colocation needs mode (warn or enforce) and forbid (pairs of levels, such as [restricted, low])");
+		return;
+	}
+	if (want(L, f[0], Y_SCALAR, "colocation.mode")) {
+		if (!strcmp(f[0]->s, "warn"))
+			p->colo_mode = COLO_WARN;
+		else if (!strcmp(f[0]->s, "enforce"))
+			p->colo_mode = COLO_ENFORCE;
+		else
+			err(L, f[0], "colocation.mode must be warn or enforce, not '%s'",
+			    f[0]->s);
+	}
+	if (f[1]->type == Y_SEQ && !f[1]->n) {
+		err(L, f[1], "colocation.forbid is empty; list at least one pair, such as [restricted, low]");
+		return;
+	}
+	if (!want(L, f[1], Y_SEQ, "colocation.forbid"))
+		return;
+	for (i = 0; i < f[1]->n; i++) {
+		pair = f[1]->kid[i];
+		if (pair->type != Y_SEQ || pair->n != 2) {
+			err(L, pair, "a colocation.forbid entry is a pair of levels, such as [restricted, low]");
+			continue;
+		}
+		ok = true;
+		for (j = 0; j < 2; j++) {
+			if (!want(L, pair->kid[j], Y_SCALAR, "a level")) {
+				ok = false;
+			} else if (!sens_parse(pair->kid[j]->s, &a[j])) {
+				err(L, pair->kid[j], "a level is low, moderate, high, restricted or unset, not '%s'",
+				    pair->kid[j]->s);
+				ok = false;
+			}
+		}
+		if (!ok)
+			continue;
+		if (a[0] == a[1]) {
+			err(L, pair, "[%s, %s] pairs a level with itself: containers of one level may always share a kernel",
+			    policy_sens_str(a[0]), policy_sens_str(a[1]));
+			continue;
+		}
+		p->colo_forbid[a[0]] |= 1u << a[1];
+		p->colo_forbid[a[1]] |= 1u << a[0];
+	}
+}
+
 static void load_settings(struct loader *L, const struct ynode *key,
 			  const struct ynode *v)
 {
 	static const char *const keys[] = { "label_prefix", "unassigned",
-					    "log" };
+					    "log", "colocation" };
 	static const char *const log_keys[] = { "window", "rate" };
 	const struct ynode *f[ARRAY_SIZE(keys)], *lf[ARRAY_SIZE(log_keys)];
 	struct policy *p = L->p;
@@ -525,6 +590,8 @@ static void load_settings(struct loader *L, const struct ynode *key,
 	    strcmp(f[1]->s, "deny"))
 		err(L, f[1], "unassigned must be deny (containers that match no group get no lateral flows), not '%s'",
 		    f[1]->s);
+	if (f[3])
+		load_colocation(L, f[3]);
 	if (!f[2] || !want(L, f[2], Y_MAP, "log"))
 		return;
 	map_fields(L, f[2], "log", log_keys, ARRAY_SIZE(log_keys), lf);
@@ -793,7 +860,8 @@ static void load_group(struct loader *L, const struct ynode *k,
 		       const struct ynode *v)
 {
 	static const char *const keys[] = { "description", "match", "cidrs",
-					    "sensitivity", "mode", "intra" };
+					    "sensitivity", "mode", "intra",
+					    "risk", "until" };
 	static const char *const sens[] = {
 		[SENS_UNSET] = NULL, [SENS_LOW] = "low",
 		[SENS_MODERATE] = "moderate", [SENS_HIGH] = "high",
@@ -892,8 +960,198 @@ static void load_group(struct loader *L, const struct ynode *k,
 		else
 			ok = false;
 	}
+	if (f[7] && want(L, f[7], Y_SCALAR, "until")) {
+		int32_t day;
+
+		if (!policy_parse_day(f[7]->s, &day)) {
+			err(L, f[7], "until '%s' must be a date, YYYY-MM-DD",
+			    f[7]->s);
+			ok = false;
+		} else if (g->mode != MODE_AUDIT) {
+			err(L, f[7], "until is the end of an audit: it needs mode: audit");
+			ok = false;
+		} else {
+			g->until_day = day;
+			g->until_loc = loc_of(L, f[7]);
+		}
+	} else if (f[7]) {
+		ok = false;
+	}
+	if (f[6] && want(L, f[6], Y_SCALAR, "risk")) {
+		if (name_ok(f[6]->s)) {
+			g->risk = xstrdup(f[6]->s);
+		} else {
+			err(L, f[6], "bad risk '%s': a risk profile is a lowercase word such as exposed or internal ([a-z][a-z0-9_-]{0,30})",
+			    f[6]->s);
+			ok = false;
+		}
+	} else if (f[6]) {
+		ok = false;
+	}
 	if (!ok)
 		mark_bad(L, gi);
+}
+
+static bool sens_parse(const char *s, enum sensitivity *out)
+{
+	int i;
+
+	for (i = SENS_UNSET; i <= SENS_RESTRICTED; i++)
+		if (!strcmp(s, policy_sens_str((enum sensitivity)i))) {
+			*out = (enum sensitivity)i;
+			return true;
+		}
+	return false;
+}
+
+/* A word or a list of words: calls one() on each; false when any fails. */
+static bool load_words(struct loader *L, const struct ynode *v,
+		       const char *what,
+		       bool (*one)(struct loader *, const struct ynode *,
+				   struct boundary_end *),
+		       struct boundary_end *e)
+{
+	bool ok = true;
+	size_t i;
+
+	if (v->type == Y_SEQ && v->n == 0) {
+		err(L, v, "%s is an empty list; name at least one", what);
+		return false;
+	}
+	if (v->type != Y_SEQ)
+		return want(L, v, Y_SCALAR, what) && one(L, v, e);
+	for (i = 0; i < v->n; i++)
+		ok &= want(L, v->kid[i], Y_SCALAR, what) &&
+		      one(L, v->kid[i], e);
+	return ok;
+}
+
+static bool end_sens(struct loader *L, const struct ynode *n,
+		     struct boundary_end *e)
+{
+	enum sensitivity s;
+
+	if (!sens_parse(n->s, &s)) {
+		err(L, n, "sensitivity must be low, moderate, high, restricted or unset, not '%s'",
+		    n->s);
+		return false;
+	}
+	e->sens_mask |= 1u << s;
+	return true;
+}
+
+static bool end_risk(struct loader *L, const struct ynode *n,
+		     struct boundary_end *e)
+{
+	if (!name_ok(n->s)) {
+		err(L, n, "bad risk '%s': a risk profile is a lowercase word such as exposed or internal ([a-z][a-z0-9_-]{0,30})",
+		    n->s);
+		return false;
+	}
+	e->risks = xrealloc(e->risks, (e->n_risks + 1) * sizeof(*e->risks));
+	e->risks[e->n_risks++] = xstrdup(n->s);
+	return true;
+}
+
+/* from/to of a boundary: `world`, or { sensitivity: ..., risk: ... }. */
+static bool load_boundary_end(struct loader *L, const struct ynode *v,
+			      const char *what, struct boundary_end *e)
+{
+	static const char *const keys[] = { "sensitivity", "risk" };
+	const struct ynode *f[ARRAY_SIZE(keys)];
+	bool ok;
+
+	if (v->type == Y_SCALAR && !is_null(v)) {
+		if (!strcmp(v->s, "world")) {
+			e->kind = BE_WORLD;
+			return true;
+		}
+		err(L, v, "boundary %s must be world or a mapping of sensitivity and risk, such as { sensitivity: restricted }, not '%s'",
+		    what, v->s);
+		return false;
+	}
+	if (!want(L, v, Y_MAP, what))
+		return false;
+	ok = map_fields(L, v, what, keys, ARRAY_SIZE(keys), f);
+	if (!f[0] && !f[1]) {
+		err(L, v, "boundary %s names neither sensitivity nor risk",
+		    what);
+		return false;
+	}
+	if (f[0])
+		ok &= load_words(L, f[0], "sensitivity", end_sens, e);
+	if (f[1])
+		ok &= load_words(L, f[1], "risk", end_risk, e);
+	return ok;
+}
+
+static void load_boundary(struct loader *L, const struct ynode *k,
+			  const struct ynode *v)
+{
+	static const char *const keys[] = { "description", "from", "to" };
+	const struct ynode *f[ARRAY_SIZE(keys)];
+	struct policy *p = L->p;
+	struct boundary b = { 0 };
+	bool ok = true;
+	size_t i;
+
+	if (k->type != Y_SCALAR) {
+		err(L, k, "a boundary name must be a word, not %s", kind_of(k));
+		return;
+	}
+	if (!name_ok(k->s)) {
+		err(L, k, "bad boundary name '%s': a name is a lowercase letter followed by up to 30 lowercase letters, digits, '_' or '-'",
+		    k->s);
+		return;
+	}
+	for (i = 0; i < p->n_boundaries; i++)
+		if (!strcmp(p->boundaries[i].name, k->s)) {
+			err(L, k, "duplicate boundary '%s' (first defined at %s:%u:%u)",
+			    k->s, policy_file(p, p->boundaries[i].loc.file),
+			    p->boundaries[i].loc.line,
+			    p->boundaries[i].loc.col);
+			return;
+		}
+	if (p->n_boundaries == BOUNDARIES_MAX) {
+		err(L, k, "boundary '%s' is one too many: a policy holds at most %d",
+		    k->s, BOUNDARIES_MAX);
+		return;
+	}
+	b.loc = loc_of(L, k);
+	if (!want(L, v, Y_MAP, "a boundary"))
+		return;
+	ok = map_fields(L, v, "a boundary", keys, ARRAY_SIZE(keys), f);
+	if (f[0] && want(L, f[0], Y_SCALAR, "description")) {
+		if (f[0]->len > DESCRIPTION_MAX) {
+			err(L, f[0], "description is longer than %d bytes",
+			    DESCRIPTION_MAX);
+			ok = false;
+		} else {
+			b.description = xstrdup(f[0]->s);
+		}
+	} else if (f[0]) {
+		ok = false;
+	}
+	for (i = 1; i < 3; i++)
+		if (!f[i]) {
+			err(L, k, "boundary '%s' needs '%s'", k->s, keys[i]);
+			ok = false;
+		}
+	if (f[1])
+		ok &= load_boundary_end(L, f[1], "from", &b.from);
+	if (f[2])
+		ok &= load_boundary_end(L, f[2], "to", &b.to);
+	if (ok && b.from.kind == BE_WORLD && b.to.kind == BE_WORLD) {
+		err(L, k, "boundary '%s' runs from world to world: nothing bulkhead judges", k->s);
+		ok = false;
+	}
+	b.name = xstrdup(k->s);
+	/* even a bad one, so that a second definition is reported as
+	 * such; flows are not held against it */
+	L->bnd_bad[p->n_boundaries] = !ok;
+	xgrow(&p->boundaries, &L->boundaries_cap, p->n_boundaries + 1,
+	      sizeof(*p->boundaries));
+	p->boundaries[p->n_boundaries++] = b;
 }
 
 /* Version, settings and groups of one file; flows wait until every file's
@@ -901,12 +1159,12 @@ static void load_group(struct loader *L, const struct ynode *k,
 static void load_top(struct loader *L, const struct ynode *root)
 {
 	static const char *const keys[] = { "version", "settings", "groups",
-					    "flows" };
+					    "flows", "boundaries" };
 	const struct ynode *f[ARRAY_SIZE(keys)], *k = NULL;
 	size_t i;
 
 	if (root->type != Y_MAP) {
-		err(L, root, "the top level must be a mapping (version, settings, groups, flows), not %s",
+		err(L, root, "the top level must be a mapping (version, settings, groups, flows, boundaries), not %s",
 		    kind_of(root));
 		return;
 	}
@@ -926,6 +1184,10 @@ static void load_top(struct loader *L, const struct ynode *root)
 	    want(L, f[2], Y_MAP, "groups"))
 		for (i = 0; i + 1 < f[2]->n; i += 2)
 			load_group(L, f[2]->kid[i], f[2]->kid[i + 1]);
+	if (f[4] && !(f[4]->type == Y_MAP && f[4]->n == 0) &&
+	    want(L, f[4], Y_MAP, "boundaries"))
+		for (i = 0; i + 1 < f[4]->n; i += 2)
+			load_boundary(L, f[4]->kid[i], f[4]->kid[i + 1]);
 }
 
 /* tcp/N, tcp/N-M, tcp (every port), udp/..., sctp/..., icmp, icmpv6, any. */
@@ -1167,6 +1429,64 @@ static void check_shadowing(struct loader *L)
 	}
 }
 
+static const char *more(char *buf, size_t len, size_t n, const char *what)
+{
+	if (n)
+		snprintf(buf, len, " (and %zu more %s)", n, what);
+	else
+		buf[0] = '\0';
+	return buf;
+}
+
+/* A flow that crosses a boundary is an error at the flow, naming the
+ * boundary's place: one per flow and boundary however long the from and
+ * to lists are. */
+static void check_boundaries(struct loader *L)
+{
+	const struct policy *p = L->p;
+	const struct boundary *b;
+	struct strbuf sb = { 0 };
+	const struct flow *f;
+	size_t i, j, a, c, n, nf, nt, f0 = 0, t0 = 0;
+	char buf[64];
+
+	for (i = 0; i < p->n_flows; i++) {
+		f = &p->flows[i];
+		for (j = 0; j < p->n_boundaries; j++) {
+			b = &p->boundaries[j];
+			if (L->bnd_bad[j])
+				continue;
+			/* counted per side: a flow of 4,000 x 4,000 groups
+			 * costs 8,000 tests, not 16 million */
+			nf = nt = 0;
+			for (a = 0; a < f->n_from; a++)
+				if (policy_boundary_end_group(p, &b->from,
+							      f->from[a]) &&
+				    !nf++)
+					f0 = f->from[a];
+			for (c = 0; c < f->n_to && nf; c++)
+				if (policy_boundary_end_group(p, &b->to,
+							      f->to[c]) &&
+				    !nt++)
+					t0 = f->to[c];
+			n = nf * nt;
+			if (!n)
+				continue;
+			sb_reset(&sb);
+			policy_boundary_end_str(&b->from, &sb);
+			sb_puts(&sb, " into ");
+			policy_boundary_end_str(&b->to, &sb);
+			diag_loc(L, DIAG_ERROR, &f->loc,
+				 "flow %s -> %s crosses boundary '%s' (%s:%u:%u: nothing from %s)%s",
+				 p->groups[f0].name, p->groups[t0].name,
+				 b->name, policy_file(p, b->loc.file),
+				 b->loc.line, b->loc.col, sb.buf,
+				 more(buf, sizeof(buf), n - 1, "such pairs"));
+		}
+	}
+	sb_free(&sb);
+}
+
 /* The first label group past the limit is where the admin must cut. */
 static void check_group_count(struct loader *L)
 {
@@ -1203,43 +1523,20 @@ static void check_flow_count(struct loader *L)
 			 POLICY_FLOWS_MAX);
 }
 
-static bool exposed(const struct group *g)
-{
-	size_t i;
-
-	for (i = 0; i < g->n_match; i++)
-		if (!strcmp(g->match[i].key, "risk") &&
-		    !strcmp(g->match[i].value, "exposed"))
-			return true;
-	return false;
-}
-
-static const char *more(char *buf, size_t len, size_t n, const char *what)
-{
-	if (n)
-		snprintf(buf, len, " (and %zu more %s)", n, what);
-	else
-		buf[0] = '\0';
-	return buf;
-}
-
 /* One warning per flow and per port at most, however long the from and
  * to lists are: the output stays proportional to the input. */
 static void check_warnings(struct loader *L)
 {
 	const struct policy *p = L->p;
-	const struct group *from, *to;
+	const struct group *to;
 	const struct port_spec *ps;
 	const struct flow *f;
-	size_t i, k, n_exp, n_res, e0, r0;
+	size_t i, k, n_res, r0;
 	char buf[64];
 
 	for (i = 0; i < p->n_flows; i++) {
 		f = &p->flows[i];
-		n_exp = n_res = e0 = r0 = 0;
-		for (k = 0; k < f->n_from; k++)
-			if (exposed(&p->groups[f->from[k]]) && !n_exp++)
-				e0 = f->from[k];
+		n_res = r0 = 0;
 		for (k = 0; k < f->n_to; k++)
 			if (p->groups[f->to[k]].sensitivity ==
 			    SENS_RESTRICTED && !n_res++)
@@ -1247,14 +1544,6 @@ static void check_warnings(struct loader *L)
 		if (!n_res)
 			continue;
 		to = &p->groups[r0];
-		if (n_exp) {
-			from = &p->groups[e0];
-			diag_loc(L, DIAG_WARNING, &f->loc,
-				 "flow from exposed group '%s' (risk=exposed) straight into restricted group '%s'%s",
-				 from->name, to->name,
-				 more(buf, sizeof(buf), n_exp * n_res - 1,
-				      "such pairs"));
-		}
 		more(buf, sizeof(buf), n_res - 1, "restricted groups");
 		for (k = 0; k < f->n_ports; k++) {
 			ps = &f->ports[k];
@@ -1267,6 +1556,16 @@ static void check_warnings(struct loader *L)
 					 "a bare protocol opens every port of restricted group '%s'%s; name the ports",
 					 to->name, buf);
 		}
+	}
+	for (i = GROUP_FIRST_USER; i < p->n_groups; i++) {
+		char day[16];
+
+		if (p->groups[i].until_day &&
+		    p->groups[i].until_day < policy_today())
+			diag_loc(L, DIAG_WARNING, &p->groups[i].until_loc,
+				 "the audit of group '%s' ran out on %s: enforce it (mode: enforce) or move the date",
+				 p->groups[i].name,
+				 policy_day_str(p->groups[i].until_day, day));
 	}
 	for (i = GROUP_FIRST_USER; i < p->n_groups; i++)
 		if (!L->mentioned[i] && !group_bad(L, i))
@@ -1402,6 +1701,7 @@ static struct policy *loader_finish(struct loader *L)
 	check_shadowing(L);
 	check_group_count(L);
 	check_flow_count(L);
+	check_boundaries(L);
 	check_warnings(L);
 	sort_diags(L);
 	sha256_digest(&L->hash, sizeof(p->sha256), p->sha256);

@@ -312,6 +312,9 @@ struct build {
 	int32_t *cset;			/* per group*2+fam: c_<group>_vN */
 	int32_t logrl[2];
 	struct incidence *inc;		/* per group x {to, from} */
+	/* boundaries: containers per level / risk word and family */
+	size_t sens_cnt[SENS_RESTRICTED + 1][2];
+	size_t (*risk_cnt)[2];
 };
 
 /* A single tcp/udp/sctp port: its accept is an element of the
@@ -448,7 +451,8 @@ static void count_containers(struct build *b, const struct inventory *inv)
 
 	for (i = 0; i < inventory_count(inv); i++) {
 		const struct container *c = inventory_at(inv, i);
-		unsigned g = c->quarantined ? GROUP_QUARANTINE : c->group;
+		unsigned g = container_in_quarantine(c) ? GROUP_QUARANTINE :
+					       c->group;
 
 		/* as ruleset_container_delta() files it */
 		if (g >= b->p->n_groups || !policy_is_container_group(b->p, g))
@@ -1113,6 +1117,349 @@ static void deny_rules(struct build *b, unsigned g, bool in)
 	r->verdict = audit ? RV_ACCEPT : RV_DROP;
 }
 
+
+/* ---- boundaries: per-container label facts, deny rules ahead of the
+ * dispatch ---- */
+
+static void delta_push(struct rs_delta *d, enum rs_op op, uint32_t set,
+		       const uint8_t *key, size_t klen);
+
+static int32_t risk_find(const struct ruleset *rs, const char *w)
+{
+	size_t i;
+
+	for (i = 0; w && i < rs->n_risks; i++)
+		if (!strcmp(rs->risks[i], w))
+			return (int32_t)i;
+	return -1;
+}
+
+static void risk_add(struct ruleset *rs, const char *w)
+{
+	if (risk_find(rs, w) >= 0)
+		return;
+	rs->risks = xrealloc(rs->risks, (rs->n_risks + 1) * sizeof(*rs->risks));
+	rs->risks[rs->n_risks++] = xstrdup(w);
+}
+
+/* The levels and risk words the boundaries name, each group's own, and
+ * what a world side needs: the sets of every container and cidrs
+ * address. */
+static void boundary_prepare(struct build *b)
+{
+	const struct policy *p = b->p;
+	struct ruleset *rs = b->rs;
+	unsigned mask = 0;
+	size_t i, j, g;
+	int lvl, f;
+
+	for (i = 0; i < p->n_boundaries; i++) {
+		const struct boundary_end *e[2] = { &p->boundaries[i].from,
+						    &p->boundaries[i].to };
+
+		for (j = 0; j < 2; j++) {
+			size_t k;
+
+			if (e[j]->kind == BE_WORLD) {
+				b->need_containers = true;
+				b->need_world = true;
+				continue;
+			}
+			mask |= e[j]->sens_mask;
+			for (k = 0; k < e[j]->n_risks; k++)
+				risk_add(rs, e[j]->risks[k]);
+		}
+	}
+	for (lvl = SENS_UNSET; lvl <= SENS_RESTRICTED; lvl++)
+		for (f = 0; f < 2; f++)
+			rs->sens_set[lvl][f] = -1;
+	rs->risk_set = xcalloc(rs->n_risks + 1, sizeof(*rs->risk_set));
+	for (i = 0; i < rs->n_risks; i++)
+		rs->risk_set[i][0] = rs->risk_set[i][1] = -1;
+	b->risk_cnt = xcalloc(rs->n_risks + 1, sizeof(*b->risk_cnt));
+	for (g = 0; g < p->n_groups; g++) {
+		rs->groups[g].sens = (uint8_t)p->groups[g].sensitivity;
+		rs->groups[g].risk = risk_find(rs,
+					       policy_group_risk(&p->groups[g]));
+	}
+	/* the sets exist (both families, whatever the inventory holds) for
+	 * the levels named; their rules read them */
+	for (lvl = SENS_UNSET; lvl <= SENS_RESTRICTED; lvl++)
+		if (mask & 1u << lvl)
+			rs->sens_set[lvl][0] = rs->sens_set[lvl][1] = -2;
+}
+
+static bool sens_of(const char *v, unsigned *lvl)
+{
+	unsigned i;
+
+	for (i = SENS_LOW; i <= SENS_RESTRICTED; i++)
+		if (!strcmp(v, policy_sens_str((enum sensitivity)i))) {
+			*lvl = i;
+			return true;
+		}
+	return false;
+}
+
+/* What container c counts as under the boundaries: its own
+ * <prefix>sensitivity and <prefix>risk labels as well as its group's
+ * sensitivity and risk profile. unset only when neither names a level. */
+struct facts {
+	unsigned sens;			/* bit per level */
+	int32_t risk[2];		/* the group's, its own; -1 none */
+};
+
+static void container_facts(const struct ruleset *rs,
+			    const struct container *c, unsigned g,
+			    struct facts *fx)
+{
+	size_t plen = strlen(rs->label_prefix), i;
+	const struct rs_group *rg = &rs->groups[g];
+	unsigned lvl;
+	int32_t r;
+
+	fx->sens = rg->sens != SENS_UNSET ? 1u << rg->sens : 0;
+	fx->risk[0] = rg->risk;
+	fx->risk[1] = -1;
+	for (i = 0; i < c->n_labels; i++) {
+		const char *k = c->labels[i].key;
+
+		if (strncmp(k, rs->label_prefix, plen))
+			continue;
+		k += plen;
+		if (!strcmp(k, "sensitivity") &&
+		    sens_of(c->labels[i].value, &lvl)) {
+			fx->sens |= 1u << lvl;
+		} else if (!strcmp(k, "risk")) {
+			r = risk_find(rs, c->labels[i].value);
+			if (r >= 0 && r != fx->risk[0])
+				fx->risk[1] = r;
+		}
+	}
+	if (!fx->sens)
+		fx->sens = 1u << SENS_UNSET;
+}
+
+static void boundary_count(struct build *b, const struct inventory *inv)
+{
+	struct ruleset *rs = b->rs;
+	struct facts fx;
+	size_t i, j;
+	int lvl, k;
+
+	if (!b->p->n_boundaries)
+		return;
+	for (i = 0; i < inventory_count(inv); i++) {
+		const struct container *c = inventory_at(inv, i);
+		unsigned g = container_in_quarantine(c) ? GROUP_QUARANTINE :
+					       c->group;
+
+		/* as ruleset_container_delta() files it */
+		if (g >= b->p->n_groups || !policy_is_container_group(b->p, g))
+			g = GROUP_UNASSIGNED;
+		container_facts(rs, c, g, &fx);
+		for (j = 0; j < c->n_addrs; j++) {
+			int f = fam_idx(c->addrs[j].family);
+
+			for (lvl = SENS_UNSET; lvl <= SENS_RESTRICTED; lvl++)
+				if (fx.sens & 1u << lvl)
+					b->sens_cnt[lvl][f]++;
+			for (k = 0; k < 2; k++)
+				if (fx.risk[k] >= 0)
+					b->risk_cnt[fx.risk[k]][f]++;
+		}
+	}
+}
+
+static void boundary_sets(struct build *b)
+{
+	struct ruleset *rs = b->rs;
+	char name[64];
+	size_t i;
+	int lvl, f;
+
+	for (lvl = SENS_UNSET; lvl <= SENS_RESTRICTED; lvl++)
+		for (f = 0; f < 2; f++) {
+			if (rs->sens_set[lvl][f] != -2)
+				continue;
+			snprintf(name, sizeof(name), "sens_%s_%s",
+				 policy_sens_str((enum sensitivity)lvl),
+				 fam_sfx(f));
+			rs->sens_set[lvl][f] = (int32_t)set_new(rs, RS_INET,
+				name, f ? RS_KEY_IPV6 : RS_KEY_IPV4);
+			rs->sets[rs->sens_set[lvl][f]].size =
+				set_size_for(b->sens_cnt[lvl][f]);
+		}
+	for (i = 0; i < rs->n_risks; i++)
+		for (f = 0; f < 2; f++) {
+			snprintf(name, sizeof(name), "risk_%s_%s",
+				 rs->risks[i], fam_sfx(f));
+			rs->risk_set[i][f] = (int32_t)set_new(rs, RS_INET,
+				name, f ? RS_KEY_IPV6 : RS_KEY_IPV4);
+			rs->sets[rs->risk_set[i][f]].size =
+				set_size_for(b->risk_cnt[i][f]);
+		}
+}
+
+static void boundary_delta(const struct ruleset *rs,
+			   const struct container *c, unsigned g,
+			   enum rs_op op, struct rs_delta *d)
+{
+	struct facts fx;
+	size_t i;
+	int lvl, k;
+
+	if (!rs->label_prefix)
+		return;
+	container_facts(rs, c, g, &fx);
+	for (i = 0; i < c->n_addrs; i++) {
+		const struct bh_addr *a = &c->addrs[i];
+		int f = fam_idx(a->family);
+		size_t len = bh_addr_len(a);
+
+		for (lvl = SENS_UNSET; lvl <= SENS_RESTRICTED; lvl++)
+			if (fx.sens & 1u << lvl && rs->sens_set[lvl][f] >= 0)
+				delta_push(d, op, (uint32_t)rs->sens_set[lvl][f],
+					   a->a, len);
+		for (k = 0; k < 2; k++)
+			if (fx.risk[k] >= 0 && rs->risk_set[fx.risk[k]][f] >= 0)
+				delta_push(d, op,
+					   (uint32_t)rs->risk_set[fx.risk[k]][f],
+					   a->a, len);
+	}
+}
+
+/* One side of a boundary as matches on saddr (daddr): a level and a
+ * risk word of the end (-1: the end does not say), or world. */
+static void boundary_side(struct build *b, struct rs_rule *r,
+			  const struct boundary_end *e, int lvl, int32_t risk,
+			  int f, bool daddr)
+{
+	struct ruleset *rs = b->rs;
+
+	if (e->kind == BE_WORLD) {
+		if (rs->containers[f] >= 0)
+			match_set(r, fam_num(f), daddr, true,
+				  (uint32_t)rs->containers[f]);
+		if (b->cidr_set[f] >= 0)
+			match_set(r, fam_num(f), daddr, true,
+				  (uint32_t)b->cidr_set[f]);
+		match_fib_local(r, daddr, true);
+		return;
+	}
+	if (lvl >= 0)
+		match_set(r, fam_num(f), daddr, false,
+			  (uint32_t)rs->sens_set[lvl][f]);
+	if (risk >= 0)
+		match_set(r, fam_num(f), daddr, false,
+			  (uint32_t)rs->risk_set[risk][f]);
+}
+
+/* The alternatives of an end: every (level, risk word) pair it names,
+ * -1 for a key it does not give; world is one alternative. */
+static size_t end_alts(const struct ruleset *rs, const struct boundary_end *e,
+		       int *lvls, int32_t *risks, size_t max)
+{
+	size_t n = 0, k;
+	int lvl;
+
+	if (e->kind == BE_WORLD) {
+		lvls[0] = -1;
+		risks[0] = -1;
+		return 1;
+	}
+	for (lvl = e->sens_mask ? SENS_UNSET : -1; lvl <= SENS_RESTRICTED;
+	     lvl++) {
+		if (lvl >= 0 && !(e->sens_mask & 1u << lvl))
+			continue;
+		for (k = 0; k < (e->n_risks ? e->n_risks : 1) && n < max; k++) {
+			lvls[n] = lvl;
+			risks[n++] = e->n_risks ? risk_find(rs, e->risks[k]) :
+						  -1;
+		}
+		if (lvl < 0)
+			break;
+	}
+	return n;
+}
+
+#define BOUNDARY_ALTS_MAX 1024
+
+/* chain boundaries: a goto boundary_<name> per (from, to) alternative and
+ * family; chain boundary_<name>: counted, logged ("bh/boundary/<name>/
+ * deny", per source rate-limited as the deny rules are), dropped. Jumped
+ * to from the forward chain before the dispatch, so no flow's accept
+ * comes first; a boundary holds in audit groups too. */
+static void boundary_rules(struct build *b, uint32_t chain,
+			   const uint32_t *deny)
+{
+	const struct policy *p = b->p;
+	struct ruleset *rs = b->rs;
+	int *fl = xcalloc(BOUNDARY_ALTS_MAX * 2, sizeof(*fl));
+	int32_t *fr = xcalloc(BOUNDARY_ALTS_MAX * 2, sizeof(*fr));
+	int *tl = fl + BOUNDARY_ALTS_MAX;
+	int32_t *tr = fr + BOUNDARY_ALTS_MAX;
+	char where[300];
+	size_t i, x, y, nf, nt;
+	int f;
+
+	chain_begin(rs, chain);
+	for (i = 0; i < p->n_boundaries; i++) {
+		const struct boundary *bd = &p->boundaries[i];
+
+		loc_str(rs, &bd->loc, where, sizeof(where));
+		nf = end_alts(rs, &bd->from, fl, fr, BOUNDARY_ALTS_MAX);
+		nt = end_alts(rs, &bd->to, tl, tr, BOUNDARY_ALTS_MAX);
+		for (x = 0; x < nf; x++)
+			for (y = 0; y < nt; y++)
+				for (f = 0; f < 2; f++) {
+					struct rs_rule *r = rule_new(rs);
+
+					boundary_side(b, r, &bd->from, fl[x],
+						      fr[x], f, false);
+					boundary_side(b, r, &bd->to, tl[y],
+						      tr[y], f, true);
+					if (bd->from.kind == BE_WORLD &&
+					    bd->to.kind == BE_WORLD)
+						match_nfproto(r, fam_num(f));
+					r->verdict = RV_GOTO;
+					r->target = deny[i];
+					r->has_loc = true;
+					r->loc = bd->loc;
+					r->comment = xasprintf("boundary %s %s",
+							       bd->name, where);
+				}
+	}
+	free(fl);
+	free(fr);
+	for (i = 0; i < p->n_boundaries; i++) {
+		const char *name = p->boundaries[i].name;
+		uint32_t ctr = counter_new(rs, RS_INET, "boundary_", name);
+		struct rs_stmt *st;
+		struct rs_rule *r;
+
+		chain_begin(rs, deny[i]);
+		for (f = 0; f < 2 && rs->opts.log_rate; f++) {
+			r = rule_new(rs);
+			match_nfproto(r, fam_num(f));
+			st = stmt_add(r, RS_ST_LIMIT);
+			st->family = fam_num(f);
+			st->set = b->logrl[f];
+			st->rate = rs->opts.log_rate;
+			st->unit_s = rs->opts.log_rate_unit_s;
+			st->burst = 5;
+			stmt_add(r, RS_ST_COUNTER)->obj = ctr;
+			r->verdict = RV_DROP;
+		}
+		r = rule_new(rs);
+		stmt_add(r, RS_ST_COUNTER)->obj = ctr;
+		st = stmt_add(r, RS_ST_LOG);
+		st->prefix = xasprintf(RULESET_BOUNDARY_PREFIX_FMT, name);
+		st->group = rs->opts.nflog_group;
+		r->verdict = RV_DROP;
+	}
+}
+
 /* A jump, not a goto: a tree that finds no container returns here. */
 static void jump_rule(struct ruleset *rs, uint32_t chain)
 {
@@ -1277,7 +1624,7 @@ struct ruleset *ruleset_build(const struct policy *p,
 {
 	struct ruleset *rs = xcalloc(1, sizeof(*rs));
 	struct build b = { .rs = rs, .p = p };
-	uint32_t fwd, input, output;
+	uint32_t fwd, input, output, bchain = 0, *bdeny = NULL;
 	struct tree to, from;
 	size_t g, i;
 
@@ -1300,9 +1647,13 @@ struct ruleset *ruleset_build(const struct policy *p,
 	count_containers(&b, inv);
 	number_groups(&b);
 	find_needs(&b);
+	boundary_prepare(&b);
 	index_flows(&b);
 	build_reach(&b);
 	build_sets(&b);
+	rs->label_prefix = xstrdup(p->label_prefix);
+	boundary_count(&b, inv);
+	boundary_sets(&b);
 
 	/* Chains first (names and indices), rules after, in the same order. */
 	fwd = chain_new(rs, RS_INET, RS_HOOK_FORWARD, -10, "%s", "forward");
@@ -1320,6 +1671,16 @@ struct ruleset *ruleset_build(const struct policy *p,
 					  "out_%s", p->groups[g].name);
 	}
 
+	if (p->n_boundaries) {
+		bchain = chain_new(rs, RS_INET, RS_HOOK_NONE, 0, "%s",
+				   "boundaries");
+		bdeny = xcalloc(p->n_boundaries, sizeof(*bdeny));
+		for (i = 0; i < p->n_boundaries; i++)
+			bdeny[i] = chain_new(rs, RS_INET, RS_HOOK_NONE, 0,
+					     "boundary_%s",
+					     p->boundaries[i].name);
+	}
+
 	tree_init(rs, &to, TREE_TO);
 	tree_init(rs, &from, TREE_FROM);
 
@@ -1327,6 +1688,8 @@ struct ruleset *ruleset_build(const struct policy *p,
 	nd_rule(rs);
 	ct_rule(rs, CT_ESTABLISHED | CT_RELATED, RV_ACCEPT);
 	ct_rule(rs, CT_INVALID, RV_DROP);
+	if (p->n_boundaries)
+		jump_rule(rs, bchain);
 	jump_rule(rs, to.root);
 	jump_rule(rs, from.root);
 	chain_begin(rs, input);
@@ -1394,9 +1757,13 @@ struct ruleset *ruleset_build(const struct policy *p,
 			}
 		}
 	}
+	if (p->n_boundaries)
+		boundary_rules(&b, bchain, bdeny);
+	free(bdeny);
 	if (rs->opts.antispoof)
 		build_bridge(&b);
 	fill_elements(&b, inv);
+	free(b.risk_cnt);
 
 	for (g = 0; g < p->n_groups * 2; g++)
 		free(b.inc[g].v);
@@ -1434,6 +1801,11 @@ void ruleset_free(struct ruleset *rs)
 	for (i = 0; i < rs->n_groups; i++)
 		free(rs->groups[i].reach);
 	free(rs->groups);
+	for (i = 0; i < rs->n_risks; i++)
+		free(rs->risks[i]);
+	free(rs->risks);
+	free(rs->risk_set);
+	free(rs->label_prefix);
 	free(rs);
 }
 
@@ -1547,7 +1919,8 @@ void ruleset_container_delta(const struct ruleset *rs,
 			     const struct container *c, enum rs_op op,
 			     struct rs_delta *d)
 {
-	unsigned g = c->quarantined ? GROUP_QUARANTINE : c->group;
+	unsigned g = container_in_quarantine(c) ? GROUP_QUARANTINE :
+					       c->group;
 	const struct rs_group *rg;
 	unsigned bit;
 	size_t i;
@@ -1581,6 +1954,32 @@ void ruleset_container_delta(const struct ruleset *rs,
 			d->needs_full = true;
 		allow_delta(rs, rg, a, op, d);
 	}
+	boundary_delta(rs, c, g, op, d);
+}
+
+static unsigned facts_group(const struct ruleset *rs,
+			    const struct container *c)
+{
+	unsigned g = container_in_quarantine(c) ? GROUP_QUARANTINE :
+					       c->group;
+
+	if (g >= rs->n_groups || !rs->groups[g].has_chains)
+		g = GROUP_UNASSIGNED;
+	return g;
+}
+
+bool ruleset_same_facts(const struct ruleset *rs, const struct container *a,
+			const struct container *b)
+{
+	struct facts x, y;
+
+	if (!rs->label_prefix)
+		return true;
+	container_facts(rs, a, facts_group(rs, a), &x);
+	container_facts(rs, b, facts_group(rs, b), &y);
+	return x.sens == y.sens &&
+	       ((x.risk[0] == y.risk[0] && x.risk[1] == y.risk[1]) ||
+		(x.risk[0] == y.risk[1] && x.risk[1] == y.risk[0]));
 }
 
 void ruleset_apply_delta(struct ruleset *rs, const struct rs_delta *d)

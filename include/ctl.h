@@ -61,5 +61,7 @@ int ctl_records_summary(enum ctl_rec_kind kind, const char *file,
 			uint64_t since_ms, uint64_t until_ms,
 			struct ctl_edge **edges, size_t *n, uint64_t *bad);
 void ctl_edges_free(struct ctl_edge *e, size_t n);
+/* ctl_posture.c: NIST SP 800-190 findings */
+int ctl_posture(int argc, char **argv);
 
 #endif

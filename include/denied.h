@@ -39,6 +39,10 @@ int denied_start(struct daemon *d, const struct denied_opts *o,
 void denied_stop(struct denied *dn);
 /* SIGUSR1 (logrotate): reopen the file by name; no record is lost. */
 int denied_reopen(struct denied *dn);
+/* Writes a record that is not a denied flow (co-location) into the same
+ * stream: the next seq, the file, journald (its "message") and the ring.
+ * Takes o. */
+void denied_note(struct denied *dn, json_t *o);
 /* Counters for `bulkheadctl status`: records, packets, unlogged, lost. */
 json_t *denied_status_json(const struct denied *dn);
 /* NFLOG messages lost and records the file could not take, so far. */

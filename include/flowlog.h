@@ -25,11 +25,16 @@ enum flowlog_dir { FL_DIR_IN, FL_DIR_OUT, FL_DIR_SPOOF };
 enum flowlog_action { FL_ACT_DENY, FL_ACT_WOULD_DENY, FL_ACT_QUARANTINE,
 		      FL_ACT_SPOOF };
 
-/* What the log prefix "bh/<dir>/<group>/<deny|audit>" says. */
+/* What the log prefix "bh/<dir>/<group>/<deny|audit>" says; a boundary's
+ * drop, "bh/boundary/<name>/deny", is dir in with no group (both sides
+ * are found by address) and the boundary's name. */
 struct flowlog_rule {
 	enum flowlog_dir dir;
 	bool audit;
 	char group[POLICY_NAME_MAX + 1];
+	char boundary[POLICY_NAME_MAX + 1];	/* "" when not a boundary */
+	/* "boundary/<name>": a boundary's rule.name (flowlog_rule_name) */
+	char boundary_rule[POLICY_NAME_MAX + sizeof("boundary/")];
 };
 
 bool flowlog_parse_prefix(const char *s, struct flowlog_rule *r);
@@ -129,6 +134,9 @@ void flowlog_packet(struct flowlog *fl, const struct nflog_pkt *p);
 /* n NFLOG messages were lost: carried by the next record (or a loss
  * record at the window's end). */
 void flowlog_lost(struct flowlog *fl, uint64_t n);
+/* The next record sequence number, for a record another module writes
+ * into the same stream (co-location records): no gaps either way. */
+uint64_t flowlog_seq_next(struct flowlog *fl);
 /* n packets of rule r were not logged because of the kernel's rate limit,
  * counted between start_ms and end_ms: emitted at once as one record. */
 void flowlog_unlogged(struct flowlog *fl, const struct flowlog_rule *r,

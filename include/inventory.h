@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <net/if.h>
 
 #include "policy.h"
@@ -54,10 +55,26 @@ struct container {
 					 * that reported it; NULL if unknown
 					 * (an older state file) */
 	bool quarantined;		/* seen, group not yet known */
+	/* co-location (colocation.h): the daemon holds it in quarantine
+	 * (enforce) or has reported it mixing levels (warn); not in the
+	 * state file, decided again from `since` after a restart */
+	uint8_t colo;			/* COLO_NONE, _MIXING, _HELD */
+	/* wall clock (ms) of its first attach; in the state file as
+	 * "since", so that co-location decides the same after a restart */
+	uint64_t since_ms;
 	unsigned group;			/* set by inventory_classify */
 	struct bh_addr addr1;		/* the storage of a single address */
 	struct container_port port1;	/* and of a single port */
 };
+enum { COLO_NONE = 0, COLO_MIXING = 1, COLO_HELD = 2 };
+
+/* Its packets meet the quarantine group's chains: its labels are not known
+ * yet, or co-location holds it. */
+static inline bool container_in_quarantine(const struct container *c)
+{
+	return c->quarantined || c->colo == COLO_HELD;
+}
+
 /* id and name share the container's allocation, and label strings are
  * shared between containers: change them only through the functions
  * below (container_add_label replaces a value). The label strings are

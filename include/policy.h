@@ -63,6 +63,34 @@ struct group {
 	enum group_mode mode;
 	bool intra_allow;		/* default true */
 	struct src_loc loc;		/* the group's key */
+	/* mode: audit until this day (days since 1970-01-01, UTC), 0 when
+	 * not given; the rollout's deadline (docs/policy.md) */
+	int32_t until_day;
+	struct src_loc until_loc;
+	char *risk;			/* the group's risk profile: its `risk`
+					 * key, NULL when not given (see
+					 * policy_group_risk) */
+};
+
+/* One side of a boundary: the groups and containers whose sensitivity
+ * is one of sens_mask's (bit 1 << enum sensitivity; 0: any) and whose
+ * risk profile is one of risks (none listed: any), or `world`. */
+enum boundary_end_kind { BE_LABELS, BE_WORLD };
+
+struct boundary_end {
+	enum boundary_end_kind kind;
+	unsigned sens_mask;
+	char **risks;
+	size_t n_risks;
+};
+
+/* A boundary no declared flow may cross (docs/policy.md, "Boundaries"):
+ * an error of check, and deny rules in the kernel ahead of the allows. */
+struct boundary {
+	char *name;
+	char *description;		/* may be NULL */
+	struct boundary_end from, to;
+	struct src_loc loc;		/* the boundary's key */
 };
 
 /* proto 0 = any protocol. For tcp/udp/sctp, lo..hi is the destination
@@ -92,10 +120,17 @@ struct policy {
 	uint32_t log_rate;		/* settings.log.rate: log_rate messages per */
 	uint32_t log_rate_unit_s;	/* this many seconds (1, 60, 3600, 86400);
 					 * default 20 per 1 */
+	/* settings.colocation (NIST SP 800-190 §4.3.4): levels that may not
+	 * share this host's kernel. colo_forbid[a] has bit b when a and b
+	 * may not (symmetric; index SENS_UNSET for containers of no level). */
+	enum colo_mode { COLO_OFF, COLO_WARN, COLO_ENFORCE } colo_mode;
+	unsigned colo_forbid[SENS_RESTRICTED + 1];
 	struct group *groups;		/* builtins first, see GROUP_* */
 	size_t n_groups;
 	struct flow *flows;
 	size_t n_flows;
+	struct boundary *boundaries;	/* in file order */
+	size_t n_boundaries;
 	char **files;			/* every file read, in load order */
 	size_t n_files;
 	/* SHA-256 over the SHA-256 of each file, in load order: names the
@@ -164,6 +199,49 @@ bool policy_is_container_group(const struct policy *p, unsigned g);
  * two container groups is judged on its destination side only. The
  * ruleset and explain both ask this, so they cannot disagree. */
 bool policy_flow_peer_judged(const struct policy *p, unsigned q, bool in);
+
+/* "2026-12-31" -> days since 1970-01-01; false when not a date. */
+bool policy_parse_day(const char *s, int32_t *day);
+/* days since 1970-01-01 -> "2026-12-31" (buf of 11 bytes at least) */
+const char *policy_day_str(int32_t day, char *buf);
+/* Today (UTC) in days since 1970-01-01. */
+int32_t policy_today(void);
+
+/* "low", "moderate", "high", "restricted", "unset". */
+const char *policy_sens_str(enum sensitivity s);
+/* A group's risk profile: its `risk` key, else the value of its match's
+ * `risk` label (match: { risk: exposed }), else NULL. */
+const char *policy_group_risk(const struct group *g);
+/* Whether end e holds for a sensitivity and a risk profile (NULL: none). */
+bool policy_boundary_end_holds(const struct boundary_end *e,
+			       enum sensitivity s, const char *risk);
+/* Whether end e holds for group g: label and cidrs groups and
+ * unassigned by their sensitivity and risk, world for BE_WORLD; host and
+ * quarantine never. */
+bool policy_boundary_end_group(const struct policy *p,
+			       const struct boundary_end *e, unsigned g);
+/* What one side of a packet counts as under the boundaries. A
+ * container: its own <prefix>sensitivity and <prefix>risk labels as well
+ * as its group's sensitivity and risk profile (sens is a bit per level;
+ * unset only when neither names one). An address of no container: world
+ * or nothing (sens 0: no labelled end holds). The kernel's label sets
+ * (ruleset.c, container_facts) hold the same. */
+struct policy_facts {
+	unsigned sens;
+	const char *risk[2];		/* the group's, its own; NULL: none */
+	bool world;
+};
+
+void policy_facts_container(const struct policy *p, unsigned g,
+			    const struct kv *labels, size_t n_labels,
+			    struct policy_facts *f);
+/* The first boundary a packet from `from` to `to` crosses, or -1. */
+int policy_boundary_crossed(const struct policy *p,
+			    const struct policy_facts *from,
+			    const struct policy_facts *to);
+
+/* "risk=exposed", "sensitivity=low|unset", "world": what e says. */
+void policy_boundary_end_str(const struct boundary_end *e, struct strbuf *sb);
 
 /* The normalised policy, stable text (bulkheadctl show, golden tests). */
 void policy_print(const struct policy *p, FILE *out);

@@ -26,6 +26,9 @@
 /* The group of the bridge table's spoofing drops: no group name can be
  * "*"; the reader names the group of the port the frame came in on. */
 #define RULESET_PORT_GROUP "*"
+/* The drops of a boundary (chain boundary_<name>, jumped to from the
+ * chain boundaries ahead of the dispatch): "bh/boundary/<name>/deny". */
+#define RULESET_BOUNDARY_PREFIX_FMT "bh/boundary/%s/deny"
 
 struct ruleset_opts {
 	uint16_t nflog_group;
@@ -210,6 +213,10 @@ struct rs_group {
 	 * entry per (destination, proto, port) */
 	struct rs_reach *reach;
 	size_t n_reach, cap_reach;
+	/* boundaries: the group's sensitivity and its risk profile (index
+	 * in ruleset.risks, -1 when no boundary names it) */
+	uint8_t sens;
+	int32_t risk;
 };
 
 struct rs_reach {
@@ -241,6 +248,17 @@ struct ruleset {
 	 * spoofed_<group> counter, and the (port, address) pairs */
 	int32_t ports, pairs[2];
 	bool has_bridge;		/* table bridge bulkhead is part of it */
+	/* Boundaries (docs/ruleset.md, "Boundaries"): per-container label
+	 * facts. sens_<level>_v4/_v6 hold the addresses of the containers
+	 * whose own sensitivity label or whose group says that level (unset:
+	 * neither says one), risk_<word>_v4/_v6 those whose own risk label
+	 * or group's risk profile is that word; only the levels and words
+	 * some boundary names, -1 otherwise. */
+	int32_t sens_set[SENS_RESTRICTED + 1][2];
+	char **risks;
+	int32_t (*risk_set)[2];
+	size_t n_risks;
+	char *label_prefix;		/* to read a container's own labels */
 	struct ruleset_opts opts;
 	/* the builder's bookkeeping */
 	size_t cap_sets, cap_chains, cap_rules, cap_counters;
@@ -286,6 +304,11 @@ bool rs_delta_empty(const struct rs_delta *d);
 void ruleset_container_delta(const struct ruleset *rs,
 			     const struct container *c, enum rs_op op,
 			     struct rs_delta *d);
+/* Whether a and b count the same under the boundaries (the label sets
+ * sens_* and risk_* would hold them alike): a relabel that changes
+ * only those labels is a delta too. */
+bool ruleset_same_facts(const struct ruleset *rs, const struct container *a,
+			const struct container *b);
 /* Apply d to the in-memory model after the kernel accepted it. */
 void ruleset_apply_delta(struct ruleset *rs, const struct rs_delta *d);
 /* Build every set's hash index now. ruleset_apply_delta builds a set's

@@ -31,7 +31,7 @@ is "$(cat "$tmp/ex")" "exists 1" "table inet bulkhead exists afterwards"
 list >"$tmp/ours1"
 
 # The kernel holds exactly what `nft -f` of the printed text gives.
-for c in demo edges cidrs; do
+for c in demo edges cidrs boundaries; do
 	nsx "$T" $R/$c.yaml $R/$c.json
 	list >"$tmp/$c.ours"
 	ip netns exec "$ns2" nft flush ruleset

@@ -264,6 +264,64 @@ static void test_rule_names(void **state)
 	json_decref(j);
 }
 
+/* Boundaries come before every flow and judge each container by its own
+ * labels as well as its group's; world is what no group holds. */
+static void test_boundaries(void **state)
+{
+	static const char text[] =
+		"version: 1\n"
+		"groups:\n"
+		"  edge: { match: { purpose: edge }, risk: exposed }\n"
+		"  app: { match: { purpose: app } }\n"
+		"  db: { match: { purpose: database }, sensitivity: restricted }\n"
+		"boundaries:\n"
+		"  exposed-restricted: { from: { risk: exposed }, to: { sensitivity: restricted } }\n"
+		"  restricted-world: { from: { sensitivity: restricted }, to: world }\n"
+		"flows:\n"
+		"  - { from: edge, to: app, ports: [tcp/8080] }\n"
+		"  - { from: app, to: db, ports: [tcp/5432] }\n"
+		"  - { from: app, to: world, ports: [tcp/443] }\n";
+	struct fx *f = calloc(1, sizeof(*f));
+	struct diags d = { 0 };
+	struct container *c;
+	struct explain_result r;
+
+	(void)state;
+	f->p = policy_load_buf("b.yaml", text, sizeof(text) - 1, &d);
+	assert_non_null(f->p);
+	diags_free(&d);
+	f->inv = inventory_new();
+	add(f, "edge", "edge", "10.9.0.11", "fd08::11", false);
+	add(f, "app", "app", "10.9.0.21", "fd08::21", false);
+	add(f, "vault", "app", "10.9.0.22", "fd08::22", false);
+	add(f, "rogue", "app", "10.9.0.23", "fd08::23", false);
+	add(f, "db", "database", "10.9.0.31", "fd08::31", false);
+	c = inventory_find(f->inv, "vault");
+	container_add_label(c, "bulkhead.sensitivity", "restricted");
+	c = inventory_find(f->inv, "rogue");
+	container_add_label(c, "bulkhead.risk", "exposed");
+	f->host.addrs = calloc(1, sizeof(*f->host.addrs));
+	assert_true(bh_addr_parse("10.9.0.1", false, &f->host.addrs[0]));
+	f->host.n = 1;
+
+	EXPECT("10.9.0.11", "10.9.0.21", "tcp/8080", "allow", "in_app");
+	EXPECT("10.9.0.11", "10.9.0.22", "tcp/8080", "deny",
+	       "boundary_exposed-restricted");
+	r = decide(f, "fd08::11", "fd08::22", "tcp/8080");
+	assert_null(r.flow);
+	assert_non_null(strstr(r.reason, "boundary 'exposed-restricted' (b.yaml:7:3)"));
+	EXPECT("10.9.0.21", "10.9.0.31", "tcp/5432", "allow", "in_db");
+	EXPECT("10.9.0.23", "10.9.0.31", "tcp/5432", "deny",
+	       "boundary_exposed-restricted");
+	/* app may reach the world, vault (restricted by its label) not */
+	EXPECT("10.9.0.21", "192.0.2.1", "tcp/443", "allow", "out_app");
+	EXPECT("10.9.0.22", "192.0.2.1", "tcp/443", "deny",
+	       "boundary_restricted-world");
+	/* to the host: the boundaries are not in the input path */
+	EXPECT("10.9.0.11", "10.9.0.1", "tcp/22", "deny", "out_edge");
+	teardown((void **)&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -272,6 +330,7 @@ int main(void)
 		cmocka_unit_test(test_cidrs_host_world),
 		cmocka_unit_test(test_json_and_ports),
 		cmocka_unit_test(test_rule_names),
+		cmocka_unit_test(test_boundaries),
 	};
 
 	return cmocka_run_group_tests_name("explain", tests, setup, teardown);

@@ -127,6 +127,19 @@ static void test_prefix(void **state)
 	assert_false(flowlog_parse_prefix("bh/in/db/denyx", &r));
 	assert_false(flowlog_parse_prefix(
 		"bh/in/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/deny", &r));
+	/* a boundary's drop: no group, both sides by address */
+	assert_true(flowlog_parse_prefix("bh/boundary/exposed-restricted/deny",
+					 &r));
+	assert_int_equal(r.dir, FL_DIR_IN);
+	assert_false(r.audit);
+	assert_string_equal(r.group, "");
+	assert_string_equal(r.boundary, "exposed-restricted");
+	assert_true(flowlog_parse_prefix("bh/in/db/deny", &r));
+	assert_string_equal(r.boundary, "");
+	assert_false(flowlog_parse_prefix("bh/boundary/x/audit", &r));
+	assert_false(flowlog_parse_prefix("bh/boundary/X/deny", &r));
+	assert_false(flowlog_parse_prefix("bh/boundary//deny", &r));
+	assert_false(flowlog_parse_prefix("bh/boundary/x", &r));
 	assert_true(flowlog_parse_counter("unlogged_in_my_db", &r, &unl));
 	assert_true(unl);
 	assert_string_equal(r.group, "my_db");

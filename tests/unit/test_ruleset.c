@@ -479,6 +479,111 @@ static void test_delta_equals_rebuild(void **state)
 	policy_free(p);
 }
 
+/* Boundaries: the label sets hold each container by its own labels and
+ * its group's; a delta of attach, relabel and detach gives what a
+ * rebuild gives. */
+static void test_boundary_sets(void **state)
+{
+	static const char text[] =
+		"version: 1\n"
+		"groups:\n"
+		"  edge: { match: { purpose: edge }, risk: exposed }\n"
+		"  app: { match: { purpose: app } }\n"
+		"  db: { match: { purpose: database }, sensitivity: restricted }\n"
+		"boundaries:\n"
+		"  er: { from: { risk: [exposed, untrusted] }, to: { sensitivity: restricted } }\n"
+		"flows:\n"
+		"  - { from: edge, to: app, ports: [tcp/80] }\n"
+		"  - { from: app, to: db, ports: [tcp/5432] }\n";
+	struct inventory *inv = inventory_new();
+	struct rs_delta *d = rs_delta_new();
+	struct ruleset *rs, *fresh;
+	struct diags dg = { 0 };
+	struct container *c, *old;
+	struct policy *p;
+	char *t1;
+	size_t i;
+	int x;
+
+	(void)state;
+	p = policy_load_buf("b.yaml", text, sizeof(text) - 1, &dg);
+	assert_non_null(p);
+	assert_int_equal(inventory_add(inv, mk("e1", "edge", "10.2.0.1",
+					       NULL, NULL)), 0);
+	c = mk("v1", "app", "10.2.0.2", "fd02::2", NULL);
+	container_add_label(c, "bulkhead.sensitivity", "restricted");
+	assert_int_equal(inventory_add(inv, c), 0);
+	assert_int_equal(inventory_add(inv, mk("d1", "database", "10.2.0.3",
+					       NULL, NULL)), 0);
+	rs = build(p, inv);
+	t1 = print(rs);
+	assert_non_null(strstr(t1, "jump boundaries\n"));
+	assert_non_null(strstr(t1, "set sens_restricted_v4 {"));
+	assert_non_null(strstr(t1, "set risk_untrusted_v6 {"));
+	assert_non_null(strstr(t1, "elements = { 10.2.0.2,\n\t\t\t     10.2.0.3 }"));
+	/* two risks x one level x two families */
+	assert_non_null(strstr(t1, "ip saddr @risk_untrusted_v4 ip daddr @sens_restricted_v4 goto boundary_er"));
+	free(t1);
+	assert_true(set_idx(rs, "sens_low_v4") < 0);
+
+	/* attach a rogue app labelled untrusted; relabel v1 to no level */
+	c = mk("r1", "app", "10.2.0.4", NULL, NULL);
+	container_add_label(c, "bulkhead.risk", "untrusted");
+	container_classify(c, p);
+	ruleset_container_delta(rs, c, RS_ELEM_ADD, d);
+	assert_int_equal(inventory_add(inv, c), 0);
+	old = inventory_find(inv, "v1");
+	c = container_dup(old);
+	container_add_label(c, "bulkhead.sensitivity", "low");
+	assert_false(ruleset_same_facts(rs, old, c));
+	ruleset_container_delta(rs, old, RS_ELEM_DEL, d);
+	ruleset_container_delta(rs, c, RS_ELEM_ADD, d);
+	container_free(inventory_remove(inv, "v1"));
+	assert_int_equal(inventory_add(inv, c), 0);
+	/* the same labels again: nothing for the boundaries */
+	assert_true(ruleset_same_facts(rs, c, c));
+	/* detach edge */
+	c = inventory_remove(inv, "e1");
+	ruleset_container_delta(rs, c, RS_ELEM_DEL, d);
+	container_free(c);
+	assert_false(ruleset_delta_overflows(rs, d));
+	ruleset_apply_delta(rs, d);
+	/* the label sets as a rebuild fills them (the other sets differ
+	 * by the families a rebuild leaves out: test_delta_equals_rebuild) */
+	fresh = build(p, inv);
+	for (i = 0; i < fresh->n_sets; i++) {
+		const struct rs_set *b = &fresh->sets[i];
+		const struct rs_set *a;
+		char k[64];
+		size_t j;
+		int at;
+
+		if (strncmp(b->name, "sens_", 5) && strncmp(b->name, "risk_", 5))
+			continue;
+		at = set_idx(rs, b->name);
+		assert_true(at >= 0);
+		a = &rs->sets[at];
+		assert_int_equal(a->n, b->n);
+		for (j = 0; j < b->n; j++) {
+			ruleset_key_str(b, b->keys + j * b->klen, k, sizeof(k));
+			if (ruleset_set_find(a, b->keys + j * b->klen) < 0)
+				fail_msg("%s lacks %s after the delta", a->name, k);
+		}
+	}
+	x = set_idx(rs, "sens_restricted_v4");
+	assert_int_equal(rs->sets[x].n, 1);	/* d1 only: v1 is low now */
+	x = set_idx(rs, "risk_untrusted_v4");
+	assert_int_equal(rs->sets[x].n, 1);	/* r1 */
+	x = set_idx(rs, "risk_exposed_v4");
+	assert_int_equal(rs->sets[x].n, 0);	/* e1 is gone */
+	rs_delta_free(d);
+	ruleset_free(rs);
+	ruleset_free(fresh);
+	inventory_free(inv);
+	policy_free(p);
+	diags_free(&dg);
+}
+
 /* A container's delta has the same number of element ops whatever the
  * number of containers and groups. */
 static void test_delta_cost_flat(void **state)
@@ -789,6 +894,7 @@ int main(void)
 		cmocka_unit_test(test_delta_cost_flat),
 		cmocka_unit_test(test_allow_elements),
 		cmocka_unit_test(test_overflow),
+		cmocka_unit_test(test_boundary_sets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

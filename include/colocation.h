@@ -1,0 +1,74 @@
+/* Co-location (NIST SP 800-190 §4.3.4, settings.colocation): containers
+ * whose sensitivity levels may not share this host's kernel. Pure:
+ * (policy, inventory) in, a decision out; the daemon applies it.
+ *
+ * The containers are taken in the order they first arrived (`since`,
+ * from the state file after a restart; ties by id), and each one that
+ * holds a level forbidden with a level of an earlier container that runs
+ * mixes. With mode enforce, a mixing container is held in quarantine
+ * and does not count as running; with mode warn it runs and counts. The
+ * same inventory gives the same decision, before and after a restart. */
+#ifndef BULKHEAD_COLOCATION_H
+#define BULKHEAD_COLOCATION_H
+
+#include "inventory.h"
+#include "policy.h"
+
+struct colo_conflict {
+	const struct container *c;	/* the later one: mixing or held */
+	enum sensitivity level;		/* its level that is forbidden */
+	const struct container *with;	/* the first earlier one it meets */
+	enum sensitivity with_level;
+};
+
+struct colo_result {
+	struct colo_conflict *v;	/* in arrival order of c */
+	size_t n;
+};
+
+/* A container's levels as the boundaries see them: its own
+ * <prefix>sensitivity label and its group's (bit per level; SENS_UNSET
+ * when neither names one). Containers whose labels are not known yet
+ * (quarantined) have none and take no part. */
+unsigned colocation_levels(const struct policy *p, const struct container *c);
+/* Every conflict under p->colo_mode (none when it is off). */
+void colocation_decide(const struct policy *p, const struct inventory *inv,
+		       struct colo_result *r);
+void colo_result_free(struct colo_result *r);
+
+/* The conflict of c in r, or NULL. */
+const struct colo_conflict *colocation_conflict(const struct colo_result *r,
+						const struct container *c);
+/* Whether c, arriving now (or relabelled), mixes with the containers
+ * that run and came before it: COLO_HELD (enforce), COLO_MIXING (warn)
+ * or COLO_NONE. O(containers); the daemon asks before c's first commit
+ * so that a held container never enters its group's chains. */
+uint8_t colocation_arrival(const struct policy *p, const struct inventory *inv,
+			   const struct container *c);
+
+/* What each container's colo must become under r (COLO_MIXING in warn,
+ * COLO_HELD in enforce): one change per container whose state differs,
+ * with the conflict that explains it (NULL when it leaves). */
+struct colo_change {
+	struct container *c;
+	uint8_t to;
+	const struct colo_conflict *why;
+};
+
+size_t colocation_changes(const struct policy *p, const struct inventory *inv,
+			  const struct colo_result *r,
+			  struct colo_change **out);
+/* Decide and set every container's colo at once, without a word: before
+ * a full commit (start-up, reload), so that a held container is never
+ * in its group's chains, not even for one commit. */
+void colocation_mark(const struct policy *p, struct inventory *inv);
+/* "container vault (restricted) shares this host's kernel with web1
+ * (low)": one line for logs and records. */
+char *colocation_text(const struct policy *p, const struct colo_change *x);
+/* The record of a change (docs/denied-flows.md, "co-location records"),
+ * without its seq (the writer adds it). */
+struct json_t *colocation_record_json(const struct policy *p,
+				      const struct colo_change *x,
+				      uint64_t now_ms);
+
+#endif
