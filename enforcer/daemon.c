@@ -18,6 +18,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "cluster.h"
 #include "conntrack.h"
 #include "control.h"
 #include "daemon.h"
@@ -78,6 +79,7 @@ struct daemon {
 		struct docker *src;
 	} *engines;			/* in --engine order */
 	size_t n_engines, cap_engines;
+	struct cluster *cluster;	/* --etcd; NULL: one host */
 
 	int ino_fd;
 	char *watch_name;		/* file in the watched dir; NULL: any
@@ -496,6 +498,8 @@ done:
 	log_info("%s %s (%s) in group %s", old ? "updated" : "attached",
 		 c->name, c->id, group_name(d, c->group));
 	record(d, c, NULL);
+	if (c->source != SRC_REMOTE)
+		cluster_local_changed(d->cluster);
 	notify_status(d);
 	if (regroup) {
 		struct conntrack_stats st;
@@ -562,6 +566,8 @@ int daemon_detach_many(struct daemon *d, char *const *ids, size_t n,
 	for (i = 0; i < n; i++) {
 		c = inventory_remove(d->inv, ids[i]);
 		log_info("detached %s (%s)", c->name, c->id);
+		if (c->source != SRC_REMOTE)
+			cluster_local_changed(d->cluster);
 		record(d, NULL, c->id);
 		container_free(c);
 		d->n_detach++;
@@ -676,6 +682,7 @@ int daemon_reload(struct daemon *d, const char *trigger, json_t **errors,
 	retire_policy(d, old);
 	cut_flows(d, &lr->cut);
 	lr->ok = true;
+	cluster_local_changed(d->cluster);	/* group names, policy hash */
 	log_info("policy in force: %zu groups, %zu flows; %zu containers "
 		 "(%llu ms)", np->n_groups - GROUP_FIRST_USER, np->n_flows,
 		 inventory_count(d->inv),
@@ -1020,6 +1027,20 @@ static json_t *op_status(struct daemon *d, json_t *req)
 								     0)) ?:
 			    json_null());
 	json_object_set_new(r, "engines", engines);
+	json_object_set_new(r, "cluster", d->cluster ?
+			    cluster_status_json(d->cluster) : json_null());
+	return r;
+}
+
+static json_t *op_hosts(struct daemon *d, json_t *req)
+{
+	json_t *r;
+
+	if (!d->cluster)
+		return control_error(ENOENT, "hosts: this daemon runs without "
+				     "--etcd (one host)");
+	r = control_ok();
+	json_object_set_new(r, "hosts", cluster_hosts_json(d->cluster));
 	return r;
 }
 
@@ -1246,6 +1267,7 @@ static const struct {
 	{ "explain", false, op_explain },
 	{ "ruleset", false, op_ruleset },
 	{ "denials", false, op_denials },
+	{ "hosts", false, op_hosts },
 	{ "reload", true, op_reload },
 	{ "attach", true, op_attach },
 	{ "detach", true, op_detach },
@@ -1378,6 +1400,16 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 		}
 	}
 
+	/* the cluster's options are checked here too; it first talks to
+	 * etcd once the loop runs */
+	if (o->cluster) {
+		ret = daemon_start_cluster(d, o->cluster, &e);
+		if (ret < 0) {
+			*err = e;
+			goto fail;
+		}
+	}
+
 	/* 1. the policy: every finding logged */
 	p = policy_load(o->policy_path, &dg);
 	lines = diag_lines(&dg, true);
@@ -1479,6 +1511,101 @@ fail:
 	return ret;
 }
 
+/* ---- the cluster's sink (cluster.h) ---- */
+
+static int sink_attach(void *arg, struct container *c, char **err)
+{
+	return daemon_attach(arg, c, err);
+}
+
+static int sink_detach_many(void *arg, char *const *ids, size_t n,
+			    char **err)
+{
+	return daemon_detach_many(arg, ids, n, err);
+}
+
+static const struct inventory *sink_inventory(void *arg)
+{
+	return daemon_inventory(arg);
+}
+
+static const struct policy *sink_policy(void *arg)
+{
+	return daemon_policy(arg);
+}
+
+/* Every remote container out, cs in, and one full commit: a watch that
+ * lost events (a compaction, a reconnect) must not leave a moment where
+ * the kernel has half of the new membership. On failure the old one is
+ * put back. Local containers win any conflict. */
+static int sink_swap_remote(void *arg, struct container **cs, size_t n,
+			    char **err)
+{
+	struct daemon *d = arg;
+	struct container **old = NULL, *c;
+	size_t n_old = 0, cap = 0, i;
+	int ret = 0;
+
+	*err = NULL;
+	for (i = 0; i < inventory_count(d->inv);) {
+		c = inventory_at(d->inv, i);
+		if (c->source != SRC_REMOTE) {
+			i++;
+			continue;
+		}
+		xgrow(&old, &cap, n_old + 1, sizeof(*old));
+		old[n_old++] = inventory_remove(d->inv, c->id);
+	}
+	for (i = 0; i < n; i++) {
+		if (d->policy)
+			classify(d->policy, cs[i]);
+		if (inventory_add(d->inv, cs[i]) < 0)
+			log_warn("remote container %s of host %s: its id or "
+				 "an address is this host's: left out",
+				 cs[i]->id, cs[i]->host);
+	}
+	if (d->policy && d->rs) {
+		ret = attach_full(d, err);
+		if (ret < 0) {
+			for (i = 0; i < inventory_count(d->inv);) {
+				c = inventory_at(d->inv, i);
+				if (c->source == SRC_REMOTE)
+					container_free(inventory_remove(
+						d->inv, c->id));
+				else
+					i++;
+			}
+			for (i = 0; i < n_old; i++)
+				inventory_add(d->inv, old[i]);
+			n_old = 0;
+		}
+	}
+	for (i = 0; i < n_old; i++)
+		container_free(old[i]);
+	free(old);
+	if (ret == 0 && state_compact(d->state, d->inv) < 0)
+		d->state_errors++;
+	notify_status(d);
+	return ret;
+}
+
+int daemon_start_cluster(struct daemon *d, const struct cluster_opts *o,
+			 char **err)
+{
+	struct cluster_sink sink = {
+		.attach = sink_attach,
+		.detach_many = sink_detach_many,
+		.swap_remote = sink_swap_remote,
+		.inventory = sink_inventory,
+		.policy = sink_policy,
+		.arg = d,
+	};
+	struct cluster_opts co = *o;
+
+	co.state_dir = d->o.state_dir;
+	return cluster_start(d->loop, &co, &sink, &d->cluster, err);
+}
+
 int daemon_start_engine(struct daemon *d, const char *url)
 {
 	struct docker *e;
@@ -1513,6 +1640,7 @@ void daemon_free(struct daemon *d)
 		return;
 	sd_notify(0, "STOPPING=1");
 	control_close(d->ctl);
+	cluster_stop(d->cluster);
 	for (i = 0; i < d->n_engines; i++) {
 		docker_stop(d->engines[i].src);
 		free(d->engines[i].url);

@@ -262,6 +262,7 @@ void container_free(struct container *c)
 	if (c->addrs != &c->addr1)
 		free(c->addrs);
 	free(c->engine);
+	free(c->host);
 	free(c);
 }
 
@@ -319,6 +320,7 @@ struct container *container_dup(const struct container *c)
 	memcpy(d->ifname, c->ifname, sizeof(d->ifname));
 	d->source = c->source;
 	d->engine = c->engine ? xstrdup(c->engine) : NULL;
+	d->host = c->host ? xstrdup(c->host) : NULL;
 	d->quarantined = c->quarantined;
 	d->group = c->group;
 	return d;
@@ -581,6 +583,8 @@ static bool source_from_json(struct container *c, const json_t *v,
 		c->source = SRC_ENGINE;
 	else if (s && !strcmp(s, "cni"))
 		c->source = SRC_CNI;
+	else if (s && !strcmp(s, "remote"))
+		c->source = SRC_REMOTE;
 	else {
 		*err = xstrdup("\"source\" must be static, engine or cni");
 		return false;
@@ -648,6 +652,18 @@ struct container *container_from_json(const json_t *o,
 	}
 	if (how == CJ_ENTRY && json_is_string(v) && c->source == SRC_ENGINE)
 		c->engine = xstrdup(json_string_value(v));
+	/* only the cluster (an entry it recorded) speaks for another host */
+	v = json_object_get(o, "host");
+	if (c->source == SRC_REMOTE &&
+	    (how != CJ_ENTRY || !json_is_string(v) ||
+	     !*json_string_value(v) || strlen(json_string_value(v)) > 255)) {
+		*err = xstrdup(how != CJ_ENTRY ?
+			       "\"source\" must be static, engine or cni" :
+			       "\"host\" must name the remote host");
+		goto fail;
+	}
+	if (c->source == SRC_REMOTE)
+		c->host = xstrdup(json_string_value(v));
 	return c;
 fail:
 	container_free(c);
@@ -748,6 +764,8 @@ static const char *source_name(enum container_source s)
 		return "engine";
 	case SRC_CNI:
 		return "cni";
+	case SRC_REMOTE:
+		return "remote";
 	default:
 		return "static";
 	}
@@ -772,6 +790,8 @@ json_t *container_to_json(const struct container *c)
 		json_object_set_new(o, "quarantined", json_true());
 	if (c->engine)
 		json_object_set_new(o, "engine", json_string(c->engine));
+	if (c->host)
+		json_object_set_new(o, "host", json_string(c->host));
 	return o;
 }
 

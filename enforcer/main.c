@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "control.h"
 #include "daemon.h"
 #include "log.h"
@@ -45,6 +46,17 @@ static void usage(FILE *out)
 "                       frames from any other such port are dropped and\n"
 "                       logged as spoofing (fail closed before the attach);\n"
 "                       repeatable\n"
+"  --etcd URL           several hosts: publish this host's containers in\n"
+"                       etcd and enforce the other hosts' too\n"
+"                       (docs/cluster.md); http:// or https://, one per\n"
+"                       member, repeatable. Without it: one host\n"
+"  --etcd-ca FILE       CA certificate(s) that sign etcd's certificate\n"
+"  --etcd-cert FILE     client certificate for etcd (with --etcd-key)\n"
+"  --etcd-key FILE      its private key\n"
+"  --host-name NAME     this host in etcd (default: the host name)\n"
+"  --etcd-prefix P      key prefix (default %s)\n"
+"  --etcd-ttl SECONDS   lease TTL; a host silent that long leaves the\n"
+"                       others' sets (default %d, 5-3600)\n"
 "  --foreground         stay in the foreground (under systemd); otherwise\n"
 "                       fork once the first table is committed\n"
 "  --flush-on-exit      delete the table at SIGTERM (default: leave it\n"
@@ -55,7 +67,8 @@ static void usage(FILE *out)
 "Signals: SIGHUP reloads the policy (so does a change to the policy path),\n"
 "SIGUSR1 reopens the denied-flow log, SIGTERM stops and leaves the rules.\n",
 		DEFAULT_POLICY, CONTROL_DEFAULT_SOCKET, DEFAULT_STATE_DIR,
-		DEFAULT_DENIED_LOG, RULESET_NFLOG_GROUP_DEFAULT);
+		DEFAULT_DENIED_LOG, RULESET_NFLOG_GROUP_DEFAULT,
+		CLUSTER_PREFIX_DEFAULT, CLUSTER_TTL_DEFAULT);
 }
 
 /* The parent returns once the child is enforcing and listening (it was
@@ -91,6 +104,13 @@ int main(int argc, char **argv)
 		{ "nflog-group", required_argument, NULL, 'g' },
 		{ "engine", required_argument, NULL, 'e' },
 		{ "guard-ports", required_argument, NULL, 'G' },
+		{ "etcd", required_argument, NULL, 'E' },
+		{ "etcd-ca", required_argument, NULL, 1001 },
+		{ "etcd-cert", required_argument, NULL, 1002 },
+		{ "etcd-key", required_argument, NULL, 1003 },
+		{ "host-name", required_argument, NULL, 1004 },
+		{ "etcd-prefix", required_argument, NULL, 1005 },
+		{ "etcd-ttl", required_argument, NULL, 1006 },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "flush-on-exit", no_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -104,8 +124,10 @@ int main(int argc, char **argv)
 		.denied_log = DEFAULT_DENIED_LOG,
 		.nflog_group = RULESET_NFLOG_GROUP_DEFAULT,
 	};
-	const char **engines = NULL, **guards = NULL;
-	size_t cap_engines = 0, cap_guards = 0;
+	const char **engines = NULL, **guards = NULL, **etcds = NULL;
+	size_t cap_engines = 0, cap_guards = 0, cap_etcds = 0;
+	struct cluster_opts co = { 0 };
+	bool cluster_opt = false;
 	bool foreground = false;
 	struct daemon *d = NULL;
 	int verbosity = 0, c, ret;
@@ -159,6 +181,44 @@ int main(int argc, char **argv)
 			guards[o.n_guard_ports++] = optarg;
 			o.guard_ports = guards;
 			break;
+		case 'E':
+			xgrow(&etcds, &cap_etcds, co.etcd.n_urls + 1,
+			      sizeof(*etcds));
+			etcds[co.etcd.n_urls++] = optarg;
+			co.etcd.urls = etcds;
+			break;
+		case 1001:
+			co.etcd.ca = optarg;
+			cluster_opt = true;
+			break;
+		case 1002:
+			co.etcd.cert = optarg;
+			cluster_opt = true;
+			break;
+		case 1003:
+			co.etcd.key = optarg;
+			cluster_opt = true;
+			break;
+		case 1004:
+			co.host_name = optarg;
+			cluster_opt = true;
+			break;
+		case 1005:
+			co.prefix = optarg;
+			cluster_opt = true;
+			break;
+		case 1006:
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || v < 5 || v > 3600) {
+				fprintf(stderr, "bulkheadd: --etcd-ttl: "
+					"expected 5-3600 seconds, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			co.ttl = (unsigned)v;
+			cluster_opt = true;
+			break;
 		case 'f':
 			foreground = true;
 			break;
@@ -182,6 +242,14 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (cluster_opt && !co.etcd.n_urls) {
+		fprintf(stderr, "bulkheadd: --etcd-ca, --etcd-cert, --etcd-key, "
+			"--host-name, --etcd-prefix and --etcd-ttl need "
+			"--etcd\n");
+		return 2;
+	}
+	if (co.etcd.n_urls)
+		o.cluster = &co;
 	o.journald = log_under_journald();
 	/* in the background, stderr is gone after the fork: the journal */
 	log_init("bulkheadd", o.journald ? LOG_TO_JOURNAL : LOG_TO_STDERR,
@@ -201,5 +269,6 @@ int main(int argc, char **argv)
 	daemon_free(d);
 	free(engines);
 	free(guards);
+	free(etcds);
 	return ret < 0 ? 1 : 0;
 }

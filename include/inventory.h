@@ -18,6 +18,7 @@ enum container_source {
 	SRC_STATIC,		/* bulkheadctl attach, or an inventory file */
 	SRC_ENGINE,		/* Docker / Podman Engine API */
 	SRC_CNI,		/* the chained CNI plugin */
+	SRC_REMOTE,		/* another host's, through etcd (cluster.h) */
 };
 
 struct container {
@@ -32,6 +33,8 @@ struct container {
 	char *engine;			/* SRC_ENGINE: the URL of the engine
 					 * that reported it; NULL if unknown
 					 * (an older state file) */
+	char *host;			/* SRC_REMOTE: the host that published
+					 * it; NULL for this host's own */
 	bool quarantined;		/* seen, group not yet known */
 	unsigned group;			/* set by inventory_classify */
 	struct bh_addr addr1;		/* the storage of a single address */
