@@ -16,6 +16,7 @@ static const struct ctl_verb verbs[] = {
 	{ "status", ctl_status, "status [--json]" },
 	{ "reload", ctl_reload, "reload" },
 	{ "explain", ctl_explain, "explain --from C|ADDR --to C|ADDR --port tcp/N [--json]" },
+	{ "hosts", ctl_hosts, "hosts [--json]" },
 	{ "denials", ctl_denials, "denials [--since 10m|TIME] [--until ..] [--group G] [--from G|C] [--to G|C] [--port tcp/N] [--json] [--follow] [--summary] [--file PATH]" },
 };
 

@@ -269,6 +269,7 @@ static void print_status(json_t *r)
 			printf("; last error: %s", str(x, "last_error"));
 		printf("\n");
 	}
+	ctl_cluster_print(json_object_get(r, "cluster"));
 	printf("(DENIED: packets the group's deny chains counted; in audit "
 	       "mode they passed)\n");
 }

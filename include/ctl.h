@@ -33,5 +33,8 @@ int ctl_status(int argc, char **argv);
 int ctl_reload(int argc, char **argv);
 int ctl_explain(int argc, char **argv);
 int ctl_denials(int argc, char **argv);
+/* ctl_hosts.c: several hosts (--etcd) */
+int ctl_hosts(int argc, char **argv);
+void ctl_cluster_print(struct json_t *cluster);	/* status' cluster part */
 
 #endif

@@ -55,6 +55,7 @@ struct flowlog_side {
 	const char *group;		/* NULL when not known */
 	const char *container_id;	/* NULL when not a container */
 	const char *container_name;
+	const char *container_host;	/* another host's container (etcd) */
 };
 
 struct flowlog_rec {
