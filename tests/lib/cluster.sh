@@ -9,7 +9,11 @@
 #                             $CL_ETCD (http://10.77.0.100:2379), data in
 #                             $NS_TMP/etcd (kept across a stop/start)
 #   cl_etcd_stop              SIGTERM, wait
-#   etcdctl_ ARGS...          etcdctl (v3 API) against it
+#   etcdctl_ ARGS...          etcdctl (v3 API) against it (with the
+#                             arguments in CL_ETCDCTL_ARGS, e.g. TLS)
+#   cl_tls_certs DIR          a CA, etcd's server certificate (for
+#                             10.77.0.100) and a client certificate, made
+#                             with openssl: DIR/{ca,server,client}.{pem,key}
 #   cl_host H N               host namespace H (e.g. hA) on the underlay at
 #                             10.77.0.1N / fd77::1N, bridge br1 with the
 #                             container subnet 10.81.N.1/24, fd81:N::1/64,
@@ -35,6 +39,7 @@ declare -A CL_PID CL_N
 CL_ETCD=http://10.77.0.100:2379
 CL_ETCD_PID=
 CL_HOSTS=()
+CL_ETCDCTL_ARGS=()
 
 cl_init() {
 	command -v etcd >/dev/null ||
@@ -77,7 +82,28 @@ cl_etcd_stop() {
 
 etcdctl_() {
 	ETCDCTL_API=3 nsx etcd etcdctl --endpoints "$CL_ETCD" \
-		--command-timeout=5s "$@"
+		--command-timeout=5s "${CL_ETCDCTL_ARGS[@]}" "$@"
+}
+
+cl_tls_certs() {
+	local d=$1
+
+	mkdir -p "$d"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=bh test CA" \
+		-keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null || return 1
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=etcd" \
+		-keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null || return 1
+	printf 'subjectAltName=IP:10.77.0.100,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' \
+		>"$d/server.ext"
+	openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+		-CAcreateserial -days 2 -extfile "$d/server.ext" \
+		-out "$d/server.pem" 2>/dev/null || return 1
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=bulkheadd" \
+		-keyout "$d/client.key" -out "$d/client.csr" 2>/dev/null || return 1
+	printf 'extendedKeyUsage=clientAuth\n' >"$d/client.ext"
+	openssl x509 -req -in "$d/client.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+		-CAcreateserial -days 2 -extfile "$d/client.ext" \
+		-out "$d/client.pem" 2>/dev/null || return 1
 }
 
 cl_host() {
