@@ -1,6 +1,6 @@
 #!/bin/bash
-# Two hosts through a real etcd: each daemon publishes its containers and
-# enforces the other's. Declared cross-host flows pass and undeclared ones
+# Three hosts through a real etcd: each daemon publishes its containers and
+# enforces the others'. Declared cross-host flows pass and undeclared ones
 # drop in both directions, IPv4 and IPv6, recorded on the side that
 # dropped with the remote container and its host; a container attached on
 # A is enforced on B; kill -9 and restart of A's daemon within the TTL
@@ -14,11 +14,13 @@ cl_init
 cl_etcd_start || { fail "etcd starts"; done_testing; }
 cl_host hA 1 || exit 2
 cl_host hB 2 || exit 2
+cl_host hC 3 || exit 2
 cl_add hA aweb 2 || exit 2
 cl_add hA adb 3 || exit 2
 cl_add hA aweb2 4 || exit 2
 cl_add hB bapi 2 || exit 2
 cl_add hB bdb 3 || exit 2
+cl_add hC cdb 2 || exit 2
 
 cat >"$NS_TMP/policy.yaml" <<'EOF2'
 version: 1
@@ -35,17 +37,22 @@ serve_tcp bapi 8080
 serve_tcp adb 5432
 serve_tcp bdb 5432
 serve_tcp aweb 80
+serve_tcp cdb 5432
 
 cl_start hA "$NS_TMP/policy.yaml" || { fail "daemon on A"; done_testing; }
 cl_start hB "$NS_TMP/policy.yaml" || { fail "daemon on B"; done_testing; }
+cl_start hC "$NS_TMP/policy.yaml" || { fail "daemon on C"; done_testing; }
 cl_attach hA aweb bulkhead.purpose=web >/dev/null
 cl_attach hA adb bulkhead.purpose=db >/dev/null
 cl_attach hB bapi bulkhead.purpose=api >/dev/null
 cl_attach hB bdb bulkhead.purpose=db >/dev/null
+cl_attach hC cdb bulkhead.purpose=db >/dev/null
 
 cl_wait hB id-aweb; ok $? "B has A's web container" || cl_log_diag hB
 cl_wait hB id-adb; ok $? "B has A's db container"
 cl_wait hA id-bapi; ok $? "A has B's api container" || cl_log_diag hA
+cl_wait hA id-cdb; ok $? "A has C's db container"
+cl_wait hC id-bapi; ok $? "C has B's api container" || cl_log_diag hC
 is "$(clctl hB status --json | jq -r '.containers[] | select(.id == "id-aweb") |
 	[.source, .host, .group, .ifname] | join(",")')" "remote,hA,web," \
 	"on B, aweb is remote, of host hA, in group web, without a port"
@@ -67,6 +74,12 @@ is "$(probe_deny aweb tcp adb "$(A4 bapi)" 8080)" drop "db(A) -> api(B) tcp/8080
 is "$(probe_deny aweb tcp adb "$(A6 bapi)" 8080)" drop "db(A) -> api(B) tcp/8080 IPv6 drops"
 is "$(probe_deny aweb tcp bapi "$(A4 aweb)" 80)" drop "api(B) -> web(A) tcp/80 IPv4 drops"
 is "$(probe_deny aweb tcp bapi "$(A6 aweb)" 80)" drop "api(B) -> web(A) tcp/80 IPv6 drops"
+
+# the third host: api(B) -> db(C) passes, web(A) -> db(C) drops at A
+is "$(probe_want pass tcp bapi "$(A4 cdb)" 5432)" pass "api(B) -> db(C) tcp/5432 IPv4"
+is "$(probe_want pass tcp bapi "$(A6 cdb)" 5432)" pass "api(B) -> db(C) tcp/5432 IPv6"
+is "$(probe_deny bapi tcp aweb "$(A4 cdb)" 5432)" drop "web(A) -> db(C) tcp/5432 IPv4 drops"
+is "$(probe_deny bapi tcp aweb "$(A6 cdb)" 5432)" drop "web(A) -> db(C) tcp/5432 IPv6 drops"
 
 # records where it was dropped, naming the remote side and its host
 rec() { # HOST DSTIP PORT -> "action,src name,dst name,dst host"
@@ -150,10 +163,11 @@ is "$(clctl hB status --json | jq -r '.cluster.stale')" false "B is in sync agai
 is "$(probe_deny aweb tcp aweb2 "$(A4 bapi)" 8080)" drop "aweb2, detached on A, no longer reaches api on B"
 
 hosts=$(clctl hB hosts --json)
-is "$(echo "$hosts" | jq -r '[.hosts[].name] | sort | join(",")')" "hA,hB" "hosts lists both"
+is "$(echo "$hosts" | jq -r '[.hosts[].name] | sort | join(",")')" "hA,hB,hC" "hosts lists all three"
 is "$(echo "$hosts" | jq -r '.hosts[] | select(.name == "hA") | .containers')" 2 "hA has 2 containers"
 ok $(clctl hB hosts | grep -q "^hA"; echo $?) "bulkheadctl hosts prints a table"
 
 cl_stop hA; ok $? "A stops cleanly" || cl_log_diag hA
 cl_stop hB; ok $? "B stops cleanly" || cl_log_diag hB
+cl_stop hC; ok $? "C stops cleanly" || cl_log_diag hC
 done_testing
