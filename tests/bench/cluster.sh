@@ -5,8 +5,8 @@
 # 1,000 x 100 = 100,000 remote endpoints), then churns CLUSTER_RATE
 # container starts and stops per second for CLUSTER_SECS seconds.
 # Measured: the initial sync (daemon start -> every endpoint in status),
-# propagation from a put or delete to the first `nft monitor` line naming
-# the address (p50, p99), the daemon's CPU per update and share of a core
+# propagation from a put or delete to the kernel's announcement of an
+# element with the address (tests/bench/nft_elemwatch.c; p50, p99), the daemon's CPU per update and share of a core
 # during the churn, its RSS, and etcd's CPU. Namespaces as in the e2e
 # tests (tests/lib/cluster.sh). Last line:
 #   cluster: N remote endpoints synced in S s; propagation p50 X ms, p99 Y ms at R updates/s
@@ -24,7 +24,9 @@ SECS=${CLUSTER_SECS:-30}
 N=$((HOSTS * PER))
 LOAD=$(dirname "$0")/cluster_load.py
 
-for c in python3 stdbuf nft; do
+WATCH=$BH_BUILD/tests/bench/nft_elemwatch
+[ -x "$WATCH" ] || { echo "cluster.sh: $WATCH not built (make tests)" >&2; exit 2; }
+for c in python3; do
 	command -v $c >/dev/null || { echo "cluster.sh: $c missing" >&2; exit 2; }
 done
 cl_init
@@ -66,11 +68,11 @@ diag "synced $N endpoints in $sync_s s (daemon start to status; polled every 100
 
 etcd_pid=$(pgrep -n -x etcd -P "$CL_ETCD_PID" 2>/dev/null || echo "$CL_ETCD_PID")
 d0=$(cpu_ticks "$pid"); e0=$(cpu_ticks "$etcd_pid"); w0=$(date +%s%N)
-out=$(nsx hA python3 "$LOAD" churn "$CL_ETCD" "$RATE" "$SECS")
+out=$(nsx hA python3 "$LOAD" churn "$CL_ETCD" "$RATE" "$SECS" "$WATCH")
 rc=$?
 d1=$(cpu_ticks "$pid"); e1=$(cpu_ticks "$etcd_pid"); w1=$(date +%s%N)
 echo "# $out"
-[ $rc -eq 0 ] || { echo "cluster.sh: churn failed" >&2; exit 1; }
+[ $rc -eq 0 ] || { echo "cluster.sh: churn failed" >&2; cl_log_diag hA; exit 1; }
 updates=$(echo "$out" | sed -n 's/^churn: \([0-9]*\) updates.*/\1/p')
 p50=$(echo "$out" | sed -n 's/.* p50 \([0-9]*\) ms.*/\1/p')
 p99=$(echo "$out" | sed -n 's/.* p99 \([0-9]*\) ms.*/\1/p')

@@ -7,11 +7,12 @@ the bulkheadd under test).
   cluster_load.py load URL HOSTS PER_HOST
       one host key and PER_HOST address keys per host, in transactions of
       128 puts; prints "loaded N endpoints in S s"
-  cluster_load.py churn URL RATE SECONDS
+  cluster_load.py churn URL RATE SECONDS WATCHER
       RATE container starts and stops per second (a put of a new address
       key, a delete of the oldest one started here), each timed from just
-      before its request to the first `nft monitor` line of inet bulkhead
-      that names its address (add element, delete element); prints
+      before its request to the first element of inet bulkhead with its
+      address that the kernel announces (added, deleted), as WATCHER
+      (tests/bench/nft_elemwatch.c) reports it; prints
       "churn: N updates, M seen, p50 X ms, p99 Y ms, max Z ms"
 """
 import base64, json, subprocess, sys, threading, time, urllib.request
@@ -47,44 +48,64 @@ def value(host, i, ip):
 def load(url, hosts, per_host):
     t0 = time.monotonic()
     ops, n = [], 0
+
+    def add(op):
+        # etcd's --max-txn-ops: 128 by default
+        ops.append(op)
+        if len(ops) >= 128:
+            post(url, "/v3/kv/txn", {"success": ops})
+            ops.clear()
+
     for h in range(hosts):
         host = "sim%04d" % h
-        ops.append({"request_put": {"key": b64(PREFIX + "hosts/" + host),
-                    "value": b64(json.dumps({"name": host, "containers": per_host,
-                                             "policy_hash": "0", "version": 1,
-                                             "lease": "0", "ttl": 60}))}})
+        add({"request_put": {"key": b64(PREFIX + "hosts/" + host),
+             "value": b64(json.dumps({"name": host, "containers": per_host,
+                                      "policy_hash": "0", "version": 1,
+                                      "lease": "0", "ttl": 60}))}})
         for c in range(per_host):
             i = h * per_host + c + 1
             ip = addr(i, 128)
-            ops.append({"request_put": {"key": b64(PREFIX + "addrs/" + ip),
-                                        "value": b64(value(host, i, ip))}})
+            add({"request_put": {"key": b64(PREFIX + "addrs/" + ip),
+                                 "value": b64(value(host, i, ip))}})
             n += 1
-            if len(ops) >= 128:
-                post(url, "/v3/kv/txn", {"success": ops})
-                ops = []
     if ops:
         post(url, "/v3/kv/txn", {"success": ops})
     print("loaded %d endpoints in %.1f s" % (n, time.monotonic() - t0))
 
 
-def churn(url, rate, seconds):
-    mon = subprocess.Popen(["stdbuf", "-oL", "nft", "monitor", "elements"],
-                           stdout=subprocess.PIPE, text=True, bufsize=1)
+def churn(url, rate, seconds, watcher):
+    mon = subprocess.Popen([watcher], stdout=subprocess.PIPE, text=True,
+                           bufsize=1)
     seen, lock = {}, threading.Lock()
+    if mon.stdout.readline().strip() != "ready":
+        sys.exit("churn: %s did not start" % watcher)
 
     def reader():
         for line in mon.stdout:
-            t = time.monotonic()
-            if "inet bulkhead" not in line:
-                continue
-            kind = "add" if line.startswith("add") else "del"
-            for w in line.replace("{", " ").replace("}", " ").replace(",", " ").split():
-                if w.startswith("10.200."):
-                    with lock:
-                        seen.setdefault((kind, w), t)
+            w = line.split()
+            if len(w) == 3 and w[1].startswith("10.200."):
+                # the watcher's CLOCK_MONOTONIC, as time.monotonic()
+                with lock:
+                    seen.setdefault((w[0], w[1]), int(w[2]) / 1e9)
 
     threading.Thread(target=reader, daemon=True).start()
-    time.sleep(1.0)		# the monitor subscribes
+    # a sentinel container: the daemon follows and the watcher sees it
+    sentinel = "10.200.255.254"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        post(url, "/v3/kv/put", {"key": b64(PREFIX + "addrs/" + sentinel),
+                                 "value": b64(value("simchurn", 999999, sentinel))})
+        time.sleep(1.0)
+        with lock:
+            if ("add", sentinel) in seen:
+                break
+        post(url, "/v3/kv/deleterange", {"key": b64(PREFIX + "addrs/" + sentinel)})
+        time.sleep(0.5)
+    else:
+        print("churn: the kernel never showed the sentinel")
+        sys.exit(1)
+    post(url, "/v3/kv/deleterange", {"key": b64(PREFIX + "addrs/" + sentinel)})
+    time.sleep(0.5)
     sent, live, i = {}, [], 0
     start = time.monotonic()
     n = int(rate * seconds)
@@ -132,6 +153,6 @@ if __name__ == "__main__":
     if sys.argv[1] == "load":
         load(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif sys.argv[1] == "churn":
-        churn(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]))
+        churn(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), sys.argv[5])
     else:
-        sys.exit("usage: cluster_load.py load URL HOSTS PER_HOST | churn URL RATE SECONDS")
+        sys.exit("usage: cluster_load.py load URL HOSTS PER_HOST | churn URL RATE SECONDS WATCHER")

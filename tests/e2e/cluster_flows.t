@@ -101,6 +101,8 @@ is "$(rec hB "$(A4 aweb)" 80)" "deny,bapi,aweb,hA" "B recorded api -> web(A), na
 is "$(jq -r 'select(.destination.ip == "'"$(A4 aweb)"'") | .event.action' \
 	"$NS_TMP/hA/denied.jsonl" 2>/dev/null | head -1)" "" \
 	"A has no record of what B dropped"
+ok $(clctl hB denials --file "$NS_TMP/hB/denied.jsonl" | grep -q "aweb@hA"; echo $?) \
+	"bulkheadctl denials on B shows the remote container as aweb@hA"
 is "$(clctl hB explain --from "$(A4 bapi)" --to "$(A4 aweb)" --port tcp/80 --json |
 	jq -r '[.verdict, .dst.container.name, .dst.container.host] | join(",")')" \
 	"deny,aweb,hA" "explain on B names aweb and its host"
