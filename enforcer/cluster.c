@@ -12,6 +12,7 @@
  * containers stay as they are (stale). A compaction cancels the watch:
  * SYNC again. A lease found expired: grant a new one and republish. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -587,6 +588,9 @@ static void on_sync(void *arg, int ret, json_t *resp, const char *err)
 		free(serr);
 	}
 	free(cs);
+	/* the read's answer (every key of the prefix, as JSON) is gone: give
+	 * its pages back rather than keep the peak for good */
+	malloc_trim(0);
 	c->revision = rev;
 	c->n_syncs++;
 	c->watch = etcd_watch(c->etcd, c->prefix, c->prefix_end, rev + 1,
