@@ -71,7 +71,7 @@ struct cluster {
 	struct ev_timer *retry_timer, *ka_timer, *pub_timer;
 	bool publishing, pub_again;
 
-	json_t *raddrs;		/* address -> the key's value (+ mod_revision) */
+	json_t *raddrs;		/* remote address -> its container's id */
 	json_t *rconts;		/* remote id -> {host,name,group,labels,addrs} */
 	json_t *hosts;		/* host name -> its key's value (+ lease ...) */
 	json_t *published;	/* our address -> value text, as etcd has it */
@@ -228,7 +228,7 @@ static void mark(json_t *dirty, const char *id)
 static void addr_drop(struct cluster *c, const char *addr, json_t *dirty)
 {
 	json_t *old = json_object_get(c->raddrs, addr), *rc;
-	const char *id = json_string_value(json_object_get(old, "id"));
+	const char *id = json_string_value(old);
 
 	if (!old)
 		return;
@@ -258,9 +258,9 @@ static bool valid_labels(const json_t *l)
 }
 
 /* A put of an address key; false (and nothing changed) when its value is
- * not one we can read. */
+ * not one we can read. *own: the key is this host's. */
 static bool addr_put(struct cluster *c, const char *addr, const char *text,
-		     int64_t modrev, json_t *dirty)
+		     json_t *dirty, bool *own)
 {
 	struct bh_addr a;
 	json_t *v = json_loads(text, 0, NULL), *rc;
@@ -281,10 +281,10 @@ static bool addr_put(struct cluster *c, const char *addr, const char *text,
 	}
 	addr_drop(c, addr, dirty);
 	if (!strcmp(host, c->host)) {	/* our own */
+		*own = true;
 		json_decref(v);
 		return true;
 	}
-	json_object_set_new(v, "mod_revision", json_integer(modrev));
 	rc = json_object_get(c->rconts, id);
 	if (!rc) {
 		rc = json_pack("{s:{}}", "addrs");
@@ -293,11 +293,13 @@ static bool addr_put(struct cluster *c, const char *addr, const char *text,
 	json_object_set_new(rc, "host", json_string(host));
 	json_object_set_new(rc, "name", json_string(name));
 	json_object_set_new(rc, "group", json_string(group));
-	json_object_set(rc, "labels", json_object_get(v, "labels") ?:
-			json_object());
+	json_object_set_new(rc, "labels", json_object_get(v, "labels") ?
+			    json_incref(json_object_get(v, "labels")) :
+			    json_object());
 	json_object_set_new(json_object_get(rc, "addrs"), addr, json_true());
-	json_object_set_new(c->raddrs, addr, v);
-	mark(dirty, id);
+	json_object_set_new(c->raddrs, addr, json_string(id));
+	mark(dirty, id);	/* before v goes: id is its string */
+	json_decref(v);
 	return true;
 }
 
@@ -403,11 +405,13 @@ static void apply_dirty(struct cluster *c, json_t *dirty)
 static void cl_fail(struct cluster *c, const char *what, int ret,
 		    const char *err);
 
-/* One key as it now is (del: gone). */
-static void apply_kv(struct cluster *c, const char *key, const char *val,
+/* One key as it now is (del: gone). Returns true for an address key of
+ * this host's own. */
+static bool apply_kv(struct cluster *c, const char *key, const char *val,
 		     int64_t modrev, int64_t lease, bool del, json_t *dirty)
 {
 	const char *rest;
+	bool own = false;
 	json_t *o;
 
 	if (!strncmp(key, c->addrs_prefix, strlen(c->addrs_prefix))) {
@@ -415,26 +419,27 @@ static void apply_kv(struct cluster *c, const char *key, const char *val,
 		if (del)
 			addr_drop(c, rest, dirty);
 		else
-			addr_put(c, rest, val, modrev, dirty);
-		return;
+			addr_put(c, rest, val, dirty, &own);
+		return own;
 	}
 	if (strncmp(key, c->hosts_prefix, strlen(c->hosts_prefix)))
-		return;
+		return false;
 	rest = key + strlen(c->hosts_prefix);
 	if (del) {
 		json_object_del(c->hosts, rest);
-		return;
+		return false;
 	}
 	o = json_loads(val, 0, NULL);
 	if (!json_is_object(o)) {
 		log_warn("etcd: %s: a value that is not a host: ignored", key);
 		json_decref(o);
-		return;
+		return false;
 	}
 	json_object_set_new(o, "mod_revision", json_integer(modrev));
 	json_object_set_new(o, "lease_id", json_integer(lease));
 	json_object_set_new(o, "seen", json_integer((json_int_t)bh_wall_ms()));
 	json_object_set_new(c->hosts, rest, o);
+	return false;
 }
 
 /* One watch event: the key and value are base64, a PUT has no "type". */
@@ -554,18 +559,10 @@ static void on_sync(void *arg, int ret, json_t *resp, const char *err)
 		val = json_string_value(json_object_get(kv, "value"));
 		if (strlen(val) > CLUSTER_MAX_VALUE)
 			continue;
-		apply_kv(c, key, val, json_integer_value(json_object_get(
-			kv, "mod_revision")), lease, false, dirty);
-		if (!strncmp(key, c->addrs_prefix, strlen(c->addrs_prefix))) {
-			json_t *v = json_loads(val, 0, NULL);
-			const char *h = json_string_value(json_object_get(
-				v, "host"));
-
-			if (h && !strcmp(h, c->host))
-				own_key(c, key + strlen(c->addrs_prefix), val,
-					lease);
-			json_decref(v);
-		} else if (!strncmp(key, c->hosts_prefix,
+		if (apply_kv(c, key, val, json_integer_value(json_object_get(
+			kv, "mod_revision")), lease, false, dirty))
+			own_key(c, key + strlen(c->addrs_prefix), val, lease);
+		else if (!strncmp(key, c->hosts_prefix,
 				    strlen(c->hosts_prefix)) &&
 			   !strcmp(key + strlen(c->hosts_prefix), c->host) &&
 			   lease == c->lease) {
