@@ -11,6 +11,7 @@
 # tests (tests/lib/cluster.sh). Last line:
 #   cluster: N remote endpoints synced in S s; propagation p50 X ms, p99 Y ms at R updates/s
 #
+#   make bench-cluster                              (root)
 #   BH_BUILD=build tests/bench/cluster.sh          (root; after make tests)
 #   CLUSTER_HOSTS=100 tests/bench/cluster.sh       a smaller run
 . "$(dirname "$0")/../lib/tap.sh"
@@ -65,6 +66,8 @@ done
 [ -n "$synced" ] || { echo "cluster.sh: not synced after 120 s (${got:-0} of $N)" >&2; cl_log_diag hA; exit 1; }
 sync_s=$(awk -v a="$t0" -v b="$synced" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
 diag "synced $N endpoints in $sync_s s (daemon start to status; polled every 100 ms); RSS $(rss_mb "$pid") MB"
+# CPU time is what a busy machine does not inflate
+diag "daemon CPU for start-up and sync: $(awk -v t="$(cpu_ticks "$pid")" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz }') s"
 
 etcd_pid=$(pgrep -n -x etcd -P "$CL_ETCD_PID" 2>/dev/null || echo "$CL_ETCD_PID")
 d0=$(cpu_ticks "$pid"); e0=$(cpu_ticks "$etcd_pid"); w0=$(date +%s%N)
