@@ -1534,16 +1534,36 @@ static const struct policy *sink_policy(void *arg)
 	return daemon_policy(arg);
 }
 
-/* Every remote container out, cs in, and one full commit: a watch that
- * lost events (a compaction, a reconnect) must not leave a moment where
- * the kernel has half of the new membership. On failure the old one is
- * put back. Local containers win any conflict. */
+/* A remote container may not take an id or an address of this host's. */
+static bool remote_fits(const struct daemon *d, const struct container *c)
+{
+	size_t i;
+
+	if (inventory_find(d->inv, c->id))
+		return false;
+	for (i = 0; i < c->n_addrs; i++)
+		if (inventory_find_addr(d->inv, &c->addrs[i]))
+			return false;
+	return true;
+}
+
+/* Every remote container out, cs in, in one kernel transaction: a watch
+ * that lost events (a compaction, a reconnect) must not leave a moment
+ * where the kernel has half of the new membership. A re-read is mostly
+ * what the kernel has already: only the elements of the containers that
+ * differ change (one delta), or the whole table when a delta cannot
+ * carry it (the first read). On failure the old membership is put back.
+ * Local containers win any conflict. */
 static int sink_swap_remote(void *arg, struct container **cs, size_t n,
 			    char **err)
 {
 	struct daemon *d = arg;
-	struct container **old = NULL, *c;
-	size_t n_old = 0, cap = 0, i;
+	struct inventory *was = inventory_new();	/* the old ones, by id */
+	struct rs_delta *delta = NULL;
+	struct nft_error ne = { 0 };
+	struct container *c, *o;
+	bool regroup = false;
+	size_t i;
 	int ret = 0;
 
 	*err = NULL;
@@ -1553,38 +1573,85 @@ static int sink_swap_remote(void *arg, struct container **cs, size_t n,
 			i++;
 			continue;
 		}
-		xgrow(&old, &cap, n_old + 1, sizeof(*old));
-		old[n_old++] = inventory_remove(d->inv, c->id);
+		/* they held their ids and addresses together: this fits */
+		inventory_add(was, inventory_remove(d->inv, c->id));
 	}
 	for (i = 0; i < n; i++) {
 		if (d->policy)
 			classify(d->policy, cs[i]);
-		if (inventory_add(d->inv, cs[i]) < 0)
-			log_warn("remote container %s of host %s: its id or "
-				 "an address is this host's: left out",
-				 cs[i]->id, cs[i]->host);
-	}
-	if (d->policy && d->rs) {
-		ret = attach_full(d, err);
-		if (ret < 0) {
-			for (i = 0; i < inventory_count(d->inv);) {
-				c = inventory_at(d->inv, i);
-				if (c->source == SRC_REMOTE)
-					container_free(inventory_remove(
-						d->inv, c->id));
-				else
-					i++;
-			}
-			for (i = 0; i < n_old; i++)
-				inventory_add(d->inv, old[i]);
-			n_old = 0;
+		if (!remote_fits(d, cs[i])) {
+			log_warn("remote container %s of host %s: its id or an "
+				 "address is this host's: left out", cs[i]->id,
+				 cs[i]->host);
+			container_free(cs[i]);
+			continue;
 		}
+		inventory_add(d->inv, cs[i]);
 	}
-	for (i = 0; i < n_old; i++)
-		container_free(old[i]);
-	free(old);
-	if (ret == 0 && state_compact(d->state, d->inv) < 0)
+	if (!d->policy || !d->rs)
+		goto done;
+	/* every removal before any addition: an address may have moved
+	 * from one container to another */
+	delta = rs_delta_new();
+	for (i = 0; i < inventory_count(was); i++) {
+		o = inventory_at(was, i);
+		c = inventory_find(d->inv, o->id);
+		if (c && c->source == SRC_REMOTE && same_enforcement(o, c))
+			continue;
+		regroup |= c && c->group != o->group;
+		ruleset_container_delta(d->rs, o, RS_ELEM_DEL, delta);
+	}
+	for (i = 0; i < inventory_count(d->inv); i++) {
+		c = inventory_at(d->inv, i);
+		if (c->source != SRC_REMOTE)
+			continue;
+		o = inventory_find(was, c->id);
+		if (!o || !same_enforcement(o, c))
+			ruleset_container_delta(d->rs, c, RS_ELEM_ADD, delta);
+	}
+	if (rs_delta_empty(delta))
+		goto done;
+	if (ruleset_delta_overflows(d->rs, delta))
+		goto full;
+	ret = nft_commit_delta(d->nft, d->rs, delta, &ne);
+	if (ret == -ENOSPC)
+		goto full;
+	if (ret < 0) {
+		*err = xasprintf("the kernel refused the change: %s",
+				 ne.msg[0] ? ne.msg : strerror(-ret));
+		goto undo;
+	}
+	d->n_delta++;
+	ruleset_apply_delta(d->rs, delta);
+	goto done;
+full:
+	ret = attach_full(d, err);
+	if (ret == 0)
+		goto done;
+undo:
+	for (i = 0; i < inventory_count(d->inv);) {
+		c = inventory_at(d->inv, i);
+		if (c->source == SRC_REMOTE)
+			container_free(inventory_remove(d->inv, c->id));
+		else
+			i++;
+	}
+	while (inventory_count(was)) {
+		o = inventory_at(was, 0);
+		inventory_add(d->inv, inventory_remove(was, o->id));
+	}
+	goto out;
+done:
+	if (state_compact(d->state, d->inv) < 0)
 		d->state_errors++;
+	if (regroup) {
+		struct conntrack_stats st;
+
+		cut_flows(d, &st);
+	}
+out:
+	rs_delta_free(delta);
+	inventory_free(was);
 	notify_status(d);
 	return ret;
 }
