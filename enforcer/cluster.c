@@ -126,7 +126,8 @@ static uint64_t fnv64(uint64_t h, const char *s, size_t n)
 
 void cluster_policy_hash(const struct policy *p, char out[17])
 {
-	char *buf = NULL;
+	uint64_t h = FNV64_INIT;
+	char *buf = NULL, *line, *next, *cut;
 	size_t len = 0;
 	FILE *f;
 
@@ -135,8 +136,20 @@ void cluster_policy_hash(const struct policy *p, char out[17])
 		return;
 	policy_print(p, f);
 	fclose(f);
-	snprintf(out, 17, "%016llx",
-		 (unsigned long long)fnv64(FNV64_INIT, buf, len));
+	/* what the policy says, not where: without the "file" lines and the
+	 * "# path:line:col" comments, two copies of a policy in other files
+	 * or with other layout hash the same */
+	for (line = buf; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		if (!strncmp(line, "file ", 5))
+			continue;
+		cut = strstr(line, "  #");
+		h = fnv64(h, line, cut ? (size_t)(cut - line) : strlen(line));
+		h = fnv64(h, "\n", 1);
+	}
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
 	free(buf);
 }
 

@@ -83,7 +83,8 @@ json_t *cluster_status_json(const struct cluster *c);
 json_t *cluster_hosts_json(const struct cluster *c);
 
 /* The hash of a policy the host key carries: FNV-1a 64 of its normalised
- * print (policy_print), so formatting and comments do not count. */
+ * print (policy_print) without file names and locations, so the same
+ * policy in other files, formatted otherwise, hashes the same. */
 void cluster_policy_hash(const struct policy *p, char out[17]);
 
 #endif

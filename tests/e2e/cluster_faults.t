@@ -50,7 +50,8 @@ ok $(nsx hA nft list table inet bulkhead >/dev/null 2>&1; [ $? -ne 0 ]; echo $?)
 	"no table after the refusals"
 
 cl_start hA "$NS_TMP/policy.yaml" --etcd-ttl 5 || { fail "daemon on A"; done_testing; }
-cl_start hB "$NS_TMP/policy.yaml" || { fail "daemon on B"; done_testing; }
+cp "$NS_TMP/policy.yaml" "$NS_TMP/policyB.yaml"
+cl_start hB "$NS_TMP/policyB.yaml" || { fail "daemon on B"; done_testing; }
 cl_attach hA aweb bulkhead.purpose=web >/dev/null
 cl_attach hB bapi bulkhead.purpose=api >/dev/null
 cl_wait hB id-aweb; ok $? "B has aweb" || cl_log_diag hB
@@ -155,6 +156,30 @@ done
 is "$(b_hz)" "$want" "B's membership of hZ equals etcd's"
 cl_wait hB id-aweb 30; ok $? "B still has aweb after the re-read"
 is "$(probe_want pass tcp aweb "${NS_ADDR4[bapi]}" 8080)" pass "web(A) -> api(B) passes after it"
+
+# a policy that differs between hosts: the host key carries its hash,
+# and the other hosts warn
+warns() { clctl hA status --json | jq -r '.cluster.warnings | join(";")'; }
+is "$(warns)" "" "same policy everywhere: no warning"
+cat >"$NS_TMP/policyB.yaml" <<'EOF2'
+version: 1
+groups:
+  web: { match: { purpose: web } }
+  api: { match: { purpose: api } }
+  db:  { match: { purpose: db } }
+flows:
+  - { from: web, to: api, ports: [tcp/8080] }
+EOF2
+clctl hB reload >/dev/null; ok $? "B reloads another policy"
+for i in $(seq 100); do
+	[ -n "$(warns)" ] && break
+	sleep 0.1
+done
+ok $(warns | grep -q "host hB runs another policy"; echo $?) "A warns: $(warns)"
+ok $(clctl hA status | grep -q "WARNING: host hB runs another policy"; echo $?) \
+	"bulkheadctl status on A says it"
+is "$(clctl hA hosts --json | jq -r '.hosts[] | select(.name == "hB") | .policy_differs')" \
+	true "hosts on A marks hB"
 
 cl_stop hA; ok $? "A stops cleanly" || cl_log_diag hA
 cl_stop hB; ok $? "B stops cleanly" || cl_log_diag hB
