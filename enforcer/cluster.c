@@ -826,9 +826,15 @@ static void on_ka_timer(struct ev_timer *t, void *arg)
 	c->ka = etcd_call(c->etcd, "/v3/lease/keepalive",
 			  lease_body(c->lease), on_keepalive, c);
 	if (!c->ttl_q) {
+		/* at most 256 a round, those asked longest ago first: the
+		 * ones answered in the last round wait for the next */
+		uint64_t fresh = bh_wall_ms() - c->ttl * 1000 / 3;
+
 		json_array_clear(c->ttl_round);
 		json_object_foreach(c->hosts, name, v)
-			if (json_array_size(c->ttl_round) < 256)
+			if (json_array_size(c->ttl_round) < 256 &&
+			    (uint64_t)json_integer_value(json_object_get(
+				    v, "ttl_at")) < fresh)
 				json_array_append_new(c->ttl_round,
 						      json_string(name));
 		next_ttl(c);

@@ -180,6 +180,13 @@ ok $(clctl hA status | grep -q "WARNING: host hB runs another policy"; echo $?) 
 	"bulkheadctl status on A says it"
 is "$(clctl hA hosts --json | jq -r '.hosts[] | select(.name == "hB") | .policy_differs')" \
 	true "hosts on A marks hB"
+# A's keepalive rounds (every TTL/3 = 1.7 s) ask etcd for hB's lease
+for i in $(seq 100); do
+	ttl=$(clctl hA hosts --json | jq -r '.hosts[] | select(.name == "hB") | .lease_ttl_s')
+	[ "$ttl" != null ] && break
+	sleep 0.1
+done
+ok $([ "$ttl" -gt 0 ] && [ "$ttl" -le 60 ]; echo $?) "hosts on A shows hB's lease time left ($ttl s)"
 
 cl_stop hA; ok $? "A stops cleanly" || cl_log_diag hA
 cl_stop hB; ok $? "B stops cleanly" || cl_log_diag hB
