@@ -696,6 +696,105 @@ static void test_cancel(void **state)
 	(void)never;
 }
 
+/* ---- a member that lost its leader ---- */
+
+static pid_t start_member(const char *name, int client, int peer,
+			  const char *cluster)
+{
+	char *data = xasprintf("%s/%s", tmpdir, name);
+	char *logf = xasprintf("%s/%s.log", tmpdir, name);
+	char *curl = xasprintf("http://127.0.0.1:%d", client);
+	char *purl = xasprintf("http://127.0.0.1:%d", peer);
+	pid_t pid = fork();
+	int fd;
+
+	if (pid == 0) {
+		fd = open(logf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(ETCD_BIN, "etcd", "--name", name, "--data-dir", data,
+		      "--listen-client-urls", curl, "--advertise-client-urls",
+		      curl, "--listen-peer-urls", purl,
+		      "--initial-advertise-peer-urls", purl,
+		      "--initial-cluster", cluster,
+		      "--initial-cluster-state", "new", (char *)NULL);
+		_exit(127);
+	}
+	free(data);
+	free(logf);
+	free(curl);
+	free(purl);
+	return pid;
+}
+
+static bool port_open_n(int port, int tries)
+{
+	int i;
+
+	for (i = 0; i < tries && !port_open(port); i++)
+		usleep(100 * 1000);
+	return i < tries;
+}
+
+/* Two members; the second is killed, so the first (without quorum) has no
+ * leader. A watch on it with Grpc-Metadata-hasleader: true ends with an
+ * error instead of hanging silently (without the header it hangs: seen
+ * by taking the header out of etcd.c). */
+static void test_no_leader(void **state)
+{
+	const char *cl2 = "m1=http://127.0.0.1:2480,m2=http://127.0.0.1:2580";
+	const char *urls[] = { "http://127.0.0.1:2479" };
+	struct etcd_opts o = { .urls = urls, .n_urls = 1, .timeout_ms = 3000 };
+	struct watch_log w = { 0 };
+	struct answer a = { 0 };
+	struct etcd *e;
+	struct etcd_req *q;
+	pid_t m1, m2;
+	char *err;
+	int i;
+
+	NEED_ETCD();
+	m1 = start_member("m1", 2479, 2480, cl2);
+	m2 = start_member("m2", 2579, 2580, cl2);
+	assert_true(port_open_n(2479, 300) && port_open_n(2579, 300));
+	assert_int_equal(etcd_new(loop, &o, &e, &err), 0);
+	/* the two elect a leader: a put goes through */
+	for (i = 0; i < 100; i++) {
+		memset(&a, 0, sizeof(a));
+		assert_non_null(etcd_call(e, "/v3/kv/put", json_pack(
+			"{s:s, s:s}", "key", "bmw=", "value", "eA=="),
+			on_answer, &a));
+		run_until(&a.done);
+		if (a.ret == 0)
+			break;
+		answer_clear(&a);
+		usleep(200 * 1000);
+	}
+	assert_int_equal(a.ret, 0);
+	answer_clear(&a);
+	kill(m2, SIGKILL);
+	waitpid(m2, NULL, 0);
+	/* m1 steps down once it misses its peer (check quorum, ~1 s); each
+	 * try waits up to 20 s for the watch to end */
+	for (i = 0; i < 10; i++) {
+		w.lines = json_array();
+		w.ended = false;
+		w.want_events = 1;
+		q = etcd_watch(e, "nl/", "nl0", 0, on_line, on_end, &w);
+		assert_non_null(q);
+		watch_wait(&w);
+		json_decref(w.lines);
+		if (w.ended)
+			break;
+		etcd_cancel(q);
+	}
+	assert_true(w.ended);
+	assert_true(w.ret < 0);
+	etcd_free(e);
+	kill(m1, SIGTERM);
+	waitpid(m1, NULL, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -711,6 +810,7 @@ int main(void)
 		cmocka_unit_test_setup(test_txn_lease_guard, client),
 		cmocka_unit_test_setup(test_fail_over, client),
 		cmocka_unit_test_setup(test_cancel, client),
+		cmocka_unit_test(test_no_leader),
 	};
 
 	return cmocka_run_group_tests_name("etcd", tests, setup, teardown);
