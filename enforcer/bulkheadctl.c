@@ -21,6 +21,7 @@ static const struct ctl_verb verbs[] = {
 	{ "flows", ctl_flows, "flows [--since 10m|TIME] [--until ..] [--group G] [--from G|C] [--to G|C] [--port tcp/N] [--format table|json|ecs] [--json] [--follow] [--summary] [--file PATH]" },
 	{ "map", ctl_map, "map [--since 24h|TIME] [--until TIME] [--format svg|dot|json] [-o FILE] [--policy PATH] [--denied-file PATH] [--flows-file PATH]" },
 	{ "posture", ctl_posture, "posture [--json] [--cluster] [--policy PATH [--inventory FILE]] [--engine URL]... [--date YYYY-MM-DD]" },
+	{ "hosts", ctl_hosts, "hosts [--json]" },
 };
 
 static const char *socket_path;

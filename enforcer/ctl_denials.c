@@ -284,8 +284,12 @@ static void endpoint_text(json_t *rec, const char *side, char *buf,
 			 (long long)iget(rec, side, "port"));
 	else if (v6)
 		strcpy(port, "]");
-	snprintf(buf, len, "%s%s%s%s%s%s%s", g ? g : "*", name ? "/" : "",
-		 name ? name : "", ip ? " " : "", ip && v6 && port[0] ? "[" : "",
+	/* another host's container: web/api@hostB */
+	const char *host = sget(rec, side, "container", "host");
+
+	snprintf(buf, len, "%s%s%s%s%s%s%s%s%s", g ? g : "*", name ? "/" : "",
+		 name ? name : "", host ? "@" : "", host ? host : "",
+		 ip ? " " : "", ip && v6 && port[0] ? "[" : "",
 		 ip ? ip : "", ip ? port : "");
 }
 

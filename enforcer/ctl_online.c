@@ -336,6 +336,7 @@ static void print_status(json_t *r)
 		printf("state: NOT SAVED since %s (%s): a restart would not "
 		       "know the changes since; retrying\n", str(x, "since"),
 		       str(x, "error"));
+	ctl_cluster_print(json_object_get(r, "cluster"));
 	printf("(DENIED: packets the group's deny chains counted; in audit "
 	       "mode they passed)\n");
 }

@@ -18,6 +18,7 @@
 
 #include "bh_version.h"
 #include "colocation.h"
+#include "cluster.h"
 #include "conntrack.h"
 #include "control.h"
 #include "daemon.h"
@@ -80,6 +81,7 @@ struct daemon {
 		struct docker *src;
 	} *engines;			/* in --engine order */
 	size_t n_engines, cap_engines;
+	struct cluster *cluster;	/* --etcd; NULL: one host */
 
 	struct policy_watch *pw;
 	struct ev_timer *watchdog;
@@ -659,6 +661,8 @@ done:
 		 "");
 	record(d, c, NULL);
 	colo_update(d, colo_fresh ? c : NULL);
+	if (c->source != SRC_REMOTE)
+		cluster_local_changed(d->cluster);
 	notify_status(d);
 	if (regroup) {
 		struct conntrack_stats st;
@@ -728,6 +732,8 @@ int daemon_detach_many(struct daemon *d, char *const *ids, size_t n,
 	for (i = 0; i < n; i++) {
 		c = inventory_remove(d->inv, ids[i]);
 		log_info("detached %s (%s)", c->name, c->id);
+		if (c->source != SRC_REMOTE)
+			cluster_local_changed(d->cluster);
 		record(d, NULL, c->id);
 		container_free(c);
 		d->n_detach++;
@@ -843,6 +849,7 @@ int daemon_reload(struct daemon *d, const char *trigger, json_t **errors,
 	retire_policy(d, old);
 	cut_flows(d, &lr->cut);
 	lr->ok = true;
+	cluster_local_changed(d->cluster);	/* group names, policy hash */
 	log_info("policy in force: %zu groups, %zu flows; %zu containers "
 		 "(%llu ms)", np->n_groups - GROUP_FIRST_USER, np->n_flows,
 		 inventory_count(d->inv),
@@ -1262,6 +1269,20 @@ static json_t *op_status(struct daemon *d, json_t *req)
 			    json_null());
 	json_object_set_new(r, "engines", engines);
 	json_object_set_new(r, "state", state_status_json(d->state));
+	json_object_set_new(r, "cluster", d->cluster ?
+			    cluster_status_json(d->cluster) : json_null());
+	return r;
+}
+
+static json_t *op_hosts(struct daemon *d, json_t *req)
+{
+	json_t *r;
+
+	if (!d->cluster)
+		return control_error(ENOENT, "hosts: this daemon runs without "
+				     "--etcd (one host)");
+	r = control_ok();
+	json_object_set_new(r, "hosts", cluster_hosts_json(d->cluster));
 	return r;
 }
 
@@ -1507,6 +1528,7 @@ static const struct {
 	{ "ruleset", false, op_ruleset },
 	{ "denials", false, op_denials },
 	{ "flows", false, op_flows },
+	{ "hosts", false, op_hosts },
 	{ "reload", true, op_reload },
 	{ "attach", true, op_attach },
 	{ "detach", true, op_detach },
@@ -1675,6 +1697,15 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 			goto fail;
 		d->metrics = metrics_new();
 	}
+	/* the cluster's options are checked here too; it first talks to
+	 * etcd once the loop runs */
+	if (o->cluster) {
+		ret = daemon_start_cluster(d, o->cluster, &e);
+		if (ret < 0) {
+			*err = e;
+			goto fail;
+		}
+	}
 
 	/* 1. the policy: every finding logged */
 	p = policy_load(o->policy_path, &dg);
@@ -1792,6 +1823,168 @@ fail:
 	return ret;
 }
 
+/* ---- the cluster's sink (cluster.h) ---- */
+
+static int sink_attach(void *arg, struct container *c, char **err)
+{
+	return daemon_attach(arg, c, err);
+}
+
+static int sink_detach_many(void *arg, char *const *ids, size_t n,
+			    char **err)
+{
+	return daemon_detach_many(arg, ids, n, err);
+}
+
+static const struct inventory *sink_inventory(void *arg)
+{
+	return daemon_inventory(arg);
+}
+
+static const struct policy *sink_policy(void *arg)
+{
+	return daemon_policy(arg);
+}
+
+/* A remote container may not take an id or an address of this host's. */
+static bool remote_fits(const struct daemon *d, const struct container *c)
+{
+	size_t i;
+
+	if (inventory_find(d->inv, c->id))
+		return false;
+	for (i = 0; i < c->n_addrs; i++)
+		if (inventory_find_addr(d->inv, &c->addrs[i]))
+			return false;
+	return true;
+}
+
+/* Every remote container out, cs in, in one kernel transaction: a watch
+ * that lost events (a compaction, a reconnect) must not leave a moment
+ * where the kernel has half of the new membership. A re-read is mostly
+ * what the kernel has already: only the elements of the containers that
+ * differ change (one delta), or the whole table when a delta cannot
+ * carry it (the first read). On failure the old membership is put back.
+ * Local containers win any conflict. */
+static int sink_swap_remote(void *arg, struct container **cs, size_t n,
+			    char **err)
+{
+	struct daemon *d = arg;
+	struct inventory *was = inventory_new();	/* the old ones, by id */
+	struct rs_delta *delta = NULL;
+	struct nft_error ne = { 0 };
+	struct container *c, *o;
+	bool regroup = false;
+	size_t i;
+	int ret = 0;
+
+	*err = NULL;
+	for (i = 0; i < inventory_count(d->inv);) {
+		c = inventory_at(d->inv, i);
+		if (c->source != SRC_REMOTE) {
+			i++;
+			continue;
+		}
+		/* they held their ids and addresses together: this fits */
+		inventory_add(was, inventory_remove(d->inv, c->id));
+	}
+	for (i = 0; i < n; i++) {
+		if (d->policy)
+			classify(d->policy, cs[i]);
+		if (!remote_fits(d, cs[i])) {
+			log_warn("remote container %s of host %s: its id or an "
+				 "address is this host's: left out", cs[i]->id,
+				 cs[i]->host);
+			container_free(cs[i]);
+			continue;
+		}
+		inventory_add(d->inv, cs[i]);
+	}
+	if (!d->policy || !d->rs)
+		goto done;
+	/* every removal before any addition: an address may have moved
+	 * from one container to another */
+	delta = rs_delta_new();
+	for (i = 0; i < inventory_count(was); i++) {
+		o = inventory_at(was, i);
+		c = inventory_find(d->inv, o->id);
+		if (c && c->source == SRC_REMOTE && same_enforcement(o, c))
+			continue;
+		regroup |= c && c->group != o->group;
+		ruleset_container_delta(d->rs, o, RS_ELEM_DEL, delta);
+	}
+	for (i = 0; i < inventory_count(d->inv); i++) {
+		c = inventory_at(d->inv, i);
+		if (c->source != SRC_REMOTE)
+			continue;
+		o = inventory_find(was, c->id);
+		if (!o || !same_enforcement(o, c))
+			ruleset_container_delta(d->rs, c, RS_ELEM_ADD, delta);
+	}
+	if (rs_delta_empty(delta))
+		goto done;
+	if (ruleset_delta_overflows(d->rs, delta))
+		goto full;
+	ret = nft_commit_delta(d->nft, d->rs, delta, &ne);
+	if (ret == -ENOSPC)
+		goto full;
+	if (ret < 0) {
+		*err = xasprintf("the kernel refused the change: %s",
+				 ne.msg[0] ? ne.msg : strerror(-ret));
+		goto undo;
+	}
+	d->n_delta++;
+	ruleset_apply_delta(d->rs, delta);
+	goto done;
+full:
+	ret = attach_full(d, err);
+	if (ret == 0)
+		goto done;
+undo:
+	for (i = 0; i < inventory_count(d->inv);) {
+		c = inventory_at(d->inv, i);
+		if (c->source == SRC_REMOTE)
+			container_free(inventory_remove(d->inv, c->id));
+		else
+			i++;
+	}
+	while (inventory_count(was)) {
+		o = inventory_at(was, 0);
+		inventory_add(d->inv, inventory_remove(was, o->id));
+	}
+	goto out;
+done:
+	if (state_compact(d->state, d->inv) < 0)
+		d->state_errors++;
+	if (regroup) {
+		struct conntrack_stats st;
+
+		cut_flows(d, &st);
+	}
+out:
+	rs_delta_free(delta);
+	inventory_free(was);
+	notify_status(d);
+	return ret;
+}
+
+int daemon_start_cluster(struct daemon *d, const struct cluster_opts *o,
+			 char **err)
+{
+	struct cluster_sink sink = {
+		.attach = sink_attach,
+		.detach_many = sink_detach_many,
+		.swap_remote = sink_swap_remote,
+		.inventory = sink_inventory,
+		.policy = sink_policy,
+		.arg = d,
+	};
+	struct cluster_opts co = *o;
+
+	co.state_dir = d->o.state_dir;
+	return cluster_start(d->loop, &co, &sink, &d->cluster, err);
+}
+
 int daemon_start_engine(struct daemon *d, const char *url)
 {
 	struct docker *e;
@@ -1826,6 +2019,7 @@ void daemon_free(struct daemon *d)
 		return;
 	sd_notify(0, "STOPPING=1");
 	control_close(d->ctl);
+	cluster_stop(d->cluster);
 	for (i = 0; i < d->n_engines; i++) {
 		docker_stop(d->engines[i].src);
 		free(d->engines[i].url);

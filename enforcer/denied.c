@@ -110,6 +110,9 @@ static void journal_side(struct iovec *iov, size_t *n, char **bufs,
 	if (s->sensitivity)
 		jfield(iov, n, bufs, "BULKHEAD_%s_SENSITIVITY=%s", pfx,
 		       s->sensitivity);
+	if (s->container_host)
+		jfield(iov, n, bufs, "BULKHEAD_%s_CONTAINER_HOST=%s", pfx,
+		       s->container_host);
 }
 
 static void journal_send(const struct flowlog_rec *r)

@@ -135,8 +135,10 @@ static void describe(const struct policy *p, const struct explain_host *h,
 				 s->c->name);
 		else {
 			policy_classify(p, s->c->labels, s->c->n_labels, &why);
-			snprintf(s->why, sizeof(s->why), "container %s (%s) %s",
-				 s->c->name, s->c->id, why ? why : "");
+			snprintf(s->why, sizeof(s->why), "container %s (%s)%s%s "
+				 "%s", s->c->name, s->c->id,
+				 s->c->host ? " of host " : "",
+				 s->c->host ? s->c->host : "", why ? why : "");
 		}
 		return;
 	}
@@ -469,8 +471,8 @@ static json_t *side_json(const struct policy *p, const struct explain_side *s)
 	json_t *c = json_null();
 
 	if (s->c)
-		c = json_pack("{s:s, s:s}", "id", s->c->id, "name",
-			      s->c->name);
+		c = json_pack("{s:s, s:s, s:s?}", "id", s->c->id, "name",
+			      s->c->name, "host", s->c->host);
 	return json_pack("{s:s, s:o, s:o, s:s}", "addr",
 			 bh_addr_str(&s->addr, buf), "container", c, "group",
 			 s->group >= 0 ? json_string(p->groups[s->group].name) :

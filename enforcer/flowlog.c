@@ -24,6 +24,7 @@ struct agg {
 	/* attribution, fixed at the flow's first packet */
 	char src_group[POLICY_NAME_MAX + 1], dst_group[POLICY_NAME_MAX + 1];
 	char *src_cid, *src_cname, *dst_cid, *dst_cname;
+	char *src_chost, *dst_chost;	/* a remote container's host */
 	bool has_ports, has_icmp, one_sport;
 	bool active;			/* a packet in this window */
 	uint16_t sport, dport;
@@ -387,6 +388,8 @@ static void agg_free(struct agg *a)
 	free(a->src_cname);
 	free(a->dst_cid);
 	free(a->dst_cname);
+	free(a->src_chost);
+	free(a->dst_chost);
 	free(a);
 }
 
@@ -501,14 +504,14 @@ const char *flowlog_attribute_addr(const struct flowlog *fl,
 
 	*cp = c;
 	if (c)
-		return group_name(fl, c->quarantined ? GROUP_QUARANTINE :
-				  c->group);
+		return group_name(fl, container_in_quarantine(c) ?
+				  GROUP_QUARANTINE : c->group);
 	g = cidr_lookup(fl, a);
 	return group_name(fl, g >= 0 ? (unsigned)g : GROUP_WORLD);
 }
 
 static void attribute(const struct flowlog *fl, const struct bh_addr *a,
-		      char *group, char **cid, char **cname)
+		      char *group, char **cid, char **cname, char **chost)
 {
 	const struct container *c;
 	const char *g = flowlog_attribute_addr(fl, a, &c);
@@ -516,6 +519,7 @@ static void attribute(const struct flowlog *fl, const struct bh_addr *a,
 	if (c) {
 		*cid = xstrdup(c->id);
 		*cname = c->name ? xstrdup(c->name) : NULL;
+		*chost = c->host ? xstrdup(c->host) : NULL;
 		set_group(group, group_name(fl, container_in_quarantine(c) ?
 					    GROUP_QUARANTINE : c->group));
 		return;
@@ -588,6 +592,8 @@ static void emit_agg(struct flowlog *fl, const struct agg *a, bool first,
 
 	side_of(&r.src, &a->src, a->src_group, a->src_cid, a->src_cname);
 	side_of(&r.dst, &a->dst, a->dst_group, a->dst_cid, a->dst_cname);
+	r.src.container_host = a->src_chost;
+	r.dst.container_host = a->dst_chost;
 	if (a->has_ports) {
 		r.dst.has_port = true;
 		r.dst.port = a->dport;
@@ -663,9 +669,10 @@ void flowlog_packet(struct flowlog *fl, const struct nflog_pkt *p)
 		set_group(a->src_group, rule.group);
 	} else {
 		attribute(fl, &p->src, a->src_group, &a->src_cid,
-			  &a->src_cname);
+			  &a->src_cname, &a->src_chost);
 	}
-	attribute(fl, &p->dst, a->dst_group, &a->dst_cid, &a->dst_cname);
+	attribute(fl, &p->dst, a->dst_group, &a->dst_cid, &a->dst_cname,
+		  &a->dst_chost);
 	/* The rule that logged the packet is authoritative for its side,
 	 * also when the container has gone since. A boundary's rule names
 	 * no group: both sides are what their addresses say. */
@@ -818,6 +825,9 @@ static json_t *side_json(const struct flowlog_side *s)
 		if (s->container_name)
 			json_object_set_new(c, "name",
 					    json_string(s->container_name));
+		if (s->container_host)
+			json_object_set_new(c, "host",
+					    json_string(s->container_host));
 		json_object_set_new(o, "container", c);
 	}
 	return o;

@@ -264,6 +264,7 @@ void container_free(struct container *c)
 	if (c->ports != &c->port1)
 		free(c->ports);
 	free(c->engine);
+	free(c->host);
 	free(c);
 }
 
@@ -508,6 +509,7 @@ struct container *container_dup(const struct container *c)
 		*container_add_port(d, c->ports[i].ifname) = c->ports[i];
 	d->source = c->source;
 	d->engine = c->engine ? xstrdup(c->engine) : NULL;
+	d->host = c->host ? xstrdup(c->host) : NULL;
 	d->quarantined = c->quarantined;
 	d->colo = c->colo;
 	d->since_ms = c->since_ms;
@@ -937,6 +939,8 @@ static bool source_from_json(struct container *c, const json_t *v,
 		c->source = SRC_ENGINE;
 	else if (s && !strcmp(s, "cni"))
 		c->source = SRC_CNI;
+	else if (s && !strcmp(s, "remote"))
+		c->source = SRC_REMOTE;
 	else {
 		*err = xstrdup("\"source\" must be static, engine or cni");
 		return false;
@@ -1024,6 +1028,18 @@ struct container *container_from_json(const json_t *o,
 	}
 	if (how == CJ_ENTRY && v)
 		c->since_ms = (uint64_t)json_integer_value(v);
+	/* only the cluster (an entry it recorded) speaks for another host */
+	v = json_object_get(o, "host");
+	if (c->source == SRC_REMOTE &&
+	    (how != CJ_ENTRY || !json_is_string(v) ||
+	     !*json_string_value(v) || strlen(json_string_value(v)) > 255)) {
+		*err = xstrdup(how != CJ_ENTRY ?
+			       "\"source\" must be static, engine or cni" :
+			       "\"host\" must name the remote host");
+		goto fail;
+	}
+	if (c->source == SRC_REMOTE)
+		c->host = xstrdup(json_string_value(v));
 	return c;
 fail:
 	container_free(c);
@@ -1130,6 +1146,8 @@ static const char *source_name(enum container_source s)
 		return "engine";
 	case SRC_CNI:
 		return "cni";
+	case SRC_REMOTE:
+		return "remote";
 	default:
 		return "static";
 	}
@@ -1180,6 +1198,8 @@ json_t *container_to_json(const struct container *c)
 	if (c->since_ms)
 		json_object_set_new(o, "since",
 				    json_integer((json_int_t)c->since_ms));
+	if (c->host)
+		json_object_set_new(o, "host", json_string(c->host));
 	return o;
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "bh_version.h"
+#include "cluster.h"
 #include "control.h"
 #include "daemon.h"
 #include "ecs.h"
@@ -62,6 +63,17 @@ static void usage(FILE *out)
 "                       --metrics-interval seconds (default %d)\n"
 "  --metrics-interval S seconds between two writes of the metrics file,\n"
 "                       1-3600\n"
+"  --etcd URL           several hosts: publish this host's containers in\n"
+"                       etcd and enforce the other hosts' too\n"
+"                       (docs/cluster.md); http:// or https://, one per\n"
+"                       member, repeatable. Without it: one host\n"
+"  --etcd-ca FILE       CA certificate(s) that sign etcd's certificate\n"
+"  --etcd-cert FILE     client certificate for etcd (with --etcd-key)\n"
+"  --etcd-key FILE      its private key\n"
+"  --host-name NAME     this host in etcd (default: the host name)\n"
+"  --etcd-prefix P      key prefix (default %s)\n"
+"  --etcd-ttl SECONDS   lease TTL; a host silent that long leaves the\n"
+"                       others' sets (default %d, 5-3600)\n"
 "  --foreground         stay in the foreground (under systemd); otherwise\n"
 "                       fork once the first table is committed\n"
 "  --flush-on-exit      delete the table at SIGTERM (default: leave it\n"
@@ -75,7 +87,8 @@ static void usage(FILE *out)
 "the rules.\n",
 		DEFAULT_POLICY, CONTROL_DEFAULT_SOCKET, DEFAULT_STATE_DIR,
 		DEFAULT_DENIED_LOG, DEFAULT_FLOW_LOG,
-		RULESET_NFLOG_GROUP_DEFAULT, METRICS_INTERVAL_DEFAULT_S);
+		RULESET_NFLOG_GROUP_DEFAULT, METRICS_INTERVAL_DEFAULT_S,
+		CLUSTER_PREFIX_DEFAULT, CLUSTER_TTL_DEFAULT);
 }
 
 /* The parent returns once the child is enforcing and listening (it was
@@ -115,6 +128,13 @@ int main(int argc, char **argv)
 		{ "guard-ports", required_argument, NULL, 'G' },
 		{ "metrics-file", required_argument, NULL, 'M' },
 		{ "metrics-interval", required_argument, NULL, 'I' },
+		{ "etcd", required_argument, NULL, 'E' },
+		{ "etcd-ca", required_argument, NULL, 1001 },
+		{ "etcd-cert", required_argument, NULL, 1002 },
+		{ "etcd-key", required_argument, NULL, 1003 },
+		{ "host-name", required_argument, NULL, 1004 },
+		{ "etcd-prefix", required_argument, NULL, 1005 },
+		{ "etcd-ttl", required_argument, NULL, 1006 },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "flush-on-exit", no_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -130,8 +150,10 @@ int main(int argc, char **argv)
 		.flow_log = DEFAULT_FLOW_LOG,
 		.nflog_group = RULESET_NFLOG_GROUP_DEFAULT,
 	};
-	const char **engines = NULL, **guards = NULL;
-	size_t cap_engines = 0, cap_guards = 0;
+	const char **engines = NULL, **guards = NULL, **etcds = NULL;
+	size_t cap_engines = 0, cap_guards = 0, cap_etcds = 0;
+	struct cluster_opts co = { 0 };
+	bool cluster_opt = false;
 	bool foreground = false;
 	struct daemon *d = NULL;
 	int verbosity = 0, c, ret;
@@ -222,6 +244,44 @@ int main(int argc, char **argv)
 			}
 			o.metrics_interval_s = (unsigned)v;
 			break;
+		case 'E':
+			xgrow(&etcds, &cap_etcds, co.etcd.n_urls + 1,
+			      sizeof(*etcds));
+			etcds[co.etcd.n_urls++] = optarg;
+			co.etcd.urls = etcds;
+			break;
+		case 1001:
+			co.etcd.ca = optarg;
+			cluster_opt = true;
+			break;
+		case 1002:
+			co.etcd.cert = optarg;
+			cluster_opt = true;
+			break;
+		case 1003:
+			co.etcd.key = optarg;
+			cluster_opt = true;
+			break;
+		case 1004:
+			co.host_name = optarg;
+			cluster_opt = true;
+			break;
+		case 1005:
+			co.prefix = optarg;
+			cluster_opt = true;
+			break;
+		case 1006:
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || v < 5 || v > 3600) {
+				fprintf(stderr, "bulkheadd: --etcd-ttl: "
+					"expected 5-3600 seconds, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			co.ttl = (unsigned)v;
+			cluster_opt = true;
+			break;
 		case 'f':
 			foreground = true;
 			break;
@@ -248,6 +308,14 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (cluster_opt && !co.etcd.n_urls) {
+		fprintf(stderr, "bulkheadd: --etcd-ca, --etcd-cert, --etcd-key, "
+			"--host-name, --etcd-prefix and --etcd-ttl need "
+			"--etcd\n");
+		return 2;
+	}
+	if (co.etcd.n_urls)
+		o.cluster = &co;
 	o.journald = log_under_journald();
 	/* in the background, stderr is gone after the fork: the journal */
 	log_init("bulkheadd", o.journald ? LOG_TO_JOURNAL : LOG_TO_STDERR,
@@ -267,5 +335,6 @@ int main(int argc, char **argv)
 	daemon_free(d);
 	free(engines);
 	free(guards);
+	free(etcds);
 	return ret < 0 ? 1 : 0;
 }

@@ -63,5 +63,8 @@ int ctl_records_summary(enum ctl_rec_kind kind, const char *file,
 void ctl_edges_free(struct ctl_edge *e, size_t n);
 /* ctl_posture.c: NIST SP 800-190 findings */
 int ctl_posture(int argc, char **argv);
+/* ctl_hosts.c: several hosts (--etcd) */
+int ctl_hosts(int argc, char **argv);
+void ctl_cluster_print(struct json_t *cluster);	/* status' cluster part */
 
 #endif

@@ -52,6 +52,8 @@ struct daemon_opts {
 	 * rewritten every metrics_interval_s seconds */
 	const char *metrics_file;
 	unsigned metrics_interval_s;
+	/* --etcd and friends (cluster.h); NULL: one host */
+	const struct cluster_opts *cluster;
 };
 
 /* Start-up in the order of docs/daemon.md: the engines' URLs (a bad or
@@ -65,6 +67,12 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err);
  * unix:///run/podman/podman.sock; each has its own connection, backoff
  * and stale flag. -EINVAL: not a unix:// URL; -EEXIST: already followed. */
 int daemon_start_engine(struct daemon *d, const char *url);
+/* Several hosts (cluster.h): publish this host's containers in etcd and
+ * enforce the other hosts' as well. The lease id is kept in the state
+ * dir. -EINVAL with *err (caller frees) for bad options. */
+struct cluster_opts;
+int daemon_start_cluster(struct daemon *d, const struct cluster_opts *o,
+			 char **err);
 /* The event loop until SIGTERM or SIGINT. 0 or -errno. */
 int daemon_run(struct daemon *d);
 /* Leaves the table enforcing unless flush_on_exit. NULL is fine. */

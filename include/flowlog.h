@@ -61,6 +61,7 @@ struct flowlog_side {
 	const char *container_id;	/* NULL when not a container */
 	const char *container_name;
 	const char *sensitivity;	/* the group's; NULL when unset */
+	const char *container_host;	/* another host's container (etcd) */
 };
 
 struct flowlog_rec {

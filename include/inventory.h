@@ -28,6 +28,7 @@ enum container_source {
 	SRC_STATIC,		/* bulkheadctl attach, or an inventory file */
 	SRC_ENGINE,		/* Docker / Podman Engine API */
 	SRC_CNI,		/* the chained CNI plugin */
+	SRC_REMOTE,		/* another host's, through etcd (cluster.h) */
 };
 
 /* A host-side interface of the container (the host end of a veth) and
@@ -54,6 +55,8 @@ struct container {
 	char *engine;			/* SRC_ENGINE: the URL of the engine
 					 * that reported it; NULL if unknown
 					 * (an older state file) */
+	char *host;			/* SRC_REMOTE: the host that published
+					 * it; NULL for this host's own */
 	bool quarantined;		/* seen, group not yet known */
 	/* co-location (colocation.h): the daemon holds it in quarantine
 	 * (enforce) or has reported it mixing levels (warn); not in the

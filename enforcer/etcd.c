@@ -1,0 +1,871 @@
+/* etcd v3 JSON gateway client: libcurl multi driven by the daemon's event
+ * loop (as docker.c drives the Engine API), jansson for the bodies. See
+ * include/etcd.h for the gateway's traps and how each is met. */
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "etcd.h"
+#include "ev.h"
+#include "log.h"
+#include "util.h"
+
+#define ETCD_MAX_BODY (64u << 20)
+#define ETCD_MAX_LINE (64u << 20)
+#define ETCD_BACKOFF_MIN_MS 200
+#define ETCD_BACKOFF_MAX_MS 5000
+#define ETCD_TIMEOUT_MS 10000L
+
+struct etcd_req {
+	struct etcd *e;
+	CURL *h;
+	char *body_out;			/* what we send */
+	struct strbuf body;		/* what came back (unary), or the
+					 * line being read (watch) */
+	bool watch;
+	bool too_big;
+	bool dead;			/* cancelled: no callback */
+	/* watch: complete lines wait here until curl returns, since curl's
+	 * callbacks may not start or stop transfers (and ours do) */
+	struct strbuf *lines;
+	size_t n_lines, cap_lines;
+	etcd_cb cb;
+	etcd_line_cb line;
+	void *arg;
+	struct etcd_req *next;
+};
+
+struct etcd {
+	struct ev_loop *loop;
+	char **urls;
+	size_t n_urls, cur;
+	char *ca, *cert, *key;
+	long timeout_ms;
+	CURLM *multi;
+	struct curl_slist *headers;
+	struct ev_timer *curl_timer;
+	struct etcd_req *reqs;
+	struct etcd_req *dead;		/* freed once curl has returned */
+	unsigned depth;			/* inside check_done */
+	unsigned long failures;
+	uint64_t rnd;
+};
+
+/* ---- base64, int64, keys ---- */
+
+static const char b64chars[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *etcd_b64(const char *p, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)p;
+	char *out = xmalloc(4 * ((n + 2) / 3) + 1), *o = out;
+	size_t i;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		*o++ = b64chars[s[i] >> 2];
+		*o++ = b64chars[(s[i] & 3) << 4 | s[i + 1] >> 4];
+		*o++ = b64chars[(s[i + 1] & 15) << 2 | s[i + 2] >> 6];
+		*o++ = b64chars[s[i + 2] & 63];
+	}
+	if (i < n) {
+		*o++ = b64chars[s[i] >> 2];
+		if (i + 1 < n) {
+			*o++ = b64chars[(s[i] & 3) << 4 | s[i + 1] >> 4];
+			*o++ = b64chars[(s[i + 1] & 15) << 2];
+		} else {
+			*o++ = b64chars[(s[i] & 3) << 4];
+			*o++ = '=';
+		}
+		*o++ = '=';
+	}
+	*o = 0;
+	return out;
+}
+
+static int b64val(char c)
+{
+	const char *p = c ? strchr(b64chars, c) : NULL;
+
+	return p ? (int)(p - b64chars) : -1;
+}
+
+bool etcd_unb64(const char *s, struct strbuf *out)
+{
+	size_t n = strlen(s), i;
+	int v[4], k;
+
+	if (n % 4)
+		return false;
+	for (i = 0; i < n; i += 4) {
+		bool last = i + 4 == n;
+
+		for (k = 0; k < 4; k++)
+			v[k] = b64val(s[i + k]);
+		if (v[0] < 0 || v[1] < 0)
+			return false;
+		/* padding only at the end: "xx==" or "xxx=" */
+		if (v[3] < 0 && !(last && s[i + 3] == '='))
+			return false;
+		if (v[2] < 0 && !(last && s[i + 2] == '=' && s[i + 3] == '='))
+			return false;
+		sb_putc(out, (char)(v[0] << 2 | v[1] >> 4));
+		if (v[2] >= 0)
+			sb_putc(out, (char)((v[1] & 15) << 4 | v[2] >> 2));
+		if (v[2] >= 0 && v[3] >= 0)
+			sb_putc(out, (char)((v[2] & 3) << 6 | v[3]));
+	}
+	return true;
+}
+
+bool etcd_int64(const json_t *o, const char *field, int64_t *out)
+{
+	const json_t *v = json_object_get(o, field);
+	const char *s;
+	char *end;
+	long long x;
+
+	*out = 0;
+	if (!v)
+		return true;
+	if (json_is_integer(v)) {
+		*out = json_integer_value(v);
+		return true;
+	}
+	if (!json_is_string(v))
+		return false;
+	s = json_string_value(v);
+	if (!*s)
+		return false;
+	errno = 0;
+	x = strtoll(s, &end, 10);
+	if (errno || *end)
+		return false;
+	*out = x;
+	return true;
+}
+
+char *etcd_prefix_end(const char *prefix)
+{
+	char *end = xstrdup(prefix);
+	size_t n = strlen(end);
+
+	/* the last byte that is not 0xff, plus one, and nothing after it */
+	while (n && (unsigned char)end[n - 1] == 0xff)
+		end[--n] = 0;
+	if (!n) {		/* every key: the gateway's "\0" */
+		free(end);
+		return xstrdup("");
+	}
+	end[n - 1]++;
+	return end;
+}
+
+static json_t *b64_string(const char *s)
+{
+	char *b = etcd_b64(s, strlen(s));
+	json_t *j = json_string(b);
+
+	free(b);
+	return j;
+}
+
+static json_t *int64_string(int64_t v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%lld", (long long)v);
+	return json_string(buf);
+}
+
+json_t *etcd_op_put(const char *key, const char *value, int64_t lease)
+{
+	json_t *p = json_object();
+
+	json_object_set_new(p, "key", b64_string(key));
+	json_object_set_new(p, "value", b64_string(value));
+	if (lease)
+		json_object_set_new(p, "lease", int64_string(lease));
+	return json_pack("{s:o}", "request_put", p);
+}
+
+json_t *etcd_op_delete(const char *key)
+{
+	return json_pack("{s:{s:o}}", "request_delete_range", "key",
+			 b64_string(key));
+}
+
+json_t *etcd_cmp_lease(const char *key, int64_t lease)
+{
+	/* an absent lease (0) is omitted by the gateway's encoder; the
+	 * server reads it as 0 all the same */
+	return json_pack("{s:o, s:s, s:s, s:o}", "key", b64_string(key),
+			 "target", "LEASE", "result", "EQUAL", "lease",
+			 int64_string(lease));
+}
+
+json_t *etcd_txn(json_t *cmp, json_t *ok, json_t *ko)
+{
+	json_t *t = json_object();
+
+	if (cmp)
+		json_object_set_new(t, "compare", cmp);
+	if (ok)
+		json_object_set_new(t, "success", ok);
+	if (ko)
+		json_object_set_new(t, "failure", ko);
+	return t;
+}
+
+/* ---- errors ---- */
+
+/* gRPC status codes the gateway puts in "code" */
+static int grpc_errno(int64_t code)
+{
+	switch (code) {
+	case 5:		/* NotFound */
+		return -ENOENT;
+	case 11:	/* OutOfRange: compacted revision */
+		return -ERANGE;
+	case 14:	/* Unavailable: no leader, stopping */
+	case 4:		/* DeadlineExceeded */
+		return -EAGAIN;
+	default:
+		return -EIO;
+	}
+}
+
+/* A unary error is {"error":"text","code":N,"message":"text"}; a watch
+ * line's is {"error":{"grpc_code":N,"http_code":N,"message":"text",...}}. */
+static int answer_error(json_t *o, const char **msg)
+{
+	json_t *er = json_object_get(o, "error");
+	int64_t code = 0;
+
+	if (!er)
+		return 0;
+	if (json_is_object(er)) {
+		if (!etcd_int64(er, "grpc_code", &code))
+			code = 0;
+		*msg = json_string_value(json_object_get(er, "message"));
+	} else {
+		if (!etcd_int64(o, "code", &code))
+			code = 0;
+		*msg = json_string_value(json_object_get(o, "message")) ?:
+		       json_string_value(er);
+	}
+	if (!*msg)
+		*msg = "etcd answered an error without a message";
+	return grpc_errno(code) ?: -EIO;
+}
+
+/* ---- curl on the event loop ---- */
+
+static void check_done(struct etcd *e);
+
+static void sock_ready(int fd, uint32_t events, void *arg)
+{
+	struct etcd *e = arg;
+	int flags = 0, running;
+
+	if (events & (EPOLLIN | EPOLLHUP))
+		flags |= CURL_CSELECT_IN;
+	if (events & EPOLLOUT)
+		flags |= CURL_CSELECT_OUT;
+	if (events & EPOLLERR)
+		flags |= CURL_CSELECT_ERR;
+	curl_multi_socket_action(e->multi, fd, flags, &running);
+	check_done(e);
+}
+
+static int sock_cb(CURL *h, curl_socket_t s, int what, void *userp,
+		   void *socketp)
+{
+	struct etcd *e = userp;
+	uint32_t ev = 0;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (socketp)
+			ev_del_fd(e->loop, s);
+		curl_multi_assign(e->multi, s, NULL);
+		return 0;
+	}
+	if (what & CURL_POLL_IN)
+		ev |= EPOLLIN;
+	if (what & CURL_POLL_OUT)
+		ev |= EPOLLOUT;
+	if (socketp)
+		ev_mod_fd(e->loop, s, ev);
+	else if (ev_add_fd(e->loop, s, ev, sock_ready, e) == 0)
+		curl_multi_assign(e->multi, s, e);
+	else	/* the transfer times out, or the keepalive finds it dead */
+		log_err("etcd: cannot watch socket %d", (int)s);
+	return 0;
+}
+
+static void curl_timeout(struct ev_timer *t, void *arg)
+{
+	struct etcd *e = arg;
+	int running;
+
+	curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	check_done(e);
+}
+
+static int timer_cb(CURLM *m, long ms, void *userp)
+{
+	struct etcd *e = userp;
+
+	if (ms < 0)
+		ev_timer_disarm(e->curl_timer);
+	else	/* a zero deadline would disarm the timerfd */
+		ev_timer_arm(e->curl_timer, ms > 0 ? (uint64_t)ms : 1, 0);
+	return 0;
+}
+
+static void queue_line(struct etcd_req *q)
+{
+	xgrow(&q->lines, &q->cap_lines, q->n_lines + 1, sizeof(*q->lines));
+	q->lines[q->n_lines++] = q->body;
+	memset(&q->body, 0, sizeof(q->body));
+}
+
+static size_t write_cb(char *p, size_t sz, size_t nm, void *arg)
+{
+	struct etcd_req *q = arg;
+	size_t n = sz * nm, i, start = 0;
+
+	if (!q->watch) {
+		if (q->body.len + n > ETCD_MAX_BODY) {
+			q->too_big = true;
+			return 0;	/* aborts the transfer */
+		}
+		sb_putn(&q->body, p, n);
+		return n;
+	}
+	/* a line may span chunks and a chunk may hold several lines */
+	while (start < n) {
+		for (i = start; i < n && p[i] != '\n'; i++)
+			;
+		if (q->body.len + (i - start) > ETCD_MAX_LINE) {
+			q->too_big = true;
+			return 0;
+		}
+		sb_putn(&q->body, p + start, i - start);
+		if (i < n) {
+			if (q->body.len)
+				queue_line(q);
+			i++;
+		}
+		start = i;
+	}
+	return n;
+}
+
+static void req_unlink(struct etcd_req *q)
+{
+	struct etcd_req **pp;
+
+	for (pp = &q->e->reqs; *pp; pp = &(*pp)->next)
+		if (*pp == q) {
+			*pp = q->next;
+			return;
+		}
+}
+
+static void req_free(struct etcd_req *q)
+{
+	size_t i;
+
+	if (q->h)
+		curl_easy_cleanup(q->h);
+	for (i = 0; i < q->n_lines; i++)
+		sb_free(&q->lines[i]);
+	free(q->lines);
+	sb_free(&q->body);
+	free(q->body_out);
+	free(q);
+}
+
+/* Stops the transfer now; the memory goes once nothing on the stack can
+ * hold it (a callback cancelling its own or another request). */
+static void req_kill(struct etcd_req *q)
+{
+	if (q->dead)
+		return;
+	q->dead = true;
+	req_unlink(q);
+	if (q->h)
+		curl_multi_remove_handle(q->e->multi, q->h);
+	q->next = q->e->dead;
+	q->e->dead = q;
+}
+
+void etcd_cancel(struct etcd_req *q)
+{
+	if (q)
+		req_kill(q);
+}
+
+/* Hands a watch's complete lines to its owner; false when the owner
+ * cancelled it meanwhile, or it ended on an error line. */
+static bool deliver_lines(struct etcd_req *q)
+{
+	size_t i;
+
+	for (i = 0; i < q->n_lines && !q->dead; i++) {
+		json_error_t je;
+		json_t *o = json_loadb(q->lines[i].buf, q->lines[i].len, 0,
+				       &je);
+		const char *msg = NULL;
+		int ret;
+
+		if (!o || !json_is_object(o)) {
+			char *why = xasprintf("watch: a line that is not a "
+					      "JSON object: %s", je.text);
+
+			req_kill(q);
+			q->cb(q->arg, -EIO, NULL, why);
+			free(why);
+		} else if ((ret = answer_error(o, &msg)) < 0) {
+			req_kill(q);
+			q->cb(q->arg, ret, NULL, msg);
+		} else if (json_is_object(json_object_get(o, "result"))) {
+			q->line(q->arg, json_object_get(o, "result"));
+		}
+		json_decref(o);
+	}
+	for (i = 0; i < q->n_lines; i++)
+		sb_free(&q->lines[i]);
+	q->n_lines = 0;
+	return !q->dead;
+}
+
+static void finish(struct etcd_req *q, CURLcode res)
+{
+	struct etcd *e = q->e;
+	long code = 0;
+	json_t *o = NULL;
+	json_error_t je;
+	const char *msg = NULL;
+	char *why = NULL;
+	int ret = 0;
+
+	curl_easy_getinfo(q->h, CURLINFO_RESPONSE_CODE, &code);
+	if (q->watch) {
+		if (q->body.len && res == CURLE_OK)
+			queue_line(q);
+		if (!deliver_lines(q))
+			return;
+	}
+	if (q->too_big) {
+		ret = -EFBIG;
+		why = xstrdup("answer too large");
+	} else if (res != CURLE_OK) {
+		ret = -EAGAIN;
+		why = xasprintf("%s: %s", etcd_endpoint(e),
+				curl_easy_strerror(res));
+	} else if (!q->watch) {
+		o = json_loadb(q->body.buf ?: "", q->body.len, 0, &je);
+		if (o && json_is_object(o))
+			ret = answer_error(o, &msg);
+		if (ret < 0)
+			why = xstrdup(msg);
+		else if (code != 200 || !json_is_object(o))
+			ret = -EIO, why = xasprintf(
+				"%s: HTTP %ld, %s", etcd_endpoint(e), code,
+				o ? "an answer that is not an object" : je.text);
+	} else if (code != 200) {
+		ret = -EIO;
+		why = xasprintf("%s: watch: HTTP %ld", etcd_endpoint(e), code);
+	}
+	req_kill(q);
+	q->cb(q->arg, ret, ret < 0 ? NULL : o, why);
+	json_decref(o);
+	free(why);
+}
+
+static void check_done(struct etcd *e)
+{
+	struct etcd_req *q, *nx;
+	CURLMsg *m;
+	int left;
+
+	e->depth++;
+	/* watch lines first, in stream order, then completions */
+	for (q = e->reqs; q; q = nx) {
+		nx = q->next;
+		if (q->watch && q->n_lines) {
+			deliver_lines(q);
+			/* the owner may have cancelled any request: start
+			 * over from the head (each pass empties one queue) */
+			nx = e->reqs;
+		}
+	}
+	while ((m = curl_multi_info_read(e->multi, &left))) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &q);
+		if (q && !q->dead)
+			finish(q, m->data.result);
+	}
+	if (!--e->depth)
+		while ((q = e->dead)) {
+			e->dead = q->next;
+			req_free(q);
+		}
+}
+
+static struct etcd_req *req_start(struct etcd *e, const char *path,
+				  json_t *body, bool watch, etcd_cb cb,
+				  etcd_line_cb line, void *arg)
+{
+	struct etcd_req *q = xcalloc(1, sizeof(*q));
+	char *url = xasprintf("%s%s", e->urls[e->cur], path);
+
+	q->e = e;
+	q->watch = watch;
+	q->cb = cb;
+	q->line = line;
+	q->arg = arg;
+	q->body_out = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	q->h = curl_easy_init();
+	if (!q->h || !q->body_out)
+		goto fail;
+	curl_easy_setopt(q->h, CURLOPT_URL, url);
+	curl_easy_setopt(q->h, CURLOPT_POSTFIELDS, q->body_out);
+	curl_easy_setopt(q->h, CURLOPT_HTTPHEADER, e->headers);
+	curl_easy_setopt(q->h, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(q->h, CURLOPT_WRITEDATA, q);
+	curl_easy_setopt(q->h, CURLOPT_PRIVATE, q);
+	curl_easy_setopt(q->h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(q->h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(q->h, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+	/* a peer that vanished without a FIN (a partition, a dead host) is
+	 * found by the kernel's keepalive probes, not by waiting forever */
+	curl_easy_setopt(q->h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(q->h, CURLOPT_TCP_KEEPIDLE, 5L);
+	curl_easy_setopt(q->h, CURLOPT_TCP_KEEPINTVL, 5L);
+	if (!watch)
+		curl_easy_setopt(q->h, CURLOPT_TIMEOUT_MS, e->timeout_ms);
+	if (e->ca)
+		curl_easy_setopt(q->h, CURLOPT_CAINFO, e->ca);
+	if (e->cert)
+		curl_easy_setopt(q->h, CURLOPT_SSLCERT, e->cert);
+	if (e->key)
+		curl_easy_setopt(q->h, CURLOPT_SSLKEY, e->key);
+	if (curl_multi_add_handle(e->multi, q->h) != CURLM_OK)
+		goto fail;
+	q->next = e->reqs;
+	e->reqs = q;
+	free(url);
+	return q;
+fail:
+	log_err("etcd: cannot start a request for %s", path);
+	free(url);
+	req_free(q);
+	return NULL;
+}
+
+struct etcd_req *etcd_call(struct etcd *e, const char *path, json_t *body,
+			   etcd_cb cb, void *arg)
+{
+	return req_start(e, path, body, false, cb, NULL, arg);
+}
+
+struct etcd_req *etcd_watch(struct etcd *e, const char *key,
+			    const char *range_end, int64_t start_rev,
+			    etcd_line_cb line, etcd_cb end, void *arg)
+{
+	json_t *cr = json_pack("{s:o}", "key", b64_string(key));
+
+	if (range_end)
+		json_object_set_new(cr, "range_end", b64_string(range_end));
+	if (start_rev)
+		json_object_set_new(cr, "start_revision",
+				    int64_string(start_rev));
+	/* the previous value of a deleted key is not needed: its key names
+	 * the address */
+	return req_start(e, "/v3/watch", json_pack("{s:o}", "create_request",
+						   cr), true, end, line, arg);
+}
+
+/* ---- a paged range pinned to one revision ---- */
+
+struct etcd_range_all {
+	struct etcd *e;
+	char *end;
+	size_t page;
+	int64_t rev;
+	json_t *kvs;
+	struct etcd_req *q;
+	etcd_cb cb;
+	void *arg;
+};
+
+static void range_page(struct etcd_range_all *r, const char *key,
+		       size_t key_len);
+
+static void range_all_free(struct etcd_range_all *r)
+{
+	free(r->end);
+	json_decref(r->kvs);
+	free(r);
+}
+
+static void range_done(void *arg, int ret, json_t *resp, const char *err)
+{
+	struct etcd_range_all *r = arg;
+	struct strbuf k = { 0 }, v = { 0 };
+	json_t *kvs, *kv, *out;
+	int64_t rev, modrev, lease;
+	size_t i;
+
+	r->q = NULL;
+	if (ret < 0)
+		goto fail;
+	if (!r->rev) {
+		if (!etcd_int64(json_object_get(resp, "header"), "revision",
+				&rev) || rev <= 0) {
+			ret = -EIO, err = "range: no revision in the header";
+			goto fail;
+		}
+		r->rev = rev;
+	}
+	kvs = json_object_get(resp, "kvs");	/* absent when empty */
+	json_array_foreach(kvs, i, kv) {
+		const char *ks = json_string_value(json_object_get(kv, "key"));
+		const char *vs = json_string_value(json_object_get(kv,
+								   "value"));
+
+		sb_reset(&k);
+		sb_reset(&v);
+		if (!ks || !etcd_unb64(ks, &k) ||
+		    (vs && !etcd_unb64(vs, &v)) ||
+		    !etcd_int64(kv, "mod_revision", &modrev) ||
+		    !etcd_int64(kv, "lease", &lease)) {
+			ret = -EIO, err = "range: a key that cannot be read";
+			goto fail;
+		}
+		json_array_append_new(r->kvs, json_pack(
+			"{s:s%, s:s%, s:I, s:I}", "key", k.buf ?: "", k.len,
+			"value", v.buf ?: "", v.len, "mod_revision",
+			(json_int_t)modrev, "lease", (json_int_t)lease));
+	}
+	if (json_is_true(json_object_get(resp, "more")) &&
+	    json_array_size(kvs)) {
+		/* the next page starts just after the last key */
+		const char *ks = json_string_value(json_object_get(
+			json_array_get(kvs, json_array_size(kvs) - 1), "key"));
+
+		sb_reset(&k);
+		etcd_unb64(ks, &k);
+		sb_putc(&k, 0);
+		range_page(r, k.buf, k.len);
+		if (!r->q) {
+			ret = -ENOMEM, err = "range: cannot start a request";
+			goto fail;
+		}
+		goto out;
+	}
+	out = json_pack("{s:I, s:O}", "revision", (json_int_t)r->rev, "kvs",
+			r->kvs);
+	r->cb(r->arg, 0, out, NULL);
+	json_decref(out);
+	range_all_free(r);
+	goto out;
+fail:
+	r->cb(r->arg, ret, NULL, err);
+	range_all_free(r);
+out:
+	sb_free(&k);
+	sb_free(&v);
+}
+
+static void range_page(struct etcd_range_all *r, const char *key,
+		       size_t key_len)
+{
+	char *kb = etcd_b64(key, key_len);
+	json_t *b = json_pack("{s:s, s:o, s:o}", "key", kb, "range_end",
+			      b64_string(r->end), "limit",
+			      int64_string((int64_t)r->page));
+
+	if (r->rev)
+		json_object_set_new(b, "revision", int64_string(r->rev));
+	free(kb);
+	r->q = etcd_call(r->e, "/v3/kv/range", b, range_done, r);
+}
+
+struct etcd_range_all *etcd_range_all(struct etcd *e, const char *key,
+				      const char *range_end, int64_t rev,
+				      size_t page, etcd_cb cb, void *arg)
+{
+	struct etcd_range_all *r = xcalloc(1, sizeof(*r));
+
+	r->e = e;
+	r->rev = rev;
+	r->end = xstrdup(range_end);
+	r->page = page ? page : 1000;
+	r->kvs = json_array();
+	r->cb = cb;
+	r->arg = arg;
+	range_page(r, key, strlen(key));
+	if (!r->q) {
+		range_all_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void etcd_range_all_cancel(struct etcd_range_all *r)
+{
+	if (!r)
+		return;
+	etcd_cancel(r->q);
+	range_all_free(r);
+}
+
+/* ---- the client ---- */
+
+const char *etcd_endpoint(const struct etcd *e)
+{
+	return e->urls[e->cur];
+}
+
+static uint64_t rnd(struct etcd *e)
+{
+	/* xorshift64: jitter, not secrets */
+	e->rnd ^= e->rnd << 13;
+	e->rnd ^= e->rnd >> 7;
+	e->rnd ^= e->rnd << 17;
+	return e->rnd;
+}
+
+uint64_t etcd_fail_over(struct etcd *e)
+{
+	uint64_t ms = ETCD_BACKOFF_MIN_MS;
+	unsigned long i;
+
+	e->cur = (e->cur + 1) % e->n_urls;
+	for (i = 0; i < e->failures && ms < ETCD_BACKOFF_MAX_MS; i++)
+		ms *= 2;
+	if (ms > ETCD_BACKOFF_MAX_MS)
+		ms = ETCD_BACKOFF_MAX_MS;
+	e->failures++;
+	return ms - ms / 4 + rnd(e) % (ms / 2 + 1);
+}
+
+void etcd_ok(struct etcd *e)
+{
+	e->failures = 0;
+}
+
+unsigned long etcd_failures(const struct etcd *e)
+{
+	return e->failures;
+}
+
+static bool url_ok(const char *u)
+{
+	return (!strncmp(u, "http://", 7) && u[7]) ||
+	       (!strncmp(u, "https://", 8) && u[8]);
+}
+
+int etcd_new(struct ev_loop *l, const struct etcd_opts *o, struct etcd **out,
+	     char **err)
+{
+	const char *files[3] = { o->ca, o->cert, o->key };
+	const char *names[3] = { "--etcd-ca", "--etcd-cert", "--etcd-key" };
+	struct etcd *e;
+	size_t i, n;
+
+	*out = NULL;
+	*err = NULL;
+	if (!o->n_urls) {
+		*err = xstrdup("no etcd URL");
+		return -EINVAL;
+	}
+	for (i = 0; i < o->n_urls; i++)
+		if (!url_ok(o->urls[i])) {
+			*err = xasprintf("%s: not an http:// or https:// URL",
+					 o->urls[i]);
+			return -EINVAL;
+		}
+	for (i = 0; i < 3; i++)
+		if (files[i] && access(files[i], R_OK) < 0) {
+			*err = xasprintf("%s %s: %s", names[i], files[i],
+					 strerror(errno));
+			return -EINVAL;
+		}
+	if (!o->cert != !o->key) {
+		*err = xstrdup("--etcd-cert and --etcd-key go together");
+		return -EINVAL;
+	}
+	e = xcalloc(1, sizeof(*e));
+	e->loop = l;
+	e->urls = xcalloc(o->n_urls, sizeof(*e->urls));
+	for (i = 0; i < o->n_urls; i++) {
+		e->urls[i] = xstrdup(o->urls[i]);
+		n = strlen(e->urls[i]);
+		while (n > 8 && e->urls[i][n - 1] == '/')
+			e->urls[i][--n] = 0;
+	}
+	e->n_urls = o->n_urls;
+	e->ca = o->ca ? xstrdup(o->ca) : NULL;
+	e->cert = o->cert ? xstrdup(o->cert) : NULL;
+	e->key = o->key ? xstrdup(o->key) : NULL;
+	e->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : ETCD_TIMEOUT_MS;
+	e->rnd = (uint64_t)time(NULL) << 20 ^ (uint64_t)getpid() ^
+		 bh_now_ms() << 7;
+	e->rnd |= 1;
+	e->headers = curl_slist_append(NULL, "Content-Type: application/json");
+	e->headers = curl_slist_append(e->headers,
+				       "Grpc-Metadata-hasleader: true");
+	e->headers = curl_slist_append(e->headers, "Expect:");
+	e->multi = curl_multi_init();
+	e->curl_timer = ev_timer_new(l, curl_timeout, e);
+	if (!e->multi || !e->curl_timer || !e->headers) {
+		*err = xstrdup("cannot set up libcurl");
+		etcd_free(e);
+		return -ENOMEM;
+	}
+	curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+	curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
+	curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
+	curl_multi_setopt(e->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 8L);
+	*out = e;
+	return 0;
+}
+
+void etcd_free(struct etcd *e)
+{
+	struct etcd_req *q;
+	size_t i;
+
+	if (!e)
+		return;
+	while (e->reqs)
+		req_kill(e->reqs);
+	while ((q = e->dead)) {
+		e->dead = q->next;
+		req_free(q);
+	}
+	if (e->multi)
+		curl_multi_cleanup(e->multi);
+	ev_timer_free(e->curl_timer);
+	curl_slist_free_all(e->headers);
+	for (i = 0; i < e->n_urls; i++)
+		free(e->urls[i]);
+	free(e->urls);
+	free(e->ca);
+	free(e->cert);
+	free(e->key);
+	free(e);
+}
