@@ -6,6 +6,7 @@
 
 #include "control.h"
 #include "ctl.h"
+#include "verify.h"
 
 static const struct ctl_verb verbs[] = {
 	{ "check", ctl_check, "check PATH... [--strict]" },
@@ -17,6 +18,7 @@ static const struct ctl_verb verbs[] = {
 	{ "reload", ctl_reload, "reload" },
 	{ "explain", ctl_explain, "explain --from C|ADDR --to C|ADDR --port tcp/N [--json]" },
 	{ "denials", ctl_denials, "denials [--since 10m|TIME] [--until ..] [--group G] [--from G|C] [--to G|C] [--port tcp/N] [--json] [--follow] [--summary] [--file PATH]" },
+	{ "verify", ctl_verify, "verify [--json] | verify --policy PATH [--state-dir DIR] [--nflog-group N] [--guard-ports PREFIX]..." },
 };
 
 static const char *socket_path;

@@ -19,6 +19,7 @@
 #define DEFAULT_POLICY "/etc/bulkhead/groups"
 #define DEFAULT_STATE_DIR "/var/lib/bulkhead"
 #define DEFAULT_DENIED_LOG "/var/log/bulkhead/denied.jsonl"
+#define DEFAULT_VERIFY_INTERVAL_S 600
 
 static void usage(FILE *out)
 {
@@ -45,6 +46,9 @@ static void usage(FILE *out)
 "                       frames from any other such port are dropped and\n"
 "                       logged as spoofing (fail closed before the attach);\n"
 "                       repeatable\n"
+"  --verify-interval S  compare the kernel's tables with the daemon's\n"
+"                       model every S seconds and put back what differs\n"
+"                       (default %u; 0: never)\n"
 "  --foreground         stay in the foreground (under systemd); otherwise\n"
 "                       fork once the first table is committed\n"
 "  --flush-on-exit      delete the table at SIGTERM (default: leave it\n"
@@ -55,7 +59,8 @@ static void usage(FILE *out)
 "Signals: SIGHUP reloads the policy (so does a change to the policy path),\n"
 "SIGUSR1 reopens the denied-flow log, SIGTERM stops and leaves the rules.\n",
 		DEFAULT_POLICY, CONTROL_DEFAULT_SOCKET, DEFAULT_STATE_DIR,
-		DEFAULT_DENIED_LOG, RULESET_NFLOG_GROUP_DEFAULT);
+		DEFAULT_DENIED_LOG, RULESET_NFLOG_GROUP_DEFAULT,
+		DEFAULT_VERIFY_INTERVAL_S);
 }
 
 /* The parent returns once the child is enforcing and listening (it was
@@ -91,6 +96,7 @@ int main(int argc, char **argv)
 		{ "nflog-group", required_argument, NULL, 'g' },
 		{ "engine", required_argument, NULL, 'e' },
 		{ "guard-ports", required_argument, NULL, 'G' },
+		{ "verify-interval", required_argument, NULL, 'V' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "flush-on-exit", no_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -103,6 +109,7 @@ int main(int argc, char **argv)
 		.state_dir = DEFAULT_STATE_DIR,
 		.denied_log = DEFAULT_DENIED_LOG,
 		.nflog_group = RULESET_NFLOG_GROUP_DEFAULT,
+		.verify_interval_s = DEFAULT_VERIFY_INTERVAL_S,
 	};
 	const char **engines = NULL, **guards = NULL;
 	size_t cap_engines = 0, cap_guards = 0;
@@ -158,6 +165,18 @@ int main(int argc, char **argv)
 			      sizeof(*guards));
 			guards[o.n_guard_ports++] = optarg;
 			o.guard_ports = guards;
+			break;
+		case 'V':
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || *optarg == '-' ||
+			    v > 86400 * 7) {
+				fprintf(stderr, "bulkheadd: --verify-interval: "
+					"expected 0-604800 seconds, got "
+					"'%s'\n", optarg);
+				return 2;
+			}
+			o.verify_interval_s = (unsigned)v;
 			break;
 		case 'f':
 			foreground = true;

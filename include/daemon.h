@@ -46,6 +46,9 @@ struct daemon_opts {
 	/* --guard-ports: ruleset_opts.guard_ports */
 	const char *const *guard_ports;
 	size_t n_guard_ports;
+	/* --verify-interval: compare the kernel with the model this often
+	 * (seconds; 0: never), and put back what differs */
+	unsigned verify_interval_s;
 };
 
 /* Start-up in the order of docs/daemon.md: the engines' URLs (a bad or
