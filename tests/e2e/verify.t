@@ -13,6 +13,7 @@ ns_init
 ns_add web 10.77.0.11 fd77::11
 ns_add api 10.77.0.21 fd77::21
 ns_add db 10.77.0.31 ""
+ns_add web2 10.77.0.12 ""
 
 cat >"$NS_TMP/policy.yaml" <<'EOF'
 version: 1
@@ -158,5 +159,17 @@ is "$(bhctl status --json | jq -c '.last_verify | [.trigger, .match]')" \
 	'["timer",true]' "the next one matches"
 bhctl status | grep -q '^last verify: .* (timer): kernel matches: 3 containers'
 ok $? "bulkheadctl status shows the last verify" || bhctl status | sed 's/^/#   /'
+# 6. the last IPv6 member of web leaves, web2 (IPv4 only) stays: the
+# daemon keeps g_web_v6 and allow_in_api_v6 (and the rules reading them)
+# until its next full commit; a fresh compile would leave them out.
+# --policy reproduces them (a stand-in member, removed again).
+bhd_attach web2 bulkhead.purpose=web >/dev/null
+bhctl detach --id id-web >/dev/null
+nft_host list set inet bulkhead g_web_v6 >/dev/null 2>&1
+ok $? "the daemon still has g_web_v6, now empty"
+out=$(offline); rc=$?
+is "$rc" 0 "--policy agrees with a daemon that kept an emptied family" || diag "$out"
+out=$(bhctl verify); rc=$?
+is "$rc" 0 "  so does the daemon" || diag "$out"
 bhd_stop; ok $? "daemon stops cleanly" || bhd_log_diag
 done_testing
