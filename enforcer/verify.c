@@ -853,12 +853,12 @@ struct view {
 	size_t n;
 };
 
-static bool by_seq;
-
-static int item_cmp(const void *x, const void *y)
+/* arg: a bool, "by order of arrival" */
+static int item_cmp(const void *x, const void *y, void *arg)
 {
 	const struct vitem *a = *(const struct vitem *const *)x;
 	const struct vitem *b = *(const struct vitem *const *)y;
+	bool by_seq = *(const bool *)arg;
 	int c;
 
 	if (a->table != b->table)
@@ -881,8 +881,7 @@ static void view_of(const struct verify_image *im, enum vkind k, bool seq,
 	for (i = 0; i < im->n; i++)
 		if (im->v[i].kind == k)
 			out->v[out->n++] = &im->v[i];
-	by_seq = seq;
-	qsort(out->v, out->n, sizeof(*out->v), item_cmp);
+	qsort_r(out->v, out->n, sizeof(*out->v), item_cmp, &seq);
 }
 
 /* How many items of kind k the image has under (table, owner). */
@@ -993,6 +992,7 @@ static void compare_elems(struct verify_report *r, const struct view *want,
 			  const struct view *got, const struct view *want_sets,
 			  const struct view *got_sets)
 {
+	bool by_text = false;
 	size_t i = 0, j = 0;
 
 	while (i < want->n || j < got->n) {
@@ -1000,8 +1000,7 @@ static void compare_elems(struct verify_report *r, const struct view *want,
 		const struct vitem *b = j < got->n ? got->v[j] : NULL;
 		int c;
 
-		by_seq = false;
-		c = !a ? 1 : !b ? -1 : item_cmp(&a, &b);
+		c = !a ? 1 : !b ? -1 : item_cmp(&a, &b, &by_text);
 		if (c < 0) {
 			if (has(got_sets, a->table, a->owner))
 				diff(r, "missing element %s in set %s %s %s",
