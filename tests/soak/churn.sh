@@ -229,6 +229,8 @@ rss_end=$(awk -v t="$t_end" '$1 <= t && $2 { v = $2 } END { print v }' "$NS_TMP/
 rss_max=$(awk '$2 > m { m = $2 } END { print m }' "$NS_TMP/rss")
 growth=$(awk -v a="$rss_base" -v b="$rss_end" 'BEGIN { if (a) printf "%.2f", (b - a) * 100 / a }')
 diag "RSS: $rss_base kB at $((base_t - t0)) s, $rss_end kB at the end ($growth %), max $rss_max kB"
+diag "RSS (s kB): $(awk -v t0="$t0" -v step=$(((t_end - t0) / 20 + 1)) \
+	'$2 && ($1 - t0) % step == 0 { printf "%d %d, ", $1 - t0, $2 }' "$NS_TMP/rss")"
 if [ "${BH_SANITIZE:-0}" = 1 ]; then
 	pass "# SKIP RSS growth under ASan (its quarantine keeps freed memory)"
 else
