@@ -135,7 +135,8 @@ static int verify_offline(const char *path, const char *state_dir,
 	o.guard_ports = guard;
 	o.n_guard_ports = n_guard;
 	rs = verify_model(p, inv, &o, kernel);
-	if (verify_compare(rs, kernel, inventory_count(inv), &r, &err) < 0) {
+	if (verify_compare(rs, NULL, kernel, inventory_count(inv), &r,
+			   &err) < 0) {
 		fprintf(stderr, "bulkheadctl verify: %s\n", err);
 		goto out;
 	}

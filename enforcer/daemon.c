@@ -468,7 +468,8 @@ static void daemon_verify(struct daemon *d, const char *trigger)
 				   "policy had errors");
 		goto out;
 	}
-	ret = verify_kernel(d->rs, inventory_count(d->inv), &r, &v->error);
+	ret = verify_kernel(d->rs, d->nft, inventory_count(d->inv), &r,
+			    &v->error);
 	if (ret < 0) {
 		log_err("verify: %s", v->error);
 		goto out;

@@ -576,11 +576,12 @@ static const struct nlmsghdr *terminate_names(const struct nlmsghdr *nlh,
 	return out;
 }
 
-static int image_of_model(const struct ruleset *rs, struct verify_image **out,
-			  char **err)
+/* w: a writer to build the batch with, or NULL for one of our own. */
+static int image_of_model(const struct ruleset *rs, struct nft_writer *w,
+			  struct verify_image **out, char **err)
 {
 	struct verify_image *im;
-	struct nft_writer *w = NULL;
+	struct nft_writer *own = NULL;
 	const struct nlmsghdr *nlh;
 	const void *buf;
 	char *fixed = NULL;
@@ -588,10 +589,14 @@ static int image_of_model(const struct ruleset *rs, struct verify_image **out,
 	int ret, left;
 
 	*out = NULL;
-	ret = nft_open(&w);
-	if (ret < 0) {
-		*err = xasprintf("nftables netlink socket: %s", strerror(-ret));
-		return ret;
+	if (!w) {
+		ret = nft_open(&own);
+		if (ret < 0) {
+			*err = xasprintf("nftables netlink socket: %s",
+					 strerror(-ret));
+			return ret;
+		}
+		w = own;
 	}
 	nft_build_full(w, rs, NULL);
 	buf = nft_last_batch(w, &len);
@@ -608,7 +613,7 @@ static int image_of_model(const struct ruleset *rs, struct verify_image **out,
 		}
 	}
 	free(fixed);
-	nft_close(w);
+	nft_close(own);
 	*out = im;
 	return 0;
 }
@@ -1109,8 +1114,9 @@ static void compare_rules(struct verify_report *r, const struct view *want,
 	}
 }
 
-int verify_compare(const struct ruleset *rs, const struct verify_image *kernel,
-		   size_t containers, struct verify_report *r, char **err)
+int verify_compare(const struct ruleset *rs, struct nft_writer *wr,
+		   const struct verify_image *kernel, size_t containers,
+		   struct verify_report *r, char **err)
 {
 	struct verify_image *want;
 	struct view w[VK_OBJ + 1], g[VK_OBJ + 1];
@@ -1118,7 +1124,7 @@ int verify_compare(const struct ruleset *rs, const struct verify_image *kernel,
 
 	memset(r, 0, sizeof(*r));
 	*err = NULL;
-	ret = image_of_model(rs, &want, err);
+	ret = image_of_model(rs, wr, &want, err);
 	if (ret < 0)
 		return ret;
 	r->containers = containers;
@@ -1170,8 +1176,8 @@ json_t *verify_report_json(const struct verify_report *r)
 	return o;
 }
 
-int verify_kernel(const struct ruleset *rs, size_t containers,
-		  struct verify_report *r, char **err)
+int verify_kernel(const struct ruleset *rs, struct nft_writer *w,
+		  size_t containers, struct verify_report *r, char **err)
 {
 	struct verify_image *kernel;
 	int ret;
@@ -1180,7 +1186,7 @@ int verify_kernel(const struct ruleset *rs, size_t containers,
 	ret = verify_read_kernel(&kernel, err);
 	if (ret < 0)
 		return ret;
-	ret = verify_compare(rs, kernel, containers, r, err);
+	ret = verify_compare(rs, w, kernel, containers, r, err);
 	verify_image_free(kernel);
 	return ret;
 }

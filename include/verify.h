@@ -51,14 +51,20 @@ int verify_read_kernel(struct verify_image **out, char **err);
 void verify_image_free(struct verify_image *im);	/* NULL is fine */
 
 /* Compare the kernel's tables (kernel: read by verify_read_kernel) with
- * rs; containers is what the report says. 0 or -errno with *err (caller
- * frees); r lists what differs (nothing: they match). */
-int verify_compare(const struct ruleset *rs, const struct verify_image *kernel,
-		   size_t containers, struct verify_report *r, char **err);
+ * rs; containers is what the report says. w builds rs's batch (never
+ * sent): the daemon passes its own writer, whose buffer is already the
+ * size of a full commit, so that a periodic verify does not allocate and
+ * free one of megabytes each time; NULL opens one for the call. 0 or
+ * -errno with *err (caller frees); r lists what differs (nothing: they
+ * match). */
+struct nft_writer;
+int verify_compare(const struct ruleset *rs, struct nft_writer *w,
+		   const struct verify_image *kernel, size_t containers,
+		   struct verify_report *r, char **err);
 
 /* verify_read_kernel + verify_compare. */
-int verify_kernel(const struct ruleset *rs, size_t containers,
-		  struct verify_report *r, char **err);
+int verify_kernel(const struct ruleset *rs, struct nft_writer *w,
+		  size_t containers, struct verify_report *r, char **err);
 
 /* The model the daemon would have for p × inv (bulkheadctl verify
  * --policy, with no daemon to ask): inv classified as the daemon does
