@@ -291,6 +291,23 @@ static void print_status(json_t *r)
 		       json_is_true(json_object_get(tamper, "restored")) ?
 		       "put back" : "NOT put back, see the log",
 		       num(x, "tamper_seen"), num(x, "tamper_restored"));
+	/* the kernel read back and compared (bulkheadctl verify) */
+	x = json_object_get(r, "last_verify");
+	if (json_is_object(x) && json_is_string(json_object_get(x, "error")))
+		printf("last verify: %s (%s): CANNOT READ the kernel: %s\n",
+		       str(x, "time"), str(x, "trigger"), str(x, "error"));
+	else if (json_is_object(x) && json_is_true(json_object_get(x, "match")))
+		printf("last verify: %s (%s): kernel matches: %lld containers, "
+		       "%lld elements\n", str(x, "time"), str(x, "trigger"),
+		       num(x, "containers"), num(x, "elements"));
+	else if (json_is_object(x))
+		printf("last verify: %s (%s): KERNEL DIFFERED in %lld places, "
+		       "put back (bulkheadctl status --json lists them)\n",
+		       str(x, "time"), str(x, "trigger"),
+		       (long long)json_array_size(json_object_get(x,
+				"differences")) + num(x, "unlisted"));
+	else
+		printf("last verify: none since start\n");
 	dn = json_object_get(r, "denied");
 	if (json_is_object(dn))
 		printf("denied flows: %lld records, %lld packets logged, "

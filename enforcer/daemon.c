@@ -35,6 +35,7 @@
 #include "ruleset.h"
 #include "state.h"
 #include "util.h"
+#include "verify.h"
 
 /* The denied-flow pipeline notices a new policy pointer on its next tick
  * (every 250 ms); a replaced policy lives this long after the swap. */
@@ -120,6 +121,18 @@ struct daemon {
 	uint64_t metrics_wall_ms;	/* last written */
 	uint64_t metrics_errors;
 	bool metrics_warned;
+	/* the kernel read back and compared with the model (verify.h):
+	 * every --verify-interval, and on request */
+	struct ev_timer *verify_timer;
+	struct verify_last {
+		bool done;
+		const char *trigger;	/* "timer", "control" */
+		uint64_t wall_ms, took_ms;
+		char *error;		/* could not read the kernel */
+		json_t *report;		/* verify_report_json() */
+		size_t n_diffs;
+	} verify;
+	uint64_t n_verify, n_verify_diff;
 };
 
 const struct policy *daemon_policy(const struct daemon *d)
@@ -594,6 +607,110 @@ static void colo_update(struct daemon *d, const struct container *fresh)
 	free(moves);
 	free(ch);
 	colo_result_free(&r);
+}
+
+/* ---- the kernel read back (docs/daemon.md, "Verify") ---- */
+
+/* Compares the kernel's tables with the model and, when they differ,
+ * puts the table back as after any change by someone else: the
+ * differences are a change the nftables monitor did not put back. */
+static void daemon_verify(struct daemon *d, const char *trigger)
+{
+	struct verify_last *v = &d->verify;
+	struct verify_report r;
+	uint64_t t0 = bh_now_ms();
+	char who[128];
+	int ret;
+
+	free(v->error);
+	v->error = NULL;
+	json_decref(v->report);
+	v->report = NULL;
+	v->n_diffs = 0;
+	v->done = true;
+	v->trigger = trigger;
+	v->wall_ms = bh_wall_ms();
+	d->n_verify++;
+	if (!d->rs) {
+		v->error = xstrdup("no model to compare with: the start-up "
+				   "policy had errors");
+		goto out;
+	}
+	ret = verify_kernel(d->rs, d->nft, inventory_count(d->inv), &r,
+			    &v->error);
+	if (ret < 0) {
+		log_err("verify: %s", v->error);
+		goto out;
+	}
+	v->report = verify_report_json(&r);
+	v->n_diffs = verify_count(&r);
+	if (v->n_diffs) {
+		size_t i;
+
+		d->n_verify_diff++;
+		for (i = 0; i < r.n_diffs && i < 20; i++)
+			log_warn("verify: %s", r.diffs[i]);
+		log_warn("verify (%s): the kernel differs from the model in "
+			 "%zu place%s%s: putting the table back", trigger,
+			 v->n_diffs, v->n_diffs == 1 ? "" : "s",
+			 r.n_diffs > 20 ? " (the first 20 above)" : "");
+		snprintf(who, sizeof(who), "verify (%zu difference%s)",
+			 v->n_diffs, v->n_diffs == 1 ? "" : "s");
+		on_tamper(who, false, d);
+	} else {
+		log_debug("verify (%s): kernel matches: %zu containers, %zu "
+			  "elements", trigger, r.containers, r.elements);
+	}
+	verify_report_free(&r);
+out:
+	v->took_ms = bh_now_ms() - t0;
+}
+
+static void on_verify_timer(struct ev_timer *t, void *arg)
+{
+	(void)t;
+	daemon_verify(arg, "timer");
+}
+
+/* Its report, as the last verify in status; differences are put back
+ * (root: it may change the kernel). */
+static json_t *op_verify(struct daemon *d, json_t *req)
+{
+	json_t *r;
+
+	daemon_verify(d, "control");
+	if (d->verify.error)
+		return control_error(EIO, "verify: %s", d->verify.error);
+	r = control_ok();
+	json_object_update(r, d->verify.report);
+	return r;
+}
+
+static json_t *verify_status_json(const struct daemon *d)
+{
+	const struct verify_last *v = &d->verify;
+	char t[32];
+	json_t *o;
+
+	if (!v->done)
+		return json_null();
+	o = json_pack("{s:s, s:s, s:I, s:b}", "time",
+		      bh_rfc3339(v->wall_ms, t), "trigger", v->trigger, "ms",
+		      (json_int_t)v->took_ms, "match",
+		      !v->error && !v->n_diffs);
+	if (v->error)
+		json_object_set_new(o, "error", json_string(v->error));
+	if (v->report) {
+		json_object_set(o, "containers",
+				json_object_get(v->report, "containers"));
+		json_object_set(o, "elements",
+				json_object_get(v->report, "elements"));
+		json_object_set(o, "differences",
+				json_object_get(v->report, "differences"));
+		json_object_set(o, "unlisted",
+				json_object_get(v->report, "unlisted"));
+	}
+	return o;
 }
 
 int daemon_attach(struct daemon *d, struct container *c, char **err)
@@ -1254,6 +1371,11 @@ static json_t *op_status(struct daemon *d, json_t *req)
 		"state_errors", (json_int_t)d->state_errors,
 		"tamper_seen", (json_int_t)d->n_tamper,
 		"tamper_restored", (json_int_t)d->n_restored));
+	json_object_set_new(r, "last_verify", verify_status_json(d));
+	json_object_set_new(r, "verify", json_pack("{s:I, s:I, s:I}",
+		"interval_s", (json_int_t)d->o.verify_interval_s,
+		"runs", (json_int_t)d->n_verify,
+		"found_differences", (json_int_t)d->n_verify_diff));
 	json_object_set_new(r, "denied", d->denied ?
 			    denied_status_json(d->denied) : json_null());
 	json_object_set_new(r, "metrics", metrics_status_json(d));
@@ -1532,6 +1654,7 @@ static const struct {
 	{ "reload", true, op_reload },
 	{ "attach", true, op_attach },
 	{ "detach", true, op_detach },
+	{ "verify", true, op_verify },
 };
 
 static json_t *on_request(void *arg, const char *op, json_t *req,
@@ -1798,6 +1921,10 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 		*err = e;
 		goto fail;
 	}
+	d->verify_timer = ev_timer_new(d->loop, on_verify_timer, d);
+	if (o->verify_interval_s)
+		ev_timer_arm(d->verify_timer, o->verify_interval_s * 1000ULL,
+			     o->verify_interval_s * 1000ULL);
 	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec) {
 		d->watchdog = ev_timer_new(d->loop, on_watchdog, d);
 		ev_timer_arm(d->watchdog, wd_usec / 2000, wd_usec / 2000);
@@ -2042,6 +2169,9 @@ void daemon_free(struct daemon *d)
 	}
 	nftmon_close(d->mon);
 	ev_timer_free(d->restore_timer);
+	ev_timer_free(d->verify_timer);
+	free(d->verify.error);
+	json_decref(d->verify.report);
 	nft_close(d->nft);
 	policy_watch_stop(d->pw);
 	ev_timer_free(d->watchdog);

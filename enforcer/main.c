@@ -24,6 +24,7 @@
 #define DEFAULT_STATE_DIR "/var/lib/bulkhead"
 #define DEFAULT_DENIED_LOG "/var/log/bulkhead/denied.jsonl"
 #define DEFAULT_FLOW_LOG "/var/log/bulkhead/flows.jsonl"
+#define DEFAULT_VERIFY_INTERVAL_S 600
 
 static void usage(FILE *out)
 {
@@ -74,6 +75,9 @@ static void usage(FILE *out)
 "  --etcd-prefix P      key prefix (default %s)\n"
 "  --etcd-ttl SECONDS   lease TTL; a host silent that long leaves the\n"
 "                       others' sets (default %d, 5-3600)\n"
+"  --verify-interval S  compare the kernel's tables with the daemon's\n"
+"                       model every S seconds and put back what differs\n"
+"                       (default %u; 0: never)\n"
 "  --foreground         stay in the foreground (under systemd); otherwise\n"
 "                       fork once the first table is committed\n"
 "  --flush-on-exit      delete the table at SIGTERM (default: leave it\n"
@@ -88,7 +92,8 @@ static void usage(FILE *out)
 		DEFAULT_POLICY, CONTROL_DEFAULT_SOCKET, DEFAULT_STATE_DIR,
 		DEFAULT_DENIED_LOG, DEFAULT_FLOW_LOG,
 		RULESET_NFLOG_GROUP_DEFAULT, METRICS_INTERVAL_DEFAULT_S,
-		CLUSTER_PREFIX_DEFAULT, CLUSTER_TTL_DEFAULT);
+		CLUSTER_PREFIX_DEFAULT, CLUSTER_TTL_DEFAULT,
+		DEFAULT_VERIFY_INTERVAL_S);
 }
 
 /* The parent returns once the child is enforcing and listening (it was
@@ -135,6 +140,7 @@ int main(int argc, char **argv)
 		{ "host-name", required_argument, NULL, 1004 },
 		{ "etcd-prefix", required_argument, NULL, 1005 },
 		{ "etcd-ttl", required_argument, NULL, 1006 },
+		{ "verify-interval", required_argument, NULL, 'T' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "flush-on-exit", no_argument, NULL, 'F' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -149,6 +155,7 @@ int main(int argc, char **argv)
 		.denied_log = DEFAULT_DENIED_LOG,
 		.flow_log = DEFAULT_FLOW_LOG,
 		.nflog_group = RULESET_NFLOG_GROUP_DEFAULT,
+		.verify_interval_s = DEFAULT_VERIFY_INTERVAL_S,
 	};
 	const char **engines = NULL, **guards = NULL, **etcds = NULL;
 	size_t cap_engines = 0, cap_guards = 0, cap_etcds = 0;
@@ -281,6 +288,18 @@ int main(int argc, char **argv)
 			}
 			co.ttl = (unsigned)v;
 			cluster_opt = true;
+			break;
+		case 'T':
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || *optarg == '-' ||
+			    v > 86400 * 7) {
+				fprintf(stderr, "bulkheadd: --verify-interval: "
+					"expected 0-604800 seconds, got "
+					"'%s'\n", optarg);
+				return 2;
+			}
+			o.verify_interval_s = (unsigned)v;
 			break;
 		case 'f':
 			foreground = true;

@@ -233,6 +233,44 @@ fail:
 	return ret;
 }
 
+int state_read(const char *dir, struct inventory **inv, char **err)
+{
+	struct state s = { .fd = -1 };
+	struct inventory *v = NULL;
+	char *e = NULL;
+	int ret;
+
+	*inv = NULL;
+	*err = NULL;
+	s.snapshot = xasprintf("%s/%s", dir, STATE_SNAPSHOT);
+	s.journal = xasprintf("%s/%s", dir, STATE_JOURNAL);
+	if (access(s.snapshot, F_OK) == 0) {
+		v = inventory_load(s.snapshot, &e);
+		if (!v) {
+			*err = xasprintf("%s: %s", s.snapshot, e);
+			free(e);
+			ret = -EINVAL;
+			goto out;
+		}
+	} else if (errno != ENOENT) {
+		ret = -errno;
+		*err = xasprintf("%s: %s", s.snapshot, strerror(errno));
+		goto out;
+	} else {
+		v = inventory_new();
+	}
+	ret = replay(&s, v, err);
+	if (ret < 0)
+		goto out;
+	*inv = v;
+	v = NULL;
+out:
+	inventory_free(v);
+	free(s.snapshot);
+	free(s.journal);
+	return ret;
+}
+
 static int append(struct state *s, const struct inventory *inv,
 		  const char *line, size_t len)
 {

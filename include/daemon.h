@@ -54,6 +54,9 @@ struct daemon_opts {
 	unsigned metrics_interval_s;
 	/* --etcd and friends (cluster.h); NULL: one host */
 	const struct cluster_opts *cluster;
+	/* --verify-interval: compare the kernel with the model this often
+	 * (seconds; 0: never), and put back what differs */
+	unsigned verify_interval_s;
 };
 
 /* Start-up in the order of docs/daemon.md: the engines' URLs (a bad or

@@ -28,6 +28,11 @@ struct state;
  * Returns 0 or -errno with *err (caller frees). */
 int state_open(const char *dir, struct inventory **inv, struct state **out,
 	       char **err);
+/* The inventory dir's snapshot and journal describe, read-only: nothing
+ * is created, compacted or locked (bulkheadctl verify --policy, beside a
+ * daemon that may be writing). A torn last journal line is dropped as at
+ * start-up. 0 or -errno with *err (caller frees); *inv (caller owns). */
+int state_read(const char *dir, struct inventory **inv, char **err);
 /* Record that c (as now in inv) was attached or updated / that id was
  * detached. Compacts from inv when the journal is long. 0 or -errno. */
 int state_attach(struct state *s, const struct inventory *inv,
