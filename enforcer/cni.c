@@ -396,6 +396,8 @@ static json_t *attach_request(const struct container *c, const char *source,
 
 	json_object_set_new(o, "op", json_string("attach"));
 	json_object_set_new(o, "source", json_string(source));
+	/* the daemon's own record: when it first came (co-location) */
+	json_object_del(o, "since");
 	json_object_del(o, "quarantined");
 	json_object_set_new(o, "quarantine", json_boolean(quarantine));
 	return o;

@@ -26,7 +26,7 @@ busybox-static catatonit
 librsvg2-bin libxml2-utils
 prometheus prometheus-node-exporter
 etcd-server etcd-client docker.io openssl curl
-dpkg-dev fakeroot lintian mmdebstrap"
+dpkg-dev fakeroot lintian mmdebstrap python3"
 
 # denials_loss.t needs the bridge-netfilter hooks, a module on a stock
 # kernel. Its sysctls are per network namespace and the tests set them only

@@ -105,9 +105,14 @@ for p in range(1, 1301):
     s.sendto(b"x", ("10.77.0.21", p))
     time.sleep(0.002)
 '
-for i in $(seq 600); do
-	[ "$(bhctl status --json | jq '.denied.last_seq')" -ge $((last + 1100)) ] && break
-	sleep 0.1
+# until the records stop coming (the window's end writes the last ones):
+# two reads a second apart the same, bounded at 60 s
+prev=-1
+for i in $(seq 60); do
+	cur=$(bhctl status --json | jq '.denied.last_seq')
+	[ "$cur" -ge $((last + 1100)) ] && [ "$cur" = "$prev" ] && break
+	prev=$cur
+	sleep 1
 done
 r=$(send "{version: 1, op: \"denials\", after_seq: $last}")
 seq=$(jq .seq <<<"$r")
