@@ -119,7 +119,7 @@ is "$(awk '{ print $4 }' <<<"$row")" 5 "--summary: 5 connections web -> api tcp/
 is "$(awk '{ print $5 }' <<<"$row")" "$(sum "$WA" packets)" "--summary: its packets"
 bhctl flows "${F[@]}" | grep -q "allow .*tcp/8080 .*web"
 ok $? "the table names action, service and group"
-timeout 5 "$BH_CTL" --socket "$BHD_SOCK" flows --file "$NS_TMP/none" \
+timeout -k 5 5 "$BH_CTL" --socket "$BHD_SOCK" flows --file "$NS_TMP/none" \
 	--follow --json >"$NS_TMP/follow" 2>/dev/null
 jq -e -s 'length > 0 and all(.[]; .event.action == "allow")' \
 	"$NS_TMP/follow" >/dev/null
