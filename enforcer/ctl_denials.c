@@ -202,7 +202,6 @@ static bool endpoint_is(json_t *rec, const char *side, const char *want)
 	const char *g = sget(rec, side, "group", NULL);
 	const char *name = sget(rec, side, "container", "name");
 	const char *id = sget(rec, side, "container", "id");
-
 	char key[32];
 	json_t *names, *v;
 	size_t i;
