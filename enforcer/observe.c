@@ -28,6 +28,9 @@
 #define OBS_RECV_BUF 65536
 #define OBS_RCVBUF_DEFAULT (8u << 20)
 #define OBS_RCVBUF_MAX_DEFAULT (64u << 20)
+/* A flood that keeps overflowing the buffer must not make the loop dump
+ * the table on every wakeup. */
+#define OBS_RESYNC_MIN_MS 1000
 #define OBS_ACCT_SYSCTL "/proc/sys/net/netfilter/nf_conntrack_acct"
 
 struct observe {
@@ -45,6 +48,7 @@ struct observe {
 	uint32_t rcvbuf, rcvbuf_max;
 	bool acct;			/* nf_conntrack_acct is 1 */
 	bool overflowed;		/* a resync is due */
+	uint64_t last_resync_ms;
 	bool loss_warned;
 	uint64_t enobufs, resyncs, resync_errors, malformed;
 };
@@ -277,6 +281,7 @@ static void do_resync(struct observe *ob)
 	int ret;
 
 	ob->overflowed = false;
+	ob->last_resync_ms = bh_now_ms();
 	/* what is queued first: the dump then describes a later moment */
 	read_events(ob, 1024);
 	ret = resync(ob, true);
@@ -299,7 +304,8 @@ static void on_readable(int fd, uint32_t events, void *arg)
 	if (ret < 0)
 		log_warn("flow observations: reading events: %s",
 			 strerror(-ret));
-	if (ob->overflowed)
+	if (ob->overflowed &&
+	    bh_now_ms() - ob->last_resync_ms >= OBS_RESYNC_MIN_MS)
 		do_resync(ob);
 }
 
@@ -308,13 +314,16 @@ static void on_timer(struct ev_timer *t, void *arg)
 	struct observe *ob = arg;
 	uint64_t now = bh_wall_ms();
 
+	if (ob->overflowed &&
+	    bh_now_ms() - ob->last_resync_ms >= OBS_RESYNC_MIN_MS) {
+		sync_context(ob, false);
+		do_resync(ob);
+	}
 	if (now >= ob->window_end ||
 	    ob->window_end - now > flowobs_window_ms(ob->fo)) {
 		/* what the kernel has queued belongs to this window */
 		sync_context(ob, false);
 		read_events(ob, OBS_READ_BATCHES);
-		if (ob->overflowed)
-			do_resync(ob);
 		sync_context(ob, true);
 		ob->window_end = now + flowobs_tick(ob->fo, now);
 	}
