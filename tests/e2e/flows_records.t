@@ -195,4 +195,19 @@ done
 
 bhd_stop; ok $? "bulkheadd exits 0 on SIGTERM (under ASan: no leak report)" ||
 	bhd_log_diag
+
+# --flow-log none: no observer, no file; the daemon says so
+mv "$BHD_FLOWS" "$NS_TMP/flows.1"
+bhd_start "$NS_TMP/policy.yaml" --flow-log none
+ok $? "bulkheadd up with --flow-log none" || done_testing
+is "$(bhctl status --json | jq -c .flows)" null "status: flows null"
+out=$(timeout -k 5 10 "$BH_CTL" --socket "$BHD_SOCK" flows --file /dev/null \
+	--follow 2>&1)
+is "$?" 2 "flows --follow: exit 2"
+grep -q "observations are off (--flow-log none)" <<<"$out"
+ok $? "  says they are off ($out)"
+probe_want pass tcp web1 10.77.0.21 8080 >/dev/null
+grep -q "allowed-flow observations are off" "$BHD_LOG"; ok $? "the log says so"
+bhd_stop; ok $? "bulkheadd exits 0" || bhd_log_diag
+[ ! -e "$BHD_FLOWS" ]; ok $? "no flow log written"
 done_testing
