@@ -506,7 +506,7 @@ out:
 static int follow(struct denials *dn)
 {
 	struct timespec ts = { 0, FOLLOW_POLL_MS * 1000000L };
-	json_t *req, *reply, *recs, *rec;
+	json_t *req, *reply = NULL, *recs, *rec;
 	uint64_t seq;
 	char *err = NULL;
 	size_t i;
@@ -522,6 +522,8 @@ static int follow(struct denials *dn)
 			fprintf(stderr, "bulkheadctl %s: %s\n", dn->k->verb,
 				err);
 			free(err);
+			/* a refusal (the daemon said why) comes with a reply */
+			json_decref(reply);
 			goto out;
 		}
 		seq = (uint64_t)json_integer_value(json_object_get(reply, "seq"));

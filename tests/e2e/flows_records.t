@@ -50,6 +50,8 @@ is "$(nsx host cat /proc/sys/net/netfilter/nf_conntrack_acct)" 1 \
 	"conntrack accounting on in the daemon's namespace"
 is "$(bhctl status --json | jq -r .flows.accounting)" true \
 	"status says accounting is on"
+bhctl status | grep -q "^allowed flows: .* -> $BHD_FLOWS"
+ok $? "status (text) has the allowed-flow line"
 
 # traffic: 3 + 2 TCP web -> api (v4 and v6), 2 UDP exchanges, api -> db
 for i in 1 2 3; do probe_want pass tcp web1 10.77.0.21 8080 >/dev/null; done
