@@ -320,8 +320,11 @@ apply() {
 # the allowed-flow observer, as bulkheadd runs it (it turns accounting on)
 start_observer() {
 	local i
-	hx "$OBS" "$work/p1000.yaml" "$work/inv1000.json" "$work/flows.jsonl" \
-		>"$work/obs.out" 2>"$work/obs.err" &
+	# not through hx: a backgrounded function is a subshell, and $!
+	# must be the observer itself (ip netns exec execs it), to stop it
+	# and to count its CPU
+	ip netns exec "$H" "$OBS" "$work/p1000.yaml" "$work/inv1000.json" \
+		"$work/flows.jsonl" >"$work/obs.out" 2>"$work/obs.err" &
 	obs_pid=$!
 	for i in $(seq 100); do
 		grep -q ready "$work/obs.out" 2>/dev/null && return 0
