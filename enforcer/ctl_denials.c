@@ -205,7 +205,6 @@ static bool endpoint_is(json_t *rec, const char *side, const char *want)
 	const char *g = sget(rec, side, "group", NULL);
 	const char *name = sget(rec, side, "container", "name");
 	const char *id = sget(rec, side, "container", "id");
-
 	char key[32];
 	json_t *names, *v;
 	size_t i;
@@ -531,7 +530,7 @@ out:
 static int follow(struct denials *dn)
 {
 	struct timespec ts = { 0, FOLLOW_POLL_MS * 1000000L };
-	json_t *req, *reply, *recs, *rec;
+	json_t *req, *reply = NULL, *recs, *rec;
 	json_int_t missed;
 	uint64_t seq;
 	char *err = NULL;
@@ -548,6 +547,8 @@ static int follow(struct denials *dn)
 			fprintf(stderr, "bulkheadctl %s: %s\n", dn->k->verb,
 				err);
 			free(err);
+			/* a refusal (the daemon said why) comes with a reply */
+			json_decref(reply);
 			goto out;
 		}
 		seq = (uint64_t)json_integer_value(json_object_get(reply, "seq"));

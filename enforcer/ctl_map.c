@@ -175,16 +175,118 @@ static void extra_group(struct map *m, const char *name)
 	m->extra[m->n_extra++] = xstrdup(name);
 }
 
+/* A (from, to) pair of groups some flow declares, with all its ports. */
+struct pair {
+	const char *from, *to;
+	struct strbuf ports;
+	const struct port_spec **specs;
+	size_t n_specs, cap_specs;
+};
+
+/* Does a summary row's service ("tcp/5432", "icmp/type8", "udp") fall
+ * under one of the pair's declared ports? */
+static bool pair_covers(const struct pair *q, const char *svc)
+{
+	static const struct { const char *name; uint8_t proto; } protos[] = {
+		{ "tcp", IPPROTO_TCP }, { "udp", IPPROTO_UDP },
+		{ "sctp", IPPROTO_SCTP }, { "udplite", IPPROTO_UDPLITE },
+		{ "icmp", IPPROTO_ICMP }, { "ipv6-icmp", IPPROTO_ICMPV6 },
+	};
+	const char *slash = strchr(svc, '/');
+	size_t len = slash ? (size_t)(slash - svc) : strlen(svc), i;
+	long port = -1;
+	uint8_t proto = 0;
+
+	for (i = 0; i < ARRAY_SIZE(protos); i++)
+		if (strlen(protos[i].name) == len &&
+		    !strncmp(svc, protos[i].name, len))
+			proto = protos[i].proto;
+	if (!proto)
+		return false;
+	if (slash && slash[1] >= '0' && slash[1] <= '9')
+		port = strtol(slash + 1, NULL, 10);
+	for (i = 0; i < q->n_specs; i++) {
+		const struct port_spec *ps = q->specs[i];
+
+		if (ps->proto && ps->proto != proto)
+			continue;
+		if (!ps->proto || proto == IPPROTO_ICMP ||
+		    proto == IPPROTO_ICMPV6 ||
+		    (port >= ps->lo && port <= ps->hi))
+			return true;
+	}
+	return false;
+}
+
+static struct pair *pair_find(struct pair *pairs, size_t n, const char *from,
+			      const char *to)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(pairs[i].from, from) && !strcmp(pairs[i].to, to))
+			return &pairs[i];
+	return NULL;
+}
+
+static size_t declared_pairs(const struct policy *p, struct pair **out)
+{
+	struct pair *pairs = NULL, *q;
+	size_t n = 0, cap = 0, f, i, k, j;
+	char pb[32];
+
+	for (f = 0; f < p->n_flows; f++)
+		for (i = 0; i < p->flows[f].n_from; i++)
+			for (k = 0; k < p->flows[f].n_to; k++) {
+				const struct flow *fl = &p->flows[f];
+				const char *from = p->groups[fl->from[i]].name;
+				const char *to = p->groups[fl->to[k]].name;
+
+				q = pair_find(pairs, n, from, to);
+				if (!q) {
+					xgrow(&pairs, &cap, n + 1,
+					      sizeof(*pairs));
+					q = &pairs[n++];
+					*q = (struct pair){ .from = from,
+							    .to = to };
+				}
+				for (j = 0; j < fl->n_ports; j++) {
+					xgrow(&q->specs, &q->cap_specs,
+					      q->n_specs + 1,
+					      sizeof(*q->specs));
+					q->specs[q->n_specs++] = &fl->ports[j];
+					port_text(&fl->ports[j], pb,
+						  sizeof(pb));
+					sb_printf(&q->ports, "%s%s",
+						  q->ports.len ? ", " : "",
+						  pb);
+				}
+			}
+	*out = pairs;
+	return n;
+}
+
+/* A new edge between two nodes that exist; names keep parallel edges. */
+static Agedge_t *edge(Agraph_t *g, const char *from, const char *to,
+		      unsigned long *n)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "e%lu", ++*n);
+	return agedge(g, agnode(g, (char *)from, 0), agnode(g, (char *)to, 0),
+		      name, 1);
+}
+
 static Agraph_t *build_graph(struct map *m)
 {
 	const struct policy *p = m->p;
 	Agraph_t *g = agopen("bulkhead", Agdirected, NULL);
 	Agraph_t *builtin, *cidrs, *users;
-	struct strbuf sb = { 0 };
-	char name[32], label[160], pb[32];
+	struct pair *pairs;
+	char label[160];
 	unsigned long n_edge = 0;
-	size_t i, k, j, f, x;
-	Agnode_t *a, *b;
+	size_t i, x, n_pairs;
+	Agnode_t *a;
 	Agedge_t *e;
 
 	set(g, "rankdir", "LR");
@@ -232,61 +334,38 @@ static Agraph_t *build_graph(struct map *m)
 			set(a, "label", "* (not named)");
 	}
 	/* declared flows, one edge per (from, to): its ports, and the
-	 * connections observed on any of them as the pen width */
-	for (f = 0; f < p->n_flows; f++)
-		for (i = 0; i < p->flows[f].n_from; i++)
-			for (k = 0; k < p->flows[f].n_to; k++) {
-				const char *fr = p->groups[p->flows[f].from[i]].name;
-				const char *to = p->groups[p->flows[f].to[k]].name;
-				uint64_t conns = 0;
+	 * connections observed on those ports as the pen width */
+	n_pairs = declared_pairs(p, &pairs);
+	for (i = 0; i < n_pairs; i++) {
+		uint64_t conns = 0;
 
-				sb_reset(&sb);
-				for (j = 0; j < p->flows[f].n_ports; j++) {
-					port_text(&p->flows[f].ports[j], pb,
-						  sizeof(pb));
-					sb_printf(&sb, "%s%s", j ? ", " : "",
-						  pb);
-				}
-				for (x = 0; x < m->n_flows; x++)
-					if (!strcmp(m->flows[x].from, fr) &&
-					    !strcmp(m->flows[x].to, to))
-						conns += m->flows[x].connections;
-				if (conns)
-					sb_printf(&sb, "\n%llu conn",
-						  (unsigned long long)conns);
-				a = agnode(g, (char *)fr, 0);
-				b = agnode(g, (char *)to, 0);
-				snprintf(name, sizeof(name), "e%lu", ++n_edge);
-				e = agedge(g, a, b, name, 1);
-				set(e, "label", sb.buf ? sb.buf : "");
-				set(e, "color", conns ? "#1a7f37" : "#555555");
-				snprintf(label, sizeof(label), "%.1f",
-					 conns ? 1.5 + log2(1.0 + (double)conns) /
-					 2 : 1.0);
-				set(e, "penwidth", label);
-				snprintf(label, sizeof(label), "%llu",
-					 (unsigned long long)(conns + 1));
-				set(e, "weight", label);
-			}
+		for (x = 0; x < m->n_flows; x++)
+			if (!strcmp(m->flows[x].from, pairs[i].from) &&
+			    !strcmp(m->flows[x].to, pairs[i].to) &&
+			    pair_covers(&pairs[i], m->flows[x].port))
+				conns += m->flows[x].connections;
+		if (conns)
+			sb_printf(&pairs[i].ports, "\n%llu conn",
+				  (unsigned long long)conns);
+		e = edge(g, pairs[i].from, pairs[i].to, &n_edge);
+		set(e, "label", pairs[i].ports.buf);
+		set(e, "color", conns ? "#1a7f37" : "#555555");
+		snprintf(label, sizeof(label), "%.1f", conns ?
+			 1.5 + log2(1.0 + (double)conns) / 2 : 1.0);
+		set(e, "penwidth", label);
+		snprintf(label, sizeof(label), "%llu",
+			 (unsigned long long)(conns + 1));
+		set(e, "weight", label);
+	}
 	/* observed traffic no flow declares (intra-group, unassigned:
-	 * allow): grey, with its counts */
+	 * allow, audit mode): grey, with its counts */
 	for (x = 0; x < m->n_flows; x++) {
-		bool declared = false;
+		struct pair *q = pair_find(pairs, n_pairs, m->flows[x].from,
+					   m->flows[x].to);
 
-		for (f = 0; f < p->n_flows && !declared; f++)
-			for (i = 0; i < p->flows[f].n_from && !declared; i++)
-				for (k = 0; k < p->flows[f].n_to; k++)
-					if (!strcmp(p->groups[p->flows[f].from[i]].name,
-						    m->flows[x].from) &&
-					    !strcmp(p->groups[p->flows[f].to[k]].name,
-						    m->flows[x].to))
-						declared = true;
-		if (declared)
+		if (q && pair_covers(q, m->flows[x].port))
 			continue;
-		a = agnode(g, m->flows[x].from, 0);
-		b = agnode(g, m->flows[x].to, 0);
-		snprintf(name, sizeof(name), "e%lu", ++n_edge);
-		e = agedge(g, a, b, name, 1);
+		e = edge(g, m->flows[x].from, m->flows[x].to, &n_edge);
 		snprintf(label, sizeof(label), "%s\n%llu conn",
 			 m->flows[x].port,
 			 (unsigned long long)m->flows[x].connections);
@@ -301,10 +380,7 @@ static Agraph_t *build_graph(struct map *m)
 		const struct ctl_edge *d = &m->denied[x];
 		bool audit = !strcmp(d->action, "would-deny");
 
-		a = agnode(g, d->from, 0);
-		b = agnode(g, d->to, 0);
-		snprintf(name, sizeof(name), "e%lu", ++n_edge);
-		e = agedge(g, a, b, name, 1);
+		e = edge(g, d->from, d->to, &n_edge);
 		snprintf(label, sizeof(label), "%s %s\n%llu pkts%s",
 			 d->action, d->port,
 			 (unsigned long long)(d->packets + d->unlogged),
@@ -316,7 +392,11 @@ static Agraph_t *build_graph(struct map *m)
 		if (!audit && !is_denied_action(d->action))
 			set(e, "style", "dotted");
 	}
-	sb_free(&sb);
+	for (i = 0; i < n_pairs; i++) {
+		sb_free(&pairs[i].ports);
+		free(pairs[i].specs);
+	}
+	free(pairs);
 	return g;
 }
 

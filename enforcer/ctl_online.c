@@ -338,6 +338,17 @@ static void print_status(json_t *r)
 			printf("%s %s", j ? "," : ";", str(y, "name"));
 		printf("\n");
 	}
+	dn = json_object_get(r, "flows");
+	if (json_is_object(dn))
+		printf("allowed flows: %lld records, %lld connections, %lld "
+		       "ended, %lld events lost (%lld ENOBUFS)%s -> %s\n",
+		       num(dn, "records"), num(dn, "connections"),
+		       num(dn, "ended"), num(dn, "lost"), num(dn, "enobufs"),
+		       json_is_true(json_object_get(dn, "accounting")) ? "" :
+		       ", no packet/byte accounting", str(dn, "file"));
+	else
+		printf("allowed flows: not observed (--flow-log none, or see "
+		       "the daemon's log)\n");
 	json_array_foreach(json_object_get(r, "engines"), i, x) {
 		printf("engine %s: %s%s since %s, %lld containers",
 		       str(x, "url"), str(x, "state"),

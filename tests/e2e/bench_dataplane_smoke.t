@@ -8,14 +8,14 @@
 
 [ "$(id -u)" -eq 0 ] || skip_all "needs root (network namespaces)"
 for b in "$BH_CTL" "$BH_BUILD/bench/dp_load" "$BH_BUILD/bench/dp_sink" \
-	 "$BH_BUILD/tests/tools/nft_apply"; do
+	 "$BH_BUILD/tests/tools/nft_apply" "$BH_BUILD/bench/dp_observe"; do
 	[ -x "$b" ] || skip_all "$b not built (make tests)"
 done
 
 out=$(mktemp -d /tmp/bhdp-smoke.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 
-timeout 150 bash "$BH_TOP/tests/bench/dataplane/run.sh" --smoke \
+timeout 240 bash "$BH_TOP/tests/bench/dataplane/run.sh" --smoke \
 	--out "$out" >"$out/log" 2>&1
 rc=$?
 is "$rc" 0 "run.sh --smoke exits 0"
@@ -24,7 +24,8 @@ is "$rc" 0 "run.sh --smoke exits 0"
 # field KEY LINE: the value of KEY=... in a results line
 field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
-for c in none ct bh1 bh1000 iptmid iptend nftmid nftend bh1000x; do
+for c in none ct ctobs bh1 bh1000 bh1000obs iptmid iptend nftmid nftend \
+	 bh1000x; do
 	for p in tcp udp; do
 		line=$(grep " config=$c proto=$p " "$out/results.txt" 2>/dev/null)
 		done_n=$(field done "$line")

@@ -50,6 +50,8 @@ is "$(nsx host cat /proc/sys/net/netfilter/nf_conntrack_acct)" 1 \
 	"conntrack accounting on in the daemon's namespace"
 is "$(bhctl status --json | jq -r .flows.accounting)" true \
 	"status says accounting is on"
+bhctl status | grep -q "^allowed flows: .* -> $BHD_FLOWS"
+ok $? "status (text) has the allowed-flow line"
 
 # traffic: 3 + 2 TCP web -> api (v4 and v6), 2 UDP exchanges, api -> db
 for i in 1 2 3; do probe_want pass tcp web1 10.77.0.21 8080 >/dev/null; done
@@ -119,7 +121,7 @@ is "$(awk '{ print $4 }' <<<"$row")" 5 "--summary: 5 connections web -> api tcp/
 is "$(awk '{ print $5 }' <<<"$row")" "$(sum "$WA" packets)" "--summary: its packets"
 bhctl flows "${F[@]}" | grep -q "allow .*tcp/8080 .*web"
 ok $? "the table names action, service and group"
-timeout 5 "$BH_CTL" --socket "$BHD_SOCK" flows --file "$NS_TMP/none" \
+timeout -k 5 5 "$BH_CTL" --socket "$BHD_SOCK" flows --file "$NS_TMP/none" \
 	--follow --json >"$NS_TMP/follow" 2>/dev/null
 jq -e -s 'length > 0 and all(.[]; .event.action == "allow")' \
 	"$NS_TMP/follow" >/dev/null
@@ -213,4 +215,19 @@ is "$(bhctl flows --file "$ECSF" --json | head -1 |
 	jq -c '[.event.action, .source.group, .destination.group]')" \
 	'["allow","web","api"]' "flows reads it back as a record"
 bhd_stop; ok $? "and exits 0" || bhd_log_diag
+
+# --flow-log none: no observer, no file; the daemon says so
+mv "$BHD_FLOWS" "$NS_TMP/flows.1"
+bhd_start "$NS_TMP/policy.yaml" --flow-log none
+ok $? "bulkheadd up with --flow-log none" || done_testing
+is "$(bhctl status --json | jq -c .flows)" null "status: flows null"
+out=$(timeout -k 5 10 "$BH_CTL" --socket "$BHD_SOCK" flows --file /dev/null \
+	--follow 2>&1)
+is "$?" 2 "flows --follow: exit 2"
+grep -q "observations are off (--flow-log none)" <<<"$out"
+ok $? "  says they are off ($out)"
+probe_want pass tcp web1 10.77.0.21 8080 >/dev/null
+grep -q "allowed-flow observations are off" "$BHD_LOG"; ok $? "the log says so"
+bhd_stop; ok $? "bulkheadd exits 0" || bhd_log_diag
+[ ! -e "$BHD_FLOWS" ]; ok $? "no flow log written"
 done_testing

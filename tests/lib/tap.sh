@@ -11,6 +11,8 @@ BH_CNI="$BH_BUILD/bulkhead-cni"
 # Last, so that they win over an inherited ASAN_OPTIONS: a leak report
 # must make the process exit non-zero (SIGABRT), and so fail its test.
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1:abort_on_error=1
+# Leaks inside libraries we cannot fix (Graphviz's font caches).
+export LSAN_OPTIONS=${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$BH_TOP/tests/lib/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 _tap_n=0
 _tap_failed=0

@@ -390,6 +390,14 @@ echo "$out" | grep -q 'cannot reach bulkheadd on .*: Permission denied'
 ok $? "a user outside the group cannot reach the socket" ||
 	echo "$out" | sed 's/^/#   /'
 
+# Allowed-flow observations: their log beside it, conntrack accounting
+# on through the shipped sysctl.d and modules-load.d snippets (the unit
+# may not write the sysctl itself).
+F=/var/log/bulkhead/flows.jsonl
+is "$(sx stat -c '%a %U:%G' $F 2>&1)" "640 root:bulkhead" \
+	"allowed-flow log 0640 root:bulkhead"
+is "$(sx $CTL status --json | jq -r .flows.accounting)" true \
+	"conntrack accounting on under the unit (sysctl.d)"
 # Denied flows land in LogsDirectory=, readable by the group; the shipped
 # logrotate snippet rotates them and its postrotate (systemctl kill
 # --signal=USR1) makes the daemon write to the new file.

@@ -140,11 +140,14 @@ if command -v logrotate >/dev/null; then
 	ok $? "logrotate: postrotate sends SIGUSR1"
 fi
 
-m=$(grep -v '^#' "$D/usr/lib/modules-load.d/bulkhead.conf")
-is "$m" br_netfilter "modules-load.d names br_netfilter"
+m=$(grep -v '^#' "$D/usr/lib/modules-load.d/bulkhead.conf" | tr '\n' ' ')
+is "${m% }" "br_netfilter nf_conntrack" \
+	"modules-load.d names br_netfilter and nf_conntrack"
 if [ -d "/lib/modules/$(uname -r)" ]; then
-	modprobe -n -q "$m"
-	ok $? "modprobe knows $m (module or built in)"
+	for mm in $m; do
+		modprobe -n -q "$mm"
+		ok $? "modprobe knows $mm (module or built in)"
+	done
 fi
 # The sysctl keys exist once br_netfilter is there (built in on this
 # kernel); reading them changes nothing.

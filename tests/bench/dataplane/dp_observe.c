@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "ev.h"
 #include "inventory.h"
@@ -45,6 +46,7 @@ int main(int argc, char **argv)
 	struct ev_loop *loop;
 	struct observe *ob;
 	char *err = NULL, *s;
+	struct rusage ru;
 	json_t *st;
 
 	if (argc != 4) {
@@ -74,6 +76,11 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	ev_run(loop);
 	st = observe_status_json(ob);
+	/* its own CPU, to set against the events it handled */
+	getrusage(RUSAGE_SELF, &ru);
+	json_object_set_new(st, "cpu_us", json_integer(
+		(json_int_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+		ru.ru_utime.tv_usec + ru.ru_stime.tv_usec));
 	s = json_dumps(st, JSON_COMPACT);
 	printf("%s\n", s);
 	free(s);

@@ -48,7 +48,8 @@
 # Defaults: 10 rounds, TCP 4 s and UDP 2 s per configuration after a 1 s
 # warm-up each, 64 operations in flight, every configuration; --smoke is 1
 # round of 1 s each without warm-up. Results: --out DIR (default
-# $BH_BUILD/bench/dataplane): results.txt, machine.txt, summary.txt; the
+# $BH_BUILD/bench/dataplane): results.txt, machine.txt, summary.txt
+# (observer.txt: the observer's status after each of its runs); the
 # last line printed is the headline (bh1000 vs ct and vs iptmid).
 # The bulkhead tables are programmed by bulkhead's own netlink writer (nft.c,
 # one batch, as bulkheadd does at start) through tests/tools/nft_apply
@@ -319,8 +320,11 @@ apply() {
 # the allowed-flow observer, as bulkheadd runs it (it turns accounting on)
 start_observer() {
 	local i
-	hx "$OBS" "$work/p1000.yaml" "$work/inv1000.json" "$work/flows.jsonl" \
-		>"$work/obs.out" 2>"$work/obs.err" &
+	# not through hx: a backgrounded function is a subshell, and $!
+	# must be the observer itself (ip netns exec execs it), to stop it
+	# and to count its CPU
+	ip netns exec "$H" "$OBS" "$work/p1000.yaml" "$work/inv1000.json" \
+		"$work/flows.jsonl" >"$work/obs.out" 2>"$work/obs.err" &
 	obs_pid=$!
 	for i in $(seq 100); do
 		grep -q ready "$work/obs.out" 2>/dev/null && return 0
@@ -536,6 +540,26 @@ report() {
 				       rate, cpu, rc, rr, own, ro, e)
 			}
 		}
+		# observations on: vs conntrack-only, and bh1000obs vs bh1000,
+		# machine-wide (cpu) and own (load+sink+ksoftirqd+observer)
+		for (pi = 1; pi <= 2; pi++) {
+			p = pi == 1 ? "tcp" : "udp"
+			stats("rcpu" SUBSEP "ctobs" SUBSEP p)
+			if (!N)
+				continue
+			oc = sprintf("%.3f [%.3f..%.3f]", MED, MIN, MAX)
+			stats("rown" SUBSEP "ctobs" SUBSEP p)
+			oo = sprintf("%.3f [%.3f..%.3f]", MED, MIN, MAX)
+			for (r = 1; r <= NR_ROUNDS; r++)
+				if (("own", "bh1000obs", p, r) in V &&
+				    ("own", "bh1000", p, r) in V &&
+				    V["own", "bh1000", p, r] > 0)
+					V["ob" p, r] = V["own", "bh1000obs", p, r] / V["own", "bh1000", p, r]
+			stats("ob" p)
+			ob = N ? sprintf("%.3f [%.3f..%.3f]", MED, MIN, MAX) : "n/a"
+			printf("observations on (%s): vs conntrack-only cpu %s, own %s; " \
+			       "bh1000 with them vs without, own %s\n", p, oc, oo, ob)
+		}
 		# headline: bulkhead 1,000 groups vs conntrack-only (CPU) and
 		# vs the iptables chain with the matching rules mid-chain (rate)
 		for (r = 1; r <= NR_ROUNDS; r++)
@@ -567,26 +591,6 @@ report() {
 		       hcs, hrs)
 		printf("cpu/conn vs conntrack-only at 1000 groups: %s; " \
 		       "conn rate vs iptables linear at 1000 groups: %s\n", hc, hr)
-		# observations on: vs conntrack-only, and bh1000obs vs bh1000,
-		# machine-wide (cpu) and own (load+sink+ksoftirqd+observer)
-		for (pi = 1; pi <= 2; pi++) {
-			p = pi == 1 ? "tcp" : "udp"
-			stats("rcpu" SUBSEP "ctobs" SUBSEP p)
-			if (!N)
-				continue
-			oc = sprintf("%.3f [%.3f..%.3f]", MED, MIN, MAX)
-			stats("rown" SUBSEP "ctobs" SUBSEP p)
-			oo = sprintf("%.3f [%.3f..%.3f]", MED, MIN, MAX)
-			for (r = 1; r <= NR_ROUNDS; r++)
-				if (("own", "bh1000obs", p, r) in V &&
-				    ("own", "bh1000", p, r) in V &&
-				    V["own", "bh1000", p, r] > 0)
-					V["ob" p, r] = V["own", "bh1000obs", p, r] / V["own", "bh1000", p, r]
-			stats("ob" p)
-			ob = N ? sprintf("%.3f [%.3f..%.3f]", MED, MIN, MAX) : "n/a"
-			printf("observations on (%s): vs conntrack-only cpu %s, own %s; " \
-			       "bh1000 with them vs without, own %s\n", p, oc, oo, ob)
-		}
 	}' "$out/results.txt"
 }
 
@@ -657,5 +661,7 @@ for r in $(seq "$rounds"); do
 done
 echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"
 
+# what the observer saw in each ctobs/bh1000obs measurement (its status)
+cp "$work/obs.status" "$out/observer.txt" 2>/dev/null || true
 cat "$out/machine.txt"
 report | tee "$out/summary.txt"
