@@ -151,7 +151,7 @@ for i in $(seq 300); do
 	sleep 0.1
 done
 is "$(clctl hB status --json | jq -r '.cluster.stale')" true "B says stale with etcd down"
-ok $(clctl hB status --json | jq -e '.cluster.stale_since | test("^20")' >/dev/null; echo $?) \
+ok $(clctl hB status --json | jq -en 'input | (.cluster.stale_since | test("^20"))' >/dev/null; echo $?) \
 	"and since when"
 ok $(clctl hB status | grep -qi "stale since"; echo $?) "bulkheadctl status says it"
 is "$(probe_want pass tcp aweb "$(A4 bapi)" 8080)" pass "etcd down: web(A) -> api(B) passes"

@@ -51,7 +51,7 @@ wait_up hA; ok $? "A connects over TLS with its client certificate" || cl_log_di
 cl_attach hA aweb bulkhead.purpose=web >/dev/null
 cl_attach hB bapi bulkhead.purpose=api >/dev/null
 ok $(etcdctl_ get /bulkhead/v1/addrs/"${NS_ADDR4[aweb]}" --print-value-only |
-	jq -e '.host == "hA" and .name == "aweb"' >/dev/null; echo $?) \
+	jq -en 'input | (.host == "hA" and .name == "aweb")' >/dev/null; echo $?) \
 	"etcd has A's container, written over TLS"
 cl_wait hB id-aweb; ok $? "B follows A over TLS"
 is "$(probe_want pass tcp aweb "${NS_ADDR4[bapi]}" 8080)" pass "web(A) -> api(B) passes"
@@ -62,14 +62,14 @@ sleep 2
 isnt_up() { [ "$(state hC)" != up ]; }
 ok $(isnt_up; echo $?) "without a client certificate C never connects"
 is "$(clctl hC status --json | jq -r .cluster.stale)" true "and says stale"
-ok $(clctl hC status --json | jq -e '.cluster.last_error | length > 0' >/dev/null; echo $?) \
+ok $(clctl hC status --json | jq -en 'input | (.cluster.last_error | length > 0)' >/dev/null; echo $?) \
 	"with the error: $(clctl hC status --json | jq -r .cluster.last_error)"
 cl_stop hC
 cl_start hC "$NS_TMP/policy.yaml" --etcd-ca "$NS_TMP/other/ca.pem" \
 	--etcd-cert "$T/client.pem" --etcd-key "$T/client.key" || fail "C starts again"
 sleep 2
 ok $(isnt_up; echo $?) "trusting another CA, C never connects"
-ok $(clctl hC status --json | jq -e '.cluster.last_error | test("SSL|certificate|TLS"; "i")' >/dev/null; echo $?) \
+ok $(clctl hC status --json | jq -en 'input | (.cluster.last_error | test("SSL|certificate|TLS"; "i"))' >/dev/null; echo $?) \
 	"and says why: $(clctl hC status --json | jq -r .cluster.last_error)"
 ok $(cl_has hC id-aweb; [ $? -ne 0 ]; echo $?) "C knows no remote container"
 

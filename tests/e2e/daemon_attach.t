@@ -78,7 +78,7 @@ is "$(bhctl status --json | jq -c .containers)" "$before" "nothing changed"
 # quarantine (the CNI plugin's attach before labels are known): nothing
 # passes, not even a declared flow, until an attach with labels
 printf '%s\n' '{"version":1,"op":"attach","id":"id-api","name":"api","ips":["10.77.0.21","fd77::21"],"ifname":"v-api","source":"cni","quarantine":true}' |
-	timeout 5 socat -t3 - "UNIX-CONNECT:$BHD_SOCK" | jq -e .ok >/dev/null
+	timeout 5 socat -t3 - "UNIX-CONNECT:$BHD_SOCK" | jq -en 'input | .ok' >/dev/null
 ok $? "attach api in quarantine"
 is "$(group_of api)" quarantine "api is in quarantine"
 is "$(probe_deny api tcp web 10.77.0.21 8080)" drop "declared web -> api drops while api is quarantined"

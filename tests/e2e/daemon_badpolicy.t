@@ -97,7 +97,7 @@ ok $? "starts with a bad policy while a table is in the kernel"
 grep -q "keeping the table inet bulkhead" "$BHD_LOG"; ok $? "and says so"
 st=$(bhctl status --json)
 is "$(echo "$st" | jq -r .policy)" null "status: no policy in force"
-echo "$st" | jq -e .degraded >/dev/null; ok $? "status explains the degraded mode"
+echo "$st" | jq -en 'input | .degraded' >/dev/null; ok $? "status explains the degraded mode"
 is "$(echo "$st" | jq '.containers | length')" 2 "status still lists the restored containers"
 is "$(probe_want pass tcp web 10.77.0.21 8081)" pass "the old table still allows 8081"
 is "$(probe_deny web tcp api 10.77.0.11 80)" drop "and still denies api -> web"

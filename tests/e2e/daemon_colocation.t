@@ -67,7 +67,7 @@ ok $? "the log says it (journald under systemd)"
 
 # A restart in between: the state file's arrival times decide again.
 bhd_stop; ok $? "bulkheadd stops"
-jq -e '[.[] | select(.since > 0)] | length == 3' "$BHD_STATE/inventory.json" \
+jq -en 'input | ([.[] | select(.since > 0)] | length == 3)' "$BHD_STATE/inventory.json" \
 	>/dev/null 2>&1 || grep -q '"since"' "$BHD_STATE/inventory.journal"
 ok $? "the state file holds each container's arrival time"
 nlog=$(wc -l <"$BHD_LOG")

@@ -44,7 +44,7 @@ reject() {
 
 	r=$(raw "$2")
 	is "$(echo "$r" | jq -c '[.version, .ok, .errno]')" "[1,false,$3]" "$1"
-	echo "$r" | jq -e '.error | length > 0' >/dev/null
+	echo "$r" | jq -en 'input | (.error | length > 0)' >/dev/null
 	ok $? "  with a message: $(echo "$r" | jq -r .error | head -c 70)"
 }
 

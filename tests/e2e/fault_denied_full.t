@@ -52,7 +52,7 @@ deny_udp() { udp_stream db 10.77.0.11 "$1" "${2:-20}" 2000 >/dev/null; }
 in_file() { # PORT: a record for it is in the file (bounded wait)
 	local i
 	for i in $(seq 100); do
-		jq -e "select(.destination.port == $1)" "$BHD_DENIED" \
+		jq -en "[inputs | select(.destination.port == $1)] | length > 0" "$BHD_DENIED" \
 			>/dev/null 2>&1 && return 0
 		sleep 0.1
 	done

@@ -89,7 +89,7 @@ is "$(st '.state.saved')" true "room again: the daemon saves by itself, status s
 want=$(bhctl status --json | jq -r '[.containers[].id] | sort | join(" ")')
 is "$want" "id-c2 id-c3 id-c4 id-c5 id-c6" "the daemon has c2..c6"
 bhd_kill9
-jq -e 'type == "array"' "$BHD_STATE/inventory.json" >/dev/null
+jq -en 'input | (type == "array")' "$BHD_STATE/inventory.json" >/dev/null
 ok $? "after kill -9: the snapshot parses"
 jq -c . "$BHD_STATE/inventory.journal" >/dev/null
 ok $? "... and so does every journal line"

@@ -29,7 +29,7 @@ YAML
 
 pm_net NET 10.89.0.0/24 || exit 2
 conf=$PM_DIR/cni-net/$NET.conflist
-if ! jq -e . "$conf" >/dev/null 2>&1; then
+if ! jq -en 'input | .' "$conf" >/dev/null 2>&1; then
 	echo "Bail out! podman wrote no CNI conflist"
 	exit 2
 fi

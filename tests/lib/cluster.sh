@@ -219,7 +219,7 @@ cl_detach() {
 
 cl_has() {
 	clctl "$1" status --json 2>/dev/null |
-		jq -e --arg id "$2" '.containers | any(.id == $id)' >/dev/null
+		jq -en --arg id "$2" 'input | (.containers | any(.id == $id))' >/dev/null
 }
 
 cl_wait() {

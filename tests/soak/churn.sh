@@ -89,11 +89,11 @@ bhd_attach api bulkhead.purpose=api >/dev/null
 bhd_attach db bulkhead.purpose=database >/dev/null
 if [ "$SOAK_ENGINE" = 1 ]; then
 	for i in $(seq 150); do
-		bhctl status --json | jq -e '.containers[] | select(.name == "pmc")' \
+		bhctl status --json | jq -en 'input | (.containers[] | select(.name == "pmc"))' \
 			>/dev/null 2>&1 && break
 		sleep 0.1
 	done
-	bhctl status --json | jq -e '.containers[] | select(.name == "pmc")' >/dev/null
+	bhctl status --json | jq -en 'input | (.containers[] | select(.name == "pmc"))' >/dev/null
 	ok $? "the engine's container is attached"
 fi
 
