@@ -93,14 +93,23 @@ TEST_SCRIPTS := $(sort $(wildcard tests/policy/*.t tests/e2e/*.t tests/systemd/*
 	tests/soak/*.t))
 PROVE := prove --exec tests/run-test --timer
 
+# The normal and the ASan suites run side by side: every test file has
+# namespaces, temp dirs and peers of its own, and most of a file's time
+# is spent waiting on timers and the network, not on the two cores. The
+# package check (a chroot from Debian's archive, mostly downloads and two
+# package builds) runs beside the fuzzers. Lines say [normal] or [asan].
 check: deps
 	$(MAKE) tests
-	BH_BUILD=$(O) $(PROVE) $(UNIT_BINS) $(TEST_SCRIPTS)
 	$(MAKE) O=$(O)/asan SAN=1 tests
-	BH_BUILD=$(O)/asan BH_SANITIZE=1 $(PROVE) \
-		$(UNIT_SRCS:%.c=$(O)/asan/%) $(TEST_SCRIPTS)
-	$(MAKE) fuzz-run
-	$(MAKE) deb-check
+	$(MAKE) -j2 -Oline check-normal check-asan
+	$(MAKE) -j2 -Oline fuzz-run deb-check
+
+check-normal:
+	tests/run-suite normal $(O) 0 $(UNIT_BINS) $(TEST_SCRIPTS)
+
+check-asan:
+	tests/run-suite asan $(O)/asan 1 $(UNIT_SRCS:%.c=$(O)/asan/%) \
+		$(TEST_SCRIPTS)
 
 check-fast: tests
 	BH_BUILD=$(O) $(PROVE) $(UNIT_BINS) $(TEST_SCRIPTS)
@@ -112,7 +121,8 @@ demo: deps
 clean:
 	rm -rf $(O)
 
-.PHONY: all tests deps check check-fast demo clean install uninstall \
+.PHONY: all tests deps check check-normal check-asan check-fast demo clean \
+	install uninstall \
 	fuzz fuzz-run
 
 -include $(LIB_OBJS:.o=.d) $(O)/enforcer/main.d $(O)/enforcer/bulkheadctl.d \
