@@ -11,6 +11,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <unistd.h>
+
+#include "explain.h"
 #include "flowlog.h"
 #include "flowobs.h"
 
@@ -51,6 +54,8 @@ struct agg {
 	struct aside s, d;
 	uint64_t first_ms, last_ms;
 	uint64_t connections, ended, packets, bytes;
+	char rule[POLICY_NAME_MAX + 64];	/* explain's, "" for none */
+	bool ingress;
 };
 
 struct flowobs {
@@ -58,6 +63,12 @@ struct flowobs {
 	uint32_t window_ms;
 	uint64_t window_start;
 	struct flowlog *attr;		/* attribution only: never emits */
+	/* the rule of a record (explain.h), its policy and this host */
+	const struct policy *p;
+	const struct inventory *inv;
+	struct explain_host host;
+	char policy_hash[POLICY_HASH_STRLEN];
+	char host_name[256];
 	struct conn **cb;
 	size_t ncb, n_conns;
 	struct agg **ab;
@@ -238,6 +249,23 @@ static struct agg *agg_get(struct flowobs *fo, const struct key *k)
 	return a;
 }
 
+/* What explain says of the aggregate's first connection: the rule that
+ * let it through, the same name a denied record of it would carry. Once
+ * per aggregate and window, not per connection. */
+static void agg_rule(struct flowobs *fo, struct agg *a,
+		     const struct flowobs_event *e, const struct who *d)
+{
+	struct explain_result r;
+
+	a->ingress = d->id != NULL;
+	a->rule[0] = '\0';
+	if (!fo->p)
+		return;
+	explain_decide(fo->p, fo->inv, &fo->host, &e->src, &e->dst, e->proto,
+		       e->has_port ? e->dport : 0, &r);
+	explain_rule_name(fo->p, &r, a->rule, sizeof(a->rule));
+}
+
 static void agg_note(struct flowobs *fo, const struct key *k,
 		     const struct flowobs_event *e, const struct who *s,
 		     const struct who *d, bool opened)
@@ -246,6 +274,7 @@ static void agg_note(struct flowobs *fo, const struct key *k,
 
 	if (!a->connections && !a->ended) {
 		a->first_ms = a->last_ms = e->wall_ms;
+		agg_rule(fo, a, e, d);
 	} else {
 		if (e->wall_ms < a->first_ms)
 			a->first_ms = e->wall_ms;
@@ -462,6 +491,11 @@ void flowobs_flush(struct flowobs *fo, uint64_t now_ms)
 			.packets = all[i]->packets,
 			.bytes = all[i]->bytes,
 			.lost = fo->pending_lost,
+			.rule = all[i]->rule[0] ? all[i]->rule : NULL,
+			.policy_hash = fo->policy_hash[0] ? fo->policy_hash :
+				       NULL,
+			.host_name = fo->host_name[0] ? fo->host_name : NULL,
+			.ingress = all[i]->ingress,
 		};
 
 		fo->pending_lost = 0;
@@ -511,6 +545,10 @@ struct flowobs *flowobs_new(const struct flowobs_opts *o, uint64_t now_ms)
 	fo->ab = xcalloc(fo->nab, sizeof(*fo->ab));
 	fo->resync_count = true;
 	fo->st.max_conns = fo->o.max_conns;
+	/* records say which host saw them; a SIEM gathers many */
+	if (gethostname(fo->host_name, sizeof(fo->host_name)) < 0)
+		fo->host_name[0] = '\0';
+	fo->host_name[sizeof(fo->host_name) - 1] = '\0';
 	return fo;
 }
 
@@ -535,6 +573,7 @@ void flowobs_free(struct flowobs *fo)
 	free(fo->cb);
 	free(fo->ab);
 	flowlog_free(fo->attr);
+	explain_host_free(&fo->host);
 	free(fo);
 }
 
@@ -542,6 +581,18 @@ void flowobs_set_context(struct flowobs *fo, const struct policy *p,
 			 const struct inventory *inv)
 {
 	flowlog_set_context(fo->attr, p, inv);
+	if (p != fo->p) {
+		/* the host's addresses (the `host` group) as of this policy */
+		explain_host_free(&fo->host);
+		if (p && explain_host_load(&fo->host) < 0)
+			memset(&fo->host, 0, sizeof(fo->host));
+		if (p)
+			policy_hash_hex(p, fo->policy_hash);
+		else
+			fo->policy_hash[0] = '\0';
+	}
+	fo->p = p;
+	fo->inv = inv;
 	if (!fo->o.window_ms)
 		fo->window_ms = flowlog_window_ms(fo->attr);
 }
@@ -620,6 +671,8 @@ json_t *flowobs_rec_json(const struct flowobs_rec *r)
 	json_object_set_new(net, "transport",
 			    json_string(flowlog_proto_str(r->proto, pb)));
 	json_object_set_new(net, "iana_number", json_sprintf("%u", r->proto));
+	json_object_set_new(net, "direction", json_string(
+		r->ingress ? "ingress" : "egress"));
 	json_object_set_new(o, "network", net);
 	json_object_set_new(o, "source", side_json(&r->src, false, 0));
 	json_object_set_new(o, "destination",
@@ -637,5 +690,18 @@ json_t *flowobs_rec_json(const struct flowobs_rec *r)
 	json_object_set_new(bh, "destination_containers",
 			    names_json(&r->dst));
 	json_object_set_new(o, "bulkhead", bh);
+	if (r->rule || r->policy_hash) {
+		json_t *rule = json_object();
+
+		if (r->rule)
+			json_object_set_new(rule, "name", json_string(r->rule));
+		if (r->policy_hash)
+			json_object_set_new(rule, "ruleset",
+					    json_string(r->policy_hash));
+		json_object_set_new(o, "rule", rule);
+	}
+	if (r->host_name)
+		json_object_set_new(o, "host", json_pack("{s:s}", "name",
+							 r->host_name));
 	return o;
 }

@@ -62,6 +62,13 @@ struct flowobs_rec {
 	uint64_t packets, bytes;	/* of the connections that ended */
 	uint64_t lost;			/* events found lost by a resync since
 					 * the last record that carried them */
+	/* why, as denied records say it (docs/denied-flows.md, "The
+	 * rule"): the allowing flow's "file:line" as explain names it for
+	 * the window's first connection; NULL when it names none */
+	const char *rule;
+	const char *policy_hash;	/* of the policy in force; NULL: none */
+	const char *host_name;		/* NULL when not known */
+	bool ingress;			/* the destination is a container here */
 };
 
 typedef void (*flowobs_emit_cb)(const struct flowobs_rec *r, void *arg);
