@@ -13,6 +13,7 @@
 #include <linux/magic.h>
 #include <jansson.h>
 
+#include "curlev.h"
 #include "daemon.h"
 #include "docker.h"
 #include "links.h"
@@ -70,7 +71,7 @@ struct docker {
 	char *url;
 	char *path;
 	CURLM *multi;
-	struct ev_timer *curl_timer;
+	struct curlev *cev;		/* multi's sockets and timer */
 	struct ev_timer *retry_timer;
 	struct ev_timer *resync_timer;
 	struct ev_timer *reinspect_timer;
@@ -215,68 +216,10 @@ static void engine_detach(struct docker *e, struct track *t, const char *why)
 
 static void check_done(struct docker *e);
 
-static void sock_ready(int fd, uint32_t events, void *arg)
+/* curlev's done(): read what finished */
+static void curl_done(void *arg)
 {
-	struct docker *e = arg;
-	int flags = 0, running;
-
-	if (events & (EPOLLIN | EPOLLHUP))
-		flags |= CURL_CSELECT_IN;
-	if (events & EPOLLOUT)
-		flags |= CURL_CSELECT_OUT;
-	if (events & EPOLLERR)
-		flags |= CURL_CSELECT_ERR;
-	curl_multi_socket_action(e->multi, fd, flags, &running);
-	check_done(e);
-}
-
-static int sock_cb(CURL *h, curl_socket_t s, int what, void *userp,
-		   void *socketp)
-{
-	struct docker *e = userp;
-	struct ev_loop *loop = daemon_loop(e->d);
-	uint32_t ev = 0;
-
-	if (what == CURL_POLL_REMOVE) {
-		if (socketp)
-			ev_del_fd(loop, s);
-		curl_multi_assign(e->multi, s, NULL);
-		return 0;
-	}
-	if (what & CURL_POLL_IN)
-		ev |= EPOLLIN;
-	if (what & CURL_POLL_OUT)
-		ev |= EPOLLOUT;
-	if (socketp) {
-		ev_mod_fd(loop, s, ev);
-	} else if (ev_add_fd(loop, s, ev, sock_ready, e) == 0) {
-		curl_multi_assign(e->multi, s, e);
-	} else {
-		/* the transfer times out (or, for the stream, is retried when
-		 * the engine is next seen down) */
-		log_err("engine %s: cannot watch socket %d", e->url, (int)s);
-	}
-	return 0;
-}
-
-static void curl_timeout(struct ev_timer *t, void *arg)
-{
-	struct docker *e = arg;
-	int running;
-
-	curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_done(e);
-}
-
-static int timer_cb(CURLM *m, long ms, void *userp)
-{
-	struct docker *e = userp;
-
-	if (ms < 0)
-		ev_timer_disarm(e->curl_timer);
-	else	/* a zero deadline would disarm the timerfd */
-		ev_timer_arm(e->curl_timer, ms > 0 ? (uint64_t)ms : 1, 0);
-	return 0;
+	check_done(arg);
 }
 
 /* ---- requests ---- */
@@ -1126,21 +1069,16 @@ int docker_start(struct daemon *d, const char *url, struct docker **out)
 	e->path = xstrdup(url + 7);
 	e->backoff_ms = DOCKER_BACKOFF_MIN_MS;
 	e->since_ms = bh_wall_ms();
-	e->multi = curl_multi_init();
-	e->curl_timer = ev_timer_new(daemon_loop(d), curl_timeout, e);
+	e->cev = curlev_new(daemon_loop(d), url, curl_done, e);
+	e->multi = e->cev ? curlev_multi(e->cev) : NULL;
 	e->retry_timer = ev_timer_new(daemon_loop(d), retry, e);
 	e->resync_timer = ev_timer_new(daemon_loop(d), resync, e);
 	e->reinspect_timer = ev_timer_new(daemon_loop(d), reinspect, e);
-	if (!e->multi || !e->curl_timer || !e->retry_timer ||
+	if (!e->cev || !e->retry_timer ||
 	    !e->resync_timer || !e->reinspect_timer) {
 		docker_stop(e);
 		return -ENOMEM;
 	}
-	curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-	curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
-	curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
-	curl_multi_setopt(e->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 8L);
 	n_engines++;
 	e->counted = true;
 	engine_connect(e);
@@ -1158,9 +1096,7 @@ void docker_stop(struct docker *e)
 	if (e->counted)
 		n_engines--;
 	cancel_all(e);
-	if (e->multi)
-		curl_multi_cleanup(e->multi);
-	ev_timer_free(e->curl_timer);
+	curlev_free(e->cev);
 	ev_timer_free(e->retry_timer);
 	ev_timer_free(e->resync_timer);
 	ev_timer_free(e->reinspect_timer);

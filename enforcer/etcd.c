@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "curlev.h"
 #include "etcd.h"
 #include "ev.h"
 #include "log.h"
@@ -48,7 +49,7 @@ struct etcd {
 	long timeout_ms;
 	CURLM *multi;
 	struct curl_slist *headers;
-	struct ev_timer *curl_timer;
+	struct curlev *cev;		/* multi's sockets and timer */
 	struct etcd_req *reqs;
 	struct etcd_req *dead;		/* freed once curl has returned */
 	unsigned depth;			/* inside check_done */
@@ -268,64 +269,10 @@ static int answer_error(json_t *o, const char **msg)
 
 static void check_done(struct etcd *e);
 
-static void sock_ready(int fd, uint32_t events, void *arg)
+/* curlev's done(): read what finished */
+static void curl_done(void *arg)
 {
-	struct etcd *e = arg;
-	int flags = 0, running;
-
-	if (events & (EPOLLIN | EPOLLHUP))
-		flags |= CURL_CSELECT_IN;
-	if (events & EPOLLOUT)
-		flags |= CURL_CSELECT_OUT;
-	if (events & EPOLLERR)
-		flags |= CURL_CSELECT_ERR;
-	curl_multi_socket_action(e->multi, fd, flags, &running);
-	check_done(e);
-}
-
-static int sock_cb(CURL *h, curl_socket_t s, int what, void *userp,
-		   void *socketp)
-{
-	struct etcd *e = userp;
-	uint32_t ev = 0;
-
-	if (what == CURL_POLL_REMOVE) {
-		if (socketp)
-			ev_del_fd(e->loop, s);
-		curl_multi_assign(e->multi, s, NULL);
-		return 0;
-	}
-	if (what & CURL_POLL_IN)
-		ev |= EPOLLIN;
-	if (what & CURL_POLL_OUT)
-		ev |= EPOLLOUT;
-	if (socketp)
-		ev_mod_fd(e->loop, s, ev);
-	else if (ev_add_fd(e->loop, s, ev, sock_ready, e) == 0)
-		curl_multi_assign(e->multi, s, e);
-	else	/* the transfer times out, or the keepalive finds it dead */
-		log_err("etcd: cannot watch socket %d", (int)s);
-	return 0;
-}
-
-static void curl_timeout(struct ev_timer *t, void *arg)
-{
-	struct etcd *e = arg;
-	int running;
-
-	curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_done(e);
-}
-
-static int timer_cb(CURLM *m, long ms, void *userp)
-{
-	struct etcd *e = userp;
-
-	if (ms < 0)
-		ev_timer_disarm(e->curl_timer);
-	else	/* a zero deadline would disarm the timerfd */
-		ev_timer_arm(e->curl_timer, ms > 0 ? (uint64_t)ms : 1, 0);
-	return 0;
+	check_done(arg);
 }
 
 static void queue_line(struct etcd_req *q)
@@ -828,18 +775,13 @@ int etcd_new(struct ev_loop *l, const struct etcd_opts *o, struct etcd **out,
 	e->headers = curl_slist_append(e->headers,
 				       "Grpc-Metadata-hasleader: true");
 	e->headers = curl_slist_append(e->headers, "Expect:");
-	e->multi = curl_multi_init();
-	e->curl_timer = ev_timer_new(l, curl_timeout, e);
-	if (!e->multi || !e->curl_timer || !e->headers) {
+	e->cev = curlev_new(l, "etcd", curl_done, e);
+	e->multi = e->cev ? curlev_multi(e->cev) : NULL;
+	if (!e->cev || !e->headers) {
 		*err = xstrdup("cannot set up libcurl");
 		etcd_free(e);
 		return -ENOMEM;
 	}
-	curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-	curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
-	curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
-	curl_multi_setopt(e->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 8L);
 	*out = e;
 	return 0;
 }
@@ -857,9 +799,7 @@ void etcd_free(struct etcd *e)
 		e->dead = q->next;
 		req_free(q);
 	}
-	if (e->multi)
-		curl_multi_cleanup(e->multi);
-	ev_timer_free(e->curl_timer);
+	curlev_free(e->cev);
 	curl_slist_free_all(e->headers);
 	for (i = 0; i < e->n_urls; i++)
 		free(e->urls[i]);

@@ -5,7 +5,7 @@
 # a source; logs would flood stderr, hence -close_fd_mask=2.
 include mk/fuzz.mk
 FUZZ_DOCKER_SECONDS ?= 10
-$(eval $(call fuzz_harness,docker,tests/fuzz/fuzz_docker.c enforcer/ev.c \
+$(eval $(call fuzz_harness,docker,tests/fuzz/fuzz_docker.c enforcer/curlev.c enforcer/ev.c \
 	enforcer/inventory.c enforcer/policy.c enforcer/policy_yaml.c \
 	enforcer/util.c enforcer/log.c,jansson libcurl libsystemd yaml-0.1 nettle,\
 	tests/fuzz/corpus-docker,$(FUZZ_DOCKER_SECONDS),-close_fd_mask=2))
