@@ -833,6 +833,24 @@ static json_t *side_json(const struct flowlog_side *s)
 	return o;
 }
 
+void flowlog_why_json(json_t *o, const char *rule, const char *policy_hash,
+		      const char *host_name)
+{
+	if (rule || policy_hash) {
+		json_t *r = json_object();
+
+		if (rule)
+			json_object_set_new(r, "name", json_string(rule));
+		if (policy_hash)
+			json_object_set_new(r, "ruleset",
+					    json_string(policy_hash));
+		json_object_set_new(o, "rule", r);
+	}
+	if (host_name)
+		json_object_set_new(o, "host",
+				    json_pack("{s:s}", "name", host_name));
+}
+
 json_t *flowlog_rec_json(const struct flowlog_rec *r)
 {
 	char t[32], pb[8];
@@ -869,19 +887,7 @@ json_t *flowlog_rec_json(const struct flowlog_rec *r)
 	}
 	json_object_set_new(o, "source", side_json(&r->src));
 	json_object_set_new(o, "destination", side_json(&r->dst));
-	if (r->rule || r->policy_hash) {
-		json_t *rule = json_object();
-
-		if (r->rule)
-			json_object_set_new(rule, "name", json_string(r->rule));
-		if (r->policy_hash)
-			json_object_set_new(rule, "ruleset",
-					    json_string(r->policy_hash));
-		json_object_set_new(o, "rule", rule);
-	}
-	if (r->host_name)
-		json_object_set_new(o, "host",
-				    json_pack("{s:s}", "name", r->host_name));
+	flowlog_why_json(o, r->rule, r->policy_hash, r->host_name);
 	bh = json_object();
 	json_object_set_new(bh, "record",
 			    json_string(flowlog_kind_str(r->kind)));

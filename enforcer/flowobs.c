@@ -690,18 +690,6 @@ json_t *flowobs_rec_json(const struct flowobs_rec *r)
 	json_object_set_new(bh, "destination_containers",
 			    names_json(&r->dst));
 	json_object_set_new(o, "bulkhead", bh);
-	if (r->rule || r->policy_hash) {
-		json_t *rule = json_object();
-
-		if (r->rule)
-			json_object_set_new(rule, "name", json_string(r->rule));
-		if (r->policy_hash)
-			json_object_set_new(rule, "ruleset",
-					    json_string(r->policy_hash));
-		json_object_set_new(o, "rule", rule);
-	}
-	if (r->host_name)
-		json_object_set_new(o, "host", json_pack("{s:s}", "name",
-							 r->host_name));
+	flowlog_why_json(o, r->rule, r->policy_hash, r->host_name);
 	return o;
 }

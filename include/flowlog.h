@@ -151,6 +151,10 @@ void flowlog_flush(struct flowlog *fl, uint64_t now_ms);
 void flowlog_get_stats(const struct flowlog *fl, struct flowlog_stats *s);
 uint32_t flowlog_window_ms(const struct flowlog *fl);
 
+/* The record's "rule" {name, ruleset} and "host" {name}, which denied and
+ * allow records (flowobs.c) share; NULLs are left out. */
+void flowlog_why_json(json_t *o, const char *rule, const char *policy_hash,
+		      const char *host_name);
 /* The record as a JSON object (schema FLOWLOG_SCHEMA), new reference. */
 json_t *flowlog_rec_json(const struct flowlog_rec *r);
 const char *flowlog_action_str(enum flowlog_action a);
