@@ -777,22 +777,12 @@ void flowlog_flush(struct flowlog *fl, uint64_t now_ms)
 
 uint64_t flowlog_tick(struct flowlog *fl, uint64_t now_ms)
 {
-	uint64_t end = fl->window_start + fl->window_ms;
-
-	/* The wall clock stepped back: end this window now rather than
-	 * hold records back for as long as the step. */
-	if (now_ms < fl->window_start) {
+	if (bh_window_over(fl->window_start, fl->window_ms, now_ms)) {
 		flowlog_flush(fl, now_ms);
-		fl->window_start = now_ms;
-		return fl->window_ms;
+		fl->window_start = bh_window_next(fl->window_start,
+						  fl->window_ms, now_ms);
 	}
-	if (now_ms >= end) {
-		flowlog_flush(fl, now_ms);
-		/* A late tick does not stretch the next window. */
-		fl->window_start = now_ms - end < fl->window_ms ? end : now_ms;
-		end = fl->window_start + fl->window_ms;
-	}
-	return end > now_ms ? end - now_ms : 0;
+	return bh_window_left(fl->window_start, fl->window_ms, now_ms);
 }
 
 void flowlog_get_stats(const struct flowlog *fl, struct flowlog_stats *s)

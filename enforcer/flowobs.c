@@ -511,19 +511,12 @@ void flowobs_flush(struct flowobs *fo, uint64_t now_ms)
 
 uint64_t flowobs_tick(struct flowobs *fo, uint64_t now_ms)
 {
-	uint64_t end = fo->window_start + fo->window_ms;
-
-	if (now_ms < fo->window_start) {
+	if (bh_window_over(fo->window_start, fo->window_ms, now_ms)) {
 		flowobs_flush(fo, now_ms);
-		fo->window_start = now_ms;
-		return fo->window_ms;
+		fo->window_start = bh_window_next(fo->window_start,
+						  fo->window_ms, now_ms);
 	}
-	if (now_ms >= end) {
-		flowobs_flush(fo, now_ms);
-		fo->window_start = now_ms - end < fo->window_ms ? end : now_ms;
-		end = fo->window_start + fo->window_ms;
-	}
-	return end > now_ms ? end - now_ms : 0;
+	return bh_window_left(fo->window_start, fo->window_ms, now_ms);
 }
 
 /* ---- life cycle */

@@ -274,6 +274,25 @@ uint64_t bh_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+bool bh_window_over(uint64_t start, uint64_t len, uint64_t now)
+{
+	return now < start || now >= start + len;
+}
+
+uint64_t bh_window_next(uint64_t start, uint64_t len, uint64_t now)
+{
+	uint64_t end = start + len;
+
+	if (now < start)
+		return now;
+	return now - end < len ? end : now;
+}
+
+uint64_t bh_window_left(uint64_t start, uint64_t len, uint64_t now)
+{
+	return start + len > now ? start + len - now : 0;
+}
+
 uint64_t bh_wall_ms(void)
 {
 	struct timespec ts;

@@ -62,6 +62,17 @@ uint32_t bh_str_hash(const char *s);
 uint64_t bh_now_ms(void);
 uint64_t bh_now_us(void);		/* monotonic, microseconds */
 uint64_t bh_wall_ms(void);
+/* Records' fixed windows of len ms on the wall clock, the current one
+ * starting at start. Over when now reached its end, or when the clock
+ * stepped back before its start (end it now rather than hold records
+ * back for as long as the step). */
+bool bh_window_over(uint64_t start, uint64_t len, uint64_t now);
+/* After the owner flushed an over window: the next one's start (a late
+ * tick does not stretch it; a step back starts it now). */
+uint64_t bh_window_next(uint64_t start, uint64_t len, uint64_t now);
+/* ms until the window that starts at start ends (0: it has). */
+uint64_t bh_window_left(uint64_t start, uint64_t len, uint64_t now);
+
 /* RFC 3339 UTC with milliseconds: 2026-11-28T12:00:00.123Z (buf >= 32). */
 const char *bh_rfc3339(uint64_t wall_ms, char *buf);
 
