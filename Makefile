@@ -101,8 +101,8 @@ PROVE := prove --exec tests/run-test --timer
 check: deps
 	$(MAKE) tests
 	$(MAKE) O=$(O)/asan SAN=1 tests
-	$(MAKE) -j2 -Oline check-normal check-asan
-	$(MAKE) -j2 -Oline fuzz-run deb-check
+	$(MAKE) -j2 check-normal check-asan
+	$(MAKE) -j2 fuzz-run deb-check
 
 check-normal:
 	tests/run-suite normal $(O) 0 $(UNIT_BINS) $(TEST_SCRIPTS)
