@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "bh_version.h"
 #include "cluster.h"
 #include "etcd.h"
 #include "ev.h"
@@ -221,10 +222,12 @@ static char *host_value(struct cluster *c, size_t n_containers)
 	char *s;
 
 	snprintf(lease, sizeof(lease), "%lld", (long long)c->lease);
-	o = json_pack("{s:s, s:I, s:s, s:i, s:s, s:i}", "name", c->host,
+	/* bulkhead_version: mixed versions show during a rollout */
+	o = json_pack("{s:s, s:I, s:s, s:i, s:s, s:i, s:s}", "name", c->host,
 		      "containers", (json_int_t)n_containers, "policy_hash",
 		      policy_hash(c), "version", CLUSTER_LAYOUT, "lease",
-		      lease, "ttl", (int)c->ttl);
+		      lease, "ttl", (int)c->ttl, "bulkhead_version",
+		      BH_VERSION);
 	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	return s;
@@ -1189,11 +1192,12 @@ json_t *cluster_hosts_json(const struct cluster *c)
 		ph = json_string_value(json_object_get(h, "policy_hash"));
 		left = ttl_left(h);
 		json_array_append_new(r, json_pack(
-			"{s:s, s:I, s:s?, s:O?, s:o, s:s, s:b, s:b}",
+			"{s:s, s:I, s:s?, s:O?, s:O?, s:o, s:s, s:b, s:b}",
 			"name", name, "containers",
 			json_integer_value(json_object_get(h, "containers")),
 			"policy_hash", ph, "version",
-			json_object_get(h, "version"), "lease_ttl_s",
+			json_object_get(h, "version"), "bulkhead_version",
+			json_object_get(h, "bulkhead_version"), "lease_ttl_s",
 			left >= 0 ? json_integer(left) : json_null(),
 			"updated", bh_rfc3339((uint64_t)json_integer_value(
 				json_object_get(h, "seen")), t),

@@ -98,8 +98,9 @@ int ctl_hosts(int argc, char **argv)
 		putchar('\n');
 		goto out;
 	}
-	printf("%-24s %10s %-16s %9s  %-20s %s\n", "HOST", "CONTAINERS",
-	       "POLICY", "LEASE-TTL", "LAST-CHANGE", "");
+	printf("%-24s %10s %-16s %9s  %-24s %-24s %s\n", "HOST",
+	       "CONTAINERS", "POLICY", "LEASE-TTL", "LAST-CHANGE", "VERSION",
+	       "");
 	json_array_foreach(json_object_get(reply, "hosts"), i, h) {
 		v = json_object_get(h, "lease_ttl_s");
 		if (json_is_integer(v))
@@ -107,9 +108,10 @@ int ctl_hosts(int argc, char **argv)
 				 (long long)json_integer_value(v));
 		else
 			strcpy(ttl, "?");
-		printf("%-24s %10lld %-16s %9s  %-20s %s%s\n", str(h, "name"),
-		       num(h, "containers"), str(h, "policy_hash"), ttl,
-		       str(h, "updated"),
+		printf("%-24s %10lld %-16s %9s  %-24s %-24s %s%s\n",
+		       str(h, "name"), num(h, "containers"),
+		       str(h, "policy_hash"), ttl, str(h, "updated"),
+		       str(h, "bulkhead_version"),
 		       json_is_true(json_object_get(h, "self")) ?
 		       "(this host) " : "",
 		       json_is_true(json_object_get(h, "policy_differs")) ?

@@ -20,7 +20,7 @@ $(BH_VERSION_H): FORCE
 
 # -MMD's lists know the header only after a first compile
 $(O)/enforcer/main.o $(O)/enforcer/bulkheadctl.o $(O)/enforcer/cni.o \
-$(O)/enforcer/daemon.o: $(BH_VERSION_H)
+$(O)/enforcer/daemon.o $(O)/enforcer/cluster.o: $(BH_VERSION_H)
 $(FUZZ_DIR)/fuzz_cni: $(BH_VERSION_H)
 
 .PHONY: FORCE

@@ -180,6 +180,11 @@ ok $(clctl hA status | grep -q "WARNING: host hB runs another policy"; echo $?) 
 	"bulkheadctl status on A says it"
 is "$(clctl hA hosts --json | jq -r '.hosts[] | select(.name == "hB") | .policy_differs')" \
 	true "hosts on A marks hB"
+is "$(clctl hA hosts --json | jq -r '.hosts[] | select(.name == "hB") | .bulkhead_version')" \
+	"$("$BH_D" --version | awk '{ print $2 }')" \
+	"hosts on A shows hB's bulkhead version (its host key carries it)"
+clctl hA hosts | grep -q "^hB .* $("$BH_D" --version | awk '{ print $2 }') "
+ok $? "  in the table too"
 # A's keepalive rounds (every TTL/3 = 1.7 s) ask etcd for hB's lease
 for i in $(seq 100); do
 	ttl=$(clctl hA hosts --json | jq -r '.hosts[] | select(.name == "hB") | .lease_ttl_s')
