@@ -88,8 +88,9 @@ static void as_strings(const uint8_t *data, size_t size)
 
 	memcpy(s, data, n);
 	s[n] = '\0';
-	if (flowlog_parse_prefix(s, &r) && !r.group[0])
-		abort();	/* a rule always names its group */
+	/* a rule names its group, or (a boundary's drop) its boundary */
+	if (flowlog_parse_prefix(s, &r) && !r.group[0] && !r.boundary[0])
+		abort();
 	flowlog_parse_counter(s, &r, &unlogged);
 }
 
