@@ -417,41 +417,6 @@ const char *explain_rule_name(const struct policy *p,
 	return buf;
 }
 
-static void port_text(const struct port_spec *ps, char *buf, size_t len)
-{
-	const char *name;
-
-	switch (ps->proto) {
-	case 0:
-		snprintf(buf, len, "any");
-		return;
-	case IPPROTO_ICMP:
-		snprintf(buf, len, "icmp");
-		return;
-	case IPPROTO_ICMPV6:
-		snprintf(buf, len, "icmpv6");
-		return;
-	case IPPROTO_TCP:
-		name = "tcp";
-		break;
-	case IPPROTO_UDP:
-		name = "udp";
-		break;
-	case IPPROTO_SCTP:
-		name = "sctp";
-		break;
-	default:
-		snprintf(buf, len, "%u", ps->proto);
-		return;
-	}
-	if (ps->lo == 0 && ps->hi == 65535)
-		snprintf(buf, len, "%s", name);
-	else if (ps->lo == ps->hi)
-		snprintf(buf, len, "%s/%u", name, ps->lo);
-	else
-		snprintf(buf, len, "%s/%u-%u", name, ps->lo, ps->hi);
-}
-
 static json_t *group_names(const struct policy *p, const unsigned *v,
 			   size_t n)
 {
@@ -489,7 +454,7 @@ json_t *explain_result_json(const struct policy *p,
 		snprintf(at, sizeof(at), "%s:%u:%u",
 			 policy_file(p, r->flow->loc.file), r->flow->loc.line,
 			 r->flow->loc.col);
-		port_text(r->port, port, sizeof(port));
+		policy_port_str(r->port, port, sizeof(port));
 		flow = json_pack("{s:s, s:o, s:o, s:s}", "at", at, "from",
 				 group_names(p, r->flow->from,
 					     r->flow->n_from),

@@ -662,8 +662,7 @@ void policy_boundary_end_str(const struct boundary_end *e, struct strbuf *sb)
 		sb_puts(sb, "any group");
 }
 
-/* "tcp/80", "udp/1000-2000", "icmp", "any", "tcp" for every tcp port. */
-static void port_str(const struct port_spec *s, char *buf, size_t len)
+void policy_port_str(const struct port_spec *s, char *buf, size_t len)
 {
 	const char *proto;
 
@@ -877,7 +876,7 @@ void policy_print(const struct policy *p, FILE *out)
 					if (k && !port_cmp(&ports[k],
 							   &ports[k - 1]))
 						continue;
-					port_str(&ports[k], buf, sizeof(buf));
+					policy_port_str(&ports[k], buf, sizeof(buf));
 					fprintf(out, " %s", buf);
 				}
 				print_loc(out, p, &f->loc);

@@ -73,26 +73,6 @@ static bool has_level_side(const struct policy *p, unsigned g)
 	       (g >= GROUP_FIRST_USER && g < p->n_groups);
 }
 
-static void port_text(const struct port_spec *s, char *buf, size_t len)
-{
-	const char *proto;
-
-	switch (s->proto) {
-	case 0: snprintf(buf, len, "any"); return;
-	case IPPROTO_ICMP: snprintf(buf, len, "icmp"); return;
-	case IPPROTO_ICMPV6: snprintf(buf, len, "icmpv6"); return;
-	case IPPROTO_TCP: proto = "tcp"; break;
-	case IPPROTO_UDP: proto = "udp"; break;
-	default: proto = "sctp"; break;
-	}
-	if (s->lo == 0 && s->hi == 65535)
-		snprintf(buf, len, "%s", proto);
-	else if (s->lo == s->hi)
-		snprintf(buf, len, "%s/%u", proto, s->lo);
-	else
-		snprintf(buf, len, "%s/%u-%u", proto, s->lo, s->hi);
-}
-
 static void cross_sensitivity(const struct policy *p, struct posture *ps)
 {
 	size_t i, a, b, n;
@@ -126,7 +106,7 @@ static void cross_sensitivity(const struct policy *p, struct posture *ps)
 			  policy_sens_str(p->groups[f0].sensitivity),
 			  policy_sens_str(p->groups[t0].sensitivity));
 		for (a = 0; a < fl->n_ports; a++) {
-			port_text(&fl->ports[a], buf, sizeof(buf));
+			policy_port_str(&fl->ports[a], buf, sizeof(buf));
 			sb_printf(&sb, "%s%s", a ? " " : "", buf);
 		}
 		sb_puts(&sb, ")");
@@ -254,7 +234,7 @@ static void world_egress(const struct policy *p, struct posture *ps)
 		for (k = 0, n = 0; k < fl->n_ports; k++) {
 			if (!wide(&fl->ports[k]))
 				continue;
-			port_text(&fl->ports[k], buf, sizeof(buf));
+			policy_port_str(&fl->ports[k], buf, sizeof(buf));
 			sb_printf(&ports, "%s%s", n++ ? " " : "", buf);
 		}
 		if (!n) {

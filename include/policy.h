@@ -178,6 +178,9 @@ int policy_group_find(const struct policy *p, const char *name);
 const char *policy_file(const struct policy *p, unsigned file);
 /* "low", "moderate", "high", "restricted"; NULL when unset. */
 const char *policy_sensitivity_str(enum sensitivity s);
+/* A port spec as the policy writes it: "tcp/80", "udp/1000-2000",
+ * "icmp", "icmpv6", "any", "tcp" for every tcp port. */
+void policy_port_str(const struct port_spec *s, char *buf, size_t len);
 /* p->sha256 as 64 lowercase hex digits. */
 #define POLICY_HASH_STRLEN 65
 const char *policy_hash_hex(const struct policy *p,
