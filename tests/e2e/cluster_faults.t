@@ -13,20 +13,7 @@
 command -v python3 >/dev/null || skip_all "python3 missing"
 cl_init
 cl_etcd_start || { fail "etcd starts"; done_testing; }
-cl_host hA 1 || exit 2
-cl_host hB 2 || exit 2
-cl_add hA aweb 2 || exit 2
-cl_add hB bapi 2 || exit 2
-
-cat >"$NS_TMP/policy.yaml" <<'EOF2'
-version: 1
-groups:
-  web: { match: { purpose: web } }
-  api: { match: { purpose: api } }
-flows:
-  - { from: web, to: api, ports: [tcp/8080] }
-EOF2
-serve_tcp bapi 8080
+cl_web_api || exit 2
 
 # bad options: a clear message, exit 2, no table
 bad() { # WANT-IN-MESSAGE ARGS...

@@ -17,21 +17,8 @@ CL_ETCDCTL_ARGS=(--cacert "$T/ca.pem" --cert "$T/client.pem" --key "$T/client.ke
 cl_etcd_start --cert-file "$T/server.pem" --key-file "$T/server.key" \
 	--client-cert-auth --trusted-ca-file "$T/ca.pem" ||
 	{ fail "etcd with TLS starts"; done_testing; }
-cl_host hA 1 || exit 2
-cl_host hB 2 || exit 2
+cl_web_api || exit 2
 cl_host hC 3 || exit 2
-cl_add hA aweb 2 || exit 2
-cl_add hB bapi 2 || exit 2
-
-cat >"$NS_TMP/policy.yaml" <<'EOF2'
-version: 1
-groups:
-  web: { match: { purpose: web } }
-  api: { match: { purpose: api } }
-flows:
-  - { from: web, to: api, ports: [tcp/8080] }
-EOF2
-serve_tcp bapi 8080
 TLS=(--etcd-ca "$T/ca.pem" --etcd-cert "$T/client.pem" --etcd-key "$T/client.key")
 
 state() { clctl "$1" status --json | jq -r .cluster.state; }

@@ -146,6 +146,23 @@ cl_add() {
 	NS_ADDR6[$name]=fd81:$n::$i
 }
 
+# Two hosts, web on A (aweb) and api on B (bapi, serving tcp/8080), and
+# $NS_TMP/policy.yaml that lets web reach api there: the world of the
+# cluster's fault and TLS tests. Call after cl_etcd_start.
+cl_web_api() {
+	cl_host hA 1 && cl_host hB 2 && cl_add hA aweb 2 && cl_add hB bapi 2 ||
+		return 1
+	cat >"$NS_TMP/policy.yaml" <<'EOF2'
+version: 1
+groups:
+  web: { match: { purpose: web } }
+  api: { match: { purpose: api } }
+flows:
+  - { from: web, to: api, ports: [tcp/8080] }
+EOF2
+	serve_tcp bapi 8080
+}
+
 clctl() {
 	local h=$1
 
