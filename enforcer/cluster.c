@@ -47,7 +47,7 @@ static const char *const state_names[] = {
 struct cluster {
 	struct ev_loop *loop;
 	struct etcd *etcd;
-	struct cluster_sink sink;
+	struct source_sink sink;
 	char **urls;
 	size_t n_urls;
 	char *host;
@@ -1066,7 +1066,7 @@ static bool valid_name(const char *s)
 }
 
 int cluster_start(struct ev_loop *l, const struct cluster_opts *o,
-		  const struct cluster_sink *sink, struct cluster **out,
+		  const struct source_sink *sink, struct cluster **out,
 		  char **err)
 {
 	const char *prefix = o->prefix ? o->prefix : CLUSTER_PREFIX_DEFAULT;

@@ -29,6 +29,7 @@
 #include "observe.h"
 #include "policywatch.h"
 #include "ruleset.h"
+#include "source.h"
 #include "state.h"
 #include "util.h"
 #include "verify.h"
@@ -37,20 +38,24 @@
  * (every 250 ms); a replaced policy lives this long after the swap. */
 #define RETIRE_MS 3000
 
-const struct policy *daemon_policy(const struct daemon *d)
+/* ---- what the sources (source.h) and the record pipelines read ---- */
+
+static const struct policy *sink_policy(void *arg)
 {
+	const struct daemon *d = arg;
+
 	return d->policy;
 }
 
-const struct inventory *daemon_inventory(const struct daemon *d)
+static const struct inventory *sink_inventory(void *arg)
 {
+	const struct daemon *d = arg;
+
 	return d->inv;
 }
 
-struct ev_loop *daemon_loop(struct daemon *d)
-{
-	return d->loop;
-}
+static int sink_swap_remote(void *arg, struct container **cs, size_t n,
+			    char **err);
 
 /* ---- small helpers ---- */
 
@@ -549,7 +554,8 @@ static void on_verify_timer(struct ev_timer *t, void *arg)
 	daemon_verify(arg, "timer");
 }
 
-int daemon_attach(struct daemon *d, struct container *c, char **err)
+static int daemon_attach(struct daemon *d, struct container *c,
+			 char **err)
 {
 	struct container *old;
 	struct rs_delta *delta = NULL;
@@ -648,8 +654,8 @@ out:
 	return ret;
 }
 
-int daemon_detach_many(struct daemon *d, char *const *ids, size_t n,
-		       char **err)
+static int daemon_detach_many(struct daemon *d, char *const *ids, size_t n,
+			      char **err)
 {
 	struct rs_delta *delta = NULL;
 	struct nft_error ne = { 0 };
@@ -698,11 +704,15 @@ out:
 	return ret;
 }
 
-int daemon_detach(struct daemon *d, const char *id, char **err)
+static int sink_attach(void *arg, struct container *c, char **err)
 {
-	char *ids[] = { (char *)id };
+	return daemon_attach(arg, c, err);
+}
 
-	return daemon_detach_many(d, ids, 1, err);
+static int sink_detach_many(void *arg, char *const *ids, size_t n,
+			    char **err)
+{
+	return daemon_detach_many(arg, ids, n, err);
 }
 
 /* ---- reload ---- */
@@ -1004,27 +1014,20 @@ static int start_denied(struct daemon *d)
 		.ring_size = 0,
 		.counts = d->counts,
 		.metrics = d->metrics,
+		.policy = sink_policy,
+		.inventory = sink_inventory,
+		.arg = d,
 	};
 
-	return denied_start(d, &o, &d->denied);
-}
-
-static const struct policy *obs_policy(void *arg)
-{
-	return daemon_policy(arg);
-}
-
-static const struct inventory *obs_inventory(void *arg)
-{
-	return daemon_inventory(arg);
+	return denied_start(d->loop, &o, &d->denied);
 }
 
 static int start_observe(struct daemon *d)
 {
 	struct observe_opts o = {
 		.path = d->o.flow_log,
-		.policy = obs_policy,
-		.inventory = obs_inventory,
+		.policy = sink_policy,
+		.inventory = sink_inventory,
 		.arg = d,
 		.metrics = d->metrics,
 		.ecs = d->o.record_ecs,
@@ -1060,6 +1063,15 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 		*err = xasprintf("epoll: %s", strerror(errno));
 		goto fail;
 	}
+	/* every container source reaches the daemon through this */
+	d->sink = (struct source_sink){
+		.attach = sink_attach,
+		.detach_many = sink_detach_many,
+		.swap_remote = sink_swap_remote,
+		.inventory = sink_inventory,
+		.policy = sink_policy,
+		.arg = d,
+	};
 	ev_add_signal(d->loop, SIGTERM, on_term, d);
 	ev_add_signal(d->loop, SIGINT, on_term, d);
 	ev_add_signal(d->loop, SIGHUP, on_hup, d);
@@ -1174,7 +1186,7 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 	if (ret < 0)
 		log_err("allowed flows will not be observed: %s",
 			strerror(-ret));
-	ret = links_start(d, &d->links);
+	ret = links_start(d->loop, &d->sink, &d->links);
 	if (ret < 0)
 		log_err("link watcher: %s (containers whose interface "
 			"vanishes stay attached)", strerror(-ret));
@@ -1219,28 +1231,7 @@ fail:
 	return ret;
 }
 
-/* ---- the cluster's sink (cluster.h) ---- */
-
-static int sink_attach(void *arg, struct container *c, char **err)
-{
-	return daemon_attach(arg, c, err);
-}
-
-static int sink_detach_many(void *arg, char *const *ids, size_t n,
-			    char **err)
-{
-	return daemon_detach_many(arg, ids, n, err);
-}
-
-static const struct inventory *sink_inventory(void *arg)
-{
-	return daemon_inventory(arg);
-}
-
-static const struct policy *sink_policy(void *arg)
-{
-	return daemon_policy(arg);
-}
+/* ---- the cluster's membership swap (source.h, swap_remote) ---- */
 
 /* A remote container may not take an id or an address of this host's. */
 static bool remote_fits(const struct daemon *d, const struct container *c)
@@ -1367,18 +1358,10 @@ out:
 int daemon_start_cluster(struct daemon *d, const struct cluster_opts *o,
 			 char **err)
 {
-	struct cluster_sink sink = {
-		.attach = sink_attach,
-		.detach_many = sink_detach_many,
-		.swap_remote = sink_swap_remote,
-		.inventory = sink_inventory,
-		.policy = sink_policy,
-		.arg = d,
-	};
 	struct cluster_opts co = *o;
 
 	co.state_dir = d->o.state_dir;
-	return cluster_start(d->loop, &co, &sink, &d->cluster, err);
+	return cluster_start(d->loop, &co, &d->sink, &d->cluster, err);
 }
 
 int daemon_start_engine(struct daemon *d, const char *url)
@@ -1391,7 +1374,7 @@ int daemon_start_engine(struct daemon *d, const char *url)
 	for (i = 0; i < d->n_engines; i++)
 		if (!strcmp(d->engines[i].url, url))
 			return -EEXIST;
-	ret = docker_start(d, url, &e);
+	ret = docker_start(d->loop, url, &d->sink, &e);
 	if (ret < 0)
 		return ret;
 	xgrow(&d->engines, &d->cap_engines, d->n_engines + 1,

@@ -24,6 +24,7 @@
 #include "observe.h"
 #include "policy.h"
 #include "ruleset.h"
+#include "source.h"
 #include "state.h"
 #include "util.h"
 
@@ -442,7 +443,7 @@ static json_t *op_attach(struct daemon *d, json_t *req)
 		goto out;
 	}
 	id = xstrdup(c->id);
-	ret = daemon_attach(d, c, &err);
+	ret = d->sink.attach(d->sink.arg, c, &err);
 	if (ret < 0) {
 		r = control_error(-ret, "%s", err);
 		free(id);
@@ -476,7 +477,7 @@ static json_t *op_detach(struct daemon *d, json_t *req)
 	if (!id || !*id)
 		return control_error(EINVAL, "detach: \"id\" must be a "
 				     "non-empty string");
-	ret = daemon_detach(d, id, &err);
+	ret = source_detach(&d->sink, id, &err);
 	r = ret < 0 ? control_error(-ret, "%s", err) : control_ok();
 	free(err);
 	return r;

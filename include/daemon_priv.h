@@ -15,6 +15,7 @@
 #include "conntrack.h"
 #include "daemon.h"
 #include "ruleset.h"
+#include "source.h"
 
 struct control;
 struct control_peer;
@@ -47,6 +48,9 @@ struct reload_result {
 
 struct daemon {
 	struct daemon_opts o;
+	/* what every container source is handed (source.h): attach,
+	 * detach, the cluster's swap, the policy and inventory */
+	struct source_sink sink;
 	struct state *state;
 	struct ev_loop *loop;
 	struct policy *policy;		/* NULL: the start-up policy had
