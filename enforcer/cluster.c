@@ -98,16 +98,10 @@ static void set_error(struct cluster *c, const char *fmt, ...)
 static void set_error(struct cluster *c, const char *fmt, ...)
 {
 	va_list ap;
-	char *s;
 
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
+	source_vset_error(&c->last_error, fmt, ap);
 	va_end(ap);
-	if (!s)
-		return;
-	free(c->last_error);
-	c->last_error = s;
 }
 
 /* ---- what a key says ---- */

@@ -103,18 +103,15 @@ static void set_error(struct docker *e, const char *fmt, ...)
 static void set_error(struct docker *e, const char *fmt, ...)
 {
 	va_list ap;
-	char *s;
+	const char *s;
 
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
+	s = source_vset_error(&e->last_error, fmt, ap);
 	va_end(ap);
 	if (!s)
 		return;
 	e->n_errors++;
 	log_warn("engine %s: %s", e->url, s);
-	free(e->last_error);
-	e->last_error = s;
 }
 
 #define TRACK_MIN_BUCKETS 64u

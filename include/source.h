@@ -10,6 +10,7 @@
 #ifndef BULKHEAD_SOURCE_H
 #define BULKHEAD_SOURCE_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 struct container;
@@ -43,5 +44,11 @@ struct source_sink {
 
 /* One container out: detach_many of one id (-ENOENT: unknown). */
 int source_detach(const struct source_sink *s, const char *id, char **err);
+
+/* A source's "last error" for its status, for the source's own printf-like
+ * set_error: *last becomes the formatted text (the old one freed) and is
+ * returned; out of memory: NULL, and *last stays as it was. */
+const char *source_vset_error(char **last, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 #endif
