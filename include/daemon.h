@@ -8,6 +8,7 @@
 #define BULKHEAD_DAEMON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
