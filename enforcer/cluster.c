@@ -47,7 +47,7 @@ static const char *const state_names[] = {
 struct cluster {
 	struct ev_loop *loop;
 	struct etcd *etcd;
-	struct cluster_sink sink;
+	struct source_sink sink;
 	char **urls;
 	size_t n_urls;
 	char *host;
@@ -98,16 +98,10 @@ static void set_error(struct cluster *c, const char *fmt, ...)
 static void set_error(struct cluster *c, const char *fmt, ...)
 {
 	va_list ap;
-	char *s;
 
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
+	source_vset_error(&c->last_error, fmt, ap);
 	va_end(ap);
-	if (!s)
-		return;
-	free(c->last_error);
-	c->last_error = s;
 }
 
 /* ---- what a key says ---- */
@@ -1066,7 +1060,7 @@ static bool valid_name(const char *s)
 }
 
 int cluster_start(struct ev_loop *l, const struct cluster_opts *o,
-		  const struct cluster_sink *sink, struct cluster **out,
+		  const struct source_sink *sink, struct cluster **out,
 		  char **err)
 {
 	const char *prefix = o->prefix ? o->prefix : CLUSTER_PREFIX_DEFAULT;

@@ -16,9 +16,9 @@
 
 #include <systemd/sd-journal.h>
 
-#include "daemon.h"
 #include "denied.h"
 #include "ecs.h"
+#include "ev.h"
 #include "flowlog.h"
 #include "log.h"
 #include "metrics.h"
@@ -42,7 +42,10 @@ struct ctr {
 };
 
 struct denied {
-	struct daemon *d;
+	/* the daemon's policy and inventory of the moment (denied.h) */
+	const struct policy *(*policy)(void *arg);
+	const struct inventory *(*inventory)(void *arg);
+	void *arg;
 	struct ev_loop *loop;
 	struct recfile *rf;
 	uint16_t group;
@@ -344,7 +347,7 @@ static int read_counters(struct denied *dn)
 
 static void sync_context(struct denied *dn)
 {
-	const struct policy *p = daemon_policy(dn->d);
+	const struct policy *p = dn->policy(dn->arg);
 
 	if (p == dn->pol)
 		return;
@@ -353,7 +356,7 @@ static void sync_context(struct denied *dn)
 	 * keeps the old policy alive for seconds, so the pointer cannot be
 	 * reused meanwhile. */
 	dn->pol = p;
-	flowlog_set_context(dn->fl, p, daemon_inventory(dn->d));
+	flowlog_set_context(dn->fl, p, dn->inventory(dn->arg));
 }
 
 static void take_lost(struct denied *dn)
@@ -410,7 +413,7 @@ static void on_timer(struct ev_timer *t, void *arg)
 	 * pointer looks unchanged. */
 	if (now >= dn->window_end ||
 	    dn->window_end - now > flowlog_window_ms(dn->fl)) {
-		flowlog_set_context(dn->fl, dn->pol, daemon_inventory(dn->d));
+		flowlog_set_context(dn->fl, dn->pol, dn->inventory(dn->arg));
 		end_window(dn, now);
 	} else {
 		read_counters(dn);
@@ -419,7 +422,7 @@ static void on_timer(struct ev_timer *t, void *arg)
 
 /* ---- the API of denied.h */
 
-int denied_start(struct daemon *d, const struct denied_opts *o,
+int denied_start(struct ev_loop *loop, const struct denied_opts *o,
 		 struct denied **out)
 {
 	struct denied *dn = xcalloc(1, sizeof(*dn));
@@ -436,8 +439,10 @@ int denied_start(struct daemon *d, const struct denied_opts *o,
 	int ret;
 
 	*out = NULL;
-	dn->d = d;
-	dn->loop = daemon_loop(d);
+	dn->policy = o->policy;
+	dn->inventory = o->inventory;
+	dn->arg = o->arg;
+	dn->loop = loop;
 	dn->group = o->nflog_group ? o->nflog_group :
 		    RULESET_NFLOG_GROUP_DEFAULT;
 	dn->journald = o->journald;
@@ -466,11 +471,11 @@ int denied_start(struct daemon *d, const struct denied_opts *o,
 		host[sizeof(host) - 1] = '\0';
 		fo.host_name = host;
 	}
-	dn->pol = daemon_policy(d);
+	dn->pol = dn->policy(dn->arg);
 	if (dn->pol)
 		fo.window_ms = dn->pol->log_window_ms;
 	dn->fl = flowlog_new(&fo, bh_wall_ms());
-	flowlog_set_context(dn->fl, dn->pol, daemon_inventory(d));
+	flowlog_set_context(dn->fl, dn->pol, dn->inventory(dn->arg));
 	dn->ctr_baseline = true;
 	read_counters(dn);
 	dn->ctr_baseline = false;

@@ -14,10 +14,12 @@
 #include <jansson.h>
 
 #include "curlev.h"
-#include "daemon.h"
 #include "docker.h"
+#include "ev.h"
+#include "inventory.h"
 #include "links.h"
 #include "log.h"
+#include "source.h"
 #include "util.h"
 
 /* all=1: Podman containers are "created" with their network up before
@@ -67,7 +69,7 @@ struct track {
 };
 
 struct docker {
-	struct daemon *d;
+	struct source_sink sink;	/* the daemon (source.h) */
 	char *url;
 	char *path;
 	CURLM *multi;
@@ -101,18 +103,15 @@ static void set_error(struct docker *e, const char *fmt, ...)
 static void set_error(struct docker *e, const char *fmt, ...)
 {
 	va_list ap;
-	char *s;
+	const char *s;
 
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
+	s = source_vset_error(&e->last_error, fmt, ap);
 	va_end(ap);
 	if (!s)
 		return;
 	e->n_errors++;
 	log_warn("engine %s: %s", e->url, s);
-	free(e->last_error);
-	e->last_error = s;
 }
 
 #define TRACK_MIN_BUCKETS 64u
@@ -196,7 +195,7 @@ static void engine_detach(struct docker *e, struct track *t, const char *why)
 
 	if (!t->attached)
 		return;
-	r = daemon_detach(e->d, t->id, &err);
+	r = source_detach(&e->sink, t->id, &err);
 	if (r < 0 && r != -ENOENT) {
 		/* still attached: the next list reconciles it again */
 		set_error(e, "detaching %.12s (%s): %s", t->id, why,
@@ -649,14 +648,14 @@ static void apply_inspect(struct docker *e, struct dreq *q, long code)
 	}
 	c->engine = xstrdup(e->url);
 	/* another source (CNI) may know the host side when we do not */
-	old = inventory_find(daemon_inventory(e->d), c->id);
+	old = inventory_find(e->sink.inventory(e->sink.arg), c->id);
 	if (!c->n_ports && old)
 		inherit_ports(c, old);
 	fp = fingerprint(c);
 	if (t->attached && t->fp && !strcmp(t->fp, fp) && old &&
 	    !old->quarantined)
 		goto out;
-	r = daemon_attach(e->d, c, &err);
+	r = e->sink.attach(e->sink.arg, c, &err);
 	c = NULL;
 	if (r == -E2BIG) {
 		/* over a per-container limit (docs/limits.md): asking again
@@ -705,7 +704,7 @@ static unsigned n_engines;
  * watcher still detaches it when its veth is gone). */
 static void adopt(struct docker *e)
 {
-	const struct inventory *inv = daemon_inventory(e->d);
+	const struct inventory *inv = e->sink.inventory(e->sink.arg);
 	struct container *c;
 	struct track *t;
 	size_t i;
@@ -1047,7 +1046,8 @@ static void check_done(struct docker *e)
 	}
 }
 
-int docker_start(struct daemon *d, const char *url, struct docker **out)
+int docker_start(struct ev_loop *l, const char *url,
+		 const struct source_sink *sink, struct docker **out)
 {
 	static bool curl_ready;
 	struct docker *e;
@@ -1064,16 +1064,16 @@ int docker_start(struct daemon *d, const char *url, struct docker **out)
 		curl_ready = true;
 	}
 	e = xcalloc(1, sizeof(*e));
-	e->d = d;
+	e->sink = *sink;
 	e->url = xstrdup(url);
 	e->path = xstrdup(url + 7);
 	e->backoff_ms = DOCKER_BACKOFF_MIN_MS;
 	e->since_ms = bh_wall_ms();
-	e->cev = curlev_new(daemon_loop(d), url, curl_done, e);
+	e->cev = curlev_new(l, url, curl_done, e);
 	e->multi = e->cev ? curlev_multi(e->cev) : NULL;
-	e->retry_timer = ev_timer_new(daemon_loop(d), retry, e);
-	e->resync_timer = ev_timer_new(daemon_loop(d), resync, e);
-	e->reinspect_timer = ev_timer_new(daemon_loop(d), reinspect, e);
+	e->retry_timer = ev_timer_new(l, retry, e);
+	e->resync_timer = ev_timer_new(l, resync, e);
+	e->reinspect_timer = ev_timer_new(l, reinspect, e);
 	if (!e->cev || !e->retry_timer ||
 	    !e->resync_timer || !e->reinspect_timer) {
 		docker_stop(e);

@@ -11,10 +11,11 @@
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
 
-#include "daemon.h"
+#include "ev.h"
 #include "inventory.h"
 #include "links.h"
 #include "log.h"
+#include "source.h"
 #include "util.h"
 
 /* Room for a burst of thousands of link and address events: losing them
@@ -26,7 +27,8 @@
 static struct links *watcher;
 
 struct links {
-	struct daemon *d;
+	struct ev_loop *loop;
+	struct source_sink sink;	/* the daemon (source.h) */
 	struct nl_sock *sk;
 	struct nl_cache_mngr *mngr;
 	struct nl_cache *link_cache;
@@ -49,7 +51,7 @@ static void drop_ports(struct links *l, const struct container *c,
 		container_remove_port(d, gone[i]);
 	log_info("links: %s gone: container %s keeps %zu port%s", gone[0],
 		 c->id, d->n_ports, d->n_ports == 1 ? "" : "s");
-	r = daemon_attach(l->d, d, &err);
+	r = l->sink.attach(l->sink.arg, d, &err);
 	if (r < 0)
 		log_warn("links: dropping the port of %s failed: %s", c->id,
 			 err ? err : strerror(-r));
@@ -64,7 +66,7 @@ static void detach_gone(struct links *l, const char *ifname)
 	int r;
 
 	/* an interface has one owner (inventory_add enforces it) */
-	c = inventory_find_ifname(daemon_inventory(l->d), ifname);
+	c = inventory_find_ifname(l->sink.inventory(l->sink.arg), ifname);
 	if (!c)
 		return;
 	if (c->n_ports > 1) {
@@ -73,7 +75,7 @@ static void detach_gone(struct links *l, const char *ifname)
 		return;
 	}
 	id = xstrdup(c->id);
-	r = daemon_detach(l->d, id, &err);
+	r = source_detach(&l->sink, id, &err);
 	if (r < 0)
 		log_warn("links: %s gone, detaching %s failed: %s", ifname, id,
 			 err ? err : strerror(-r));
@@ -108,7 +110,8 @@ static void link_changed(struct nl_cache *cache, struct nl_object *obj,
 	const char *name = rtnl_link_get_name((struct rtnl_link *)obj);
 	struct links *l = arg;
 
-	if (action != NL_ACT_DEL || !inventory_find_ifname(daemon_inventory(l->d), name))
+	if (action != NL_ACT_DEL ||
+	    !inventory_find_ifname(l->sink.inventory(l->sink.arg), name))
 		return;
 	if (name_back(name)) {
 		log_debug("links: %s gone and back already: left to its "
@@ -157,7 +160,7 @@ static void addr_changed(struct nl_cache *cache, struct nl_object *obj,
 	if (!rtnl_link_i2name(l->link_cache, rtnl_addr_get_ifindex(ra), name,
 			      sizeof(name)))
 		return;
-	c = inventory_find_ifname(daemon_inventory(l->d), name);
+	c = inventory_find_ifname(l->sink.inventory(l->sink.arg), name);
 	if (!c)
 		return;
 	/* on this port; an address of another port of the container is
@@ -179,7 +182,7 @@ static void addr_changed(struct nl_cache *cache, struct nl_object *obj,
 	log_info("links: %s %s %s: readdressing container %s", name,
 		 action == NL_ACT_NEW ? "gained" : "lost", bh_addr_str(&a, buf),
 		 n->id);
-	r = daemon_attach(l->d, n, &err);
+	r = l->sink.attach(l->sink.arg, n, &err);
 	if (r < 0)
 		log_warn("links: readdressing failed: %s",
 			 err ? err : strerror(-r));
@@ -190,7 +193,7 @@ static void addr_changed(struct nl_cache *cache, struct nl_object *obj,
  * events) while it went. */
 static void links_reconcile(struct links *l)
 {
-	const struct inventory *inv = daemon_inventory(l->d);
+	const struct inventory *inv = l->sink.inventory(l->sink.arg);
 	char **ids = NULL, *err = NULL, *gone[CONTAINER_PORTS_MAX];
 	size_t i, k, n = 0, cap = 0, n_gone;
 	struct container *c, **part = NULL;
@@ -227,7 +230,7 @@ static void links_reconcile(struct links *l)
 	if (!n)
 		goto out;
 	/* one transaction for all: after a restart thousands may be gone */
-	r = daemon_detach_many(l->d, ids, n, &err);
+	r = l->sink.detach_many(l->sink.arg, ids, n, &err);
 	if (r < 0)
 		log_warn("links: detaching %zu containers whose interface is "
 			 "gone failed: %s", n, err ? err : strerror(-r));
@@ -274,12 +277,14 @@ static void links_readable(int fd, uint32_t events, void *arg)
 	log_warn("links: reading link events: %s", nl_geterror(r));
 }
 
-int links_start(struct daemon *d, struct links **out)
+int links_start(struct ev_loop *loop, const struct source_sink *sink,
+		struct links **out)
 {
 	struct links *l = xcalloc(1, sizeof(*l));
 	int r;
 
-	l->d = d;
+	l->loop = loop;
+	l->sink = *sink;
 	l->fd = -1;
 	l->sk = nl_socket_alloc();
 	if (!l->sk) {
@@ -303,7 +308,7 @@ int links_start(struct daemon *d, struct links **out)
 	if (r < 0)
 		goto nlfail;
 	l->fd = nl_cache_mngr_get_fd(l->mngr);
-	r = ev_add_fd(daemon_loop(d), l->fd, EPOLLIN, links_readable, l);
+	r = ev_add_fd(l->loop, l->fd, EPOLLIN, links_readable, l);
 	if (r < 0) {
 		l->fd = -1;
 		goto fail;
@@ -328,7 +333,7 @@ void links_stop(struct links *l)
 	if (watcher == l)
 		watcher = NULL;
 	if (l->fd >= 0)
-		ev_del_fd(daemon_loop(l->d), l->fd);
+		ev_del_fd(l->loop, l->fd);
 	/* the manager frees its caches, closes but keeps the socket given */
 	if (l->mngr)
 		nl_cache_mngr_free(l->mngr);

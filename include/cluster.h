@@ -13,8 +13,8 @@
  * again at one revision and the whole remote membership swapped in one
  * kernel transaction.
  *
- * The cluster talks to the daemon only through struct cluster_sink, never
- * through daemon.h. */
+ * The cluster talks to the daemon only through struct source_sink
+ * (source.h), as every container source does, never through daemon.h. */
 #ifndef BULKHEAD_CLUSTER_H
 #define BULKHEAD_CLUSTER_H
 
@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "etcd.h"
+#include "source.h"
 
 struct container;
 struct cluster;
@@ -34,23 +35,6 @@ struct policy;
 #define CLUSTER_PREFIX_DEFAULT "/bulkhead/v1/"
 #define CLUSTER_TTL_DEFAULT 60
 #define CLUSTER_TXN_MAX 128		/* operations per etcd transaction */
-
-/* All the cluster asks of whoever owns the inventory. Remote containers
- * have source SRC_REMOTE and host set; the calls classify them. */
-struct cluster_sink {
-	/* takes c; a known id is an update (its addresses or labels) */
-	int (*attach)(void *arg, struct container *c, char **err);
-	/* all ids known, one kernel transaction */
-	int (*detach_many)(void *arg, char *const *ids, size_t n, char **err);
-	/* every SRC_REMOTE container out, cs[0..n) in, in one kernel
-	 * transaction; takes the containers (not the array). A container
-	 * whose id or address a local one holds is left out and freed. */
-	int (*swap_remote)(void *arg, struct container **cs, size_t n,
-			   char **err);
-	const struct inventory *(*inventory)(void *arg);
-	const struct policy *(*policy)(void *arg);	/* NULL: none yet */
-	void *arg;
-};
 
 struct cluster_opts {
 	struct etcd_opts etcd;
@@ -64,7 +48,7 @@ struct cluster_opts {
  * the event loop: lease, read, watch, publish. etcd not reachable is not
  * an error here (it is retried). */
 int cluster_start(struct ev_loop *l, const struct cluster_opts *o,
-		  const struct cluster_sink *sink, struct cluster **out,
+		  const struct source_sink *sink, struct cluster **out,
 		  char **err);
 /* Stops talking to etcd. The lease is left to its TTL (a restart within
  * it takes it back) and the remote containers stay. NULL is fine. */

@@ -1,37 +1,19 @@
-/* What the daemon's container sources (control socket, Engine API, CNI
- * through the control socket, the link watcher) and the denied-flow reader
- * may ask of the daemon. One writer owns the netlink socket and the batch:
- * every change to the kernel goes through these calls. */
+/* bulkheadd's life cycle, as main.c drives it. The daemon's insides are
+ * include/daemon_priv.h (daemon.c and daemon_ops.c only); the container
+ * sources (Engine API, the control socket's attach and detach, the link
+ * watcher, etcd) reach it through include/source.h, never through this
+ * file. One writer owns the netlink socket and the batch: every change to
+ * the kernel goes through daemon.c. */
 #ifndef BULKHEAD_DAEMON_H
 #define BULKHEAD_DAEMON_H
 
-#include "ev.h"
-#include "inventory.h"
-#include "policy.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
 struct daemon;
-
-/* Takes ownership of c. Classifies it, commits only its set/map elements
- * in one batch, then records it in the state file. A known id is a
- * relabel/readdress: old elements out, new in, same batch.
- * Returns 0 or -errno with *err (caller frees) saying why. */
-int daemon_attach(struct daemon *d, struct container *c, char **err);
-/* Unknown id: -ENOENT. */
-int daemon_detach(struct daemon *d, const char *id, char **err);
-/* Detach several containers in one kernel transaction (the link watcher's
- * reconcile after a restart may find thousands gone). All ids must be
- * known (-ENOENT otherwise); on error nothing changed. */
-int daemon_detach_many(struct daemon *d, char *const *ids, size_t n,
-		       char **err);
-
-const struct policy *daemon_policy(const struct daemon *d);
-const struct inventory *daemon_inventory(const struct daemon *d);
-struct ev_loop *daemon_loop(struct daemon *d);
-
-/* ---- bulkheadd's own life cycle (main.c) ---- */
-#include <stdint.h>
 
 struct daemon_opts {
 	const char *policy_path;	/* a file, or a directory of *.yaml */

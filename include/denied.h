@@ -10,10 +10,12 @@
 
 #include <jansson.h>
 
-struct daemon;
 struct denied;
+struct ev_loop;
+struct inventory;
 struct metrics;
 struct nft_counts;
+struct policy;
 
 struct denied_opts {
 	const char *path;	/* JSON-lines file, created 0640 */
@@ -28,12 +30,17 @@ struct denied_opts {
 	/* not owned, may be NULL: every record's packets are counted there
 	 * per (source group, destination group, action) */
 	struct metrics *metrics;
+	/* the daemon's policy (NULL: none in force) and inventory of the
+	 * moment, asked at each use (no container source: it only reads) */
+	const struct policy *(*policy)(void *arg);
+	const struct inventory *(*inventory)(void *arg);
+	void *arg;
 };
 
 /* Opens the file, binds the NFLOG group in the daemon's network namespace
- * and registers its fd and timers on daemon_loop(d). The aggregation
- * window comes from daemon_policy(d) at each use. */
-int denied_start(struct daemon *d, const struct denied_opts *o,
+ * and registers its fd and timers on loop. The aggregation window comes
+ * from o->policy at each use. */
+int denied_start(struct ev_loop *loop, const struct denied_opts *o,
 		 struct denied **out);
 /* Flushes every open aggregate as a record, then closes. NULL is fine. */
 void denied_stop(struct denied *dn);

@@ -15,13 +15,16 @@
 #include <jansson.h>
 
 struct container;
-struct daemon;
 struct docker;
+struct ev_loop;
+struct source_sink;
 
 /* url: "unix:///run/docker.sock" (also Podman's podman.sock). Starts the
- * first connection from the event loop; an engine that is not up yet is
- * not an error (it is retried). -EINVAL for a URL that is not unix://. */
-int docker_start(struct daemon *d, const char *url, struct docker **out);
+ * first connection from the event loop l; an engine that is not up yet is
+ * not an error (it is retried). What it learns goes to sink (source.h,
+ * copied). -EINVAL for a URL that is not unix://. */
+int docker_start(struct ev_loop *l, const char *url,
+		 const struct source_sink *sink, struct docker **out);
 /* Stops following the engine; its containers stay attached. NULL is fine. */
 void docker_stop(struct docker *e);
 

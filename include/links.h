@@ -8,12 +8,16 @@
 
 #include <net/if.h>
 
-struct daemon;
+struct ev_loop;
 struct links;
+struct source_sink;
 
 /* Fills the caches, then detaches every container whose interface is
- * already gone (the daemon was down while it went). Returns 0 or -errno. */
-int links_start(struct daemon *d, struct links **out);
+ * already gone (the daemon was down while it went), through sink
+ * (source.h, copied); its socket goes on the event loop. Returns 0 or
+ * -errno. */
+int links_start(struct ev_loop *loop, const struct source_sink *sink,
+		struct links **out);
 void links_stop(struct links *l);	/* NULL is fine */
 
 /* The container's ports: the host-side veths (in the caller's network

@@ -20,12 +20,13 @@
  *     one harmless device, /dev/null, which is really opened so that the
  *     "not a namespace" check runs; it also checks the flags (read-only,
  *     never blocking) and fuzz_close that no descriptor leaks.
- *   - daemon_loop/daemon_inventory give the harness's own event loop and
- *     an empty inventory (the daemon knows no container).
- *   - daemon_attach/daemon_detach and links_peer_ports cannot be reached:
- *     nothing is ever attached (apply_inspect is not called and adopt finds
- *     nothing), and no opened file is a network namespace. They abort if
- *     they are.
+ *   - the engine runs on the harness's own event loop, and its sink
+ *     (source.h) is the harness's: an empty inventory (the daemon knows
+ *     no container).
+ *   - the sink's attach and detach and links_peer_ports cannot be
+ *     reached: nothing is ever attached (apply_inspect is not called and
+ *     adopt finds nothing), and no opened file is a network namespace.
+ *     They abort if they are.
  * Logs go to stderr: run with -close_fd_mask=2 (mk/fuzz_docker.mk does);
  * reproduce a failure without it to see why the harness stopped. */
 #include <errno.h>
@@ -59,10 +60,6 @@ static int real_close(int fd)
 
 #define open fuzz_open
 #define close fuzz_close
-#define daemon_loop fuzz_daemon_loop
-#define daemon_inventory fuzz_daemon_inventory
-#define daemon_attach fuzz_daemon_attach
-#define daemon_detach fuzz_daemon_detach
 #define links_peer_ports fuzz_links_peer_ports
 
 static int fuzz_open(const char *path, int flags, ...);
@@ -117,31 +114,33 @@ static int fuzz_close(int fd)
 	return real_close(fd);
 }
 
-struct ev_loop *fuzz_daemon_loop(struct daemon *d)
+static const struct inventory *fuzz_inventory(void *arg)
 {
-	(void)d;
-	return loop;
-}
-
-const struct inventory *fuzz_daemon_inventory(const struct daemon *d)
-{
-	(void)d;
+	(void)arg;
 	return known;
 }
 
-int fuzz_daemon_attach(struct daemon *d, struct container *c, char **err)
+static int fuzz_attach(void *arg, struct container *c, char **err)
 {
-	(void)d;
+	(void)arg;
 	(void)err;
 	fail("attach of %s reached: the harness attaches nothing", c->id);
 }
 
-int fuzz_daemon_detach(struct daemon *d, const char *id, char **err)
+static int fuzz_detach_many(void *arg, char *const *ids, size_t n,
+			    char **err)
 {
-	(void)d;
+	(void)arg;
 	(void)err;
-	fail("detach of %s reached: the harness attaches nothing", id);
+	fail("detach of %s (of %zu) reached: the harness attaches nothing",
+	     n ? ids[0] : "", n);
 }
+
+static const struct source_sink fuzz_sink = {
+	.attach = fuzz_attach,
+	.detach_many = fuzz_detach_many,
+	.inventory = fuzz_inventory,
+};
 
 int fuzz_links_peer_ports(int netns_fd, struct container *c)
 {
@@ -352,7 +351,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!engine) {
 		loop = ev_new();
 		known = inventory_new();
-		if (!loop || docker_start(NULL, FUZZ_URL, &engine) < 0)
+		if (!loop || docker_start(loop, FUZZ_URL, &fuzz_sink,
+					  &engine) < 0)
 			fail("no event loop or engine");
 	}
 	as_inspect(data, size);

@@ -4,12 +4,12 @@
  * applied to an inventory and printed as one JSON line on stdout.
  *   engine_watch [--inventory FILE] [--links] [--engine unix:///PATH]...
  * SIGUSR1 prints {"status":[...],"lookups":N} (docker_status_json per
- * engine; N counts the sources' daemon_inventory calls: an inspect answer
+ * engine; N counts the sources' inventory calls: an inspect answer
  * the Engine API source acts on reads it even when it changes nothing, so
  * a test can tell that an answer was handled, not just asked for);
  * SIGUSR2 makes every engine list and reconcile (docker_resync);
  * SIGTERM/SIGINT stop. Lets the sources be tested before and apart from
- * the daemon. */
+ * the daemon: this is a struct source_sink (source.h) of its own. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,13 +18,15 @@
 
 #include <jansson.h>
 
-#include "daemon.h"
 #include "docker.h"
+#include "ev.h"
+#include "inventory.h"
 #include "links.h"
 #include "log.h"
+#include "source.h"
 #include "util.h"
 
-struct daemon {
+struct watch {
 	struct ev_loop *loop;
 	struct inventory *inv;
 };
@@ -41,8 +43,9 @@ static void emit(json_t *o)
 	json_decref(o);
 }
 
-int daemon_attach(struct daemon *d, struct container *c, char **err)
+static int watch_attach(void *arg, struct container *c, char **err)
 {
+	struct watch *d = arg;
 	struct container *old;
 	int r;
 
@@ -62,9 +65,10 @@ int daemon_attach(struct daemon *d, struct container *c, char **err)
 	return 0;
 }
 
-int daemon_detach_many(struct daemon *d, char *const *ids, size_t n,
-		       char **err)
+static int watch_detach_many(void *arg, char *const *ids, size_t n,
+			     char **err)
 {
+	struct watch *d = arg;
 	struct container *c;
 	size_t i;
 
@@ -80,27 +84,22 @@ int daemon_detach_many(struct daemon *d, char *const *ids, size_t n,
 	return 0;
 }
 
-int daemon_detach(struct daemon *d, const char *id, char **err)
+static const struct inventory *watch_inventory(void *arg)
 {
-	char *ids[] = { (char *)id };
+	const struct watch *d = arg;
 
-	return daemon_detach_many(d, ids, 1, err);
-}
-
-const struct inventory *daemon_inventory(const struct daemon *d)
-{
 	n_lookups++;
 	return d->inv;
 }
 
-struct ev_loop *daemon_loop(struct daemon *d)
+static const struct policy *watch_policy(void *arg)
 {
-	return d->loop;
+	return NULL;
 }
 
 static void on_stop(int signo, void *arg)
 {
-	ev_stop(((struct daemon *)arg)->loop);
+	ev_stop(((struct watch *)arg)->loop);
 }
 
 static void on_status(int signo, void *arg)
@@ -115,7 +114,7 @@ static void on_status(int signo, void *arg)
 }
 
 /* Containers known before the sources start (the daemon's state file). */
-static bool seed(struct daemon *d, const char *path)
+static bool seed(struct watch *d, const char *path)
 {
 	struct inventory *inv;
 	struct container *c;
@@ -143,7 +142,14 @@ static void on_resync(int signo, void *arg)
 
 int main(int argc, char **argv)
 {
-	struct daemon d = { 0 };
+	struct watch d = { 0 };
+	struct source_sink sink = {
+		.attach = watch_attach,
+		.detach_many = watch_detach_many,
+		.inventory = watch_inventory,
+		.policy = watch_policy,
+		.arg = &d,
+	};
 	struct links *links = NULL;
 	bool want_links = false;
 	int i, r, ret = 2;
@@ -160,7 +166,8 @@ int main(int argc, char **argv)
 				goto out;
 		} else if (!strcmp(argv[i], "--engine") && i + 1 < argc &&
 			   n_engines < ARRAY_SIZE(engines)) {
-			r = docker_start(&d, argv[++i], &engines[n_engines]);
+			r = docker_start(d.loop, argv[++i], &sink,
+					 &engines[n_engines]);
 			if (r < 0) {
 				fprintf(stderr, "engine_watch: %s: %s\n",
 					argv[i], strerror(-r));
@@ -173,7 +180,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (want_links && (r = links_start(&d, &links)) < 0) {
+	if (want_links && (r = links_start(d.loop, &sink, &links)) < 0) {
 		fprintf(stderr, "engine_watch: links: %s\n", strerror(-r));
 		goto out;
 	}
