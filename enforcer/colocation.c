@@ -10,10 +10,32 @@ unsigned colocation_levels(const struct policy *p, const struct container *c)
 {
 	struct policy_facts f;
 
-	if (c->quarantined)
+	/* another host's container shares our sets, not our kernel */
+	if (c->quarantined || c->source == SRC_REMOTE)
 		return 0;
 	policy_facts_container(p, c->group, c->labels, c->n_labels, &f);
 	return f.sens;
+}
+
+json_t *colocation_levels_json(const struct policy *p,
+			       const struct inventory *inv)
+{
+	size_t cnt[SENS_RESTRICTED + 1] = { 0 }, i;
+	json_t *o = json_object();
+	unsigned lv;
+	int l;
+
+	for (i = 0; p && i < inventory_count(inv); i++) {
+		lv = colocation_levels(p, inventory_at(inv, i));
+		for (l = SENS_UNSET; l <= SENS_RESTRICTED; l++)
+			cnt[l] += !!(lv & 1u << l);
+	}
+	for (l = SENS_UNSET; l <= SENS_RESTRICTED; l++)
+		if (cnt[l])
+			json_object_set_new(o, policy_sens_str(
+				(enum sensitivity)l), json_integer(
+				(json_int_t)cnt[l]));
+	return o;
 }
 
 static int arrival_cmp(const void *x, const void *y)

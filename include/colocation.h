@@ -29,8 +29,15 @@ struct colo_result {
 /* A container's levels as the boundaries see them: its own
  * <prefix>sensitivity label and its group's (bit per level; SENS_UNSET
  * when neither names one). Containers whose labels are not known yet
- * (quarantined) have none and take no part. */
+ * (quarantined) have none and take no part, nor do other hosts'
+ * (SRC_REMOTE): they are in our sets but not on our kernel. */
 unsigned colocation_levels(const struct policy *p, const struct container *c);
+/* {"low": 2, "restricted": 1}: how many of this host's containers hold
+ * each level (colocation_levels; held ones count, they share the
+ * kernel; remote ones do not). {} without a policy. What the host key
+ * in etcd carries for `bulkheadctl posture --cluster`. */
+struct json_t *colocation_levels_json(const struct policy *p,
+				      const struct inventory *inv);
 /* Every conflict under p->colo_mode (none when it is off). */
 void colocation_decide(const struct policy *p, const struct inventory *inv,
 		       struct colo_result *r);
