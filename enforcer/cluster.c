@@ -21,6 +21,7 @@
 
 #include "bh_version.h"
 #include "cluster.h"
+#include "colocation.h"
 #include "etcd.h"
 #include "ev.h"
 #include "inventory.h"
@@ -222,6 +223,10 @@ static char *host_value(struct cluster *c, size_t n_containers)
 		      policy_hash(c), "version", CLUSTER_LAYOUT, "lease",
 		      lease, "ttl", (int)c->ttl, "bulkhead_version",
 		      BH_VERSION);
+	/* levels: which sensitivity levels share this kernel, judged here
+	 * with this host's policy (posture --cluster) */
+	json_object_set_new(o, "levels", colocation_levels_json(
+		c->sink.policy(c->sink.arg), c->sink.inventory(c->sink.arg)));
 	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	return s;
@@ -1177,7 +1182,7 @@ static json_int_t ttl_left(const json_t *h)
 
 json_t *cluster_hosts_json(const struct cluster *c)
 {
-	json_t *r = json_array(), *h;
+	json_t *r = json_array(), *h, *v;
 	const char *name, *ph;
 	char t[32];
 	json_int_t left;
@@ -1197,6 +1202,10 @@ json_t *cluster_hosts_json(const struct cluster *c)
 				json_object_get(h, "seen")), t),
 			"self", !strcmp(name, c->host), "policy_differs",
 			ph && strcmp(ph, c->policy_hash)));
+		/* an older bulkheadd publishes none: null */
+		v = json_object_get(h, "levels");
+		json_object_set(json_array_get(r, json_array_size(r) - 1),
+				"levels", json_is_object(v) ? v : json_null());
 	}
 	return r;
 }

@@ -1,4 +1,5 @@
 /* Co-location of sensitivity levels on one kernel (colocation.h). */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,10 +11,32 @@ unsigned colocation_levels(const struct policy *p, const struct container *c)
 {
 	struct policy_facts f;
 
-	if (c->quarantined)
+	/* another host's container shares our sets, not our kernel */
+	if (c->quarantined || c->source == SRC_REMOTE)
 		return 0;
 	policy_facts_container(p, c->group, c->labels, c->n_labels, &f);
 	return f.sens;
+}
+
+json_t *colocation_levels_json(const struct policy *p,
+			       const struct inventory *inv)
+{
+	size_t cnt[SENS_RESTRICTED + 1] = { 0 }, i;
+	json_t *o = json_object();
+	unsigned lv;
+	int l;
+
+	for (i = 0; p && i < inventory_count(inv); i++) {
+		lv = colocation_levels(p, inventory_at(inv, i));
+		for (l = SENS_UNSET; l <= SENS_RESTRICTED; l++)
+			cnt[l] += !!(lv & 1u << l);
+	}
+	for (l = SENS_UNSET; l <= SENS_RESTRICTED; l++)
+		if (cnt[l])
+			json_object_set_new(o, policy_sens_str(
+				(enum sensitivity)l), json_integer(
+				(json_int_t)cnt[l]));
+	return o;
 }
 
 static int arrival_cmp(const void *x, const void *y)
@@ -26,8 +49,13 @@ static int arrival_cmp(const void *x, const void *y)
 	return strcmp(a->id, b->id);
 }
 
-void colocation_decide(const struct policy *p, const struct inventory *inv,
-		       struct colo_result *r)
+static void index_keep(struct colo_index *x, const struct policy *p,
+		       const struct container *const *first,
+		       const struct container *last);
+
+/* colocation_decide, and what it leaves in x (NULL: nothing kept) */
+static void decide(const struct policy *p, const struct inventory *inv,
+		   struct colo_result *r, struct colo_index *keep)
 {
 	/* the first running container of each level */
 	const struct container *first[SENS_RESTRICTED + 1] = { 0 };
@@ -37,8 +65,11 @@ void colocation_decide(const struct policy *p, const struct inventory *inv,
 	int a, b;
 
 	memset(r, 0, sizeof(*r));
-	if (p->colo_mode == COLO_OFF || !n)
+	if (p->colo_mode == COLO_OFF || !n) {
+		if (keep)
+			index_keep(keep, p, first, NULL);
 		return;
+	}
 	order = xmalloc(n * sizeof(*order));
 	for (i = 0; i < n; i++)
 		order[i] = inventory_at(inv, i);
@@ -70,7 +101,15 @@ void colocation_decide(const struct policy *p, const struct inventory *inv,
 				first[a] = c;
 		running |= lv;
 	}
+	if (keep)
+		index_keep(keep, p, first, order[n - 1]);
 	free(order);
+}
+
+void colocation_decide(const struct policy *p, const struct inventory *inv,
+		       struct colo_result *r)
+{
+	decide(p, inv, r, NULL);
 }
 
 uint8_t colocation_arrival(const struct policy *p, const struct inventory *inv,
@@ -95,6 +134,192 @@ uint8_t colocation_arrival(const struct policy *p, const struct inventory *inv,
 			return p->colo_mode == COLO_ENFORCE ? COLO_HELD :
 							      COLO_MIXING;
 	return COLO_NONE;
+}
+
+/* ---- the index: the common changes without a sort of every container */
+
+static void index_keep(struct colo_index *x, const struct policy *p,
+		       const struct container *const *first,
+		       const struct container *last)
+{
+	int l;
+
+	memset(x, 0, offsetof(struct colo_index, n_scans));
+	x->p = p;
+	for (l = SENS_UNSET; l <= SENS_RESTRICTED; l++)
+		if (first[l]) {
+			strcpy(x->first_id[l], first[l]->id);
+			x->first_since[l] = first[l]->since_ms;
+		}
+	if (last) {
+		strcpy(x->last_id, last->id);
+		x->last_since = last->since_ms;
+	}
+}
+
+void colocation_index_reset(struct colo_index *x)
+{
+	x->p = NULL;
+}
+
+/* c arrived after the latest the index has seen */
+static bool after_last(const struct colo_index *x, const struct container *c)
+{
+	if (!x->last_id[0])
+		return true;
+	if (c->since_ms != x->last_since)
+		return c->since_ms > x->last_since;
+	return strcmp(c->id, x->last_id) > 0;
+}
+
+/* Each level's first running container is still there, running, with
+ * that level and arrival: then the levels that run at any time are
+ * those the index says. A container gone or changed that was no first
+ * changed no one's state (a held one counts for nothing, a later one of
+ * a level runs after its first). */
+static bool index_holds(const struct colo_index *x, const struct policy *p,
+			const struct inventory *inv)
+{
+	const struct container *c;
+	int l;
+
+	if (x->p != p)
+		return false;
+	for (l = SENS_UNSET; l <= SENS_RESTRICTED; l++) {
+		if (!x->first_id[l][0])
+			continue;
+		c = inventory_find(inv, x->first_id[l]);
+		if (!c || c->colo == COLO_HELD ||
+		    c->since_ms != x->first_since[l] ||
+		    !(colocation_levels(p, c) & 1u << l))
+			return false;
+	}
+	return true;
+}
+
+static bool is_first(const struct colo_index *x, const char *id)
+{
+	int l;
+
+	for (l = SENS_UNSET; l <= SENS_RESTRICTED; l++)
+		if (!strcmp(x->first_id[l], id))
+			return true;
+	return false;
+}
+
+/* The levels that run when c arrives, from the firsts (c not one). */
+static unsigned running_at(const struct colo_index *x,
+			   const struct container *c)
+{
+	unsigned running = 0;
+	int l;
+
+	for (l = SENS_UNSET; l <= SENS_RESTRICTED; l++) {
+		if (!x->first_id[l][0])
+			continue;
+		if (x->first_since[l] < c->since_ms ||
+		    (x->first_since[l] == c->since_ms &&
+		     strcmp(x->first_id[l], c->id) < 0))
+			running |= 1u << l;
+	}
+	return running;
+}
+
+uint8_t colocation_arrival_index(const struct colo_index *x,
+				 const struct policy *p,
+				 const struct inventory *inv,
+				 const struct container *c)
+{
+	unsigned lv, running;
+	int a;
+
+	if (p->colo_mode == COLO_OFF)
+		return COLO_NONE;
+	if (!index_holds(x, p, inv) || is_first(x, c->id))
+		return colocation_arrival(p, inv, c);
+	lv = colocation_levels(p, c);
+	running = running_at(x, c);
+	for (a = SENS_UNSET; a <= SENS_RESTRICTED; a++)
+		if (lv & 1u << a && p->colo_forbid[a] & running)
+			return p->colo_mode == COLO_ENFORCE ? COLO_HELD :
+							      COLO_MIXING;
+	return COLO_NONE;
+}
+
+/* c, new and the latest, against the levels that run: its conflict as
+ * colocation_decide would give it (the same choice of levels), into r. */
+static void latest_conflict(const struct colo_index *x, const struct policy *p,
+			    const struct inventory *inv,
+			    const struct container *c, struct colo_result *r)
+{
+	unsigned lv = colocation_levels(p, c), running = running_at(x, c);
+	int a, b;
+
+	for (a = SENS_RESTRICTED; a >= SENS_UNSET; a--) {
+		if (!(lv & 1u << a) || !(p->colo_forbid[a] & running))
+			continue;
+		for (b = SENS_RESTRICTED; b >= SENS_UNSET; b--) {
+			if (!(p->colo_forbid[a] & running & 1u << b))
+				continue;
+			r->v = xcalloc(1, sizeof(*r->v));
+			r->n = 1;
+			r->v[0].c = c;
+			r->v[0].level = (enum sensitivity)a;
+			r->v[0].with = inventory_find(inv, x->first_id[b]);
+			r->v[0].with_level = (enum sensitivity)b;
+			return;
+		}
+	}
+}
+
+size_t colocation_update(struct colo_index *x, const struct policy *p,
+			 const struct inventory *inv,
+			 const struct container *added,
+			 struct colo_result *r, struct colo_change **out)
+{
+	uint8_t want;
+	int l;
+
+	memset(r, 0, sizeof(*r));
+	*out = NULL;
+	if (p->colo_mode == COLO_OFF) {
+		colocation_index_reset(x);
+		return 0;
+	}
+	if (!index_holds(x, p, inv))
+		goto scan;
+	/* an earlier arrival (or a relabel: it keeps its arrival) with a
+	 * level may change the state of those after it */
+	if (added && !after_last(x, added) && colocation_levels(p, added))
+		goto scan;
+	x->n_fast++;
+	if (!added)
+		return 0;	/* no first gone: no one's state changed */
+	latest_conflict(x, p, inv, added, r);
+	if (after_last(x, added)) {
+		strcpy(x->last_id, added->id);
+		x->last_since = added->since_ms;
+	}
+	want = !r->n ? COLO_NONE : p->colo_mode == COLO_ENFORCE ?
+	       COLO_HELD : COLO_MIXING;
+	if (want != COLO_HELD)
+		for (l = SENS_UNSET; l <= SENS_RESTRICTED; l++)
+			if (colocation_levels(p, added) & 1u << l &&
+			    !x->first_id[l][0]) {
+				strcpy(x->first_id[l], added->id);
+				x->first_since[l] = added->since_ms;
+			}
+	if (want == added->colo)
+		return 0;
+	*out = xmalloc(sizeof(**out));
+	(*out)[0].c = (struct container *)added;
+	(*out)[0].to = want;
+	(*out)[0].why = r->n ? &r->v[0] : NULL;
+	return 1;
+scan:
+	x->n_scans++;
+	decide(p, inv, r, x);
+	return colocation_changes(p, inv, r, out);
 }
 
 void colo_result_free(struct colo_result *r)

@@ -3,6 +3,8 @@
  * (posture.h, docs/posture.md). Without --policy it asks the running
  * daemon for its policy path, its containers and its engines, and asks
  * each engine for the containers that share the host's network namespace.
+ * With --cluster it asks the daemon which levels each host of the cluster
+ * runs.
  * Exit 0 clean, 1 findings, 2 usage or I/O. */
 #include <errno.h>
 #include <stdlib.h>
@@ -211,6 +213,56 @@ out:
 	return ret;
 }
 
+/* posture --cluster: the daemon's `hosts` (each host's own count of its
+ * containers per level, from its key in etcd). */
+static int cluster_posture(bool json, int32_t today)
+{
+	json_t *req = json_pack("{s:s}", "op", "hosts"), *reply = NULL, *h,
+	       *out;
+	const char *from = NULL;
+	struct posture ps = { 0 };
+	char *err = NULL;
+	size_t i;
+	int ret = 2;
+
+	if (ctl_call(req, &reply, &err) < 0) {
+		fprintf(stderr, "bulkheadctl: posture --cluster: %s\n",
+			err ? err : "no reply");
+		goto out;
+	}
+	if (!json_is_array(json_object_get(reply, "hosts"))) {
+		fprintf(stderr, "bulkheadctl: posture --cluster: the daemon's "
+			"answer has no hosts\n");
+		goto out;
+	}
+	json_array_foreach(json_object_get(reply, "hosts"), i, h)
+		if (json_is_true(json_object_get(h, "self")))
+			from = json_string_value(json_object_get(h, "name"));
+	posture_build_cluster(json_object_get(reply, "hosts"), from, today,
+			      &ps);
+	if (json) {
+		out = posture_json(&ps);
+		json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		json_decref(out);
+	} else {
+		posture_print(&ps, stdout);
+	}
+	if (ps.n_unknown)
+		fprintf(stderr, "bulkheadctl: posture --cluster: %zu host%s "
+			"publish%s no sensitivity levels (an older bulkheadd): "
+			"not judged\n", ps.n_unknown,
+			ps.n_unknown == 1 ? "" : "s",
+			ps.n_unknown == 1 ? "es" : "");
+	ret = ps.n ? 1 : ps.n_unknown ? 2 : 0;
+out:
+	posture_free(&ps);
+	json_decref(req);
+	json_decref(reply);
+	free(err);
+	return ret;
+}
+
 int ctl_posture(int argc, char **argv)
 {
 	const char *policy_path = NULL, *inv_path = NULL;
@@ -251,10 +303,14 @@ int ctl_posture(int argc, char **argv)
 		}
 	}
 	if (cluster) {
-		fprintf(stderr, "bulkheadctl: posture --cluster needs the "
-			"cluster feature (several hosts through etcd), which "
-			"this bulkhead does not have yet; posture without "
-			"--cluster reports this host\n");
+		if (policy_path || inv_path || json_array_size(engines)) {
+			fprintf(stderr, "bulkheadctl: posture --cluster asks "
+				"the daemon for the hosts it sees: no "
+				"--policy, --inventory or --engine\n");
+			ret = posture_usage();
+			goto out;
+		}
+		ret = cluster_posture(json, today);
 		goto out;
 	}
 	if (inv_path && !policy_path) {

@@ -411,11 +411,14 @@ static void colo_log_state(struct daemon *d)
 	colo_result_free(&r);
 }
 
-/* After an attach or a detach: every container's co-location state
- * anew. Those that enter or leave quarantine do so in one transaction;
- * each change is logged and recorded. fresh: a container whose state was
- * set on arrival (colocation_arrival), to report if it mixes. */
-static void colo_update(struct daemon *d, const struct container *fresh)
+/* After an attach (added) or detaches (NULL): every container's
+ * co-location state anew (colocation_update: without a scan of every
+ * container when it can). Those that enter or leave quarantine do so in
+ * one transaction; each change is logged and recorded. fresh: a
+ * container whose state was set on arrival (colocation_arrival), to
+ * report if it mixes. */
+static void colo_update(struct daemon *d, const struct container *added,
+			const struct container *fresh)
 {
 	struct rs_delta *delta = NULL;
 	struct colo_change *ch = NULL;
@@ -427,8 +430,8 @@ static void colo_update(struct daemon *d, const struct container *fresh)
 
 	if (!d->policy || d->policy->colo_mode == COLO_OFF)
 		return;
-	colocation_decide(d->policy, d->inv, &r);
-	n = colocation_changes(d->policy, d->inv, &r, &ch);
+	n = colocation_update(&d->colo_idx, d->policy, d->inv, added, &r,
+			      &ch);
 	moves = xcalloc(n + 1, sizeof(*moves));
 	if (n && d->rs) {
 		delta = rs_delta_new();
@@ -579,7 +582,8 @@ static int daemon_attach(struct daemon *d, struct container *c,
 	old = inventory_find(d->inv, c->id);
 	/* arrival order decides co-location, also after a restart */
 	c->since_ms = old ? old->since_ms : bh_wall_ms();
-	c->colo = colocation_arrival(d->policy, d->inv, c);
+	c->colo = colocation_arrival_index(&d->colo_idx, d->policy, d->inv,
+					   c);
 	/* old is freed below: whether c's state is news, now */
 	colo_fresh = !old || old->colo != c->colo;
 	if (old && same_enforcement(old, c) &&
@@ -619,7 +623,7 @@ done:
 		 c->colo == COLO_HELD ? ", held in quarantine (co-location)" :
 		 "");
 	record(d, c, NULL);
-	colo_update(d, colo_fresh ? c : NULL);
+	colo_update(d, c, colo_fresh ? c : NULL);
 	if (c->source != SRC_REMOTE)
 		cluster_local_changed(d->cluster);
 	notify_status(d);
@@ -697,7 +701,7 @@ static int daemon_detach_many(struct daemon *d, char *const *ids, size_t n,
 		container_free(c);
 		d->n_detach++;
 	}
-	colo_update(d, NULL);
+	colo_update(d, NULL, NULL);
 	notify_status(d);
 out:
 	rs_delta_free(delta);
@@ -808,6 +812,9 @@ int daemon_reload(struct daemon *d, const char *trigger, json_t **errors,
 	ruleset_free(d->rs);
 	d->rs = rs;
 	d->policy = np;
+	/* a policy may later sit where a freed one was: the index is
+	 * never trusted by the address alone */
+	colocation_index_reset(&d->colo_idx);
 	d->policy_wall_ms = bh_wall_ms();
 	retire_policy(d, old);
 	cut_flows(d, &lr->cut);

@@ -208,6 +208,21 @@ bool flowlog_parse_counter(const char *name, struct flowlog_rule *r,
 	const char *rest, *grp;
 
 	r->boundary[0] = '\0';
+	/* a boundary's: boundary_<name>, and unlogged_boundary_<name> over
+	 * the log rate ("boundary" is no direction: no clash) */
+	rest = !strncmp(name, "unlogged_", 9) ? name + 9 : name;
+	if (!strncmp(rest, "boundary_", 9)) {
+		if (!valid_group_name(rest + 9, strlen(rest + 9)))
+			return false;
+		*unlogged = rest != name;
+		r->dir = FL_DIR_IN;
+		r->audit = false;
+		r->group[0] = '\0';
+		strcpy(r->boundary, rest + 9);
+		snprintf(r->boundary_rule, sizeof(r->boundary_rule),
+			 "boundary/%s", r->boundary);
+		return true;
+	}
 	if (!strncmp(name, "spoofed_", 8)) {
 		/* the bridge table's anti-spoofing chains: never rate
 		 * limited, so there is no unlogged twin */
@@ -725,7 +740,9 @@ void flowlog_unlogged(struct flowlog *fl, const struct flowlog_rule *r,
 	if (!n)
 		return;
 	fl->st.unlogged += n;
-	if (r->dir == FL_DIR_IN)
+	if (!r->group[0])
+		;	/* a boundary's: no one group, its rule names it */
+	else if (r->dir == FL_DIR_IN)
 		rec.dst.group = r->group;
 	else
 		rec.src.group = r->group;

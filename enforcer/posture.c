@@ -27,6 +27,8 @@ static const struct {
 		"Label the containers (bulkhead.purpose=...) so that a group holds them, or add a group whose match they carry." },
 	[PK_AUDIT_EXPIRED] = { "audit-expired", "4.3.3", Q433,
 		"Read its would-deny records (bulkheadctl denials --group G), declare the flows it needs and switch it to mode: enforce, or move its until date." },
+	[PK_HOST_MIXING] = { "host-mixing", "4.3.4", Q434,
+		"Move the containers of one of the levels to hosts that run only that level (bulkheadctl posture on that host names them); until then settings.colocation on that host reports, or holds in quarantine, the container whose arrival mixes levels." },
 };
 
 const char *posture_kind_str(enum posture_kind k)
@@ -291,7 +293,9 @@ static void unassigned(const struct policy *p, const struct inventory *inv,
 	json_t *subj = json_array();
 
 	for (i = 0; i < n; i++) {
-		if (v[i]->quarantined || v[i]->group != GROUP_UNASSIGNED)
+		/* another host's: its own posture reports it */
+		if (v[i]->quarantined || v[i]->group != GROUP_UNASSIGNED ||
+		    v[i]->source == SRC_REMOTE)
 			continue;
 		if (k++ < NAMES_SHOWN)
 			sb_printf(&names, "%s%s", k > 1 ? ", " : "",
@@ -335,10 +339,12 @@ static void audit_expired(const struct posture_input *in, struct posture *ps)
 void posture_build(const struct posture_input *in, struct posture *out)
 {
 	const struct container **v = sorted(in->inv);
+	size_t i;
 
 	memset(out, 0, sizeof(*out));
 	out->policy_path = xstrdup(in->policy_path ? in->policy_path : "-");
-	out->n_containers = inventory_count(in->inv);
+	for (i = 0; i < inventory_count(in->inv); i++)
+		out->n_containers += v[i]->source != SRC_REMOTE;
 	out->today = in->today;
 	cross_sensitivity(in->p, out);
 	mixing(in->p, in->inv, v, out);
@@ -346,6 +352,91 @@ void posture_build(const struct posture_input *in, struct posture *out)
 	host_network(in, out);
 	unassigned(in->p, in->inv, v, out);
 	audit_expired(in, out);
+	free(v);
+}
+
+/* levels as a host key carries them: {"restricted": 1, "low": 2}, each
+ * key a level, each count an integer >= 0. Another host's words: a
+ * value that is not this is unknown, never guessed. */
+static bool host_levels(json_t *o, size_t cnt[SENS_RESTRICTED + 1])
+{
+	const char *k;
+	json_t *v;
+	int l;
+
+	memset(cnt, 0, (SENS_RESTRICTED + 1) * sizeof(*cnt));
+	if (!json_is_object(o))
+		return false;
+	json_object_foreach(o, k, v) {
+		for (l = SENS_UNSET; l <= SENS_RESTRICTED; l++)
+			if (!strcmp(k, policy_sens_str((enum sensitivity)l)))
+				break;
+		if (l > SENS_RESTRICTED || !json_is_integer(v) ||
+		    json_integer_value(v) < 0)
+			return false;
+		cnt[l] = (size_t)json_integer_value(v);
+	}
+	return true;
+}
+
+static int host_cmp(const void *x, const void *y)
+{
+	return strcmp(json_string_value(json_object_get(
+			      *(json_t *const *)x, "name")),
+		      json_string_value(json_object_get(
+			      *(json_t *const *)y, "name")));
+}
+
+void posture_build_cluster(json_t *hosts, const char *from, int32_t today,
+			   struct posture *out)
+{
+	size_t n = 0, i, cnt[SENS_RESTRICTED + 1], k;
+	json_t **v = xcalloc(json_array_size(hosts) + 1, sizeof(*v)), *h;
+	int l;
+
+	memset(out, 0, sizeof(*out));
+	out->cluster = true;
+	out->from = xstrdup(from ? from : "-");
+	out->today = today;
+	out->hosts = json_array();
+	json_array_foreach(hosts, i, h)
+		if (json_is_string(json_object_get(h, "name")))
+			v[n++] = h;
+	qsort(v, n, sizeof(*v), host_cmp);
+	for (i = 0; i < n; i++) {
+		const char *name = json_string_value(json_object_get(v[i],
+								     "name"));
+		struct strbuf sb = { 0 };
+		struct posture_finding *x;
+		json_t *lv = json_object_get(v[i], "levels");
+		bool known = host_levels(lv, cnt);
+		const char *sep = "";
+
+		for (l = SENS_UNSET, k = 0; l <= SENS_RESTRICTED; l++)
+			k += !!cnt[l];
+		out->n_unknown += !known;
+		json_array_append_new(out->hosts, json_pack("{s:s, s:O, s:b}",
+			"name", name, "levels", known ? lv : json_null(),
+			"mixes", known && k >= 2));
+		if (!known || k < 2)
+			continue;
+		sb_printf(&sb, "host %s runs containers of %zu sensitivity levels on one kernel:",
+			  name, k);
+		for (l = SENS_RESTRICTED; l >= SENS_UNSET; l--) {
+			if (!cnt[l])
+				continue;
+			sb_printf(&sb, "%s %s (%zu container%s)", sep,
+				  policy_sens_str((enum sensitivity)l), cnt[l],
+				  cnt[l] == 1 ? "" : "s");
+			sep = ",";
+		}
+		x = add(out, PK_HOST_MIXING, sb_steal(&sb), NULL, NULL);
+		json_array_append_new(x->subjects, json_string(name));
+		for (l = SENS_RESTRICTED; l >= SENS_UNSET; l--)
+			if (cnt[l])
+				json_array_append_new(x->subjects, json_string(
+					policy_sens_str((enum sensitivity)l)));
+	}
 	free(v);
 }
 
@@ -362,7 +453,39 @@ void posture_free(struct posture *ps)
 	}
 	free(ps->v);
 	free(ps->policy_path);
+	free(ps->from);
+	json_decref(ps->hosts);
 	memset(ps, 0, sizeof(*ps));
+}
+
+/* Every host and its levels, so that a clean one shows as clean. */
+static void print_hosts(const struct posture *ps, FILE *out)
+{
+	size_t cnt[SENS_RESTRICTED + 1], i;
+	const char *sep;
+	json_t *h;
+	int l;
+
+	fprintf(out, "\nhosts:\n");
+	json_array_foreach(ps->hosts, i, h) {
+		fprintf(out, "  %-24s ", json_string_value(json_object_get(h,
+								   "name")));
+		if (!host_levels(json_object_get(h, "levels"), cnt)) {
+			fprintf(out, "levels unknown (its bulkheadd does not publish them)\n");
+			continue;
+		}
+		sep = "";
+		for (l = SENS_RESTRICTED; l >= SENS_UNSET; l--) {
+			if (!cnt[l])
+				continue;
+			fprintf(out, "%s%s %zu", sep,
+				policy_sens_str((enum sensitivity)l), cnt[l]);
+			sep = ", ";
+		}
+		fprintf(out, "%s\n", !*sep ? "no containers" :
+			json_is_true(json_object_get(h, "mixes")) ?
+			"  MIXES" : "");
+	}
 }
 
 void posture_print(const struct posture *ps, FILE *out)
@@ -370,10 +493,16 @@ void posture_print(const struct posture *ps, FILE *out)
 	char day[16];
 	size_t i;
 
-	fprintf(out, "posture (NIST SP 800-190) of this host on %s: %zu finding%s; policy %s, %zu container%s\n",
-		policy_day_str(ps->today, day), ps->n, ps->n == 1 ? "" : "s",
-		ps->policy_path, ps->n_containers,
-		ps->n_containers == 1 ? "" : "s");
+	if (ps->cluster)
+		fprintf(out, "posture (NIST SP 800-190) of the cluster, as host %s sees it, on %s: %zu finding%s; %zu host%s\n",
+			ps->from, policy_day_str(ps->today, day), ps->n,
+			ps->n == 1 ? "" : "s", json_array_size(ps->hosts),
+			json_array_size(ps->hosts) == 1 ? "" : "s");
+	else
+		fprintf(out, "posture (NIST SP 800-190) of this host on %s: %zu finding%s; policy %s, %zu container%s\n",
+			policy_day_str(ps->today, day), ps->n,
+			ps->n == 1 ? "" : "s", ps->policy_path,
+			ps->n_containers, ps->n_containers == 1 ? "" : "s");
 	for (i = 0; i < ps->n; i++) {
 		const struct posture_finding *f = &ps->v[i];
 
@@ -386,6 +515,8 @@ void posture_print(const struct posture *ps, FILE *out)
 		fprintf(out, "   SP 800-190: \"%s\"\n", posture_quote(f->kind));
 		fprintf(out, "   what to do: %s\n", posture_todo(f->kind));
 	}
+	if (ps->cluster)
+		print_hosts(ps, out);
 }
 
 json_t *posture_json(const struct posture *ps)
@@ -397,9 +528,18 @@ json_t *posture_json(const struct posture *ps)
 	json_object_set_new(o, "nist", json_string("SP 800-190"));
 	json_object_set_new(o, "date", json_string(policy_day_str(ps->today,
 								   day)));
-	json_object_set_new(o, "policy", json_string(ps->policy_path));
-	json_object_set_new(o, "containers",
-			    json_integer((json_int_t)ps->n_containers));
+	if (ps->cluster) {
+		json_object_set_new(o, "cluster", json_pack("{s:s, s:I, s:I}",
+			"from", ps->from, "hosts",
+			(json_int_t)json_array_size(ps->hosts),
+			"levels_unknown", (json_int_t)ps->n_unknown));
+		json_object_set_new(o, "hosts", json_incref(ps->hosts));
+	} else {
+		json_object_set_new(o, "policy",
+				    json_string(ps->policy_path));
+		json_object_set_new(o, "containers",
+				    json_integer((json_int_t)ps->n_containers));
+	}
 	for (i = 0; i < ps->n; i++) {
 		const struct posture_finding *f = &ps->v[i];
 		const char *k = posture_kind_str(f->kind);

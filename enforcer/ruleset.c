@@ -1435,6 +1435,9 @@ static void boundary_rules(struct build *b, uint32_t chain,
 	for (i = 0; i < p->n_boundaries; i++) {
 		const char *name = p->boundaries[i].name;
 		uint32_t ctr = counter_new(rs, RS_INET, "boundary_", name);
+		/* over the log rate: an unlogged record, as deny_rules' */
+		uint32_t unl = rs->opts.log_rate ? counter_new(rs, RS_INET,
+				"unlogged_boundary_", name) : 0;
 		struct rs_stmt *st;
 		struct rs_rule *r;
 
@@ -1449,6 +1452,7 @@ static void boundary_rules(struct build *b, uint32_t chain,
 			st->unit_s = rs->opts.log_rate_unit_s;
 			st->burst = 5;
 			stmt_add(r, RS_ST_COUNTER)->obj = ctr;
+			stmt_add(r, RS_ST_COUNTER)->obj = unl;
 			r->verdict = RV_DROP;
 		}
 		r = rule_new(rs);

@@ -63,7 +63,9 @@ void cluster_local_changed(struct cluster *c);
  * warnings (a host with another policy hash). */
 json_t *cluster_status_json(const struct cluster *c);
 /* `bulkheadctl hosts`: [{name, containers, policy_hash, version,
- * lease_ttl_s, updated, self, policy_differs}] */
+ * lease_ttl_s, updated, self, policy_differs, levels}]; levels is the
+ * host's own count of its containers per sensitivity level, null from
+ * a host that does not publish it */
 json_t *cluster_hosts_json(const struct cluster *c);
 
 /* The hash of a policy the host key carries: FNV-1a 64 of its normalised

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "colocation.h"
 #include "conntrack.h"
 #include "daemon.h"
 #include "ruleset.h"
@@ -89,6 +90,7 @@ struct daemon {
 	uint64_t state_errors;
 	uint64_t n_cut;			/* conntrack entries deleted, total */
 	uint64_t n_colocation;		/* co-location conflicts reported */
+	struct colo_index colo_idx;	/* co-location without a scan */
 	uint64_t last_commit_us;
 
 	/* someone else changed our tables: put them back */

@@ -39,8 +39,9 @@ struct flowlog_rule {
 
 bool flowlog_parse_prefix(const char *s, struct flowlog_rule *r);
 /* Same for the kernel's counter names "denied_<dir>_<group>",
- * "unlogged_<dir>_<group>" and "spoofed_<group>" (the bridge table's):
- * *unlogged says which kind it is. */
+ * "unlogged_<dir>_<group>", "spoofed_<group>" (the bridge table's),
+ * "boundary_<name>" and "unlogged_boundary_<name>" (a boundary's, as its
+ * log prefix): *unlogged says which kind it is. */
 bool flowlog_parse_counter(const char *name, struct flowlog_rule *r,
 			   bool *unlogged);
 

@@ -5,6 +5,7 @@
 #ifndef BULKHEAD_POSTURE_H
 #define BULKHEAD_POSTURE_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -36,6 +37,7 @@ enum posture_kind {
 	PK_HOST_NETWORK,	/* 4.3.3 */
 	PK_UNASSIGNED,		/* executive summary */
 	PK_AUDIT_EXPIRED,	/* 4.3.3 */
+	PK_HOST_MIXING,		/* 4.3.4, posture --cluster */
 };
 
 struct posture_finding {
@@ -51,12 +53,25 @@ struct posture {
 	char *policy_path;
 	size_t n_containers;
 	int32_t today;
+	/* posture --cluster */
+	bool cluster;
+	char *from;		/* the host asked */
+	json_t *hosts;		/* [{name, levels|null, mixes}] by name */
+	size_t n_unknown;	/* hosts whose levels are not known */
 };
 
 /* A port range wider than this many ports toward world is "wide". */
 #define POSTURE_WIDE_PORTS 100
 
 void posture_build(const struct posture_input *in, struct posture *out);
+/* posture --cluster: one finding per host whose kernel runs containers
+ * of two or more sensitivity levels. hosts is the daemon's `hosts` reply
+ * (cluster_hosts_json): each host's own count per level, as its key in
+ * etcd carries it. A host without valid levels (an older bulkheadd, or a
+ * value not one bulkheadd writes) is counted in n_unknown. from: the
+ * host that was asked. */
+void posture_build_cluster(json_t *hosts, const char *from, int32_t today,
+			   struct posture *out);
 void posture_free(struct posture *ps);	/* NULL is fine */
 /* Human text; stable. */
 void posture_print(const struct posture *ps, FILE *out);

@@ -3,8 +3,8 @@
 # outputs of a fixture with every kind of finding a policy and an
 # inventory can give (tests/policy/posture/host.*), byte-identical
 # whatever the inventory's order; a clean fixture exits 0; usage errors
-# and --cluster exit 2. The live path (daemon + Podman) is
-# tests/e2e/posture_podman.t.
+# and --cluster without a daemon exit 2. The live paths (daemon + Podman,
+# cluster) are tests/e2e/posture_podman.t and cluster_posture.t.
 . "$(dirname "$0")/../lib/tap.sh"
 cd "$BH_TOP" || exit 1
 command -v jq >/dev/null || skip_all "jq missing"
@@ -49,10 +49,12 @@ run clean "$F/clean.json" >"$tmp/clean.txt" 2>&1
 is $? 0 "a clean host exits 0"
 grep -q ": 0 findings;" "$tmp/clean.txt"; ok $? "  and says 0 findings"
 
-"$BH_CTL" posture --cluster >"$tmp/out" 2>"$tmp/err"
-is $? 2 "posture --cluster exits 2"
-grep -q "needs the cluster feature" "$tmp/err"
-ok $? "  saying it needs the cluster feature (etcd)"
+"$BH_CTL" --socket "$tmp/nosock" posture --cluster >"$tmp/out" 2>"$tmp/err"
+is $? 2 "posture --cluster without a daemon exits 2"
+grep -q "posture --cluster: " "$tmp/err"
+ok $? "  saying why"
+"$BH_CTL" posture --cluster --policy "$F/host.yaml" >/dev/null 2>"$tmp/err"
+is $? 2 "posture --cluster with --policy exits 2"
 "$BH_CTL" posture --bogus >/dev/null 2>&1; is $? 2 "an unknown option exits 2"
 "$BH_CTL" posture --policy "$F/host.yaml" --date 2026-02-30 >/dev/null 2>&1
 is $? 2 "a date that is not one exits 2"

@@ -153,6 +153,21 @@ static void test_prefix(void **state)
 	assert_false(flowlog_parse_counter("spoofed_", &r, &unl));
 	assert_false(flowlog_parse_counter("denied_web", &r, &unl));
 	assert_false(flowlog_parse_counter("other_in_web", &r, &unl));
+	/* a boundary's, as its log prefix: no group, direction in */
+	assert_true(flowlog_parse_counter("boundary_low-restricted", &r, &unl));
+	assert_false(unl);
+	assert_int_equal(r.dir, FL_DIR_IN);
+	assert_string_equal(r.group, "");
+	assert_string_equal(r.boundary, "low-restricted");
+	assert_string_equal(flowlog_rule_name(&r), "boundary/low-restricted");
+	assert_true(flowlog_parse_counter("unlogged_boundary_low-restricted",
+					  &r, &unl));
+	assert_true(unl);
+	assert_string_equal(r.boundary, "low-restricted");
+	assert_true(flowlog_parse_counter("unlogged_in_web", &r, &unl));
+	assert_string_equal(r.boundary, "");
+	assert_false(flowlog_parse_counter("boundary_", &r, &unl));
+	assert_false(flowlog_parse_counter("unlogged_boundary_X", &r, &unl));
 }
 
 static void test_first_then_window(void **state)
