@@ -345,6 +345,23 @@ static void print_row(struct denials *dn, json_t *rec)
 	       (long long)iget(rec, "bulkhead", "packets"), note);
 }
 
+/* first/last seen of an edge (bulkheadctl recommend, readiness) */
+static void edge_seen(struct ctl_edge *e, json_t *rec)
+{
+	const char *t = sget(rec, "event", "end", NULL);
+	uint64_t start, end;
+
+	if (!t || !parse_rfc3339(t, &end))
+		return;
+	t = sget(rec, "event", "start", NULL);
+	if (!t || !parse_rfc3339(t, &start) || start > end)
+		start = end;
+	if (!e->first_ms || start < e->first_ms)
+		e->first_ms = start;
+	if (end > e->last_ms)
+		e->last_ms = end;
+}
+
 /* One edge per (source group, destination group, service, action). */
 static void summarize(struct denials *dn, json_t *rec)
 {
@@ -375,6 +392,7 @@ static void summarize(struct denials *dn, json_t *rec)
 					.port = xstrdup(svc),
 					.action = xstrdup(act) };
 	}
+	edge_seen(e, rec);
 	e->packets += (uint64_t)iget(rec, "bulkhead", "packets");
 	e->unlogged += (uint64_t)iget(rec, "bulkhead", "unlogged");
 	e->connections += (uint64_t)iget(rec, "bulkhead", "connections");
