@@ -65,12 +65,24 @@ struct recommend {
 "                    directory, which a shell's > would empty first\n" \
 CTL_OBSERVED_USAGE
 
+/* Text from records and findings goes into YAML comments: a line break
+ * in a tampered record must not end the comment and add YAML. */
+static char *comment_safe(char *s)
+{
+	char *c;
+
+	for (c = s; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	return s;
+}
+
 static void add_skip(struct recommend *r, const char *from, const char *to,
 		     const char *svc, const char *why)
 {
 	xgrow(&r->skips, &r->cap_skips, r->n_skips + 1, sizeof(*r->skips));
-	r->skips[r->n_skips++] = xasprintf("%s -> %s %s: %s", from, to, svc,
-					   why);
+	r->skips[r->n_skips++] = comment_safe(xasprintf("%s -> %s %s: %s",
+							from, to, svc, why));
 }
 
 static bool wanted_group(const struct recommend *r, const char *g)
@@ -297,7 +309,7 @@ static int check_merged(struct recommend *r, const char *text)
 			break;
 		}
 		if (!r->flows[j].skipped) {
-			r->flows[j].skipped = xstrdup(d->msg);
+			r->flows[j].skipped = comment_safe(xstrdup(d->msg));
 			n++;
 		}
 	}

@@ -103,6 +103,14 @@ s=$(jq -r '.groups[] | select(.group == "cache") | .since_last_new_flow_s' "$tmp
 [ "$s" -ge 259000 ] && [ "$s" -le 262000 ]
 ok $? "time since the last new would-deny flow: about 3 days ($s s)"
 
+# a tampered record: a group name with a line break stays in its comment
+jq -c 'select(.destination.port == 9100) | .source.group = "x\nflows: [evil]"' \
+	"$F/denied.jsonl" >"$tmp/evil.jsonl"
+D="$tmp/evil.jsonl" rec >"$tmp/evil.yaml" 2>/dev/null
+grep -q '^#   x?flows: \[evil\] -> api tcp/9100: a group that is not in the policy$' "$tmp/evil.yaml" &&
+	! grep -q '^flows: \[evil\]' "$tmp/evil.yaml"
+ok $? "a line break in a record's group name cannot add YAML to the output"
+
 # bad input: a clear message, exit 2, nothing written
 rec --group nosuch -o "$tmp/x.yaml" >/dev/null 2>"$tmp/err"
 is $? 2 "recommend --group of no group exits 2"
