@@ -783,7 +783,8 @@ int ctl_records_summary(enum ctl_rec_kind kind, const char *file,
 		*n = 0;
 		return ret;
 	}
-	qsort(dn.edges, dn.n_edges, sizeof(*dn.edges), edge_cmp);
+	if (dn.n_edges)		/* qsort(NULL, 0): undefined behaviour */
+		qsort(dn.edges, dn.n_edges, sizeof(*dn.edges), edge_cmp);
 	*edges = dn.edges;
 	*n = dn.n_edges;
 	*bad = dn.bad_lines;

@@ -334,7 +334,8 @@ static int run(struct recommend *r, uint64_t since_ms, uint64_t now)
 	for (i = 0; i < r->n_flows; i++)
 		r->flows[i].n_ports = portmerge(r->flows[i].ports,
 						r->flows[i].n_ports);
-	qsort(r->flows, r->n_flows, sizeof(*r->flows), rflow_cmp);
+	if (r->n_flows)
+		qsort(r->flows, r->n_flows, sizeof(*r->flows), rflow_cmp);
 	if (r->n_skips)
 		qsort(r->skips, r->n_skips, sizeof(*r->skips), str_cmp);
 	/* a flow left out cannot make another one fail: two rounds at
