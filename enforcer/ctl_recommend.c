@@ -153,6 +153,12 @@ static void take_edge(struct recommend *r, const struct ctl_edge *e)
 			 "the destination to every unlabelled container");
 		return;
 	}
+	if (!strcmp(e->to, "unassigned")) {
+		add_skip(r, e->from, e->to, e->port, "the destination matches "
+			 "no group: give its containers labels rather than "
+			 "open every unlabelled container to the source");
+		return;
+	}
 	if (!strcmp(e->from, "quarantine") || !strcmp(e->to, "quarantine")) {
 		add_skip(r, e->from, e->to, e->port, "quarantine is not "
 			 "named in flows");

@@ -62,6 +62,12 @@ ok $? "recommend over the merged policy proposes nothing more"
 is "$(grep -c 'already admitted by' "$tmp/again.yaml")" 12 \
 	"... every service it proposed (11) and the one admitted before is"
 
+rec --include-denied >"$tmp/den.yaml" 2>/dev/null
+grep -q '^  - { from: api, to: web, ports: \[tcp/80, tcp/81\] }$' "$tmp/den.yaml"
+ok $? "--include-denied: denied api -> web proposed, two neighbours as two ports"
+grep -q '^#   web -> unassigned tcp/22: the destination matches no group' "$tmp/den.yaml"
+ok $? "... a destination in unassigned is left out, with why"
+
 # --group: only what that group's chain judged
 rec --group db >"$tmp/db.yaml" 2>/dev/null
 is "$(grep -c '^  - {' "$tmp/db.yaml")" 1 "--group db: one flow"
