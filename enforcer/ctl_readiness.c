@@ -7,8 +7,10 @@
  * policy admits. `ready` means no would-deny in the whole period: after
  * that quiet time, enforcing would have dropped nothing that was
  * observed. Counts come from ctl_records_summary, as those of `denials
- * --summary`. Exit 0 when every audit group is ready, 1 when one is not
- * (for a pipeline's gate), 2 for usage and I/O errors. */
+ * --summary`. Quiet must be shown, not assumed: when the records (of
+ * either file) begin after the period's start, or there are none, no
+ * group is ready. Exit 0 when every audit group is ready, 1 when one is
+ * not (for a pipeline's gate), 2 for usage and I/O errors. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,10 @@ struct gready {
 	uint64_t new_flow_ms;		/* latest first-seen of its would-deny
 					 * flows, over all records; 0: none */
 	uint64_t conns, covered;	/* allowed-flow connections into it */
+	/* the earliest record of either file (0: none), and the period's
+	 * start: records that begin later cannot show a quiet period */
+	uint64_t observed_ms, since_ms;
+	bool ready;
 };
 
 #define READINESS_USAGE \
@@ -75,6 +81,14 @@ static char *reason(const struct gready *r, const char *since)
 {
 	char t[32], adm[64] = "";
 
+	if (!r->wd_packets && !r->observed_ms)
+		return xasprintf("no records at all: nothing shows that the "
+				 "period since %s was quiet", since);
+	if (!r->wd_packets && r->observed_ms > r->since_ms)
+		return xasprintf("no would-deny, but the records begin at %s, "
+				 "after the period's start (%s): they cannot "
+				 "show it was quiet", bh_rfc3339(r->observed_ms,
+								 t), since);
 	if (!r->wd_packets)
 		return xasprintf("no would-deny since %s", since);
 	if (r->wd_admitted)
@@ -99,7 +113,7 @@ static json_t *group_json(const struct policy *p, const struct gready *r,
 
 	o = json_pack("{s:s, s:s, s:s, s:{s:I, s:I, s:I}, s:I, s:I}",
 		      "group", g->name, "verdict",
-		      r->wd_packets ? "not ready" : "ready", "reason", why,
+		      r->ready ? "ready" : "not ready", "reason", why,
 		      "would_deny", "packets", (json_int_t)r->wd_packets,
 		      "flows", (json_int_t)r->wd_flows,
 		      "flows_declared_now", (json_int_t)r->wd_admitted,
@@ -118,6 +132,9 @@ static json_t *group_json(const struct policy *p, const struct gready *r,
 	json_object_set_new(o, "since_last_new_flow_s", r->new_flow_ms ?
 			    json_integer((json_int_t)((now - r->new_flow_ms) /
 						      1000)) : json_null());
+	json_object_set_new(o, "records_since", r->observed_ms ?
+			    json_string(bh_rfc3339(r->observed_ms, t)) :
+			    json_null());
 	json_object_set_new(o, "until", g->until_day ?
 			    json_string(policy_day_str(g->until_day, day)) :
 			    json_null());
@@ -132,7 +149,7 @@ static void group_text(const struct policy *p, const struct gready *r,
 	const struct group *g = &p->groups[r->g];
 	char t[32], d[32], day[16], *why = reason(r, since);
 
-	printf("%s: %s: %s\n", g->name, r->wd_packets ? "not ready" : "ready",
+	printf("%s: %s: %s\n", g->name, r->ready ? "ready" : "not ready",
 	       why);
 	free(why);
 	printf("  would-deny     %llu packets, %llu flows (%llu declared "
@@ -165,8 +182,9 @@ static int run(struct ctl_observed *o, const char *since, uint64_t since_ms,
 	       uint64_t now, bool json)
 {
 	const struct policy *p = o->p;
-	struct ctl_edge *wd = NULL, *all = NULL, *fl = NULL;
-	size_t n_wd = 0, n_all = 0, n_fl = 0, n = 0, i;
+	struct ctl_edge *wd = NULL, *all = NULL, *fl = NULL, *fall = NULL;
+	size_t n_wd = 0, n_all = 0, n_fl = 0, n_fall = 0, n = 0, i;
+	uint64_t observed = 0;
 	struct gready *v;
 	struct gready *r;
 	struct port_spec svc;
@@ -188,8 +206,18 @@ static int run(struct ctl_observed *o, const char *since, uint64_t since_ms,
 	if (!ret)
 		ret = ctl_observed_edges(o, "readiness", CTL_REC_FLOWS,
 					 since_ms, now, &fl, &n_fl);
+	if (!ret)
+		ret = ctl_observed_edges(o, "readiness", CTL_REC_FLOWS, 0, 0,
+					 &fall, &n_fall);
 	if (ret)
 		goto out;
+	for (i = 0; i < n_all + n_fall; i++) {
+		uint64_t first = i < n_all ? all[i].first_ms :
+				 fall[i - n_all].first_ms;
+
+		if (first && (!observed || first < observed))
+			observed = first;
+	}
 	for (i = 0; i < n_wd; i++) {
 		if (strcmp(wd[i].action, "would-deny"))
 			continue;
@@ -225,6 +253,12 @@ static int run(struct ctl_observed *o, const char *since, uint64_t since_ms,
 					  &where))
 			r->covered += fl[i].connections;
 	}
+	for (i = 0; i < n; i++) {
+		v[i].observed_ms = observed;
+		v[i].since_ms = since_ms;
+		v[i].ready = !v[i].wd_packets && observed &&
+			     observed <= since_ms;
+	}
 	if (json) {
 		groups = json_array();
 		for (i = 0; i < n; i++)
@@ -242,13 +276,14 @@ static int run(struct ctl_observed *o, const char *since, uint64_t since_ms,
 			group_text(p, &v[i], since, now);
 	}
 	for (i = 0; i < n; i++)
-		all_ready &= !v[i].wd_packets;
+		all_ready &= v[i].ready;
 	ret = all_ready ? 0 : 1;
 out:
 	json_decref(out);
 	ctl_edges_free(wd, n_wd);
 	ctl_edges_free(all, n_all);
 	ctl_edges_free(fl, n_fl);
+	ctl_edges_free(fall, n_fall);
 	free(v);
 	return ret;
 }

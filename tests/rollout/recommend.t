@@ -117,6 +117,27 @@ grep -q '^#   x?flows: \[evil\] -> api tcp/9100: a group that is not in the poli
 	! grep -q '^flows: \[evil\]' "$tmp/evil.yaml"
 ok $? "a line break in a record's group name cannot add YAML to the output"
 
+# quiet must be shown: records that begin inside the period cannot
+"$BH_CTL" readiness --policy "$F/policy" --denied-file /nonexistent \
+	--flows-file /nonexistent --since 7d --json >"$tmp/r6.json" 2>/dev/null
+is $? 1 "no records at all: readiness exits 1"
+is "$(jq -r '[.groups[] | .verdict] | unique | join(",")' "$tmp/r6.json")" \
+	"not ready" "... every audit group not ready"
+jq -r '.groups[0].reason' "$tmp/r6.json" | grep -q '^no records at all'
+ok $? "... and the reason says there are no records"
+"$BH_CTL" readiness --policy "$F/policy" --denied-file /nonexistent \
+	--flows-file "$F/flows.jsonl" --since 2026-10-01 --json >"$tmp/r7.json" 2>/dev/null
+is "$(jq -r '.groups[] | select(.group == "db") | [.verdict, .records_since] | @tsv' "$tmp/r7.json")" \
+	"$(printf 'not ready\t2026-11-01T08:00:00.000Z')" \
+	"records beginning after the period's start: not ready"
+jq -r '.groups[] | select(.group == "db") | .reason' "$tmp/r7.json" |
+	grep -q "^no would-deny, but the records begin at 2026-11-01T08:00:00.000Z, after the period's start"
+ok $? "... and the reason says when they begin"
+"$BH_CTL" readiness --policy "$F/policy" --denied-file /nonexistent \
+	--flows-file "$F/flows.jsonl" --since 2026-11-02 --json >"$tmp/r8.json" 2>/dev/null
+is "$(jq -r '.groups[] | select(.group == "db") | .verdict' "$tmp/r8.json")" \
+	"ready" "... ready over a period they cover"
+
 # bad input: a clear message, exit 2, nothing written
 rec --group nosuch -o "$tmp/x.yaml" >/dev/null 2>"$tmp/err"
 is $? 2 "recommend --group of no group exits 2"
