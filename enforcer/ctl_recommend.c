@@ -23,6 +23,7 @@
 
 #define RECOMMEND_SINCE_DEFAULT "24h"
 #define RECOMMEND_NAME "<recommendation>"
+#define RECOMMEND_PORTS_MANY 32	/* entries of one flow: say so */
 
 struct rflow {
 	char *from, *to;
@@ -255,6 +256,16 @@ static char *render(struct recommend *r, bool skipped_too)
 			continue;
 		sb_printf(&sb, "  # %s -> %s: ", f->from, f->to);
 		counts_text(&sb, f);
+		if (f->n_ports > RECOMMEND_PORTS_MANY) {
+			/* exact, never wider than observed: but a list this
+			 * long is often one service on ports picked at
+			 * random, which a range says better */
+			sb_printf(&sb, "\n  # %zu port entries: ports chosen "
+				  "at random (a client's ephemeral ports, "
+				  "passive FTP)? a range admits more than was "
+				  "observed: review", f->n_ports);
+			line++;
+		}
 		sb_printf(&sb, "\n  - { from: %s, to: %s, ports: [", f->from,
 			  f->to);
 		portmerge_str(f->ports, f->n_ports, &sb);

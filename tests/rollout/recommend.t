@@ -138,6 +138,20 @@ ok $? "... and the reason says when they begin"
 is "$(jq -r '.groups[] | select(.group == "db") | .verdict' "$tmp/r8.json")" \
 	"ready" "... ready over a period they cover"
 
+# 40 scattered ports: listed exactly, with a note; the flow after it
+# (web -> db, a crossing) is still matched to check's finding by line
+for p in $(seq 20000 2 20078); do
+	jq -c --argjson p "$p" 'select(.destination.port == 9100) | .destination.port = $p' "$F/denied.jsonl"
+done >"$tmp/many.jsonl"
+jq -c 'select(.destination.group == "db")' "$F/denied.jsonl" >>"$tmp/many.jsonl"
+D="$tmp/many.jsonl" rec >"$tmp/many.yaml" 2>/dev/null
+is $? 0 "40 scattered ports: recommend exits 0"
+grep -q '^  # 40 port entries: ports chosen at random' "$tmp/many.yaml"
+ok $? "... a note says the list is long"
+is "$(grep -o 'tcp/200[0-9][0-9]' "$tmp/many.yaml" | wc -l)" 40 "... each port listed, none bridged"
+grep -q "^#   web -> db \[tcp/5432\]: flow web -> db crosses boundary" "$tmp/many.yaml"
+ok $? "... and the crossing flow after it is still left out with check's finding"
+
 # bad input: a clear message, exit 2, nothing written
 rec --group nosuch -o "$tmp/x.yaml" >/dev/null 2>"$tmp/err"
 is $? 2 "recommend --group of no group exits 2"
