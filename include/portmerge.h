@@ -2,7 +2,8 @@
  * flow: per protocol, overlapping and adjacent ports and ranges joined
  * into ranges, sorted the way `bulkheadctl show` sorts them (tcp, udp,
  * sctp, icmp, icmpv6). Exact: the result admits the same (protocol,
- * port) pairs as the input, never one more. Pure, no I/O (bulkheadctl
+ * port) pairs as the input, never one more (icmp and icmpv6 admit every
+ * type: the policy names no single one). Pure, no I/O (bulkheadctl
  * recommend; tests/unit/test_portmerge.c). */
 #ifndef BULKHEAD_PORTMERGE_H
 #define BULKHEAD_PORTMERGE_H
