@@ -361,6 +361,10 @@ static int run(struct recommend *r, uint64_t since_ms, uint64_t now)
 		free(text);
 		text = render(r, false);
 		k = check_merged(r, text);
+		if (k > 0 && round == 1)
+			fprintf(stderr, "bulkheadctl recommend: %d more "
+				"flow%s refused once others were left out; "
+				"nothing printed\n", k, k == 1 ? "" : "s");
 		if (k < 0 || (k > 0 && round == 1)) {
 			ret = 1;
 			goto out;
