@@ -89,7 +89,7 @@ deps:
 
 # The test files prove runs: unit-test binaries (cmocka, TAP) and *.t
 # scripts (bash, TAP). tests/run-test executes either kind.
-TEST_SCRIPTS := $(sort $(wildcard tests/policy/*.t tests/e2e/*.t tests/systemd/*.t \
+TEST_SCRIPTS := $(sort $(wildcard tests/policy/*.t tests/rollout/*.t tests/e2e/*.t tests/systemd/*.t \
 	tests/soak/*.t))
 PROVE := prove --exec tests/run-test --timer
 

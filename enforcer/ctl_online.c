@@ -245,6 +245,10 @@ static void print_status(json_t *r)
 		       num(p, "groups"), num(p, "flows"), str(p, "hash"));
 	else
 		printf("policy: NONE in force: %s\n", str(r, "degraded"));
+	json_array_foreach(json_object_get(r, "audit_expired"), i, x)
+		printf("audit expired: group %s in mode: audit past %s (%lld "
+		       "days): enforcement unchanged\n", str(x, "group"),
+		       str(x, "until"), num(x, "days_past"));
 	lr = json_object_get(r, "last_reload");
 	if (json_is_object(lr)) {
 		printf("last reload: %s %s (%s, %lld ms)", str(lr, "time"),

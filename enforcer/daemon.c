@@ -14,6 +14,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "audit_expiry.h"
 #include "colocation.h"
 #include "cluster.h"
 #include "conntrack.h"
@@ -825,6 +826,7 @@ int daemon_reload(struct daemon *d, const char *trigger, json_t **errors,
 		 inventory_count(d->inv),
 		 (unsigned long long)(bh_now_ms() - t0));
 	colo_log_state(d);
+	audit_expiry_check(d->ax);
 	goto out;
 fail:
 	d->n_reload_failed++;
@@ -929,6 +931,8 @@ static void metrics_snapshot(struct daemon *d, struct metrics_snapshot *s,
 		denied_losses(d->denied, &s->lost_nflog, &s->lost_denied_log);
 	if (d->observe)
 		s->lost_conntrack = observe_lost(d->observe);
+	if (d->ax)
+		audit_expiry_snapshot(d->ax, p, policy_today(), s);
 }
 
 static void write_metrics(struct daemon *d)
@@ -1217,6 +1221,7 @@ int daemon_new(const struct daemon_opts *o, struct daemon **out, char **err)
 		d->watchdog = ev_timer_new(d->loop, on_watchdog, d);
 		ev_timer_arm(d->watchdog, wd_usec / 2000, wd_usec / 2000);
 	}
+	d->ax = audit_expiry_new(d->loop, &d->policy);
 	if (d->metrics) {
 		uint64_t every = (uint64_t)(o->metrics_interval_s ?:
 					    METRICS_INTERVAL_DEFAULT_S) * 1000;
@@ -1437,6 +1442,7 @@ void daemon_free(struct daemon *d)
 	ev_timer_free(d->gc_timer);
 	ev_timer_free(d->metrics_timer);
 	metrics_free(d->metrics);
+	audit_expiry_free(d->ax);
 	for (i = 0; i < d->n_retired; i++)
 		policy_free(d->retired[i].p);
 	free(d->retired);

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "audit_expiry.h"
 #include "bh_version.h"
 #include "cluster.h"
 #include "colocation.h"
@@ -320,6 +321,8 @@ static json_t *op_status(struct daemon *d, json_t *req)
 			"table it had; fix the policy and reload"));
 	}
 	json_object_set_new(r, "policy", pol);
+	json_object_set_new(r, "audit_expired",
+			    audit_expiry_json(d->policy, policy_today()));
 	lr = json_null();
 	if (d->last.done)
 		lr = json_pack("{s:s, s:b, s:s, s:I, s:o, s:s?, s:{s:I, s:I}}",

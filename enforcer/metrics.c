@@ -277,6 +277,11 @@ char *metrics_render(const struct metrics *m,
 		   "enforcing).", "result",
 		   (const char *const[]){ "error", "ok" },
 		   (const uint64_t[]){ s->reloads_failed, s->reloads_ok }, 2);
+	put_family(&sb, "bulkhead_audit_expired", "gauge",
+		   "1 for an audit group past its until date (enforcement "
+		   "unchanged), 0 before it; audit groups with an until "
+		   "only.", "group", s->audit_groups, s->audit_expired,
+		   s->n_audit);
 	put_family(&sb, "bulkhead_metrics_folded_total", "counter",
 		   "Increments that went to the _other series because a "
 		   "family had reached its cap of series.", NULL, NULL,

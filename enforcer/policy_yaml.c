@@ -1814,3 +1814,18 @@ struct policy *policy_load(const char *path, struct diags *d)
 		load_path(L, path);
 	return loader_finish(L);
 }
+
+struct policy *policy_load_extra(const char *path, const char *name,
+				 const char *buf, size_t len, struct diags *d)
+{
+	struct loader *L = loader_new(d);
+	struct stat st;
+
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		load_dir(L, path);
+	else
+		load_path(L, path);
+	L->file = add_file(L, name);
+	load_one(L, name, buf, len);
+	return loader_finish(L);
+}

@@ -50,6 +50,9 @@ struct ctl_edge {
 	char *port;			/* "tcp/5432", "icmp/type8", "-" */
 	char *action;			/* deny, would-deny, allow, ... */
 	uint64_t packets, unlogged, connections, bytes, records;
+	/* earliest event.start, latest event.end of its records (wall ms;
+	 * 0: none had them) */
+	uint64_t first_ms, last_ms;
 };
 
 /* "10m", "2h", "1d", "500ms" ago, or an RFC 3339 time -> wall ms. */
@@ -63,6 +66,9 @@ int ctl_records_summary(enum ctl_rec_kind kind, const char *file,
 void ctl_edges_free(struct ctl_edge *e, size_t n);
 /* ctl_posture.c: NIST SP 800-190 findings */
 int ctl_posture(int argc, char **argv);
+/* ctl_recommend.c, ctl_readiness.c: rolling out audit groups */
+int ctl_recommend(int argc, char **argv);
+int ctl_readiness(int argc, char **argv);
 /* ctl_hosts.c: several hosts (--etcd) */
 int ctl_hosts(int argc, char **argv);
 void ctl_cluster_print(struct json_t *cluster);	/* status' cluster part */

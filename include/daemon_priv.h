@@ -112,6 +112,7 @@ struct daemon {
 	/* --metrics-file */
 	struct metrics *metrics;
 	struct ev_timer *metrics_timer;
+	struct audit_expiry *ax;	/* expired audits: status, metrics, log */
 	uint64_t metrics_wall_ms;	/* last written */
 	uint64_t metrics_errors;
 	bool metrics_warned;

@@ -40,6 +40,11 @@ struct metrics_snapshot {
 	 * deliver, records the denied-flow file could not take, conntrack
 	 * events lost (ENOBUFS, found by a resync) */
 	uint64_t lost_nflog, lost_denied_log, lost_conntrack;
+	/* bulkhead_audit_expired{group}: audit groups with an until date,
+	 * 1 past it (audit_expiry_snapshot) */
+	const char *const *audit_groups;
+	const uint64_t *audit_expired;
+	size_t n_audit;
 };
 
 struct metrics;

@@ -253,6 +253,11 @@ void policy_print(const struct policy *p, FILE *out);
  * and warning goes to d. Returns NULL when there is any error: a policy
  * with errors is never half-applied. */
 struct policy *policy_load(const char *path, struct diags *d);
+/* path as policy_load does, then one more file from memory, named name
+ * in diagnostics: a policy with a text merged in, as `check` would read
+ * the directory with that file added (bulkheadctl recommend). */
+struct policy *policy_load_extra(const char *path, const char *name,
+				 const char *buf, size_t len, struct diags *d);
 /* Load from memory (fuzzing, tests); name is used in diagnostics. */
 struct policy *policy_load_buf(const char *name, const char *buf, size_t len,
 			       struct diags *d);
