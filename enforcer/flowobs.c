@@ -26,6 +26,7 @@ struct key {
 
 struct who {			/* the container on one side, or none */
 	char *id, *name;
+	json_t *labels;			/* its labels at NEW */
 };
 
 struct conn {
@@ -41,6 +42,10 @@ struct aside {
 	struct bh_addr addr;
 	bool one_c, have_c;
 	struct who c;			/* the one container, while one_c */
+	/* the side's label set while every container had the same one:
+	 * what a replay needs to reclassify it (bulkheadctl diff) */
+	bool one_labels;
+	json_t *labels;
 	char *names[FLOWOBS_NAMES_MAX];
 	size_t n_names;
 };
@@ -101,19 +106,25 @@ static void who_free(struct who *w)
 {
 	free(w->id);
 	free(w->name);
+	json_decref(w->labels);
 	w->id = w->name = NULL;
+	w->labels = NULL;
 }
 
+/* The labels are taken at NEW, once per connection: its DESTROY may
+ * come after the container has gone. */
 static void who_set(struct who *w, const struct container *c)
 {
 	w->id = c ? xstrdup(c->id) : NULL;
 	w->name = c && c->name ? xstrdup(c->name) : NULL;
+	w->labels = c ? flowlog_labels_json(c) : NULL;
 }
 
 static void who_copy(struct who *to, const struct who *from)
 {
 	to->id = from->id ? xstrdup(from->id) : NULL;
 	to->name = from->name ? xstrdup(from->name) : NULL;
+	to->labels = json_incref(from->labels);
 }
 
 /* ---- connections by conntrack id */
@@ -191,7 +202,15 @@ static void aside_add(struct aside *a, const struct bh_addr *addr,
 		a->have_c = w->id != NULL;
 		if (w->id)
 			who_copy(&a->c, w);
+		a->one_labels = w->labels != NULL;
+		a->labels = json_incref(w->labels);
 	} else {
+		if (a->one_labels && (!w->labels ||
+				      !json_equal(a->labels, w->labels))) {
+			a->one_labels = false;
+			json_decref(a->labels);
+			a->labels = NULL;
+		}
 		if (a->one_addr && !bh_addr_eq(&a->addr, addr))
 			a->one_addr = false;
 		if (a->one_c && (a->have_c != (w->id != NULL) ||
@@ -214,6 +233,7 @@ static void aside_free(struct aside *a)
 	size_t i;
 
 	who_free(&a->c);
+	json_decref(a->labels);
 	for (i = 0; i < a->n_names; i++)
 		free(a->names[i]);
 }
@@ -439,6 +459,7 @@ static void fill_side(struct flowobs_side *s, const char *group,
 	s->container_name = a->one_c && a->have_c ? a->c.name : NULL;
 	s->names = (const char *const *)a->names;
 	s->n_names = a->n_names;
+	s->labels = a->one_labels ? a->labels : NULL;
 }
 
 static void agg_free(struct agg *a)
@@ -626,6 +647,8 @@ static json_t *side_json(const struct flowobs_side *s, bool port,
 					    json_string(s->container_name));
 		json_object_set_new(o, "container", c);
 	}
+	if (s->labels)
+		json_object_set(o, "labels", s->labels);
 	return o;
 }
 
