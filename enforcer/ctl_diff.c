@@ -107,7 +107,8 @@ static int read_records(struct replay *rp, const char *dir,
 		xgrow(&names, &cap, n + 1, sizeof(*names));
 		names[n++] = xstrdup(de->d_name);
 	}
-	qsort(names, n, sizeof(*names), name_cmp);
+	if (n)
+		qsort(names, n, sizeof(*names), name_cmp);
 	for (i = 0; i < n && !ret; i++) {
 		path = xasprintf("%s/%s", dir, names[i]);
 		/* the kind only words the message of a skipped line */

@@ -617,7 +617,8 @@ void replay_sort(struct replay *rp)
 	size_t i;
 	bool added;
 
-	qsort(rp->obs, rp->n, sizeof(*rp->obs), obs_cmp);
+	if (rp->n)
+		qsort(rp->obs, rp->n, sizeof(*rp->obs), obs_cmp);
 	/* the index pointed at the old places: records may still come */
 	smap_free(&rp->index->obs);
 	for (i = 0; i < rp->n; i++) {
