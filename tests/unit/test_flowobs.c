@@ -268,6 +268,17 @@ static void test_labels_differ(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_object_get(
 		json_object_get(recs[1], "source"), "labels"),
 		"bulkhead.tier")), "old");
+	/* its labels change (built once per container, but checked at
+	 * each NEW): the next connection carries the new ones */
+	container_add_label(inventory_find(f.inv, "web3"), "bulkhead.tier",
+			    "new");
+	ev(f.fo, false, 4, "10.0.0.13", "10.0.0.21", IPPROTO_TCP, 8080,
+	   T0 + 2010, 0, 0);
+	flowobs_flush(f.fo, T0 + 2020);
+	assert_int_equal(n_recs, 3);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+		json_object_get(recs[2], "source"), "labels"),
+		"bulkhead.tier")), "new");
 	teardown(&f);
 }
 
