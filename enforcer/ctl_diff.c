@@ -434,6 +434,11 @@ int ctl_diff(int argc, char **argv)
 			"(*.jsonl) in it\n", dir);
 		goto out;
 	}
+	/* not an error: a host whose daemon has written nothing yet */
+	if (!files)
+		fprintf(stderr, "bulkheadctl diff: no record files at "
+			"/var/log/bulkhead (denied.jsonl, flows.jsonl): "
+			"nothing to replay; --records DIR reads others\n");
 	if (bad)
 		fprintf(stderr, "bulkheadctl diff: %llu line(s) skipped\n",
 			(unsigned long long)bad);
