@@ -51,6 +51,20 @@ diff_run "$tmp/3" $D/cand.yaml --policy $D/now.yaml --records "$tmp/rev" \
 	--since 2026-11-15 >/dev/null
 cmp -s "$tmp/1" "$tmp/3"
 ok $? "  byte-identical with the records in another order"
+# the same records as ECS documents (bulkheadd --record-format ecs): the
+# labels come back from bulkhead.<side>.labels
+mkdir "$tmp/ecs"
+for f in flows.jsonl denied.jsonl denied.jsonl.1; do
+	"$BH_CTL" denials --file $D/records/$f --format ecs \
+		>"$tmp/ecs/$f" 2>/dev/null
+done
+grep -q '"labels":\["bulkhead.purpose=web","bulkhead.tier=old"\]' \
+	"$tmp/ecs/flows.jsonl"
+ok $? "  (the ECS copy has the labels as keywords)"
+diff_run "$tmp/4" $D/cand.yaml --policy $D/now.yaml --records "$tmp/ecs" \
+	--since 2026-11-15 >/dev/null
+cmp -s "$tmp/1" "$tmp/4"
+ok $? "  byte-identical from the records as ECS documents"
 diff_run "$tmp/j1" $D/cand.yaml --policy $D/now.yaml --records $D/records \
 	--since 2026-11-15 --json >/dev/null
 diff_run "$tmp/j2" $D/cand.yaml --policy $D/now.yaml --records "$tmp/rev" \
