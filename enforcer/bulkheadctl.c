@@ -23,6 +23,7 @@ static const struct ctl_verb verbs[] = {
 	{ "map", ctl_map, "map [--since 24h|TIME] [--until TIME] [--format svg|dot|json] [-o FILE] [--policy PATH] [--denied-file PATH] [--flows-file PATH]" },
 	{ "posture", ctl_posture, "posture [--json] [--cluster] [--policy PATH [--inventory FILE]] [--engine URL]... [--date YYYY-MM-DD]" },
 	{ "hosts", ctl_hosts, "hosts [--json]" },
+	{ "diff", ctl_diff, "diff CANDIDATE [--since 7d|TIME] [--records DIR] [--policy PATH] [--json]" },
 	{ "recommend", ctl_recommend, "recommend [--group G]... [--since 24h|TIME] [--include-denied] [--policy PATH] [--records DIR] [--denied-file PATH] [-o FILE]" },
 	{ "readiness", ctl_readiness, "readiness [--since 7d|TIME] [--json] [--policy PATH] [--records DIR] [--denied-file PATH] [--flows-file PATH]" },
 	{ "verify", ctl_verify, "verify [--json] | verify --policy PATH [--state-dir DIR] [--nflog-group N] [--guard-ports PREFIX]..." },

@@ -63,6 +63,9 @@ struct denials {
 	uint64_t bad_lines;
 	uint64_t last_seq;
 	bool header_done;
+	/* ctl_records_each: each matching record goes here instead */
+	ctl_record_cb each;
+	void *each_arg;
 };
 
 static volatile sig_atomic_t stop;
@@ -526,7 +529,9 @@ static void show(struct denials *dn, json_t *rec, const char *line)
 	if (!matches(dn, rec))
 		return;
 	dn->shown++;
-	if (dn->summary) {
+	if (dn->each) {
+		dn->each(rec, dn->each_arg);
+	} else if (dn->summary) {
 		summarize(dn, rec);
 	} else if (dn->ecs) {
 		json_t *doc = ecs_from_record(rec);
@@ -843,4 +848,19 @@ int ctl_records_summary(enum ctl_rec_kind kind, const char *file,
 	*n = dn.n_edges;
 	*bad = dn.bad_lines;
 	return 0;
+}
+
+int ctl_records_each(enum ctl_rec_kind kind, const char *file,
+		     uint64_t since_ms, ctl_record_cb cb, void *arg,
+		     uint64_t *bad)
+{
+	struct denials dn = {
+		.k = &kinds[kind], .file = file ? file : kinds[kind].file,
+		.port = -1, .have_since = since_ms != 0, .since_ms = since_ms,
+		.each = cb, .each_arg = arg,
+	};
+	int ret = read_file(&dn);
+
+	*bad += dn.bad_lines;
+	return ret;
 }

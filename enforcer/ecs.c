@@ -82,8 +82,55 @@ static json_t *event_of(const json_t *rec)
 	return ev;
 }
 
-/* ip, port and the container of one side; its group and sensitivity go
- * to bulkhead.<side>. */
+static int str_cmp(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* A container's labels (an object of arbitrary keys) as a keyword array
+ * of "key=value", sorted: ECS has no field for another side's container
+ * labels, and arbitrary keys would make arbitrary field names. */
+static json_t *labels_to_ecs(const json_t *labels)
+{
+	json_t *a = json_array(), *v;
+	size_t n = json_object_size(labels), i = 0;
+	char **kv = xcalloc(n + 1, sizeof(*kv));
+	const char *k;
+
+	json_object_foreach((json_t *)labels, k, v)
+		if (json_is_string(v))
+			kv[i++] = xasprintf("%s=%s", k, json_string_value(v));
+	qsort(kv, i, sizeof(*kv), str_cmp);
+	for (n = 0; n < i; n++) {
+		json_array_append_new(a, json_string(kv[n]));
+		free(kv[n]);
+	}
+	free(kv);
+	return a;
+}
+
+/* and back: a label key has no '=' (the engines split at the first) */
+static json_t *labels_from_ecs(const json_t *a)
+{
+	json_t *o = json_object(), *v;
+	const char *s, *eq;
+	size_t i;
+	char *k;
+
+	json_array_foreach((json_t *)a, i, v) {
+		s = json_string_value(v);
+		eq = s ? strchr(s, '=') : NULL;
+		if (!eq)
+			continue;
+		k = xstrndup(s, (size_t)(eq - s));
+		json_object_set_new(o, k, json_string(eq + 1));
+		free(k);
+	}
+	return o;
+}
+
+/* ip, port and the container of one side; its group, sensitivity and
+ * labels go to bulkhead.<side>. */
 static void side_of(json_t *doc, json_t *bh, const json_t *rec,
 		    const char *side)
 {
@@ -97,6 +144,9 @@ static void side_of(json_t *doc, json_t *bh, const json_t *rec,
 		json_object_set_new(out, "container", json_deep_copy(c));
 	copy(ours, "group", json_object_get(s, "group"));
 	copy(ours, "sensitivity", json_object_get(s, "sensitivity"));
+	if (json_is_object(json_object_get(s, "labels")))
+		json_object_set_new(ours, "labels", labels_to_ecs(
+			json_object_get(s, "labels")));
 	json_object_set_new(doc, side, out);
 	json_object_set_new(bh, side, ours);
 	drop_empty(doc, side);
@@ -234,6 +284,9 @@ static void side_back(json_t *rec, json_t *bh, const json_t *doc,
 	c = json_object_get(s, "container");
 	if (json_is_object(c))
 		json_object_set_new(out, "container", json_deep_copy(c));
+	if (json_is_array(json_object_get(ours, "labels")))
+		json_object_set_new(out, "labels", labels_from_ecs(
+			json_object_get(ours, "labels")));
 	json_object_set_new(rec, side, out);
 	json_object_del(bh, side);
 }

@@ -25,6 +25,7 @@ struct agg {
 	char src_group[POLICY_NAME_MAX + 1], dst_group[POLICY_NAME_MAX + 1];
 	char *src_cid, *src_cname, *dst_cid, *dst_cname;
 	char *src_chost, *dst_chost;	/* a remote container's host */
+	json_t *src_labels, *dst_labels;	/* the containers' labels */
 	bool has_ports, has_icmp, one_sport;
 	bool active;			/* a packet in this window */
 	uint16_t sport, dport;
@@ -405,6 +406,8 @@ static void agg_free(struct agg *a)
 	free(a->dst_cname);
 	free(a->src_chost);
 	free(a->dst_chost);
+	json_decref(a->src_labels);
+	json_decref(a->dst_labels);
 	free(a);
 }
 
@@ -525,8 +528,20 @@ const char *flowlog_attribute_addr(const struct flowlog *fl,
 	return group_name(fl, g >= 0 ? (unsigned)g : GROUP_WORLD);
 }
 
+json_t *flowlog_labels_json(const struct container *c)
+{
+	json_t *o = json_object();
+	size_t i;
+
+	for (i = 0; i < c->n_labels; i++)
+		json_object_set_new(o, c->labels[i].key,
+				    json_string(c->labels[i].value));
+	return o;
+}
+
 static void attribute(const struct flowlog *fl, const struct bh_addr *a,
-		      char *group, char **cid, char **cname, char **chost)
+		      char *group, char **cid, char **cname, char **chost,
+		      json_t **labels)
 {
 	const struct container *c;
 	const char *g = flowlog_attribute_addr(fl, a, &c);
@@ -535,6 +550,7 @@ static void attribute(const struct flowlog *fl, const struct bh_addr *a,
 		*cid = xstrdup(c->id);
 		*cname = c->name ? xstrdup(c->name) : NULL;
 		*chost = c->host ? xstrdup(c->host) : NULL;
+		*labels = flowlog_labels_json(c);
 		set_group(group, group_name(fl, container_in_quarantine(c) ?
 					    GROUP_QUARANTINE : c->group));
 		return;
@@ -609,6 +625,8 @@ static void emit_agg(struct flowlog *fl, const struct agg *a, bool first,
 	side_of(&r.dst, &a->dst, a->dst_group, a->dst_cid, a->dst_cname);
 	r.src.container_host = a->src_chost;
 	r.dst.container_host = a->dst_chost;
+	r.src.labels = a->src_labels;
+	r.dst.labels = a->dst_labels;
 	if (a->has_ports) {
 		r.dst.has_port = true;
 		r.dst.port = a->dport;
@@ -684,10 +702,10 @@ void flowlog_packet(struct flowlog *fl, const struct nflog_pkt *p)
 		set_group(a->src_group, rule.group);
 	} else {
 		attribute(fl, &p->src, a->src_group, &a->src_cid,
-			  &a->src_cname, &a->src_chost);
+			  &a->src_cname, &a->src_chost, &a->src_labels);
 	}
 	attribute(fl, &p->dst, a->dst_group, &a->dst_cid, &a->dst_cname,
-		  &a->dst_chost);
+		  &a->dst_chost, &a->dst_labels);
 	/* The rule that logged the packet is authoritative for its side,
 	 * also when the container has gone since. A boundary's rule names
 	 * no group: both sides are what their addresses say. */
@@ -837,6 +855,9 @@ static json_t *side_json(const struct flowlog_side *s)
 					    json_string(s->container_host));
 		json_object_set_new(o, "container", c);
 	}
+	/* shared with the aggregate, which outlives the record */
+	if (s->labels)
+		json_object_set(o, "labels", s->labels);
 	return o;
 }
 

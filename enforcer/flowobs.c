@@ -17,6 +17,11 @@
 #include "flowlog.h"
 #include "flowobs.h"
 
+#define FLOWOBS_LCACHE_BUCKETS 1024
+#define FLOWOBS_LCACHE_SLACK 1024	/* entries beyond the inventory's */
+
+struct lcache;
+
 struct key {
 	char sg[POLICY_NAME_MAX + 1], dg[POLICY_NAME_MAX + 1];
 	uint8_t proto;
@@ -26,6 +31,7 @@ struct key {
 
 struct who {			/* the container on one side, or none */
 	char *id, *name;
+	json_t *labels;			/* its labels at NEW */
 };
 
 struct conn {
@@ -41,6 +47,10 @@ struct aside {
 	struct bh_addr addr;
 	bool one_c, have_c;
 	struct who c;			/* the one container, while one_c */
+	/* the side's label set while every container had the same one:
+	 * what a replay needs to reclassify it (bulkheadctl diff) */
+	bool one_labels;
+	json_t *labels;
 	char *names[FLOWOBS_NAMES_MAX];
 	size_t n_names;
 };
@@ -77,6 +87,8 @@ struct flowobs {
 	bool resync_count;
 	uint64_t seq, pending_lost;
 	struct flowobs_stats st;
+	struct lcache *lc[FLOWOBS_LCACHE_BUCKETS];
+	size_t n_lc;
 };
 
 /* ---- helpers */
@@ -101,19 +113,94 @@ static void who_free(struct who *w)
 {
 	free(w->id);
 	free(w->name);
+	json_decref(w->labels);
 	w->id = w->name = NULL;
+	w->labels = NULL;
 }
 
-static void who_set(struct who *w, const struct container *c)
+/* ---- the containers' labels as the records carry them, built once per
+ * container (and again when they change), not per connection: a hash
+ * by id, each entry checked against the container's labels before use
+ * (a compare, no allocation) */
+
+struct lcache {
+	struct lcache *next;
+	char *id;
+	json_t *labels;
+};
+
+static bool lcache_fresh(const struct lcache *e, const struct container *c)
+{
+	const char *v;
+	size_t i;
+
+	if (json_object_size(e->labels) != c->n_labels)
+		return false;
+	for (i = 0; i < c->n_labels; i++) {
+		v = json_string_value(json_object_get(e->labels,
+						      c->labels[i].key));
+		if (!v || strcmp(v, c->labels[i].value))
+			return false;
+	}
+	return true;
+}
+
+static json_t *labels_of(struct flowobs *fo, const struct container *c)
+{
+	size_t b = bh_str_hash(c->id) & (FLOWOBS_LCACHE_BUCKETS - 1);
+	struct lcache *e;
+
+	for (e = fo->lc[b]; e; e = e->next)
+		if (!strcmp(e->id, c->id))
+			break;
+	if (e && lcache_fresh(e, c))
+		return json_incref(e->labels);
+	if (!e) {
+		e = xcalloc(1, sizeof(*e));
+		e->id = xstrdup(c->id);
+		e->next = fo->lc[b];
+		fo->lc[b] = e;
+		fo->n_lc++;
+	}
+	json_decref(e->labels);
+	e->labels = flowlog_labels_json(c);
+	return json_incref(e->labels);
+}
+
+/* Entries of gone containers go at a window's end once they could
+ * outnumber the live ones: memory stays bounded by the inventory. */
+static void lcache_clear(struct flowobs *fo)
+{
+	struct lcache *e, *next;
+	size_t i;
+
+	for (i = 0; i < FLOWOBS_LCACHE_BUCKETS; i++) {
+		for (e = fo->lc[i]; e; e = next) {
+			next = e->next;
+			free(e->id);
+			json_decref(e->labels);
+			free(e);
+		}
+		fo->lc[i] = NULL;
+	}
+	fo->n_lc = 0;
+}
+
+/* The labels are taken at NEW: its DESTROY may come after the container
+ * has gone. */
+static void who_set(struct flowobs *fo, struct who *w,
+		    const struct container *c)
 {
 	w->id = c ? xstrdup(c->id) : NULL;
 	w->name = c && c->name ? xstrdup(c->name) : NULL;
+	w->labels = c ? labels_of(fo, c) : NULL;
 }
 
 static void who_copy(struct who *to, const struct who *from)
 {
 	to->id = from->id ? xstrdup(from->id) : NULL;
 	to->name = from->name ? xstrdup(from->name) : NULL;
+	to->labels = json_incref(from->labels);
 }
 
 /* ---- connections by conntrack id */
@@ -191,7 +278,15 @@ static void aside_add(struct aside *a, const struct bh_addr *addr,
 		a->have_c = w->id != NULL;
 		if (w->id)
 			who_copy(&a->c, w);
+		a->one_labels = w->labels != NULL;
+		a->labels = json_incref(w->labels);
 	} else {
+		if (a->one_labels && (!w->labels ||
+				      !json_equal(a->labels, w->labels))) {
+			a->one_labels = false;
+			json_decref(a->labels);
+			a->labels = NULL;
+		}
 		if (a->one_addr && !bh_addr_eq(&a->addr, addr))
 			a->one_addr = false;
 		if (a->one_c && (a->have_c != (w->id != NULL) ||
@@ -214,6 +309,7 @@ static void aside_free(struct aside *a)
 	size_t i;
 
 	who_free(&a->c);
+	json_decref(a->labels);
 	for (i = 0; i < a->n_names; i++)
 		free(a->names[i]);
 }
@@ -327,8 +423,8 @@ static bool on_new(struct flowobs *fo, const struct flowobs_event *e,
 		c->id = e->id;
 		c->gen = fo->gen;
 		c->k = k;
-		who_set(&c->s, sc);
-		who_set(&c->d, dc);
+		who_set(fo, &c->s, sc);
+		who_set(fo, &c->d, dc);
 		if (fo->n_conns + 1 > fo->ncb)
 			conn_grow(fo);
 		c->next = fo->cb[conn_slot(fo, e->id)];
@@ -342,8 +438,8 @@ static bool on_new(struct flowobs *fo, const struct flowobs_event *e,
 	if (count) {
 		struct who s, d;
 
-		who_set(&s, sc);
-		who_set(&d, dc);
+		who_set(fo, &s, sc);
+		who_set(fo, &d, dc);
 		agg_note(fo, &k, e, &s, &d, true);
 		who_free(&s);
 		who_free(&d);
@@ -370,8 +466,8 @@ static void on_destroy(struct flowobs *fo, const struct flowobs_event *e)
 		fo->st.ignored++;
 		return;
 	}
-	who_set(&s, sc);
-	who_set(&d, dc);
+	who_set(fo, &s, sc);
+	who_set(fo, &d, dc);
 	agg_note(fo, &k, e, &s, &d, false);
 	who_free(&s);
 	who_free(&d);
@@ -439,6 +535,7 @@ static void fill_side(struct flowobs_side *s, const char *group,
 	s->container_name = a->one_c && a->have_c ? a->c.name : NULL;
 	s->names = (const char *const *)a->names;
 	s->n_names = a->n_names;
+	s->labels = a->one_labels ? a->labels : NULL;
 }
 
 static void agg_free(struct agg *a)
@@ -474,6 +571,9 @@ void flowobs_flush(struct flowobs *fo, uint64_t now_ms)
 		fo->ab[i] = NULL;
 	}
 	fo->n_aggs = 0;
+	if (fo->n_lc > FLOWOBS_LCACHE_SLACK +
+	    (fo->inv ? inventory_count(fo->inv) : 0))
+		lcache_clear(fo);
 	/* a stable order: the same traffic gives the same file */
 	qsort(all, n, sizeof(*all), agg_cmp);
 	for (i = 0; i < n; i++) {
@@ -565,6 +665,7 @@ void flowobs_free(struct flowobs *fo)
 		}
 	free(fo->cb);
 	free(fo->ab);
+	lcache_clear(fo);
 	flowlog_free(fo->attr);
 	explain_host_free(&fo->host);
 	free(fo);
@@ -626,6 +727,8 @@ static json_t *side_json(const struct flowobs_side *s, bool port,
 					    json_string(s->container_name));
 		json_object_set_new(o, "container", c);
 	}
+	if (s->labels)
+		json_object_set(o, "labels", s->labels);
 	return o;
 }
 

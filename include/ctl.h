@@ -64,6 +64,17 @@ int ctl_records_summary(enum ctl_rec_kind kind, const char *file,
 			uint64_t since_ms, uint64_t until_ms,
 			struct ctl_edge **edges, size_t *n, uint64_t *bad);
 void ctl_edges_free(struct ctl_edge *e, size_t n);
+/* Each record of file (NULL: the kind's default) that ends at or after
+ * since_ms (0: all), in file order, to cb (rec is borrowed; an ECS
+ * document arrives as the record it was made from). *bad grows by the
+ * lines skipped (reported on stderr). 0 or -errno. */
+typedef void (*ctl_record_cb)(struct json_t *rec, void *arg);
+int ctl_records_each(enum ctl_rec_kind kind, const char *file,
+		     uint64_t since_ms, ctl_record_cb cb, void *arg,
+		     uint64_t *bad);
+/* ctl_diff.c: replay the records under the policy in force and under a
+ * candidate (issue 14) */
+int ctl_diff(int argc, char **argv);
 /* ctl_posture.c: NIST SP 800-190 findings */
 int ctl_posture(int argc, char **argv);
 /* ctl_recommend.c, ctl_readiness.c: rolling out audit groups */

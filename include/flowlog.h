@@ -63,6 +63,9 @@ struct flowlog_side {
 	const char *container_name;
 	const char *sensitivity;	/* the group's; NULL when unset */
 	const char *container_host;	/* another host's container (etcd) */
+	/* the container's labels when the flow was first seen, an object
+	 * of full keys (flowlog_labels_json); NULL when not a container */
+	json_t *labels;
 };
 
 struct flowlog_rec {
@@ -152,6 +155,11 @@ void flowlog_flush(struct flowlog *fl, uint64_t now_ms);
 void flowlog_get_stats(const struct flowlog *fl, struct flowlog_stats *s);
 uint32_t flowlog_window_ms(const struct flowlog *fl);
 
+/* A container's labels as the records carry them ("labels": an object
+ * of full keys, prefix included), so that a replay under another policy
+ * (bulkheadctl diff) classifies it as it was when seen, also after it is
+ * gone. New reference; built once per flow aggregate, not per packet. */
+json_t *flowlog_labels_json(const struct container *c);
 /* The record's "rule" {name, ruleset} and "host" {name}, which denied and
  * allow records (flowobs.c) share; NULLs are left out. */
 void flowlog_why_json(json_t *o, const char *rule, const char *policy_hash,

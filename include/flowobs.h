@@ -46,6 +46,10 @@ struct flowobs_side {
 	const char *const *names;	/* distinct container names, first
 					 * FLOWOBS_NAMES_MAX */
 	size_t n_names;
+	/* the labels every container of this side had when its
+	 * connections opened (flowlog_labels_json), when they were one
+	 * and the same set; NULL when none or when they differed */
+	json_t *labels;
 };
 
 struct flowobs_rec {

@@ -396,6 +396,20 @@ static void test_ecs_documents(void **state)
 	assert_string_equal(jpath(doc, "source", "container", "id"), "web1");
 	assert_int_equal(json_integer_value(json_object_get(
 		json_object_get(doc, "network"), "packets")), 1);
+	/* the labels a replay needs: an object in the record, "key=value"
+	 * keywords in ECS (arbitrary keys make no field names) */
+	assert_string_equal(jpath(recs[0], "source", "labels",
+				  "bulkhead.purpose"), "web");
+	{
+		json_t *l = json_object_get(json_object_get(json_object_get(
+			doc, "bulkhead"), "source"), "labels");
+
+		assert_int_equal(json_array_size(l), 1);
+		assert_string_equal(json_string_value(json_array_get(l, 0)),
+				    "bulkhead.purpose=web");
+		assert_null(json_object_get(json_object_get(doc, "source"),
+					    "labels"));
+	}
 	json_decref(doc);
 	/* ICMP echo: type and code are the Community ID's ports */
 	doc = ecs_from_record(recs[2]);

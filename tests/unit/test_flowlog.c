@@ -378,6 +378,8 @@ static void test_attribution(void **state)
 	(void)state;
 	assert_true(bh_addr_parse("10.0.0.2", false, &a));
 	container_add_addr(c, &a);
+	container_add_label(c, "bulkhead.purpose", "web");
+	container_add_label(c, "bulkhead.tier", "old");
 	c->group = 4;
 	container_set_port(c, "v-web1");
 	assert_int_equal(inventory_add(inv, c), 0);
@@ -397,6 +399,14 @@ static void test_attribution(void **state)
 	assert_string_equal(jstr(sink.j[0], "destination", "group"), "db");
 	assert_null(json_object_get(json_object_get(sink.j[0], "destination"),
 				    "container"));
+	/* the container's labels when seen, for a replay (bulkheadctl
+	 * diff); an address of no container has none */
+	assert_string_equal(jstr(json_object_get(sink.j[0], "source"),
+				 "labels", "bulkhead.tier"), "old");
+	assert_int_equal(json_object_size(json_object_get(json_object_get(
+		sink.j[0], "source"), "labels")), 2);
+	assert_null(json_object_get(json_object_get(sink.j[0], "destination"),
+				    "labels"));
 	/* dir out to a cidrs group: longest prefix wins */
 	p = pkt("10.0.0.2", "10.9.0.53", IPPROTO_UDP, 999, 53, 1000002,
 		"bh/out/web/deny");

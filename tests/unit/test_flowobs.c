@@ -161,6 +161,13 @@ static void test_aggregate(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_object_get(
 		json_object_get(r, "destination"), "container"), "name")),
 		"api");
+	/* ... but one label set, which a replay reclassifies by */
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+		json_object_get(r, "source"), "labels"), "bulkhead.purpose")),
+		"web");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+		json_object_get(r, "destination"), "labels"),
+		"bulkhead.purpose")), "api");
 	names = json_object_get(json_object_get(r, "bulkhead"),
 				"source_containers");
 	assert_int_equal(json_array_size(names), 2);
@@ -207,6 +214,12 @@ static void test_attribution_kept(void **state)
 	assert_int_equal(n_recs, 1);
 	assert_string_equal(js(recs[0], "source", "group"), "web");
 	assert_string_equal(js(recs[0], "destination", "group"), "dns");
+	/* the labels it had at NEW, though it is gone; dns has none */
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+		json_object_get(recs[0], "source"), "labels"),
+		"bulkhead.purpose")), "web");
+	assert_null(json_object_get(json_object_get(recs[0], "destination"),
+				    "labels"));
 	assert_int_equal(ji(recs[0], "bulkhead", "connections"), 1);
 	assert_int_equal(ji(recs[0], "bulkhead", "packets"), 2);
 	/* now web1 is gone and 10.0.0.11 is no container: ignored */
@@ -215,6 +228,57 @@ static void test_attribution_kept(void **state)
 	flowobs_get_stats(f.fo, &st);
 	assert_int_equal(st.ignored, 1);
 	assert_int_equal(st.tracked, 0);
+	teardown(&f);
+}
+
+/* Containers of one side with different labels: the record cannot say
+ * which connection had which, so it carries none for that side (a replay
+ * judges it by its recorded group). */
+static void test_labels_differ(void **state)
+{
+	struct fixture f;
+	struct container *c;
+	struct bh_addr a;
+
+	(void)state;
+	setup(&f, 0);
+	c = container_new("web3", "web3");
+	assert_true(bh_addr_parse("10.0.0.13", false, &a));
+	container_add_addr(c, &a);
+	container_add_label(c, "bulkhead.purpose", "web");
+	container_add_label(c, "bulkhead.tier", "old");
+	container_classify(c, f.p);
+	assert_int_equal(inventory_add(f.inv, c), 0);
+	ev(f.fo, false, 1, "10.0.0.11", "10.0.0.21", IPPROTO_TCP, 8080,
+	   T0 + 10, 0, 0);
+	ev(f.fo, false, 2, "10.0.0.13", "10.0.0.21", IPPROTO_TCP, 8080,
+	   T0 + 20, 0, 0);
+	flowobs_flush(f.fo, T0 + 30);
+	assert_int_equal(n_recs, 1);
+	assert_string_equal(js(recs[0], "source", "group"), "web");
+	assert_null(json_object_get(json_object_get(recs[0], "source"),
+				    "labels"));
+	assert_non_null(json_object_get(json_object_get(recs[0],
+				"destination"), "labels"));
+	/* the next window has web3 alone: its labels */
+	ev(f.fo, false, 3, "10.0.0.13", "10.0.0.21", IPPROTO_TCP, 8080,
+	   T0 + 1010, 0, 0);
+	flowobs_flush(f.fo, T0 + 1020);
+	assert_int_equal(n_recs, 2);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+		json_object_get(recs[1], "source"), "labels"),
+		"bulkhead.tier")), "old");
+	/* its labels change (built once per container, but checked at
+	 * each NEW): the next connection carries the new ones */
+	container_add_label(inventory_find(f.inv, "web3"), "bulkhead.tier",
+			    "new");
+	ev(f.fo, false, 4, "10.0.0.13", "10.0.0.21", IPPROTO_TCP, 8080,
+	   T0 + 2010, 0, 0);
+	flowobs_flush(f.fo, T0 + 2020);
+	assert_int_equal(n_recs, 3);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+		json_object_get(recs[2], "source"), "labels"),
+		"bulkhead.tier")), "new");
 	teardown(&f);
 }
 
@@ -316,6 +380,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_aggregate),
 		cmocka_unit_test(test_attribution_kept),
+		cmocka_unit_test(test_labels_differ),
 		cmocka_unit_test(test_cap),
 		cmocka_unit_test(test_resync),
 		cmocka_unit_test(test_json),
