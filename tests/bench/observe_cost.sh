@@ -10,8 +10,10 @@
 # instructions only: the system calls' kernel side and the wakeups are
 # not in it (the data-plane benchmark's ctobs/ctobs0 time those).
 #
-#   tests/bench/observe_cost.sh [--rounds N] [--conns N] OBSERVER...
+#   tests/bench/observe_cost.sh [--rounds N] [--conns N] [--keep DIR] OBSERVER...
 #   (root, after `make tests`; about a minute per observer and round)
+#   --keep DIR keeps each run's callgrind file there (callgrind.R.K.out,
+#   round R, observer K), for callgrind_annotate.
 #
 # Set-up: lo holds 10.200.0.1 (a container of group g000 in the data-plane
 # benchmark's 1,000-group policy and 10,000-container inventory, written
@@ -23,11 +25,12 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-rounds=3 conns=2000
+rounds=3 conns=2000 keep=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--rounds) rounds=$2; shift 2 ;;
 	--conns) conns=$2; shift 2 ;;
+	--keep) keep=$2; mkdir -p "$keep"; shift 2 ;;
 	-h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "observe_cost.sh: unknown option '$1'" >&2; exit 2 ;;
 	*) break ;;
@@ -86,7 +89,7 @@ for i in range(n):
     c.close(); a.close()
 EOF
 
-# run_one OBSERVER: prints "connections instructions enobufs"
+# run_one OBSERVER TAG: prints "connections instructions enobufs"
 run_one() {
 	local obs=$1 i cg="$work/cg.out"
 	local pre=(valgrind --tool=callgrind --callgrind-out-file="$cg")
@@ -114,6 +117,7 @@ run_one() {
 	conn=$(echo "$st" | sed -n 's/.*"connections": *\([0-9]*\).*/\1/p')
 	ir=$(callgrind_annotate --inclusive=yes "$cg" 2>/dev/null |
 		awk '/:ev_run / && !n++ { gsub(",", "", $1); print $1 }' || true)
+	[ -z "$keep" ] || cp "$cg" "$keep/callgrind.$2.out"
 	echo "${conn:-0} ${ir:-0} $(echo "$st" | sed -n 's/.*"enobufs": *\([0-9]*\).*/\1/p')"
 }
 
@@ -125,7 +129,8 @@ for r in $(seq "$rounds"); do
 		order=(); for ((i = $#; i >= 1; i--)); do order+=("${!i}"); done
 	fi
 	for o in "${order[@]}"; do
-		read -r conn ir eno < <(run_one "$o")
+		k=1; for ((i = 1; i <= $#; i++)); do [ "${!i}" = "$o" ] && k=$i; done
+		read -r conn ir eno < <(run_one "$o" "$r.$k")
 		echo "round=$r observer=$o conns=$conn ir=$ir enobufs=$eno" | tee -a "$res"
 	done
 done
