@@ -18,6 +18,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nfnetlink_conntrack.h>
 
+#include "ctevent.h"
 #include "flowobs.h"
 #include "log.h"
 #include "metrics.h"
@@ -52,7 +53,6 @@ struct observe {
 	struct recfile *rf;
 	struct nfct_handle *h;
 	int fd;
-	struct nf_conntrack *ct;	/* parse buffer */
 	char *buf;			/* OBS_MMSG slots of OBS_SLOT bytes */
 	struct mmsghdr *msgs;
 	struct iovec *iov;
@@ -127,84 +127,36 @@ static void sync_context(struct observe *ob, bool force)
 	flowobs_set_context(ob->fo, p, ob->o.inventory(ob->o.arg));
 }
 
-/* ---- conntrack entries -> events */
+/* ---- conntrack messages -> events (ctevent.c) */
 
-static void ct_addr(const struct nf_conntrack *ct, int attr4, int attr6,
-		    uint8_t l3, struct bh_addr *a)
+/* wall_ms: the time of the read that brought the message (one clock
+ * read per batch of up to OBS_MMSG events) */
+static void ct_msg(struct observe *ob, const struct nlmsghdr *nlh,
+		   uint64_t wall_ms)
 {
-	memset(a, 0, sizeof(*a));
-	a->family = l3;
-	a->plen = l3 == AF_INET ? 32 : 128;
-	memcpy(a->a, nfct_get_attr(ct, l3 == AF_INET ? attr4 : attr6),
-	       l3 == AF_INET ? 4 : 16);
-}
+	struct flowobs_event e;
+	int ret = ctevent_parse(nlh, nlh->nlmsg_len, &e);
 
-static bool ct_event(const struct nf_conntrack *ct, bool destroy,
-		     struct flowobs_event *e)
-{
-	uint8_t l3 = nfct_get_attr_u8(ct, ATTR_L3PROTO);
-
-	memset(e, 0, sizeof(*e));
-	if ((l3 != AF_INET && l3 != AF_INET6) ||
-	    !nfct_attr_is_set(ct, ATTR_ID) ||
-	    !nfct_attr_is_set(ct, ATTR_L4PROTO) ||
-	    !nfct_attr_is_set(ct, l3 == AF_INET ? ATTR_ORIG_IPV4_SRC :
-			      ATTR_ORIG_IPV6_SRC) ||
-	    !nfct_attr_is_set(ct, l3 == AF_INET ? ATTR_REPL_IPV4_SRC :
-			      ATTR_REPL_IPV6_SRC))
-		return false;
-	e->destroy = destroy;
-	e->id = nfct_get_attr_u32(ct, ATTR_ID);
-	e->wall_ms = bh_wall_ms();
-	/* the answering side is the reply's source: behind a DNAT that is
-	 * the container, not the published address */
-	ct_addr(ct, ATTR_ORIG_IPV4_SRC, ATTR_ORIG_IPV6_SRC, l3, &e->src);
-	ct_addr(ct, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC, l3, &e->dst);
-	e->proto = nfct_get_attr_u8(ct, ATTR_L4PROTO);
-	switch (e->proto) {
-	case IPPROTO_TCP:
-	case IPPROTO_UDP:
-	case IPPROTO_UDPLITE:
-	case IPPROTO_SCTP:
-		if (nfct_attr_is_set(ct, ATTR_REPL_PORT_SRC)) {
-			e->has_port = true;
-			e->dport = ntohs(nfct_get_attr_u16(ct,
-							   ATTR_REPL_PORT_SRC));
-		}
-		break;
+	if (ret == -ENOENT)
+		return;
+	if (ret < 0) {
+		ob->malformed++;
+		return;
 	}
-	if (nfct_attr_is_set(ct, ATTR_ORIG_COUNTER_PACKETS))
-		e->packets += nfct_get_attr_u64(ct, ATTR_ORIG_COUNTER_PACKETS);
-	if (nfct_attr_is_set(ct, ATTR_REPL_COUNTER_PACKETS))
-		e->packets += nfct_get_attr_u64(ct, ATTR_REPL_COUNTER_PACKETS);
-	if (nfct_attr_is_set(ct, ATTR_ORIG_COUNTER_BYTES))
-		e->bytes += nfct_get_attr_u64(ct, ATTR_ORIG_COUNTER_BYTES);
-	if (nfct_attr_is_set(ct, ATTR_REPL_COUNTER_BYTES))
-		e->bytes += nfct_get_attr_u64(ct, ATTR_REPL_COUNTER_BYTES);
-	return true;
+	e.wall_ms = wall_ms;
+	flowobs_event(ob->fo, &e);
 }
+
+struct ct_batch {
+	struct observe *ob;
+	uint64_t wall_ms;
+};
 
 static int data_cb(const struct nlmsghdr *nlh, void *arg)
 {
-	struct observe *ob = arg;
-	struct flowobs_event e;
-	uint16_t type = NFNL_MSG_TYPE(nlh->nlmsg_type);
+	struct ct_batch *b = arg;
 
-	if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_CTNETLINK ||
-	    (type != IPCTNL_MSG_CT_NEW && type != IPCTNL_MSG_CT_DELETE))
-		return MNL_CB_OK;
-	nfct_attr_unset(ob->ct, ATTR_ID);
-	/* a reused parse buffer must not keep the last entry's counters */
-	nfct_attr_unset(ob->ct, ATTR_ORIG_COUNTER_PACKETS);
-	nfct_attr_unset(ob->ct, ATTR_REPL_COUNTER_PACKETS);
-	nfct_attr_unset(ob->ct, ATTR_ORIG_COUNTER_BYTES);
-	nfct_attr_unset(ob->ct, ATTR_REPL_COUNTER_BYTES);
-	if (nfct_nlmsg_parse(nlh, ob->ct) < 0 ||
-	    !ct_event(ob->ct, type == IPCTNL_MSG_CT_DELETE, &e)) {
-		ob->malformed++;
-		return MNL_CB_OK;
-	}
-	flowobs_event(ob->fo, &e);
+	ct_msg(b->ob, nlh, b->wall_ms);
 	return MNL_CB_OK;
 }
 
@@ -240,6 +192,7 @@ static void overflowed(struct observe *ob)
  * ENOBUFS. */
 static int read_events(struct observe *ob, unsigned max)
 {
+	struct ct_batch batch = { .ob = ob };
 	unsigned i;
 	int n, k, total = 0;
 
@@ -265,13 +218,14 @@ static int read_events(struct observe *ob, unsigned max)
 			return -errno;
 		}
 		total += n;
+		batch.wall_ms = bh_wall_ms();
 		for (k = 0; k < n; k++) {
 			if (ob->msgs[k].msg_hdr.msg_flags & MSG_TRUNC) {
 				ob->malformed++;
 				continue;
 			}
 			if (mnl_cb_run(ob->iov[k].iov_base, ob->msgs[k].msg_len,
-				       0, 0, data_cb, ob) < 0 &&
+				       0, 0, data_cb, &batch) < 0 &&
 			    errno != ENOENT)
 				ob->malformed++;
 		}
@@ -283,14 +237,13 @@ static int read_events(struct observe *ob, unsigned max)
 
 /* ---- resync: a dump on a handle of its own */
 
-static int dump_cb(enum nf_conntrack_msg_type type, struct nf_conntrack *ct,
+static int dump_cb(const struct nlmsghdr *nlh,
+		   enum nf_conntrack_msg_type type, struct nf_conntrack *ct,
 		   void *arg)
 {
 	struct observe *ob = arg;
-	struct flowobs_event e;
 
-	if (ct_event(ct, false, &e))
-		flowobs_event(ob->fo, &e);
+	ct_msg(ob, nlh, bh_wall_ms());
 	return NFCT_CB_CONTINUE;
 }
 
@@ -302,7 +255,7 @@ static int resync(struct observe *ob, bool count)
 
 	if (!h)
 		return -errno;
-	nfct_callback_register(h, NFCT_T_ALL, dump_cb, ob);
+	nfct_callback_register2(h, NFCT_T_ALL, dump_cb, ob);
 	flowobs_resync_begin(ob->fo, count);
 	if (nfct_query(h, NFCT_Q_DUMP, &family) < 0)
 		ret = -errno;
@@ -424,7 +377,6 @@ int observe_start(struct ev_loop *loop, const struct observe_opts *o,
 		goto out;
 	}
 	set_rcvbuf(ob, o->rcvbuf ? o->rcvbuf : OBS_RCVBUF_DEFAULT);
-	ob->ct = nfct_new();
 	ob->buf = xmalloc((size_t)OBS_MMSG * OBS_SLOT);
 	ob->msgs = xcalloc(OBS_MMSG, sizeof(*ob->msgs));
 	ob->iov = xcalloc(OBS_MMSG, sizeof(*ob->iov));
@@ -469,8 +421,6 @@ void observe_stop(struct observe *ob)
 		ev_del_fd(ob->loop, ob->fd);
 	}
 	flowobs_free(ob->fo);
-	if (ob->ct)
-		nfct_destroy(ob->ct);
 	if (ob->h)
 		nfct_close(ob->h);
 	free(ob->buf);

@@ -1,6 +1,7 @@
 /* bulkheadd's allowed-flow observations: conntrack's NEW and DESTROY
- * events of the daemon's network namespace (ctnetlink through
- * libnetfilter_conntrack) -> flowobs.c (per group pair, protocol and
+ * events of the daemon's network namespace (ctnetlink: subscribed and
+ * dumped through libnetfilter_conntrack, each message read by
+ * ctevent.c) -> flowobs.c (per group pair, protocol and
  * port, per window) -> JSON lines (recfile.c, --flow-log) and a ring of
  * recent records for `bulkheadctl flows --follow`. Turns conntrack
  * accounting on (net.netfilter.nf_conntrack_acct=1) in that namespace,

@@ -27,7 +27,7 @@ bench-dataplane: $(O)/bulkheadctl $(O)/tests/tools/nft_apply $(DP_BINS)
 	BH_BUILD=$(O) bash tests/bench/dataplane/run.sh $(DP_ARGS)
 
 MICRO_BINS := $(addprefix $(O)/tests/bench/,policy_scale control_stuck \
-	ev_timer inventory_mem)
+	ev_timer inventory_mem ctevent)
 MICRO_ARGS ?=
 
 bench-micro: $(O)/bulkheadctl $(MICRO_BINS)

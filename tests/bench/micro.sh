@@ -1,6 +1,7 @@
 #!/bin/bash
 # The micro benchmarks of docs/benchmarks.md ("policy", "control socket",
-# "event loop", "inventory memory"): the figures that were time and memory
+# "event loop", "inventory memory", the conntrack event parser of
+# "Allowed-flow observations"): the figures that were time and memory
 # limits in tests/unit and tests/policy/corpus.t, whose tests now check
 # only behaviour. No root, no network; about 20 s.
 #   make bench-micro [MICRO_ARGS="--rounds R"]
@@ -11,7 +12,7 @@ set -e
 cd "$(dirname "$0")/../.."
 BH_BUILD=${BH_BUILD:-build}
 bench=$BH_BUILD/tests/bench
-for b in policy_scale control_stuck ev_timer inventory_mem; do
+for b in policy_scale control_stuck ev_timer inventory_mem ctevent; do
 	[ -x "$bench/$b" ] || { echo "micro.sh: no $bench/$b (make tests)" >&2; exit 2; }
 done
 [ -x "$BH_BUILD/bulkheadctl" ] || { echo "micro.sh: no $BH_BUILD/bulkheadctl" >&2; exit 2; }
@@ -25,4 +26,6 @@ echo
 "$bench/ev_timer" "$@"
 echo
 "$bench/inventory_mem" "$@"
+echo
+"$bench/ctevent" "$@"
 echo "# load $(cut -d' ' -f1-3 /proc/loadavg) at the end"

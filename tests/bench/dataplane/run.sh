@@ -37,6 +37,9 @@
 #             dp_observe with the bh1000 policy and inventory) following
 #             every NEW and DESTROY event
 #   bh1000obs bh1000 plus the same observations
+#   ctobs0    ctobs with the observer program DP_OBSERVE_BASE (a
+#             dp_observe built from an earlier commit): before and after
+#             of an observer change, side by side in the same rounds
 #   bh1000x   a what-if, labelled as such in the results: the bh1000
 #             table with in_srv's per-flow rules (one per source group,
 #             port and family) replaced by one
@@ -46,7 +49,8 @@
 # namespace (TCP close 1 s, UDP 1 s and 2 s), so that the connections of a
 # measurement also end (DESTROY events) inside it.
 # Defaults: 10 rounds, TCP 4 s and UDP 2 s per configuration after a 1 s
-# warm-up each, 64 operations in flight, every configuration; --smoke is 1
+# warm-up each, 64 operations in flight, every configuration but ctobs0
+# (only on request: --configs); --smoke is 1
 # round of 1 s each without warm-up. Results: --out DIR (default
 # $BH_BUILD/bench/dataplane): results.txt, machine.txt, summary.txt
 # (observer.txt: the observer's status after each of its runs); the
@@ -67,9 +71,10 @@ SINK="$BH_BUILD/bench/dp_sink"
 OBS="$BH_BUILD/bench/dp_observe"
 APPLY="$BH_BUILD/tests/tools/nft_apply"
 
-ALL_CONFIGS="none ct ctobs bh1 bh1000 bh1000obs iptmid iptend nftmid nftend bh1000x"
+DEFAULT_CONFIGS="none ct ctobs bh1 bh1000 bh1000obs iptmid iptend nftmid nftend bh1000x"
+ALL_CONFIGS="$DEFAULT_CONFIGS ctobs0"
 rounds=10 duration=4 udp_duration=2 warmup=1 conc=64 smoke=0
-configs=$ALL_CONFIGS out="" gen_only="" report_only=""
+configs=$DEFAULT_CONFIGS out="" gen_only="" report_only=""
 N_GROUPS=999		# client groups g000..g998; srv makes 1,000
 PER_GROUP=10		# containers per group: 9,990 + 10 = 10,000
 T_GROUPS=200		# groups whose containers are the traffic sources
@@ -101,6 +106,11 @@ for v in "$rounds" "$duration" "$udp_duration" "$warmup" "$conc"; do
 	''|*[!0-9]*) echo "run.sh: '$v' is not a number" >&2; exit 2 ;;
 	esac
 done
+case "$gen_only$report_only: $configs " in
+:*" ctobs0 "*) [ -x "${DP_OBSERVE_BASE:-}" ] || {
+	echo "run.sh: ctobs0 needs DP_OBSERVE_BASE, an earlier build's dp_observe" >&2
+	exit 2; } ;;
+esac
 for c in $configs; do
 	case " $ALL_CONFIGS " in
 	*" $c "*) ;;
@@ -317,13 +327,14 @@ apply() {
 		2>"$work/apply.err" || { cat "$work/apply.err" >&2; return 1; }
 }
 
-# the allowed-flow observer, as bulkheadd runs it (it turns accounting on)
+# the allowed-flow observer, as bulkheadd runs it (it turns accounting on);
+# $1: another build of it (ctobs0)
 start_observer() {
-	local i
+	local i obs=${1:-$OBS}
 	# not through hx: a backgrounded function is a subshell, and $!
 	# must be the observer itself (ip netns exec execs it), to stop it
 	# and to count its CPU
-	ip netns exec "$H" "$OBS" "$work/p1000.yaml" "$work/inv1000.json" \
+	ip netns exec "$H" "$obs" "$work/p1000.yaml" "$work/inv1000.json" \
 		"$work/flows.jsonl" >"$work/obs.out" 2>"$work/obs.err" &
 	obs_pid=$!
 	for i in $(seq 100); do
@@ -349,6 +360,7 @@ load_config() {
 	none) ;;
 	ct) hx nft -f "$work/ct.nft" ;;
 	ctobs) hx nft -f "$work/ct.nft" && start_observer ;;
+	ctobs0) hx nft -f "$work/ct.nft" && start_observer "$DP_OBSERVE_BASE" ;;
 	bh1) apply 1 ;;
 	bh1000) apply 1000 ;;
 	bh1000obs) apply 1000 && start_observer ;;
