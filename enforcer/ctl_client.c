@@ -2,6 +2,7 @@
  * request line out, one reply line back, on a blocking socket with a
  * deadline so a wedged daemon cannot hang bulkheadctl or the CNI plugin. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -148,4 +149,34 @@ out:
 	free(text);
 	sb_free(&sb);
 	return ret;
+}
+
+char *ctl_daemon_policy_path(char *hash, size_t len, char **why)
+{
+	json_t *req = json_pack("{s:s, s:b}", "op", "status", "containers", 0);
+	json_t *reply = NULL, *pol;
+	const char *s;
+	char *path = NULL, *err = NULL;
+
+	if (hash && len)
+		hash[0] = '\0';
+	if (ctl_call(req, &reply, &err) == 0) {
+		pol = json_object_get(reply, "policy");
+		s = json_string_value(json_object_get(pol, "path"));
+		if (s)
+			path = xstrdup(s);
+		else if (!err)
+			err = xstrdup("the daemon has no policy in force "
+				      "(see bulkheadctl status)");
+		s = json_string_value(json_object_get(pol, "hash"));
+		if (hash && len)
+			snprintf(hash, len, "%s", s ? s : "");
+	}
+	if (why && !path)
+		*why = err;
+	else
+		free(err);
+	json_decref(req);
+	json_decref(reply);
+	return path;
 }

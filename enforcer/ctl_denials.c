@@ -8,6 +8,7 @@
  * A line that is not a record is reported with its number and skipped: a
  * truncated last line (the daemon killed mid-write, a copy taken during
  * rotation) must not hide the rest. */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -823,18 +824,24 @@ int ctl_flows(int argc, char **argv)
 	return records_main(&kinds[CTL_REC_FLOWS], argc, argv);
 }
 
-int ctl_records_summary(enum ctl_rec_kind kind, const char *file,
-			uint64_t since_ms, uint64_t until_ms,
-			struct ctl_edge **edges, size_t *n, uint64_t *bad)
+int ctl_records_summary_files(enum ctl_rec_kind kind, char *const *files,
+			      size_t n_files, uint64_t since_ms,
+			      uint64_t until_ms, struct ctl_edge **edges,
+			      size_t *n, uint64_t *bad)
 {
 	struct denials dn = {
-		.k = &kinds[kind], .file = file ? file : kinds[kind].file,
-		.port = -1, .summary = true,
+		.k = &kinds[kind], .port = -1, .summary = true,
 		.have_since = since_ms != 0, .since_ms = since_ms,
 		.have_until = until_ms != 0, .until_ms = until_ms,
 	};
-	int ret = read_file(&dn);
+	size_t i;
+	int ret = 0;
 
+	/* one summary over all of them: an edge seen in two files is one */
+	for (i = 0; i < n_files && !ret; i++) {
+		dn.file = files[i];
+		ret = read_file(&dn);
+	}
 	free(dn.slots);
 	if (ret < 0) {
 		ctl_edges_free(dn.edges, dn.n_edges);
@@ -848,6 +855,71 @@ int ctl_records_summary(enum ctl_rec_kind kind, const char *file,
 	*n = dn.n_edges;
 	*bad = dn.bad_lines;
 	return 0;
+}
+
+int ctl_records_summary(enum ctl_rec_kind kind, const char *file,
+			uint64_t since_ms, uint64_t until_ms,
+			struct ctl_edge **edges, size_t *n, uint64_t *bad)
+{
+	char *f = (char *)(file ? file : kinds[kind].file);
+
+	return ctl_records_summary_files(kind, &f, 1, since_ms, until_ms,
+					 edges, n, bad);
+}
+
+/* denied.jsonl, flows.jsonl, and what logrotate leaves (flows.jsonl.1);
+ * a file named flows* holds allowed-flow records, any other denied-flow
+ * records */
+static bool is_record_file(const char *name, enum ctl_rec_kind kind)
+{
+	const char *j = strstr(name, ".jsonl");
+
+	if (name[0] == '.' || !j || (j[6] && j[6] != '.'))
+		return false;
+	return (strncmp(name, "flows", 5) == 0) == (kind == CTL_REC_FLOWS);
+}
+
+static int name_cmp(const void *x, const void *y)
+{
+	return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+int ctl_record_files(const char *dir, enum ctl_rec_kind kind,
+		     char ***paths, size_t *n)
+{
+	size_t cap = 0, i;
+	struct dirent *de;
+	DIR *dp = opendir(dir);
+
+	*paths = NULL;
+	*n = 0;
+	if (!dp)
+		return -errno;
+	while ((de = readdir(dp))) {
+		if (!is_record_file(de->d_name, kind))
+			continue;
+		xgrow(paths, &cap, *n + 1, sizeof(**paths));
+		(*paths)[(*n)++] = xstrdup(de->d_name);
+	}
+	closedir(dp);
+	if (*n)
+		qsort(*paths, *n, sizeof(**paths), name_cmp);
+	for (i = 0; i < *n; i++) {
+		char *p = xasprintf("%s/%s", dir, (*paths)[i]);
+
+		free((*paths)[i]);
+		(*paths)[i] = p;
+	}
+	return 0;
+}
+
+void ctl_record_files_free(char **paths, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
 }
 
 int ctl_records_each(enum ctl_rec_kind kind, const char *file,

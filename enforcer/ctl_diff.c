@@ -7,7 +7,6 @@
  * errors (reported as `bulkheadctl check` reports them). The output
  * depends on the records and the two policies only: the same input gives
  * the same bytes. */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -46,21 +45,8 @@ static void add_cb(json_t *rec, void *arg)
 	replay_add(arg, rec);
 }
 
-static int name_cmp(const void *x, const void *y)
-{
-	return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
-/* denied.jsonl, flows.jsonl, and what logrotate leaves (flows.jsonl.1) */
-static bool is_record_file(const char *name)
-{
-	const char *j = strstr(name, ".jsonl");
-
-	return name[0] != '.' && j && (!j[6] || j[6] == '.');
-}
-
 /* The records that end at or after since_ms of dir's record files
- * (*.jsonl, rotated *.jsonl.N, in name order), or, when dir is NULL, of
+ * (ctl_record_files: *.jsonl and rotated *.jsonl.N), or, when dir is NULL, of
  * the daemon's default files (a missing one is no error). *files: how
  * many were read; *bad: lines skipped. 0 or -errno with the failing path
  * in *err (caller frees). */
@@ -68,90 +54,43 @@ static int read_records(struct replay *rp, const char *dir,
 			uint64_t since_ms, size_t *files, uint64_t *bad,
 			char **err)
 {
-	char **names = NULL, *path;
-	size_t n = 0, cap = 0, i;
-	struct dirent *de;
-	DIR *dp = NULL;
+	static const enum ctl_rec_kind kinds[] = { CTL_REC_DENIED,
+						   CTL_REC_FLOWS };
+	char **paths = NULL;
+	size_t n = 0, i, k;
 	int ret = 0;
 
 	*files = 0;
-	if (!dir) {
-		static const enum ctl_rec_kind kinds[] = { CTL_REC_DENIED,
-							   CTL_REC_FLOWS };
-
-		for (i = 0; i < ARRAY_SIZE(kinds); i++) {
-			ret = ctl_records_each(kinds[i], NULL, since_ms, add_cb,
+	for (k = 0; k < ARRAY_SIZE(kinds) && !ret; k++) {
+		if (!dir) {
+			ret = ctl_records_each(kinds[k], NULL, since_ms, add_cb,
 					       rp, bad);
-			if (ret == -ENOENT)
+			if (ret == -ENOENT) {
+				ret = 0;
 				continue;
-			if (ret < 0) {
-				*err = xasprintf("the default %s record file",
-						 kinds[i] == CTL_REC_DENIED ?
-						 "denied-flow" : "flow");
-				goto out;
 			}
-			++*files;
-		}
-		ret = 0;
-		goto out;
-	}
-	dp = opendir(dir);
-	if (!dp) {
-		ret = -errno;
-		*err = xstrdup(dir);
-		goto out;
-	}
-	while ((de = readdir(dp))) {
-		if (!is_record_file(de->d_name))
+			if (ret < 0)
+				*err = xasprintf("the default %s record file",
+						 kinds[k] == CTL_REC_DENIED ?
+						 "denied-flow" : "flow");
+			else
+				++*files;
 			continue;
-		xgrow(&names, &cap, n + 1, sizeof(*names));
-		names[n++] = xstrdup(de->d_name);
+		}
+		ret = ctl_record_files(dir, kinds[k], &paths, &n);
+		if (ret < 0) {
+			*err = xstrdup(dir);
+			break;
+		}
+		for (i = 0; i < n && !ret; i++, ++*files) {
+			ret = ctl_records_each(kinds[k], paths[i], since_ms,
+					       add_cb, rp, bad);
+			if (ret < 0)
+				*err = xstrdup(paths[i]);
+		}
+		ctl_record_files_free(paths, n);
 	}
-	if (n)
-		qsort(names, n, sizeof(*names), name_cmp);
-	for (i = 0; i < n && !ret; i++) {
-		path = xasprintf("%s/%s", dir, names[i]);
-		/* the kind only words the message of a skipped line */
-		ret = ctl_records_each(strncmp(names[i], "flows", 5) ?
-				       CTL_REC_DENIED : CTL_REC_FLOWS, path,
-				       since_ms, add_cb, rp, bad);
-		if (ret < 0)
-			*err = path;
-		else
-			free(path);
-		++*files;
-	}
-out:
-	if (dp)
-		closedir(dp);
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
 	return ret;
-}
-
-/* The running daemon's policy path (status), or NULL with *why. */
-static char *daemon_policy(char **why, char *hash, size_t len)
-{
-	json_t *req = json_pack("{s:s, s:b}", "op", "status", "containers", 0);
-	json_t *reply = NULL, *pol;
-	const char *s;
-	char *path = NULL;
-
-	if (ctl_call(req, &reply, why) == 0) {
-		pol = json_object_get(reply, "policy");
-		s = json_string_value(json_object_get(pol, "path"));
-		if (s)
-			path = xstrdup(s);
-		else
-			*why = xstrdup("the daemon has no policy in force "
-				       "(see bulkheadctl status)");
-		s = json_string_value(json_object_get(pol, "hash"));
-		snprintf(hash, len, "%s", s ? s : "");
-	}
-	json_decref(req);
-	json_decref(reply);
-	return path;
 }
 
 /* "allow by policy.yaml:9 (flow web -> api tcp/8080)" */
@@ -404,7 +343,7 @@ int ctl_diff(int argc, char **argv)
 	if (!cand)
 		goto out;
 	if (!now_path) {
-		now_path = daemon_policy(&why, hash, sizeof(hash));
+		now_path = ctl_daemon_policy_path(hash, sizeof(hash), &why);
 		if (!now_path) {
 			fprintf(stderr, "bulkheadctl diff: the policy in force: "
 				"%s; give it with --policy PATH\n", why);

@@ -458,26 +458,6 @@ out:
 "  --denied-file, --flows-file  the record files (default\n" \
 "                    /var/log/bulkhead/denied.jsonl, flows.jsonl)\n"
 
-/* The running daemon's policy path, when one answers. */
-static char *daemon_policy_path(void)
-{
-	json_t *req = json_pack("{s:s, s:b}", "op", "status", "containers", 0);
-	json_t *reply = NULL;
-	const char *s;
-	char *err = NULL, *path = NULL;
-
-	if (ctl_call(req, &reply, &err) == 0) {
-		s = json_string_value(json_object_get(json_object_get(reply,
-							"policy"), "path"));
-		if (s)
-			path = xstrdup(s);
-	}
-	free(err);
-	json_decref(req);
-	json_decref(reply);
-	return path;
-}
-
 int ctl_map(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -570,7 +550,7 @@ int ctl_map(int argc, char **argv)
 		goto out;
 	}
 	if (!policy_path)
-		policy_path = daemon_policy_path();
+		policy_path = ctl_daemon_policy_path(NULL, 0, NULL);
 	if (!policy_path)
 		policy_path = xstrdup(MAP_POLICY_DEFAULT);
 	p = policy_load(policy_path, &dg);

@@ -29,33 +29,11 @@ bool ctl_observed_option(struct ctl_observed *o, int c, const char *arg)
 		o->flows_file = xstrdup(arg);
 		return true;
 	case 'R':
-		free(o->denied_file);
-		free(o->flows_file);
-		o->denied_file = xasprintf("%s/denied.jsonl", arg);
-		o->flows_file = xasprintf("%s/flows.jsonl", arg);
+		free(o->records_dir);
+		o->records_dir = xstrdup(arg);
 		return true;
 	}
 	return false;
-}
-
-/* The running daemon's policy path, when one answers. */
-static char *daemon_policy_path(void)
-{
-	json_t *req = json_pack("{s:s, s:b}", "op", "status", "containers", 0);
-	json_t *reply = NULL;
-	const char *s;
-	char *err = NULL, *path = NULL;
-
-	if (ctl_call(req, &reply, &err) == 0) {
-		s = json_string_value(json_object_get(json_object_get(reply,
-							"policy"), "path"));
-		if (s)
-			path = xstrdup(s);
-	}
-	free(err);
-	json_decref(req);
-	json_decref(reply);
-	return path;
 }
 
 int ctl_observed_policy(struct ctl_observed *o, const char *verb)
@@ -64,7 +42,7 @@ int ctl_observed_policy(struct ctl_observed *o, const char *verb)
 	int ret = 0;
 
 	if (!o->policy_path)
-		o->policy_path = daemon_policy_path();
+		o->policy_path = ctl_daemon_policy_path(NULL, 0, NULL);
 	if (!o->policy_path)
 		o->policy_path = xstrdup(OBSERVED_POLICY_DEFAULT);
 	o->p = policy_load(o->policy_path, &dg);
@@ -84,10 +62,28 @@ int ctl_observed_edges(const struct ctl_observed *o, const char *verb,
 {
 	const char *file = kind == CTL_REC_DENIED ? o->denied_file :
 			   o->flows_file;
+	char **paths = NULL;
+	size_t n_paths = 0;
 	uint64_t bad = 0;
 	int r;
 
-	r = ctl_records_summary(kind, file, since_ms, until_ms, e, n, &bad);
+	*e = NULL;
+	*n = 0;
+	if (o->records_dir && !file) {
+		r = ctl_record_files(o->records_dir, kind, &paths, &n_paths);
+		if (r < 0) {
+			fprintf(stderr, "bulkheadctl %s: %s: %s\n", verb,
+				o->records_dir, strerror(-r));
+			return 2;
+		}
+		r = n_paths ? ctl_records_summary_files(kind, paths, n_paths,
+							since_ms, until_ms, e,
+							n, &bad) : 0;
+		ctl_record_files_free(paths, n_paths);
+	} else {
+		r = ctl_records_summary(kind, file, since_ms, until_ms, e, n,
+					&bad);
+	}
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0) {
@@ -104,6 +100,7 @@ void ctl_observed_free(struct ctl_observed *o)
 	free(o->policy_path);
 	free(o->denied_file);
 	free(o->flows_file);
+	free(o->records_dir);
 	policy_free(o->p);
 }
 

@@ -5,6 +5,8 @@
 #ifndef BULKHEAD_CTL_H
 #define BULKHEAD_CTL_H
 
+#include <stddef.h>
+
 struct ctl_verb {
 	const char *name;
 	int (*run)(int argc, char **argv);
@@ -22,6 +24,10 @@ const char *ctl_socket_path(void);
  * "error" field (its "errno" becomes the return value). */
 struct json_t;
 int ctl_call(struct json_t *req, struct json_t **reply, char **err);
+/* The running daemon's policy path (from status; caller frees), its hash
+ * into hash[len] when hash is given, or NULL with *why (when why is given;
+ * caller frees) saying why not: no daemon, or no policy in force. */
+char *ctl_daemon_policy_path(char *hash, size_t len, char **why);
 
 int ctl_check(int argc, char **argv);
 int ctl_show(int argc, char **argv);
@@ -64,6 +70,18 @@ int ctl_records_summary(enum ctl_rec_kind kind, const char *file,
 			uint64_t since_ms, uint64_t until_ms,
 			struct ctl_edge **edges, size_t *n, uint64_t *bad);
 void ctl_edges_free(struct ctl_edge *e, size_t n);
+/* The same over several files, as one summary. */
+int ctl_records_summary_files(enum ctl_rec_kind kind, char *const *files,
+			      size_t n_files, uint64_t since_ms,
+			      uint64_t until_ms, struct ctl_edge **edges,
+			      size_t *n, uint64_t *bad);
+/* What --records DIR means to every verb that reads records: DIR's files
+ * of kind, *.jsonl and the rotated *.jsonl.N beside them (flows* hold
+ * allowed-flow records, the others denied-flow records), as paths in
+ * name order (free with ctl_record_files_free). 0 or -errno (DIR). */
+int ctl_record_files(const char *dir, enum ctl_rec_kind kind,
+		     char ***paths, size_t *n);
+void ctl_record_files_free(char **paths, size_t n);
 /* Each record of file (NULL: the kind's default) that ends at or after
  * since_ms (0: all), in file order, to cb (rec is borrowed; an ECS
  * document arrives as the record it was made from). *bad grows by the

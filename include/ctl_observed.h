@@ -3,7 +3,8 @@
  * the code behind `denials --summary`), which group's chain judged an
  * edge, and whether a declared flow admits it. Options as `bulkheadctl
  * map` takes them: --policy, --denied-file, --flows-file, and --records
- * DIR for a directory holding denied.jsonl and flows.jsonl. */
+ * DIR for a directory of record files (ctl_record_files, as diff reads
+ * it). */
 #ifndef BULKHEAD_CTL_OBSERVED_H
 #define BULKHEAD_CTL_OBSERVED_H
 
@@ -26,11 +27,13 @@
 "                    else /etc/bulkhead/groups)\n" \
 "  --denied-file, --flows-file PATH  the record files (default\n" \
 "                    /var/log/bulkhead/denied.jsonl, flows.jsonl)\n" \
-"  --records DIR     DIR/denied.jsonl and DIR/flows.jsonl\n"
+"  --records DIR     the record files in DIR (*.jsonl, rotated *.jsonl.N;\n" \
+"                    flows* allowed, the others denied)\n"
 
 struct ctl_observed {
 	char *policy_path;
 	char *denied_file, *flows_file;		/* NULL: the defaults */
+	char *records_dir;	/* --records: its files where no file given */
 	struct policy *p;
 };
 

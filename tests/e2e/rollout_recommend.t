@@ -105,6 +105,24 @@ ok $? "over the policy with them, recommend proposes nothing more"
 "$BH_CTL" check "$POL" >/dev/null 2>"$NS_TMP/check.err"
 is $? 0 "the policy with the recommendation passes check"
 
+# diff: the policy with the recommendation, replayed over this traffic,
+# denies nothing that passed, and leaves api no would-deny: its five
+# would-deny observations become allowed (a changed rule: would-deny
+# passes too, docs/rollout.md)
+mkdir -p "$NS_TMP/before" "$NS_TMP/rec"
+cp "$POL"/*.yaml "$NS_TMP/before/" && rm "$NS_TMP/before/90-recommend.yaml"
+cp "$BHD_DENIED" "$BHD_FLOWS" "$NS_TMP/rec/"
+"$BH_CTL" diff "$POL" --policy "$NS_TMP/before" --records "$NS_TMP/rec" \
+	--since 1h --json >"$NS_TMP/diff.json" 2>"$NS_TMP/diff.err"
+is $? 0 "diff of the policy with the recommendation exits 0"
+is "$(jq -en 'input | .newly_denied | length' "$NS_TMP/diff.json")" 0 \
+	"... nothing newly denied"
+is "$(jq -en 'input | [.changed_rule[] | select(.to.group == "api" and
+	.now.verdict == "would-deny" and .candidate.verdict == "allow") |
+	[.from.group, .service]] | unique | length' "$NS_TMP/diff.json")" 5 \
+	"... api's five would-deny observations become allowed"
+[ $? = 0 ] || sed 's/^/# /' "$NS_TMP/diff.json" "$NS_TMP/diff.err" | head -60
+
 # enforce
 sed -i "s/mode: audit, until: $past/mode: enforce/" "$POL/10-base.yaml"
 bhctl reload >/dev/null 2>"$NS_TMP/reload.err"

@@ -47,6 +47,17 @@ ok $? "web -> db crosses exposed-restricted: not proposed"
 grep -q "^#   web -> db \[tcp/5432\]: flow web -> db crosses boundary 'exposed-restricted' (tests/rollout/fixtures/policy/10-base.yaml:13:3" "$tmp/out.yaml"
 ok $? "... and the comment says why, in check's words"
 
+# --records DIR reads the files as diff does: the same records split
+# into the live file and logrotate's denied.jsonl.1 give the same bytes
+mkdir "$tmp/rot"
+n=$(wc -l <"$F/denied.jsonl")
+head -n $((n / 2)) "$F/denied.jsonl" >"$tmp/rot/denied.jsonl.1"
+tail -n +$((n / 2 + 1)) "$F/denied.jsonl" >"$tmp/rot/denied.jsonl"
+"$BH_CTL" recommend --policy "$F/policy" --records "$tmp/rot" \
+	--since 2026-10-01 >"$tmp/rot.yaml" 2>/dev/null
+cmp -s "$F/recommend.expect.yaml" "$tmp/rot.yaml"
+ok $? "--records DIR: a rotated file counts, the same bytes"
+
 # merged into the policy: check passes, and nothing is left to propose
 cp -r "$F/policy" "$tmp/pol"
 rec --include-denied -o "$tmp/pol/90-recommend.yaml" 2>/dev/null
