@@ -697,7 +697,7 @@ static int proto_rank(uint8_t proto)
 	}
 }
 
-static int port_cmp(const void *a, const void *b)
+int policy_port_cmp(const void *a, const void *b)
 {
 	const struct port_spec *x = a, *y = b;
 
@@ -866,14 +866,14 @@ void policy_print(const struct policy *p, FILE *out)
 		f = &p->flows[i];
 		ports = xmalloc(f->n_ports * sizeof(*ports));
 		memcpy(ports, f->ports, f->n_ports * sizeof(*ports));
-		qsort(ports, f->n_ports, sizeof(*ports), port_cmp);
+		qsort(ports, f->n_ports, sizeof(*ports), policy_port_cmp);
 		for (a = 0; a < f->n_from; a++) {
 			for (b = 0; b < f->n_to; b++) {
 				fprintf(out, "flow %s -> %s:",
 					p->groups[f->from[a]].name,
 					p->groups[f->to[b]].name);
 				for (k = 0; k < f->n_ports; k++) {
-					if (k && !port_cmp(&ports[k],
+					if (k && !policy_port_cmp(&ports[k],
 							   &ports[k - 1]))
 						continue;
 					policy_port_str(&ports[k], buf, sizeof(buf));

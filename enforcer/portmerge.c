@@ -3,39 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "policy.h"
 #include "portmerge.h"
-
-/* The order of `bulkheadctl show`: any, tcp, udp, sctp, icmp, icmpv6. */
-static int rank(uint8_t proto)
-{
-	switch (proto) {
-	case 0: return 0;
-	case IPPROTO_TCP: return 1;
-	case IPPROTO_UDP: return 2;
-	case IPPROTO_SCTP: return 3;
-	case IPPROTO_ICMP: return 4;
-	case IPPROTO_ICMPV6: return 5;
-	default: return 6 + proto;
-	}
-}
 
 static bool has_ports(uint8_t proto)
 {
 	return proto == IPPROTO_TCP || proto == IPPROTO_UDP ||
 	       proto == IPPROTO_SCTP;
-}
-
-static int spec_cmp(const void *a, const void *b)
-{
-	const struct port_spec *x = a, *y = b;
-
-	if (x->proto != y->proto)
-		return rank(x->proto) < rank(y->proto) ? -1 : 1;
-	if (x->lo != y->lo)
-		return x->lo < y->lo ? -1 : 1;
-	if (x->hi != y->hi)
-		return x->hi < y->hi ? -1 : 1;
-	return 0;
 }
 
 size_t portmerge(struct port_spec *v, size_t n)
@@ -64,7 +38,7 @@ size_t portmerge(struct port_spec *v, size_t n)
 			v[i].hi = t;
 		}
 	}
-	qsort(v, n, sizeof(*v), spec_cmp);
+	qsort(v, n, sizeof(*v), policy_port_cmp);	/* show's order */
 	for (i = 1; i < n; i++) {
 		cur = &v[o];
 		/* sorted by lo: the next one overlaps or touches cur when

@@ -181,6 +181,9 @@ const char *policy_sensitivity_str(enum sensitivity s);
 /* A port spec as the policy writes it: "tcp/80", "udp/1000-2000",
  * "icmp", "icmpv6", "any", "tcp" for every tcp port. */
 void policy_port_str(const struct port_spec *s, char *buf, size_t len);
+/* qsort order of port specs as `show` lists them: any, tcp, udp, sctp,
+ * icmp, icmpv6, others; then by first and last port. */
+int policy_port_cmp(const void *a, const void *b);
 /* p->sha256 as 64 lowercase hex digits. */
 #define POLICY_HASH_STRLEN 65
 const char *policy_hash_hex(const struct policy *p,
