@@ -70,6 +70,9 @@ nft_listeners() {
 
 diag "loading $HOSTS hosts x $PER containers into etcd"
 nsx hA python3 "$LOAD" load "$CL_ETCD" "$HOSTS" "$PER" | sed 's/^/# /'
+# an etcd too loaded to take the writes (HTTP 503) must not leave a
+# smaller load that the sync then waits for in vain
+[ "${PIPESTATUS[0]}" -eq 0 ] || { echo "cluster.sh: loading etcd failed" >&2; exit 2; }
 
 diag "nftables notification listeners on the machine before the start: $(nft_listeners)"
 etcd_pid=$(pgrep -n -x etcd -P "$CL_ETCD_PID" 2>/dev/null || echo "$CL_ETCD_PID")
