@@ -80,6 +80,14 @@ struct cluster {
 	char *published_host;	/* our host key's value text */
 	json_t *pending;	/* the running txn's changes: addr -> text|null */
 	json_t *ttl_round;	/* host names still to ask about */
+	/* during a read: the maps as they were, put back if it fails */
+	struct {
+		json_t *raddrs, *rconts, *hosts, *published;
+		char *published_host;
+		bool on;
+		uint64_t t0_ms;		/* when it started (monotonic) */
+		size_t n_keys;
+	} before;
 
 	const struct policy *hashed;	/* the policy policy_hash is of */
 	char policy_hash[17];
@@ -236,7 +244,8 @@ static char *host_value(struct cluster *c, size_t n_containers)
 
 static void mark(json_t *dirty, const char *id)
 {
-	json_object_set_new(dirty, id, json_true());
+	if (dirty)	/* NULL: a read, after which everything is new */
+		json_object_set_new(dirty, id, json_true());
 }
 
 /* The address leaves whichever remote container had it. */
@@ -539,60 +548,113 @@ static void own_key(struct cluster *c, const char *addr, const char *text,
 		json_object_set_new(c->published, addr, json_integer(lease));
 }
 
+/* A read starts from empty maps; the old ones stay until it is done. */
+static void sync_begin(struct cluster *c)
+{
+	c->before.raddrs = c->raddrs;
+	c->before.rconts = c->rconts;
+	c->before.hosts = c->hosts;
+	c->before.published = c->published;
+	c->before.published_host = c->published_host;
+	c->before.on = true;
+	c->before.t0_ms = bh_now_ms();
+	c->before.n_keys = 0;
+	c->raddrs = json_object();
+	c->rconts = json_object();
+	c->hosts = json_object();
+	c->published = json_object();
+	c->published_host = NULL;
+}
+
+static void sync_end(struct cluster *c, bool keep_new)
+{
+	json_t **now[] = { &c->raddrs, &c->rconts, &c->hosts, &c->published };
+	json_t *was[] = { c->before.raddrs, c->before.rconts, c->before.hosts,
+			  c->before.published };
+	size_t i;
+
+	if (!c->before.on)
+		return;
+	c->before.on = false;
+	for (i = 0; i < 4; i++) {
+		if (keep_new) {
+			json_decref(was[i]);
+		} else {
+			json_decref(*now[i]);
+			*now[i] = was[i];
+		}
+	}
+	if (keep_new) {
+		free(c->before.published_host);
+	} else {
+		free(c->published_host);
+		c->published_host = c->before.published_host;
+	}
+}
+
+/* One page of the read, straight into the maps (no JSON per key). */
+static void on_sync_page(void *arg, int64_t rev, const struct etcd_kv *kvs,
+			 size_t n)
+{
+	struct cluster *c = arg;
+	const struct etcd_kv *kv;
+	uint64_t t = bh_now_ms();
+	size_t i;
+
+	c->before.n_keys += n;
+	log_debug("etcd: read: %zu keys at %llu ms", c->before.n_keys,
+		  (unsigned long long)(t - c->before.t0_ms));
+	for (i = 0; i < n; i++) {
+		kv = &kvs[i];
+		if (kv->value_len > CLUSTER_MAX_VALUE ||
+		    strlen(kv->key) != kv->key_len ||
+		    strlen(kv->value) != kv->value_len) {
+			log_warn("etcd: %s: a key that cannot be read: ignored",
+				 kv->key);
+			continue;
+		}
+		if (apply_kv(c, kv->key, kv->value, kv->mod_revision,
+			     kv->lease, false, NULL))
+			own_key(c, kv->key + strlen(c->addrs_prefix),
+				kv->value, kv->lease);
+		else if (!strncmp(kv->key, c->hosts_prefix,
+				  strlen(c->hosts_prefix)) &&
+			 !strcmp(kv->key + strlen(c->hosts_prefix), c->host) &&
+			 kv->lease == c->lease) {
+			free(c->published_host);
+			c->published_host = xstrdup(kv->value);
+		}
+	}
+}
+
 static void on_sync(void *arg, int ret, json_t *resp, const char *err)
 {
 	struct cluster *c = arg;
 	struct container **cs = NULL;
-	json_t *dirty, *kv, *rc, *old_r, *old_c, *old_h;
-	const char *key, *val, *id;
-	size_t i, n = 0, cap = 0;
+	json_t *rc;
+	const char *id;
+	size_t n = 0, cap = 0;
 	char *serr = NULL;
 	int64_t rev;
+	uint64_t t0;
 
 	c->range = NULL;
 	if (ret < 0) {
-		cl_fail(c, "read", ret, err);
+		cl_fail(c, "read", ret, err);	/* the old maps come back */
 		return;
 	}
+	t0 = c->before.t0_ms;
 	rev = json_integer_value(json_object_get(resp, "revision"));
-	old_r = c->raddrs;
-	old_c = c->rconts;
-	old_h = c->hosts;
-	c->raddrs = json_object();
-	c->rconts = json_object();
-	c->hosts = json_object();
-	json_decref(c->published);
-	c->published = json_object();
-	free(c->published_host);
-	c->published_host = NULL;
-	dirty = json_object();
-	json_array_foreach(json_object_get(resp, "kvs"), i, kv) {
-		int64_t lease = json_integer_value(json_object_get(kv,
-								   "lease"));
-
-		key = json_string_value(json_object_get(kv, "key"));
-		val = json_string_value(json_object_get(kv, "value"));
-		if (strlen(val) > CLUSTER_MAX_VALUE)
-			continue;
-		if (apply_kv(c, key, val, json_integer_value(json_object_get(
-			kv, "mod_revision")), lease, false, dirty))
-			own_key(c, key + strlen(c->addrs_prefix), val, lease);
-		else if (!strncmp(key, c->hosts_prefix,
-				    strlen(c->hosts_prefix)) &&
-			   !strcmp(key + strlen(c->hosts_prefix), c->host) &&
-			   lease == c->lease) {
-			c->published_host = xstrdup(val);
-		}
-	}
-	json_decref(dirty);
-	json_decref(old_r);
-	json_decref(old_c);
-	json_decref(old_h);
+	log_debug("etcd: read: %zu keys in %llu ms", c->before.n_keys,
+		  (unsigned long long)(bh_now_ms() - c->before.t0_ms));
+	sync_end(c, true);
 	/* one kernel transaction for the whole remote membership */
 	json_object_foreach(c->rconts, id, rc) {
 		xgrow(&cs, &cap, n + 1, sizeof(*cs));
 		cs[n++] = build(id, rc);
 	}
+	log_debug("etcd: read: %zu remote containers built at %llu ms", n,
+		  (unsigned long long)(bh_now_ms() - t0));
 	if (c->sink.swap_remote(c->sink.arg, cs, n, &serr) < 0) {
 		log_err("etcd: cannot put %zu remote containers in force: %s",
 			n, serr);
@@ -611,6 +673,8 @@ static void on_sync(void *arg, int ret, json_t *resp, const char *err)
 		cl_fail(c, "watch", -ENOMEM, "cannot start the watch");
 		return;
 	}
+	log_debug("etcd: read and swap: %llu ms",
+		  (unsigned long long)(bh_now_ms() - t0));
 	if (c->state != CL_UP)
 		log_info("etcd: %s: in sync at revision %lld, %zu remote "
 			 "containers, %zu hosts", etcd_endpoint(c->etcd),
@@ -629,8 +693,10 @@ static void cl_sync(struct cluster *c)
 	etcd_cancel(c->watch);
 	c->watch = NULL;
 	etcd_range_all_cancel(c->range);
-	c->range = etcd_range_all(c->etcd, c->prefix, c->prefix_end, 0,
-				  CLUSTER_PAGE, on_sync, c);
+	sync_end(c, false);	/* a read that was running */
+	sync_begin(c);
+	c->range = etcd_range_pages(c->etcd, c->prefix, c->prefix_end, 0,
+				    CLUSTER_PAGE, on_sync_page, on_sync, c);
 	if (!c->range)
 		cl_fail(c, "read", -ENOMEM, "cannot start the read");
 }
@@ -868,6 +934,13 @@ static void on_published(void *arg, int ret, json_t *resp, const char *err)
 		cl_fail(c, "publish", ret, err);
 		return;
 	}
+	if (c->before.on) {
+		/* a read is running: what it finds is what etcd has from
+		 * us, and its end publishes again */
+		json_decref(c->pending);
+		c->pending = NULL;
+		return;
+	}
 	/* a guarded delete that did not succeed: the address is another
 	 * host's now, which is what we wanted gone from us anyway */
 	json_object_foreach(c->pending, addr, v) {
@@ -1004,6 +1077,7 @@ static void cancel_all(struct cluster *c)
 	etcd_range_all_cancel(c->range);
 	c->call = c->watch = c->ka = c->ttl_q = NULL;
 	c->range = NULL;
+	sync_end(c, false);
 	c->publishing = false;
 	json_decref(c->pending);
 	c->pending = NULL;
@@ -1169,6 +1243,12 @@ void cluster_stop(struct cluster *c)
 
 /* ---- status ---- */
 
+/* While a read runs, the hosts as they were before it. */
+static const json_t *shown_hosts(const struct cluster *c)
+{
+	return c->before.on ? c->before.hosts : c->hosts;
+}
+
 static json_int_t ttl_left(const json_t *h)
 {
 	json_int_t left = json_integer_value(json_object_get(h, "ttl_left"));
@@ -1187,7 +1267,7 @@ json_t *cluster_hosts_json(const struct cluster *c)
 	char t[32];
 	json_int_t left;
 
-	json_object_foreach(c->hosts, name, h) {
+	json_object_foreach((json_t *)shown_hosts(c), name, h) {
 		ph = json_string_value(json_object_get(h, "policy_hash"));
 		left = ttl_left(h);
 		json_array_append_new(r, json_pack(
@@ -1239,7 +1319,7 @@ json_t *cluster_status_json(const struct cluster *c)
 							   ct->host)) +
 			(json_int_t)ct->n_addrs));
 	}
-	json_object_foreach(c->hosts, name, h) {
+	json_object_foreach((json_t *)shown_hosts(c), name, h) {
 		ph = json_string_value(json_object_get(h, "policy_hash"));
 		if (ph && strcmp(name, c->host) &&
 		    strcmp(ph, c->policy_hash)) {
@@ -1262,7 +1342,7 @@ json_t *cluster_status_json(const struct cluster *c)
 			bh_rfc3339(c->up_since_ms, t2) : NULL,
 		"revision", (json_int_t)c->revision,
 		"lease", lease, "ttl", (int)c->ttl,
-		"hosts", (json_int_t)json_object_size(c->hosts),
+		"hosts", (json_int_t)json_object_size(shown_hosts(c)),
 		"remote_endpoints", (json_int_t)n_remote,
 		"remote_per_group", per_group, "remote_per_host", per_host,
 		"warnings", warn, "last_error", c->last_error,

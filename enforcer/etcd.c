@@ -37,6 +37,9 @@ struct etcd_req {
 	size_t n_lines, cap_lines;
 	etcd_cb cb;
 	etcd_line_cb line;
+	/* a unary call's HTTP 200 body, unparsed; false: parse it as JSON
+	 * and call cb as for any call */
+	bool (*raw)(void *arg, const char *body, size_t len);
 	void *arg;
 	struct etcd_req *next;
 };
@@ -89,38 +92,69 @@ char *etcd_b64(const char *p, size_t n)
 	return out;
 }
 
-static int b64val(char c)
-{
-	const char *p = c ? strchr(b64chars, c) : NULL;
+/* 0..63 for a base64 digit, 64 for '=', 255 for anything else: one
+ * lookup a byte (a sync decodes every key and value of the prefix) */
+static uint8_t b64dec[256];
 
-	return p ? (int)(p - b64chars) : -1;
+static void b64dec_init(void)
+{
+	size_t i;
+
+	if (b64dec['='] == 64)
+		return;
+	memset(b64dec, 255, sizeof(b64dec));
+	for (i = 0; i < 64; i++)
+		b64dec[(unsigned char)b64chars[i]] = (uint8_t)i;
+	b64dec['='] = 64;
 }
 
-bool etcd_unb64(const char *s, struct strbuf *out)
+/* Decodes n characters of s into out (room for 3 * n / 4 bytes); false
+ * on anything that is not padded base64. */
+static bool unb64(const char *s, size_t n, char *out, size_t *out_len)
 {
-	size_t n = strlen(s), i;
-	int v[4], k;
+	const unsigned char *u = (const unsigned char *)s;
+	char *o = out;
+	unsigned v0, v1, v2, v3;
+	size_t i;
 
+	b64dec_init();
 	if (n % 4)
 		return false;
 	for (i = 0; i < n; i += 4) {
 		bool last = i + 4 == n;
 
-		for (k = 0; k < 4; k++)
-			v[k] = b64val(s[i + k]);
-		if (v[0] < 0 || v[1] < 0)
+		v0 = b64dec[u[i]];
+		v1 = b64dec[u[i + 1]];
+		v2 = b64dec[u[i + 2]];
+		v3 = b64dec[u[i + 3]];
+		if (v0 > 63 || v1 > 63 || v2 == 255 || v3 == 255)
 			return false;
 		/* padding only at the end: "xx==" or "xxx=" */
-		if (v[3] < 0 && !(last && s[i + 3] == '='))
+		if ((v2 == 64 || v3 == 64) && !last)
 			return false;
-		if (v[2] < 0 && !(last && s[i + 2] == '=' && s[i + 3] == '='))
+		if (v2 == 64 && v3 != 64)
 			return false;
-		sb_putc(out, (char)(v[0] << 2 | v[1] >> 4));
-		if (v[2] >= 0)
-			sb_putc(out, (char)((v[1] & 15) << 4 | v[2] >> 2));
-		if (v[2] >= 0 && v[3] >= 0)
-			sb_putc(out, (char)((v[2] & 3) << 6 | v[3]));
+		*o++ = (char)(v0 << 2 | v1 >> 4);
+		if (v2 != 64)
+			*o++ = (char)((v1 & 15) << 4 | v2 >> 2);
+		if (v2 != 64 && v3 != 64)
+			*o++ = (char)((v2 & 3) << 6 | v3);
 	}
+	*out_len = (size_t)(o - out);
+	return true;
+}
+
+bool etcd_unb64(const char *s, struct strbuf *out)
+{
+	size_t n = strlen(s), len = out->len, got;
+
+	xgrow(&out->buf, &out->cap, len + n / 4 * 3 + 1, 1);
+	if (!unb64(s, n, out->buf + len, &got)) {
+		out->buf[len] = 0;
+		return false;
+	}
+	out->len = len + got;
+	out->buf[out->len] = 0;
 	return true;
 }
 
@@ -410,6 +444,12 @@ static void finish(struct etcd_req *q, CURLcode res)
 		if (!deliver_lines(q))
 			return;
 	}
+	if (q->raw && !q->too_big && res == CURLE_OK && code == 200) {
+		/* the body stays until curl has returned (req_free) */
+		req_kill(q);
+		if (q->raw(q->arg, q->body.buf ?: "", q->body.len))
+			return;
+	}
 	if (q->too_big) {
 		ret = -EFBIG;
 		why = xstrdup("answer too large");
@@ -550,10 +590,17 @@ struct etcd_range_all {
 	char *end;
 	size_t page;
 	int64_t rev;
-	json_t *kvs;
+	json_t *kvs;			/* etcd_range_all: every page's */
 	struct etcd_req *q;
+	etcd_page_cb page_cb;
 	etcd_cb cb;
 	void *arg;
+	/* one page decoded: keys and values, each NUL-terminated, in one
+	 * buffer (offsets until the page is complete, as it may move) */
+	struct strbuf text;
+	struct etcd_kv *v;
+	size_t cap_v;
+	bool in_page, cancelled;
 };
 
 static void range_page(struct etcd_range_all *r, const char *key,
@@ -563,76 +610,415 @@ static void range_all_free(struct etcd_range_all *r)
 {
 	free(r->end);
 	json_decref(r->kvs);
+	sb_free(&r->text);
+	free(r->v);
 	free(r);
 }
 
-static void range_done(void *arg, int ret, json_t *resp, const char *err)
+/* b64 (n characters) decoded onto the end of r->text, NUL after it;
+ * *off: where it starts. */
+static bool page_text(struct etcd_range_all *r, const char *b64, size_t n,
+		      size_t *off, size_t *len)
+{
+	*off = r->text.len;
+	xgrow(&r->text.buf, &r->text.cap, r->text.len + n / 4 * 3 + 1, 1);
+	if (!unb64(b64, n, r->text.buf + r->text.len, len))
+		return false;
+	r->text.len += *len;
+	r->text.buf[r->text.len++] = 0;
+	return true;
+}
+
+/* The page's kvs into r->v; false on a key that cannot be read. */
+static bool decode_page(struct etcd_range_all *r, json_t *kvs, size_t *n)
+{
+	size_t i, ko, kl, vo, vl;
+	json_t *kv, *k, *v;
+
+	sb_reset(&r->text);
+	xgrow(&r->v, &r->cap_v, json_array_size(kvs) + 1, sizeof(*r->v));
+	json_array_foreach(kvs, i, kv) {
+		struct etcd_kv *o = &r->v[i];
+
+		k = json_object_get(kv, "key");
+		v = json_object_get(kv, "value");	/* absent: empty */
+		if (!json_is_string(k) || (v && !json_is_string(v)) ||
+		    !page_text(r, json_string_value(k),
+			       json_string_length(k), &ko, &kl) ||
+		    !page_text(r, v ? json_string_value(v) : "",
+			       v ? json_string_length(v) : 0, &vo, &vl) ||
+		    !etcd_int64(kv, "mod_revision", &o->mod_revision) ||
+		    !etcd_int64(kv, "lease", &o->lease))
+			return false;
+		o->key = (const char *)(uintptr_t)ko;
+		o->key_len = kl;
+		o->value = (const char *)(uintptr_t)vo;
+		o->value_len = vl;
+	}
+	*n = i;
+	for (i = 0; i < *n; i++) {
+		r->v[i].key = r->text.buf + (uintptr_t)r->v[i].key;
+		r->v[i].value = r->text.buf + (uintptr_t)r->v[i].value;
+	}
+	return true;
+}
+
+/* ---- a range answer without jansson ----
+ *
+ * A 10,000-key page is ~1.8 MB of JSON; jansson builds an object with its
+ * own hash table per key, which cost more than everything else the sync
+ * does with the page. This reads just what a range answer has: strings
+ * without escapes (base64 and digits need none), other values skipped.
+ * Anything it does not expect makes it give up: the caller parses the
+ * page with jansson instead, as before. */
+
+struct jscan {
+	const char *p, *e;
+};
+
+static void js_ws(struct jscan *j)
+{
+	while (j->p < j->e && (*j->p == ' ' || *j->p == '\n' ||
+			       *j->p == '\t' || *j->p == '\r'))
+		j->p++;
+}
+
+static bool js_lit(struct jscan *j, char c)
+{
+	js_ws(j);
+	if (j->p >= j->e || *j->p != c)
+		return false;
+	j->p++;
+	return true;
+}
+
+/* A string without escapes: its bytes, not NUL-terminated. */
+static bool js_str(struct jscan *j, const char **s, size_t *n)
+{
+	const char *b, *q;
+
+	js_ws(j);
+	if (j->p >= j->e || *j->p != '"')
+		return false;
+	b = j->p + 1;
+	q = memchr(b, '"', (size_t)(j->e - b));
+	if (!q || memchr(b, '\\', (size_t)(q - b)))
+		return false;
+	*s = b;
+	*n = (size_t)(q - b);
+	j->p = q + 1;
+	return true;
+}
+
+static bool js_is(const char *s, size_t n, const char *want)
+{
+	return n == strlen(want) && !memcmp(s, want, n);
+}
+
+static bool js_skip(struct jscan *j, int depth)
+{
+	const char *b;
+	char close;
+
+	js_ws(j);
+	if (j->p >= j->e || depth > 16)
+		return false;
+	switch (*j->p) {
+	case '"':
+		for (j->p++; j->p < j->e && *j->p != '"'; j->p++)
+			if (*j->p == '\\')
+				j->p++;
+		if (j->p >= j->e)
+			return false;
+		j->p++;
+		return true;
+	case '{':
+	case '[':
+		close = *j->p == '{' ? '}' : ']';
+		j->p++;
+		if (js_lit(j, close))
+			return true;
+		do {
+			if (close == '}' && (!js_skip(j, depth + 1) ||
+					     !js_lit(j, ':')))
+				return false;
+			if (!js_skip(j, depth + 1))
+				return false;
+		} while (js_lit(j, ','));
+		return js_lit(j, close);
+	default:	/* a number, true, false, null */
+		for (b = j->p; j->p < j->e && *j->p != ',' && *j->p != '}' &&
+		     *j->p != ']' && *j->p != ' ' && *j->p != '\n'; j->p++)
+			;
+		return j->p > b;
+	}
+}
+
+/* An int64: a string of digits (the gateway's) or a number. */
+static bool js_int64(struct jscan *j, int64_t *out)
+{
+	const char *b;
+	char buf[24], *end;
+	long long x;
+	size_t n;
+
+	js_ws(j);
+	if (j->p < j->e && *j->p == '"') {
+		if (!js_str(j, &b, &n))
+			return false;
+	} else {
+		for (b = j->p; j->p < j->e && ((*j->p >= '0' && *j->p <= '9') ||
+					       *j->p == '-'); j->p++)
+			;
+		n = (size_t)(j->p - b);
+	}
+	if (!n || n >= sizeof(buf))
+		return false;
+	memcpy(buf, b, n);
+	buf[n] = 0;
+	errno = 0;
+	x = strtoll(buf, &end, 10);
+	if (errno || *end)
+		return false;
+	*out = x;
+	return true;
+}
+
+static bool page_text(struct etcd_range_all *r, const char *b64, size_t n,
+		      size_t *off, size_t *len);
+
+/* One {"key","value","mod_revision","lease",...} of "kvs" into r->v[i]
+ * (offsets into r->text). */
+static bool js_kv(struct etcd_range_all *r, struct jscan *j, size_t i)
+{
+	struct etcd_kv *o;
+	const char *k, *v;
+	size_t kn, vn, off, len;
+	bool have_key = false, have_value = false;
+
+	xgrow(&r->v, &r->cap_v, i + 1, sizeof(*r->v));
+	o = &r->v[i];
+	memset(o, 0, sizeof(*o));
+	if (!js_lit(j, '{'))
+		return false;
+	if (js_lit(j, '}'))
+		return false;	/* no key */
+	do {
+		if (!js_str(j, &k, &kn) || !js_lit(j, ':'))
+			return false;
+		if (js_is(k, kn, "key") || js_is(k, kn, "value")) {
+			bool key = kn == 3;
+
+			if ((key ? have_key : have_value) ||
+			    !js_str(j, &v, &vn) ||
+			    !page_text(r, v, vn, &off, &len))
+				return false;
+			if (key) {
+				o->key = (const char *)(uintptr_t)off;
+				o->key_len = len;
+				have_key = true;
+			} else {
+				o->value = (const char *)(uintptr_t)off;
+				o->value_len = len;
+				have_value = true;
+			}
+		} else if (js_is(k, kn, "mod_revision")) {
+			if (!js_int64(j, &o->mod_revision))
+				return false;
+		} else if (js_is(k, kn, "lease")) {
+			if (!js_int64(j, &o->lease))
+				return false;
+		} else if (!js_skip(j, 1)) {
+			return false;
+		}
+	} while (js_lit(j, ','));
+	if (!have_key || !js_lit(j, '}'))
+		return false;
+	if (!have_value) {	/* an empty value is left out */
+		page_text(r, "", 0, &off, &len);
+		o->value = (const char *)(uintptr_t)off;
+	}
+	return true;
+}
+
+/* The whole answer: header.revision, kvs, more. false: not one we can
+ * read this way (r->v and r->text are then to be ignored). */
+static bool js_range(struct etcd_range_all *r, const char *body, size_t len,
+		     int64_t *rev, bool *more, size_t *n)
+{
+	struct jscan j = { body, body + len };
+	const char *k;
+	size_t kn, i = 0;
+
+	*rev = 0;
+	*more = false;
+	sb_reset(&r->text);
+	if (!js_lit(&j, '{'))
+		return false;
+	if (js_lit(&j, '}'))
+		goto end;
+	do {
+		if (!js_str(&j, &k, &kn) || !js_lit(&j, ':'))
+			return false;
+		if (js_is(k, kn, "header")) {
+			if (!js_lit(&j, '{'))
+				return false;
+			if (js_lit(&j, '}'))
+				continue;
+			do {
+				if (!js_str(&j, &k, &kn) || !js_lit(&j, ':'))
+					return false;
+				if (js_is(k, kn, "revision") ?
+				    !js_int64(&j, rev) : !js_skip(&j, 2))
+					return false;
+			} while (js_lit(&j, ','));
+			if (!js_lit(&j, '}'))
+				return false;
+		} else if (js_is(k, kn, "kvs")) {
+			if (!js_lit(&j, '['))
+				return false;
+			if (js_lit(&j, ']'))
+				continue;
+			do {
+				if (!js_kv(r, &j, i++))
+					return false;
+			} while (js_lit(&j, ','));
+			if (!js_lit(&j, ']'))
+				return false;
+		} else if (js_is(k, kn, "more")) {
+			js_ws(&j);
+			*more = j.e - j.p >= 4 && !memcmp(j.p, "true", 4);
+			if (!js_skip(&j, 1))
+				return false;
+		} else if (js_is(k, kn, "error")) {
+			return false;	/* jansson's path says what */
+		} else if (!js_skip(&j, 1)) {
+			return false;
+		}
+	} while (js_lit(&j, ','));
+	if (!js_lit(&j, '}'))
+		return false;
+end:
+	js_ws(&j);
+	if (j.p != j.e)
+		return false;
+	*n = i;
+	for (i = 0; i < *n; i++) {
+		r->v[i].key = r->text.buf + (uintptr_t)r->v[i].key;
+		r->v[i].value = r->text.buf + (uintptr_t)r->v[i].value;
+	}
+	return true;
+}
+
+/* etcd_range_all's page callback: every page kept as JSON */
+static void keep_page(void *arg, int64_t rev, const struct etcd_kv *kvs,
+		      size_t n)
 {
 	struct etcd_range_all *r = arg;
-	struct strbuf k = { 0 }, v = { 0 };
-	json_t *kvs, *kv, *out;
-	int64_t rev, modrev, lease;
 	size_t i;
 
-	r->q = NULL;
-	if (ret < 0)
-		goto fail;
+	for (i = 0; i < n; i++)
+		json_array_append_new(r->kvs, json_pack(
+			"{s:s%, s:s%, s:I, s:I}", "key", kvs[i].key,
+			kvs[i].key_len, "value", kvs[i].value,
+			kvs[i].value_len, "mod_revision",
+			(json_int_t)kvs[i].mod_revision, "lease",
+			(json_int_t)kvs[i].lease));
+}
+
+/* A page read (r->v, n keys; hdr_rev from its header): ask for the next,
+ * hand this one over, end after the last. */
+static void range_next(struct etcd_range_all *r, int64_t hdr_rev, bool more,
+		       size_t n)
+{
+	const char *err;
+	json_t *out;
+	int ret;
+
 	if (!r->rev) {
-		if (!etcd_int64(json_object_get(resp, "header"), "revision",
-				&rev) || rev <= 0) {
+		if (hdr_rev <= 0) {
 			ret = -EIO, err = "range: no revision in the header";
 			goto fail;
 		}
-		r->rev = rev;
+		r->rev = hdr_rev;
 	}
-	kvs = json_object_get(resp, "kvs");	/* absent when empty */
-	json_array_foreach(kvs, i, kv) {
-		const char *ks = json_string_value(json_object_get(kv, "key"));
-		const char *vs = json_string_value(json_object_get(kv,
-								   "value"));
-
-		sb_reset(&k);
-		sb_reset(&v);
-		if (!ks || !etcd_unb64(ks, &k) ||
-		    (vs && !etcd_unb64(vs, &v)) ||
-		    !etcd_int64(kv, "mod_revision", &modrev) ||
-		    !etcd_int64(kv, "lease", &lease)) {
-			ret = -EIO, err = "range: a key that cannot be read";
-			goto fail;
-		}
-		json_array_append_new(r->kvs, json_pack(
-			"{s:s%, s:s%, s:I, s:I}", "key", k.buf ?: "", k.len,
-			"value", v.buf ?: "", v.len, "mod_revision",
-			(json_int_t)modrev, "lease", (json_int_t)lease));
-	}
-	if (json_is_true(json_object_get(resp, "more")) &&
-	    json_array_size(kvs)) {
-		/* the next page starts just after the last key */
-		const char *ks = json_string_value(json_object_get(
-			json_array_get(kvs, json_array_size(kvs) - 1), "key"));
-
-		sb_reset(&k);
-		etcd_unb64(ks, &k);
-		sb_putc(&k, 0);
-		range_page(r, k.buf, k.len);
+	if (more && n) {
+		/* the next page starts just after the last key (the key and
+		 * a NUL: r->text has it so); asked for now, so that etcd
+		 * reads it while this one is used */
+		range_page(r, r->v[n - 1].key, r->v[n - 1].key_len + 1);
 		if (!r->q) {
 			ret = -ENOMEM, err = "range: cannot start a request";
 			goto fail;
 		}
-		goto out;
 	}
-	out = json_pack("{s:I, s:O}", "revision", (json_int_t)r->rev, "kvs",
-			r->kvs);
+	if (n) {
+		r->in_page = true;
+		r->page_cb(r->page_cb == keep_page ? (void *)r : r->arg,
+			   r->rev, r->v, n);
+		r->in_page = false;
+		if (r->cancelled)
+			goto cancelled;
+	}
+	sb_free(&r->text);
+	if (more && n)
+		return;
+	out = r->kvs ? json_pack("{s:I, s:O}", "revision", (json_int_t)r->rev,
+				 "kvs", r->kvs) :
+		       json_pack("{s:I}", "revision", (json_int_t)r->rev);
 	r->cb(r->arg, 0, out, NULL);
 	json_decref(out);
 	range_all_free(r);
-	goto out;
+	return;
+fail:
+	etcd_cancel(r->q);
+	r->q = NULL;
+	r->cb(r->arg, ret, NULL, err);
+cancelled:
+	etcd_cancel(r->q);
+	range_all_free(r);
+}
+
+/* A 200 answer, read without jansson; false: let jansson read it. */
+static bool range_raw(void *arg, const char *body, size_t len)
+{
+	struct etcd_range_all *r = arg;
+	int64_t rev;
+	size_t n;
+	bool more;
+
+	if (!js_range(r, body, len, &rev, &more, &n))
+		return false;
+	r->q = NULL;
+	range_next(r, rev, more, n);
+	return true;
+}
+
+/* An error, or an answer js_range did not take. */
+static void range_done(void *arg, int ret, json_t *resp, const char *err)
+{
+	struct etcd_range_all *r = arg;
+	json_t *kvs;
+	int64_t rev = 0;
+	size_t n;
+
+	r->q = NULL;
+	if (ret < 0)
+		goto fail;
+	kvs = json_object_get(resp, "kvs");	/* absent when empty */
+	if (!etcd_int64(json_object_get(resp, "header"), "revision", &rev)) {
+		ret = -EIO, err = "range: no revision in the header";
+		goto fail;
+	}
+	if (!decode_page(r, kvs, &n)) {
+		ret = -EIO, err = "range: a key that cannot be read";
+		goto fail;
+	}
+	range_next(r, rev, json_is_true(json_object_get(resp, "more")), n);
+	return;
 fail:
 	r->cb(r->arg, ret, NULL, err);
 	range_all_free(r);
-out:
-	sb_free(&k);
-	sb_free(&v);
 }
 
 static void range_page(struct etcd_range_all *r, const char *key,
@@ -647,11 +1033,14 @@ static void range_page(struct etcd_range_all *r, const char *key,
 		json_object_set_new(b, "revision", int64_string(r->rev));
 	free(kb);
 	r->q = etcd_call(r->e, "/v3/kv/range", b, range_done, r);
+	if (r->q)
+		r->q->raw = range_raw;
 }
 
-struct etcd_range_all *etcd_range_all(struct etcd *e, const char *key,
-				      const char *range_end, int64_t rev,
-				      size_t page, etcd_cb cb, void *arg)
+struct etcd_range_all *etcd_range_pages(struct etcd *e, const char *key,
+					const char *range_end, int64_t rev,
+					size_t page, etcd_page_cb page_cb,
+					etcd_cb cb, void *arg)
 {
 	struct etcd_range_all *r = xcalloc(1, sizeof(*r));
 
@@ -659,7 +1048,7 @@ struct etcd_range_all *etcd_range_all(struct etcd *e, const char *key,
 	r->rev = rev;
 	r->end = xstrdup(range_end);
 	r->page = page ? page : 1000;
-	r->kvs = json_array();
+	r->page_cb = page_cb;
 	r->cb = cb;
 	r->arg = arg;
 	range_page(r, key, strlen(key));
@@ -670,10 +1059,26 @@ struct etcd_range_all *etcd_range_all(struct etcd *e, const char *key,
 	return r;
 }
 
+struct etcd_range_all *etcd_range_all(struct etcd *e, const char *key,
+				      const char *range_end, int64_t rev,
+				      size_t page, etcd_cb cb, void *arg)
+{
+	struct etcd_range_all *r = etcd_range_pages(e, key, range_end, rev,
+						    page, keep_page, cb, arg);
+
+	if (r)
+		r->kvs = json_array();
+	return r;
+}
+
 void etcd_range_all_cancel(struct etcd_range_all *r)
 {
 	if (!r)
 		return;
+	if (r->in_page) {	/* range_done frees it once back */
+		r->cancelled = true;
+		return;
+	}
 	etcd_cancel(r->q);
 	range_all_free(r);
 }

@@ -87,6 +87,25 @@ struct etcd_range_all *etcd_range_all(struct etcd *e, const char *key,
 				      size_t page, etcd_cb cb, void *arg);
 void etcd_range_all_cancel(struct etcd_range_all *r);	/* NULL is fine */
 
+/* The same read without JSON per key, for a prefix of 100,000 keys: each
+ * page as it comes, its keys and values decoded (NUL-terminated after
+ * key_len / value_len bytes; a value may hold NULs), valid only during
+ * the call. The next page is already asked for while page_cb runs.
+ * page_cb may cancel the read (etcd_range_all_cancel): no more calls.
+ * Then cb once: resp = {"revision": int}, or the error; after a failure
+ * the pages already delivered are not a snapshot of anything. */
+struct etcd_kv {
+	const char *key, *value;
+	size_t key_len, value_len;
+	int64_t mod_revision, lease;
+};
+typedef void (*etcd_page_cb)(void *arg, int64_t rev,
+			     const struct etcd_kv *kvs, size_t n);
+struct etcd_range_all *etcd_range_pages(struct etcd *e, const char *key,
+					const char *range_end, int64_t rev,
+					size_t page, etcd_page_cb page_cb,
+					etcd_cb cb, void *arg);
+
 /* ---- JSON of the gateway ---- */
 
 char *etcd_b64(const char *p, size_t n);

@@ -392,6 +392,86 @@ static void test_range_paged_pinned(void **state)
 	answer_clear(&a);
 }
 
+/* The page-wise read (the daemon's sync): the same keys as decoded
+ * strings, page by page, pinned; a page callback that cancels gets no
+ * more calls and no end. */
+struct pages {
+	struct answer end;	/* first: one arg for both callbacks */
+	size_t n_pages, n_keys, cancel_after;
+	struct etcd_range_all *r;
+	int64_t rev;
+	bool bad;
+};
+
+static void on_page(void *arg, int64_t rev, const struct etcd_kv *kvs,
+		    size_t n)
+{
+	struct pages *p = arg;
+	char k[64], v[64];
+	size_t i;
+
+	p->rev = rev;
+	for (i = 0; i < n; i++, p->n_keys++) {
+		snprintf(k, sizeof(k), "rp/%03zu", p->n_keys);
+		snprintf(v, sizeof(v), "value %zu", p->n_keys);
+		if (strcmp(kvs[i].key, k) || kvs[i].key_len != strlen(k) ||
+		    strcmp(kvs[i].value, v) || kvs[i].value_len != strlen(v) ||
+		    kvs[i].mod_revision <= 0 || kvs[i].lease)
+			p->bad = true;
+	}
+	if (++p->n_pages == p->cancel_after) {
+		etcd_range_all_cancel(p->r);
+		ev_stop(loop);
+	}
+}
+
+static void test_range_pages(void **state)
+{
+	struct ev_timer *t;
+	struct pages p = { 0 };
+	char k[64], v[64];
+	size_t i;
+
+	NEED_ETCD();
+	for (i = 0; i < 250; i++) {
+		snprintf(k, sizeof(k), "rp/%03zu", i);
+		snprintf(v, sizeof(v), "value %zu", i);
+		put(k, v, 0);
+	}
+	p.r = etcd_range_pages(cl, "rp/", "rp0", 0, 100, on_page, on_answer,
+			       &p.end);
+	assert_non_null(p.r);
+	run_until(&p.end.done);
+	assert_int_equal(p.end.ret, 0);
+	assert_false(p.bad);
+	assert_int_equal(p.n_pages, 3);
+	assert_int_equal(p.n_keys, 250);
+	assert_int_equal(json_integer_value(json_object_get(p.end.resp,
+							    "revision")),
+			 p.rev);
+	answer_clear(&p.end);
+
+	memset(&p, 0, sizeof(p));
+	p.cancel_after = 1;
+	p.r = etcd_range_pages(cl, "rp/", "rp0", 0, 100, on_page, on_answer,
+			       &p.end);
+	assert_non_null(p.r);
+	t = ev_timer_new(loop, on_deadline, NULL);
+	ev_timer_arm(t, 20000, 0);
+	timed_out = false;
+	while (!p.n_pages && !timed_out)
+		ev_run(loop);		/* stopped by the first page */
+	assert_int_equal(p.n_pages, 1);
+	/* the second page was asked for already: it must not arrive */
+	ev_timer_arm(t, 500, 0);
+	timed_out = false;
+	while (!timed_out)
+		ev_run(loop);
+	ev_timer_free(t);
+	assert_int_equal(p.n_pages, 1);
+	assert_false(p.end.done);
+}
+
 struct watch_log {
 	json_t *lines;
 	bool created, ended;
@@ -804,6 +884,7 @@ int main(void)
 		cmocka_unit_test(test_bad_opts),
 		cmocka_unit_test_setup(test_empty_range, client),
 		cmocka_unit_test_setup(test_range_paged_pinned, client),
+		cmocka_unit_test_setup(test_range_pages, client),
 		cmocka_unit_test_setup(test_watch_lines, client),
 		cmocka_unit_test_setup(test_compaction, client),
 		cmocka_unit_test_setup(test_expired_lease, client),
