@@ -759,6 +759,27 @@ static void set_ruleset_opts(struct daemon *d, const struct policy *p)
 	d->rso.n_guard_ports = d->o.n_guard_ports;
 }
 
+/* A reload the policy watcher asked for may read a file that a writer
+ * truncated or rewrote after the watcher's last look (inotify cannot
+ * close that race): an empty file is refused, half of one may be a valid
+ * smaller policy. When the watcher has seen a change since, what was read
+ * is not what the file will hold: nothing is applied or counted, and the
+ * watcher calls back once the writer is done. A writer that never stops
+ * gets its reload after TORN_RETRIES such reads (about 10 s). */
+#define TORN_RETRIES 50
+
+static bool torn_read(struct daemon *d, const char *trigger)
+{
+	if (strcmp(trigger, "inotify") || !d->pw ||
+	    !policy_watch_pending(d->pw) || ++d->torn_reads > TORN_RETRIES) {
+		d->torn_reads = 0;
+		return false;
+	}
+	log_info("policy: %s changed while it was read; reading it again "
+		 "once written", d->o.policy_path);
+	return true;
+}
+
 int daemon_reload(struct daemon *d, const char *trigger, json_t **errors,
 		  char **err)
 {
@@ -783,14 +804,19 @@ int daemon_reload(struct daemon *d, const char *trigger, json_t **errors,
 		sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
 			   (unsigned long long)bh_now_ms() * 1000ULL);
 	log_info("reloading %s (%s)", d->o.policy_path, trigger);
+	np = policy_load(d->o.policy_path, &dg);
+	if (torn_read(d, trigger)) {
+		policy_free(np);
+		diags_free(&dg);
+		*err = xstrdup("the policy changed while it was read");
+		return -EAGAIN;
+	}
 	json_decref(lr->errors);
 	lr->errors = NULL;
 	free(lr->error);
 	lr->error = NULL;
 	memset(&lr->cut, 0, sizeof(lr->cut));
 	d->n_reloads++;
-
-	np = policy_load(d->o.policy_path, &dg);
 	lr->errors = diag_lines(&dg, true);
 	if (!np) {
 		*err = xasprintf("%s has %zu error%s, not reloading; the "

@@ -199,6 +199,13 @@ static void on_readable(int fd, uint32_t events, void *arg)
 	}
 }
 
+bool policy_watch_pending(struct policy_watch *pw)
+{
+	/* the queue as it is now, not as the loop last read it */
+	on_readable(pw->fd, EPOLLIN, pw);
+	return pw->first_ms || pw->n_w;
+}
+
 int policy_watch_start(struct ev_loop *loop, const char *path,
 		       policy_watch_cb cb, void *arg, struct policy_watch **out)
 {

@@ -78,6 +78,7 @@ struct daemon {
 	struct cluster *cluster;	/* --etcd; NULL: one host */
 
 	struct policy_watch *pw;
+	unsigned torn_reads;		/* in a row: see torn_read() */
 	struct ev_timer *watchdog;
 	struct ev_timer *gc_timer;
 	struct retired *retired;

@@ -5,6 +5,8 @@
 #ifndef BULKHEAD_POLICYWATCH_H
 #define BULKHEAD_POLICYWATCH_H
 
+#include <stdbool.h>
+
 struct ev_loop;
 struct policy_watch;
 
@@ -18,5 +20,10 @@ typedef void (*policy_watch_cb)(void *arg);
 int policy_watch_start(struct ev_loop *loop, const char *path,
 		       policy_watch_cb cb, void *arg, struct policy_watch **out);
 void policy_watch_stop(struct policy_watch *w);	/* NULL is fine */
+/* Whether a policy file changed, or is being written, since the last
+ * callback (the queue is read first): what a reload has just read may
+ * be a writer's truncated file. The callback comes again once the
+ * writer is done. */
+bool policy_watch_pending(struct policy_watch *w);
 
 #endif
