@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@
 
 #define MSG_ROOM (128 * 1024)		/* free space before each message */
 #define ELEMS_MAX_BYTES 60000		/* a nested attribute holds < 64 KiB */
+#define BATCH_KEEP_BYTES (4 * MSG_ROOM)	/* kept after a full commit */
 #define DATATYPE_IPADDR 7		/* nftables' datatype ids */
 #define DATATYPE_IP6ADDR 8
 #define DATATYPE_IFNAME 41
@@ -108,13 +110,15 @@ fail:
 	return ret;
 }
 
+static void batch_unmap(struct nft_writer *w);
+
 void nft_close(struct nft_writer *w)
 {
 	if (!w)
 		return;
 	if (w->nl)
 		mnl_socket_close(w->nl);
-	free(w->buf);
+	batch_unmap(w);
 	free(w->tags);
 	free(w);
 }
@@ -146,12 +150,43 @@ static void batch_reset(struct nft_writer *w)
 	w->n_tags = 0;
 }
 
+/* The batch is a mapping of its own rather than malloc's: a full batch
+ * is tens of MiB at many containers and is given back once sent
+ * (batch_release). Freed through malloc, it would raise glibc's mmap
+ * threshold to its size, the next one would come from the heap, and the
+ * heap gives free pages back only from its top. */
+static void batch_map(struct nft_writer *w, size_t cap)
+{
+	static const char msg[] = "bulkhead: out of memory\n";
+	void *p;
+
+	if (w->buf)
+		p = mremap(w->buf, w->cap, cap, MREMAP_MAYMOVE);
+	else
+		p = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		/* as xmalloc does */
+		if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+			abort();
+		abort();
+	}
+	w->buf = p;
+	w->cap = cap;
+}
+
+static void batch_unmap(struct nft_writer *w)
+{
+	if (w->buf)
+		munmap(w->buf, w->cap);
+	w->buf = NULL;
+	w->cap = 0;
+}
+
 static char *batch_room(struct nft_writer *w)
 {
-	if (w->cap - w->len < MSG_ROOM) {
-		w->cap = w->cap ? w->cap * 2 : 4 * MSG_ROOM;
-		w->buf = xrealloc(w->buf, w->cap);
-	}
+	if (w->cap - w->len < MSG_ROOM)
+		batch_map(w, w->cap ? w->cap * 2 : 4 * MSG_ROOM);
 	return w->buf + w->len;
 }
 
@@ -1043,9 +1078,8 @@ static void batch_presize(struct nft_writer *w, const struct ruleset *rs)
 	want += rs->n_rules * 640 + rs->n_chains * 256 +
 		rs->n_counters * 128;
 	if (w->cap < want) {
-		free(w->buf);
-		w->buf = xmalloc(want);
-		w->cap = want;
+		batch_unmap(w);
+		batch_map(w, want);
 	}
 }
 
@@ -1068,13 +1102,29 @@ int nft_build_full(struct nft_writer *w, const struct ruleset *rs,
 	return 0;
 }
 
+/* A full batch is tens of MiB at many containers (25 MiB at 100,000
+ * containers and 1,000 groups) and the kernel has its copy once sent:
+ * holding it would keep it resident while the deltas that follow need a
+ * few KiB, and the model's element index (ruleset_index, built by the
+ * first delta) would come on top of it at the process's peak. */
+static void batch_release(struct nft_writer *w)
+{
+	batch_reset(w);
+	if (w->cap > BATCH_KEEP_BYTES)
+		batch_unmap(w);
+}
+
 int nft_commit_full(struct nft_writer *w, const struct ruleset *rs,
 		    const struct nft_counts *counts, struct nft_error *e)
 {
+	int ret;
+
 	if (e)
 		memset(e, 0, sizeof(*e));
 	nft_build_full(w, rs, counts);
-	return batch_send(w, e);
+	ret = batch_send(w, e);
+	batch_release(w);
+	return ret;
 }
 
 int nft_commit_delta(struct nft_writer *w, const struct ruleset *rs,

@@ -74,7 +74,8 @@ int nft_read_counters(struct nft_writer *w, nft_counter_cb cb, void *arg);
  * from their contents with headroom) and nft_commit_full. */
 
 /* For tests and the benchmark: build the full batch without sending it,
- * and the bytes of the last batch built (valid until the next call). */
+ * and the bytes of the last batch built (valid until the next call;
+ * nft_commit_full gives its batch back once sent, so none after it). */
 int nft_build_full(struct nft_writer *w, const struct ruleset *rs,
 		   const struct nft_counts *counts);
 const void *nft_last_batch(const struct nft_writer *w, size_t *len);

@@ -7,7 +7,9 @@
  * plus the latency of single attaches, relabels and detaches (one delta
  * each: build, commit, ACKs), the same attaches again right after a batch
  * the kernel refused (a failed commit used to leave the table marked for
- * validation), and the peak RSS of the process doing our commits.
+ * validation), the peak RSS of the process doing our commits and its
+ * resident set right after the last full commit (held: what a daemon
+ * keeps between commits, before a delta builds the element index).
  * Medians over the rounds.
  *
  *   commit [--containers N,N..] [--groups G,G..] [--rounds R]
@@ -196,8 +198,24 @@ struct cell {
 	double ours, nft, floor, p50, p99, build;
 	double relabel99, detach99, abort99;
 	long rss_kib;
+	long held_kib;			/* resident just after the full commit */
 	size_t batch;
 };
+
+/* VmRSS now, in KiB (getrusage only has the peak). */
+static long rss_now_kib(void)
+{
+	char l[256];
+	long v = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(l, sizeof(l), f))
+		if (sscanf(l, "VmRSS: %ld kB", &v) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return v;
+}
 
 /* One delta for c (op), committed and applied; its latency. */
 static double delta_once(struct nft_writer *w, struct ruleset *rs,
@@ -350,6 +368,10 @@ static void measure(unsigned long n, unsigned groups, int rounds,
 		}
 		t_ours[r] = bench_now() - t0;
 		t_build[r] = t1 - t0;
+		/* what a daemon holds between commits, before the first
+		 * delta builds the element index */
+		if (last_round)
+			out->held_kib = rss_now_kib();
 		/* the last round's table takes single changes, then the
 		 * same attaches after one refused batch */
 		if (last_round && attaches) {
@@ -448,10 +470,10 @@ int main(int argc, char **argv)
 	if (rounds < 1)
 		rounds = 1;
 	printf("%10s %6s %10s %9s %9s %9s %9s %7s %7s %9s %9s %9s %9s %9s "
-	       "%8s\n", "containers", "groups", "batch_KiB", "build_ms",
+	       "%8s %8s\n", "containers", "groups", "batch_KiB", "build_ms",
 	       "ours_ms", "nft_ms", "floor_ms", "vs_nft", "vs_floor",
 	       "attach50", "attach99", "relabel99", "detach99", "refused99",
-	       "rss_MiB");
+	       "rss_MiB", "held_MiB");
 	fflush(stdout);
 	for (a = 0; a < nn; a++)
 		for (b = 0; b < ng; b++) {
@@ -485,13 +507,13 @@ int main(int argc, char **argv)
 			close(pfd[0]);
 			printf("%10lu %6lu %10zu %9.1f %9.1f %9.1f %9.1f "
 			       "%6.2fx %7.2fx %7.3fms %7.3fms %7.3fms %7.3fms "
-			       "%7.3fms %8.1f\n",
+			       "%7.3fms %8.1f %8.1f\n",
 			       ns[a], gs[b], c.batch / 1024, c.build * 1e3,
 			       c.ours * 1e3, c.nft * 1e3, c.floor * 1e3,
 			       c.nft / c.ours, c.ours / c.floor, c.p50 * 1e3,
 			       c.p99 * 1e3, c.relabel99 * 1e3,
 			       c.detach99 * 1e3, c.abort99 * 1e3,
-			       c.rss_kib / 1024.0);
+			       c.rss_kib / 1024.0, c.held_kib / 1024.0);
 			fflush(stdout);
 			if (attaches && c.p99 > worst99)
 				worst99 = c.p99;

@@ -24,8 +24,8 @@ is "$rc" 0 "run.sh --smoke exits 0"
 # field KEY LINE: the value of KEY=... in a results line
 field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
-for c in none ct ctobs bh1 bh1000 bh1000obs iptmid iptend nftmid nftend \
-	 bh1000x; do
+for c in none ct ctobs bh1 bh1000 bh1000obs bh1000st iptmid iptend nftmid \
+	 nftend bh1000x; do
 	for p in tcp udp; do
 		line=$(grep " config=$c proto=$p " "$out/results.txt" 2>/dev/null)
 		done_n=$(field done "$line")
@@ -35,6 +35,8 @@ for c in none ct ctobs bh1 bh1000 bh1000obs iptmid iptend nftmid nftend \
 		ok $? "$c $p: ${done_n:-no} operations, ${bad} failed"
 	done
 done
+grep -Eq '^run.sh: staged table alone: .* got 1 byte\(s\) back .* and [1-9][0-9]* packet\(s\) counted would-deny-staged' "$out/log"
+ok $? "bh1000st's staged table judges traffic and only counts (its probe)"
 last=$(tail -n 1 "$out/log")
 printf '%s\n' "$last" | grep -Eq '^cpu/conn vs conntrack-only at 1000 groups: [0-9]+\.[0-9]{2}; conn rate vs iptables linear at 1000 groups: [0-9]+\.[0-9]x$'
 ok $? "last line is the headline: $last"

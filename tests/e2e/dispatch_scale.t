@@ -76,6 +76,17 @@ done
 is "$bad" 0 "ten sampled containers: the kernel leads them to their own group's chains and counter"
 is "$(kd_num 10.250.0.1 v4)" 0 "an address of no container is in no bit set"
 
+# A delta right after a full commit this big: the writer gave the full
+# batch back once sent (nft.c, batch_release), and the attach after it
+# needs a new one.
+echo '[{"id":"late","name":"late","labels":{"bulkhead.purpose":"g5"},"ips":["10.250.0.9"],"ifname":"vlate"}]' >"$NS_TMP/late.json"
+sx "$T" "$NS_TMP/scale.yaml" "$NS_TMP/scale.json" --add "$NS_TMP/late.json" \
+	2>"$NS_TMP/err"
+ok $? "a full commit of $N containers, then an attach as a delta" ||
+	sed 's/^/#   /' "$NS_TMP/err"
+is "$(kd_chain 10.250.0.9 v4 in) $(kd_port vlate)" "in_g5 spoofed_g5" \
+	"the kernel leads the attached container to g5's chain and counter"
+
 # One label group more than the dispatch can number: the daemon refuses
 # the reload and its table keeps enforcing.
 ns_add web 10.77.0.11 ""

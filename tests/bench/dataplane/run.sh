@@ -40,6 +40,14 @@
 #   ctobs0    ctobs with the observer program DP_OBSERVE_BASE (a
 #             dp_observe built from an earlier commit): before and after
 #             of an observer change, side by side in the same rounds
+#   bh1000st  bh1000 plus a staged candidate of the same 1,000 groups
+#             (issue 14, "live staging"): a second table, inet
+#             bulkhead_staged, at a later forward priority, holding the
+#             candidate's shadow judgement: bulkheadctl ruleset of the
+#             policy with every group in audit mode, its inet table
+#             only, every drop turned into accept and every log prefix
+#             into .../would-deny-staged. Each new connection walks both
+#             tables' dispatch
 #   bh1000x   a what-if, labelled as such in the results: the bh1000
 #             table with in_srv's per-flow rules (one per source group,
 #             port and family) replaced by one
@@ -71,7 +79,7 @@ SINK="$BH_BUILD/bench/dp_sink"
 OBS="$BH_BUILD/bench/dp_observe"
 APPLY="$BH_BUILD/tests/tools/nft_apply"
 
-DEFAULT_CONFIGS="none ct ctobs bh1 bh1000 bh1000obs iptmid iptend nftmid nftend bh1000x"
+DEFAULT_CONFIGS="none ct ctobs bh1 bh1000 bh1000obs bh1000st iptmid iptend nftmid nftend bh1000x"
 ALL_CONFIGS="$DEFAULT_CONFIGS ctobs0"
 rounds=10 duration=4 udp_duration=2 warmup=1 conc=64 smoke=0
 configs=$DEFAULT_CONFIGS out="" gen_only="" report_only=""
@@ -79,6 +87,7 @@ N_GROUPS=999		# client groups g000..g998; srv makes 1,000
 PER_GROUP=10		# containers per group: 9,990 + 10 = 10,000
 T_GROUPS=200		# groups whose containers are the traffic sources
 PORT=5000
+STAGED_PRIO="filter - 5"	# bh1000st: after the enforcing table (filter - 10)
 
 usage() {
 	sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
@@ -277,6 +286,7 @@ build_tables() {
 		fi
 	done
 	whatif "$work/bh1000.nft"
+	staged || return 1
 	# conntrack-only sits at the same hook and priority as bulkhead's
 	# forward base chain
 	prio=$(awk '/type filter hook forward priority/ {
@@ -318,6 +328,43 @@ whatif() {
 		denied = 1
 	}
 	{ print }' "$1" >"$work/bh1000x.nft"
+}
+
+# bh1000st's second table: the staged candidate's shadow judgement. The
+# same policy with every group in audit mode (ruleset.c's deny_rules then
+# end each group's chain in accept), printed by bulkheadctl ruleset; of
+# it only the inet table (the bridge table's anti-spoofing judges no
+# connection), renamed, hooked after the enforcing table (a packet the
+# enforcing table drops never reaches it), and nothing in it may drop:
+# the remaining drops (unassigned, quarantine, ct invalid) become accept
+# and every log prefix says would-deny-staged.
+staged() {
+	awk '{ print } /^    match:/ { print "    mode: audit" }' \
+		"$work/p1000.yaml" >"$work/p1000audit.yaml"
+	if ! "$CTL" ruleset "$work/p1000audit.yaml" \
+		--inventory "$work/inv1000.json" >"$work/bh1000audit.nft" \
+		2>"$work/bh1000audit.err"; then
+		say "run.sh: bulkheadctl ruleset failed for the staged candidate:"
+		sed 's/^/  /' "$work/bh1000audit.err" | head -20 >&2
+		return 1
+	fi
+	awk -v PRIO="$STAGED_PRIO" '
+	/^table inet bulkhead \{$/ { print "table inet bulkhead_staged {"; t = 1; next }
+	/^table / { t = 0 }
+	!t { next }
+	/type filter hook / { sub(/priority [^;]*;/, "priority " PRIO ";") }
+	{ sub(/ drop$/, " accept")
+	  gsub(/log prefix "bh\/[^"\/]*\/[^"]*\/(deny|audit)"/, "&@")
+	  while (match($0, /\/(deny|audit)"@/))
+		$0 = substr($0, 1, RSTART) "would-deny-staged\"" \
+		     substr($0, RSTART + RLENGTH)
+	  print }' "$work/bh1000audit.nft" >"$work/bh1000st.nft"
+	if grep -q ' drop$' "$work/bh1000st.nft" ||
+	   ! grep -q 'would-deny-staged"' "$work/bh1000st.nft" ||
+	   [ "$(grep -c 'type filter hook' "$work/bh1000st.nft")" -lt 1 ]; then
+		say "run.sh: the staged table is not what it should be"
+		return 1
+	fi
 }
 
 # apply N: bulkhead's writer programs the N-group table (its policy
@@ -364,12 +411,32 @@ load_config() {
 	bh1) apply 1 ;;
 	bh1000) apply 1000 ;;
 	bh1000obs) apply 1000 && start_observer ;;
+	bh1000st) apply 1000 && hx nft -f "$work/bh1000st.nft" ;;
 	bh1000x) hx nft -f "$work/bh1000x.nft" ;;
 	iptmid) hx iptables-nft-restore <"$work/iptmid.rules" ;;
 	iptend) hx iptables-nft-restore <"$work/iptend.rules" ;;
 	nftmid) hx nft -f "$work/nftmid.nft" ;;
 	nftend) hx nft -f "$work/nftend.nft" ;;
 	esac
+}
+
+# Evidence that bh1000st's second table judges traffic and only counts:
+# the staged table alone, a TCP exchange with srv from the client's own
+# address (no container: the candidate would deny it) must pass and be
+# counted in the staged table's denied_* counters.
+staged_probe() {
+	local got n
+	hx nft -f "$work/bh1000st.nft" || return 1
+	got=$(timeout 10 ip netns exec "$C" bash -c \
+		'exec 3<>/dev/tcp/10.201.0.1/'"$PORT"' && printf x >&3 &&
+		 head -c 1 <&3' 2>/dev/null | wc -c) || got=0
+	n=$(hx nft list counters table inet bulkhead_staged |
+		awk '/counter denied_/ { d = 1; next }
+		     d && /packets/ { s += $2; d = 0 } END { print s + 0 }')
+	unload_config
+	say "run.sh: staged table alone: an exchange the candidate would deny got $got byte(s) back (want 1) and $n packet(s) counted would-deny-staged (want > 0)"
+	[ "$got" -eq 1 ] && [ "$n" -gt 0 ] ||
+		{ say "run.sh: the staged table did not judge-and-pass"; return 1; }
 }
 
 # nft's view covers iptables-nft's tables too: one flush empties the
@@ -572,6 +639,27 @@ report() {
 			printf("observations on (%s): vs conntrack-only cpu %s, own %s; " \
 			       "bh1000 with them vs without, own %s\n", p, oc, oo, ob)
 		}
+		# a staged candidate (issue 14): bh1000st vs conntrack-only and
+		# vs the enforcing table alone, per round, machine-wide and own
+		for (pi = 1; pi <= 2; pi++) {
+			p = pi == 1 ? "tcp" : "udp"
+			stats("rcpu" SUBSEP "bh1000st" SUBSEP p)
+			if (!N)
+				continue
+			sc = sprintf("%.3f [%.3f..%.3f]", MED, MIN, MAX)
+			stats("rown" SUBSEP "bh1000st" SUBSEP p)
+			so = sprintf("%.3f [%.3f..%.3f]", MED, MIN, MAX)
+			for (r = 1; r <= NR_ROUNDS; r++)
+				if (("own", "bh1000st", p, r) in V &&
+				    ("own", "bh1000", p, r) in V &&
+				    V["own", "bh1000", p, r] > 0)
+					V["sb" p, r] = V["own", "bh1000st", p, r] / V["own", "bh1000", p, r]
+			stats("sb" p)
+			sb = N ? sprintf("%.3f [%.3f..%.3f]", MED, MIN, MAX) : "n/a"
+			printf("staged candidate of 1000 groups (%s): vs conntrack-only " \
+			       "cpu %s, own %s; vs the enforcing table alone, own %s\n",
+			       p, sc, so, sb)
+		}
 		# headline: bulkhead 1,000 groups vs conntrack-only (CPU) and
 		# vs the iptables chain with the matching rules mid-chain (rate)
 		for (r = 1; r <= NR_ROUNDS; r++)
@@ -629,6 +717,7 @@ load_config bh1000
 hx nft list ruleset >"$work/bh1000.list"
 unload_config
 whatif "$work/bh1000.list"
+case " $configs " in *" bh1000st "*) staged_probe ;; esac
 say "run.sh: bulkhead's writer programmed $(grep -c . "$work/bh1000.list") lines for 1,000 groups ($(grep -c . "$work/bh1000.nft") printed by bulkheadctl ruleset); in_srv: $(awk '/chain in_srv/,/^\t}/' "$work/bh1000.list" | grep -c accept) accept rules"
 # the threads that run deferred softirq work: part of "own" CPU
 softirqd=$(for d in /proc/[0-9]*; do
