@@ -27,11 +27,16 @@ struct key {
 	uint8_t proto;
 	bool has_port;
 	uint16_t dport;
+	/* each side's label set (lcache's hash; 0: no container): an allow
+	 * record never merges containers whose labels differ, so that a
+	 * replay can reclassify every record by them */
+	uint32_t sl, dl;
 };
 
 struct who {			/* the container on one side, or none */
 	char *id, *name;
 	json_t *labels;			/* its labels at NEW */
+	uint32_t lhash;			/* of labels; 0: none */
 };
 
 struct conn {
@@ -47,8 +52,9 @@ struct aside {
 	struct bh_addr addr;
 	bool one_c, have_c;
 	struct who c;			/* the one container, while one_c */
-	/* the side's label set while every container had the same one:
-	 * what a replay needs to reclassify it (bulkheadctl diff) */
+	/* the side's label set: what a replay needs to reclassify it
+	 * (bulkheadctl diff). The key keeps sets apart, so it is lost only
+	 * to a collision of their hashes (then the side has none). */
 	bool one_labels;
 	json_t *labels;
 	char *names[FLOWOBS_NAMES_MAX];
@@ -98,6 +104,8 @@ static uint32_t key_hash(const struct key *k)
 	uint32_t h = bh_str_hash(k->sg);
 
 	h = h * 0x9e3779b1u ^ bh_str_hash(k->dg);
+	h = h * 0x9e3779b1u ^ k->sl;
+	h = h * 0x9e3779b1u ^ k->dl;
 	return h * 0x9e3779b1u ^ ((uint32_t)k->proto << 17 |
 				  (uint32_t)k->has_port << 16 | k->dport);
 }
@@ -105,7 +113,8 @@ static uint32_t key_hash(const struct key *k)
 static bool key_eq(const struct key *a, const struct key *b)
 {
 	return a->proto == b->proto && a->has_port == b->has_port &&
-	       a->dport == b->dport && !strcmp(a->sg, b->sg) &&
+	       a->dport == b->dport && a->sl == b->sl && a->dl == b->dl &&
+	       !strcmp(a->sg, b->sg) &&
 	       !strcmp(a->dg, b->dg);
 }
 
@@ -116,6 +125,7 @@ static void who_free(struct who *w)
 	json_decref(w->labels);
 	w->id = w->name = NULL;
 	w->labels = NULL;
+	w->lhash = 0;
 }
 
 /* ---- the containers' labels as the records carry them, built once per
@@ -127,6 +137,7 @@ struct lcache {
 	struct lcache *next;
 	char *id;
 	json_t *labels;
+	uint32_t lhash;		/* of the set, whoever carries it; never 0 */
 };
 
 static bool lcache_fresh(const struct lcache *e, const struct container *c)
@@ -145,7 +156,18 @@ static bool lcache_fresh(const struct lcache *e, const struct container *c)
 	return true;
 }
 
-static json_t *labels_of(struct flowobs *fo, const struct container *c)
+/* The set's text with sorted keys: equal sets, equal hashes. */
+static uint32_t labels_hash(const json_t *labels)
+{
+	char *t = json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS);
+	uint32_t h = bh_str_hash(t ? t : "") | 1;
+
+	free(t);
+	return h;
+}
+
+static json_t *labels_of(struct flowobs *fo, const struct container *c,
+			 uint32_t *lhash)
 {
 	size_t b = bh_str_hash(c->id) & (FLOWOBS_LCACHE_BUCKETS - 1);
 	struct lcache *e;
@@ -153,8 +175,10 @@ static json_t *labels_of(struct flowobs *fo, const struct container *c)
 	for (e = fo->lc[b]; e; e = e->next)
 		if (!strcmp(e->id, c->id))
 			break;
-	if (e && lcache_fresh(e, c))
+	if (e && lcache_fresh(e, c)) {
+		*lhash = e->lhash;
 		return json_incref(e->labels);
+	}
 	if (!e) {
 		e = xcalloc(1, sizeof(*e));
 		e->id = xstrdup(c->id);
@@ -164,6 +188,8 @@ static json_t *labels_of(struct flowobs *fo, const struct container *c)
 	}
 	json_decref(e->labels);
 	e->labels = flowlog_labels_json(c);
+	e->lhash = labels_hash(e->labels);
+	*lhash = e->lhash;
 	return json_incref(e->labels);
 }
 
@@ -193,7 +219,8 @@ static void who_set(struct flowobs *fo, struct who *w,
 {
 	w->id = c ? xstrdup(c->id) : NULL;
 	w->name = c && c->name ? xstrdup(c->name) : NULL;
-	w->labels = c ? labels_of(fo, c) : NULL;
+	w->lhash = 0;
+	w->labels = c ? labels_of(fo, c, &w->lhash) : NULL;
 }
 
 static void who_copy(struct who *to, const struct who *from)
@@ -201,6 +228,7 @@ static void who_copy(struct who *to, const struct who *from)
 	to->id = from->id ? xstrdup(from->id) : NULL;
 	to->name = from->name ? xstrdup(from->name) : NULL;
 	to->labels = json_incref(from->labels);
+	to->lhash = from->lhash;
 }
 
 /* ---- connections by conntrack id */
@@ -366,7 +394,12 @@ static void agg_note(struct flowobs *fo, const struct key *k,
 		     const struct flowobs_event *e, const struct who *s,
 		     const struct who *d, bool opened)
 {
-	struct agg *a = agg_get(fo, k);
+	struct key kl = *k;
+	struct agg *a;
+
+	kl.sl = s->lhash;
+	kl.dl = d->lhash;
+	a = agg_get(fo, &kl);
 
 	if (!a->connections && !a->ended) {
 		a->first_ms = a->last_ms = e->wall_ms;

@@ -231,14 +231,15 @@ static void test_attribution_kept(void **state)
 	teardown(&f);
 }
 
-/* Containers of one side with different labels: the record cannot say
- * which connection had which, so it carries none for that side (a replay
- * judges it by its recorded group). */
+/* Containers of one side with different labels: an allow record never
+ * merges them (its key has each side's label set), so every record
+ * carries the labels a replay reclassifies by. */
 static void test_labels_differ(void **state)
 {
 	struct fixture f;
 	struct container *c;
 	struct bh_addr a;
+	json_t *l0, *l1;
 
 	(void)state;
 	setup(&f, 0);
@@ -254,19 +255,25 @@ static void test_labels_differ(void **state)
 	ev(f.fo, false, 2, "10.0.0.13", "10.0.0.21", IPPROTO_TCP, 8080,
 	   T0 + 20, 0, 0);
 	flowobs_flush(f.fo, T0 + 30);
-	assert_int_equal(n_recs, 1);
+	assert_int_equal(n_recs, 2);
+	l0 = json_object_get(json_object_get(recs[0], "source"), "labels");
+	l1 = json_object_get(json_object_get(recs[1], "source"), "labels");
+	assert_non_null(l0);
+	assert_non_null(l1);
 	assert_string_equal(js(recs[0], "source", "group"), "web");
-	assert_null(json_object_get(json_object_get(recs[0], "source"),
-				    "labels"));
+	assert_string_equal(js(recs[1], "source", "group"), "web");
+	/* one record has web1's set, the other web3's (with its tier) */
+	assert_int_equal(!!json_object_get(l0, "bulkhead.tier") +
+			 !!json_object_get(l1, "bulkhead.tier"), 1);
 	assert_non_null(json_object_get(json_object_get(recs[0],
 				"destination"), "labels"));
 	/* the next window has web3 alone: its labels */
 	ev(f.fo, false, 3, "10.0.0.13", "10.0.0.21", IPPROTO_TCP, 8080,
 	   T0 + 1010, 0, 0);
 	flowobs_flush(f.fo, T0 + 1020);
-	assert_int_equal(n_recs, 2);
+	assert_int_equal(n_recs, 3);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(
-		json_object_get(recs[1], "source"), "labels"),
+		json_object_get(recs[2], "source"), "labels"),
 		"bulkhead.tier")), "old");
 	/* its labels change (built once per container, but checked at
 	 * each NEW): the next connection carries the new ones */
@@ -275,9 +282,9 @@ static void test_labels_differ(void **state)
 	ev(f.fo, false, 4, "10.0.0.13", "10.0.0.21", IPPROTO_TCP, 8080,
 	   T0 + 2010, 0, 0);
 	flowobs_flush(f.fo, T0 + 2020);
-	assert_int_equal(n_recs, 3);
+	assert_int_equal(n_recs, 4);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(
-		json_object_get(recs[2], "source"), "labels"),
+		json_object_get(recs[3], "source"), "labels"),
 		"bulkhead.tier")), "new");
 	teardown(&f);
 }
