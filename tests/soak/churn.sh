@@ -15,7 +15,8 @@
 # - an allowed UDP stream web -> api and a denied one db -> api throughout
 # At the end: verify passes (daemon, --policy, and the shell's check), the
 # periodic verify never found a difference, RSS grew < 5% from the end of
-# warm-up (the first fifth of the churn) to the end (not under ASan, whose
+# warm-up (a fifth into the churn, and at least its first minute: a
+# shorter churn skips this) to the end (not under ASan, whose
 # quarantine holds freed memory), the daemon exits clean (under ASan:
 # LeakSanitizer finds no leak), the kernel's denied counters equal the
 # records' packets + unlogged + lost, the allowed stream lost nothing, the
@@ -239,19 +240,31 @@ st=$(bhctl status --json)
 is "$(echo "$st" | jq -c '[.verify.found_differences, .counters.tamper_seen]')" \
 	"[0,0]" "the periodic verify ($(echo "$st" | jq .verify.runs) runs) never found a difference"
 
-# memory: from a fifth into the churn to its end
+# memory: from a fifth into the churn, and at least its first minute,
+# to its end. The heap reaches its working level through the first full
+# commits at ~10,000 containers: 30-100 s into the churn in the 600 s
+# runs (docs/benchmarks.md, "churn soak"); a baseline before that counts
+# the warm-up as growth (a 30 s run, baseline at 6 s: +38 %).
+WARM_MIN=60
 base_t=$((t_churn + (t_end - t_churn) / 5))
+[ "$base_t" -lt $((t_churn + WARM_MIN)) ] && base_t=$((t_churn + WARM_MIN))
 rss_base=$(awk -v t="$base_t" '$1 >= t && $2 { print $2; exit }' "$NS_TMP/rss")
 rss_end=$(awk -v t="$t_end" '$1 <= t && $2 { v = $2 } END { print v }' "$NS_TMP/rss")
 rss_max=$(awk '$2 > m { m = $2 } END { print m }' "$NS_TMP/rss")
 growth=$(awk -v a="$rss_base" -v b="$rss_end" 'BEGIN { if (a) printf "%.2f", (b - a) * 100 / a }')
 heap_base=$(awk -v t="$base_t" '$1 >= t && $3 { print $3; exit }' "$NS_TMP/rss")
 heap_end=$(awk -v t="$t_end" '$1 <= t && $3 { v = $3 } END { print v }' "$NS_TMP/rss")
-diag "RSS: $rss_base kB at $((base_t - t0)) s, $rss_end kB at the end ($growth %), max $rss_max kB${heap_base:+; of it the heap: $heap_base kB, then $heap_end kB}"
+if [ "$base_t" -lt "$t_end" ]; then
+	diag "RSS: $rss_base kB at $((base_t - t0)) s, $rss_end kB at the end ($growth %), max $rss_max kB${heap_base:+; of it the heap: $heap_base kB, then $heap_end kB}"
+else
+	diag "RSS: $rss_end kB at the end, max $rss_max kB${heap_end:+; of it the heap: $heap_end kB} (no baseline: the churn ended within its warm-up)"
+fi
 diag "RSS (s kB): $(awk -v t0="$t0" -v step=$(((t_end - t0) / 20 + 1)) \
 	'$2 && ($1 - t0) % step == 0 { printf "%d %d, ", $1 - t0, $2 }' "$NS_TMP/rss")"
 if [ "${BH_SANITIZE:-0}" = 1 ]; then
 	pass "# SKIP RSS growth under ASan (its quarantine keeps freed memory)"
+elif [ "$base_t" -ge "$t_end" ]; then
+	pass "# SKIP RSS growth: a churn of $((t_end - t_churn)) s ends within its first ${WARM_MIN} s, still the warm-up (make soak: 600 s)"
 else
 	awk -v g="$growth" 'BEGIN { exit !(g != "" && g < 5) }'
 	ok $? "RSS grew less than 5% after warm-up ($growth %)"
