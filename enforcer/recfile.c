@@ -12,13 +12,23 @@
 #include "recfile.h"
 #include "util.h"
 
+/* A record of the ring: its line, compact JSON, as --follow sends it.
+ * Not the json_t: jansson spends 7-9 KB on a record whose line is
+ * 650-850 bytes, so two rings of 1,024 trees held ~16 MB once full, and
+ * at a few records a second they fill for a quarter of an hour: the
+ * churn soak's RSS growth (docs/benchmarks.md, "churn soak"). */
+struct ring_rec {
+	uint64_t seq;
+	char *line;
+};
+
 struct recfile {
 	char *path;
 	char *what;
 	bool journald;
 	bool ecs;
 	int fd;
-	json_t **ring;
+	struct ring_rec *ring;
 	size_t ring_size, ring_next;
 	uint64_t last_seq;
 	uint64_t write_errors;
@@ -86,7 +96,7 @@ void recfile_close(struct recfile *rf)
 			(unsigned long long)rf->gap_last,
 			(unsigned long long)rf->gap_packets);
 	for (i = 0; i < rf->ring_size; i++)
-		json_decref(rf->ring[i]);
+		free(rf->ring[i].line);
 	free(rf->ring);
 	if (rf->fd >= 0)
 		close(rf->fd);
@@ -206,9 +216,17 @@ static void file_record(struct recfile *rf, json_t *rec, uint64_t seq,
 void recfile_put(struct recfile *rf, json_t *rec, uint64_t seq,
 		 uint64_t packets)
 {
+	struct ring_rec *r = &rf->ring[rf->ring_next];
+	char *line;
+
 	file_record(rf, rec, seq, packets);
-	json_decref(rf->ring[rf->ring_next]);
-	rf->ring[rf->ring_next] = rec;
+	line = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(rec);
+	if (!line)
+		abort();
+	free(r->line);
+	r->seq = seq;
+	r->line = line;
 	rf->ring_next = (rf->ring_next + 1) % rf->ring_size;
 	rf->last_seq = seq;
 }
@@ -222,22 +240,23 @@ void recfile_unwritten(const struct recfile *rf, uint64_t *records,
 
 json_t *recfile_recent_json(const struct recfile *rf, uint64_t after_seq)
 {
-	json_t *recs = json_array(), *seq;
-	uint64_t oldest = 0, n;
+	json_t *recs = json_array(), *rec;
+	uint64_t oldest = 0;
 	size_t i, k;
 
 	/* Oldest first: the slot after the newest is the oldest. */
 	for (k = 0; k < rf->ring_size; k++) {
 		i = (rf->ring_next + k) % rf->ring_size;
-		if (!rf->ring[i])
+		if (!rf->ring[i].line)
 			continue;
-		seq = json_object_get(json_object_get(rf->ring[i], "bulkhead"),
-				      "seq");
-		n = (uint64_t)json_integer_value(seq);
 		if (!oldest)
-			oldest = n;
-		if (n > after_seq)
-			json_array_append(recs, rf->ring[i]);
+			oldest = rf->ring[i].seq;
+		if (rf->ring[i].seq <= after_seq)
+			continue;
+		/* our own json_dumps: it parses */
+		rec = json_loads(rf->ring[i].line, 0, NULL);
+		if (rec)
+			json_array_append_new(recs, rec);
 	}
 	/* numbered one by one: those between after_seq and the oldest the
 	 * ring still holds went past a follower too slow for the ring */

@@ -1,14 +1,15 @@
 /* The churn soak's container traffic (tests/soak/churn.sh): over one
  * control connection, N synthetic containers (ids soak-<i>, IPv4 in
  * 10.200.0.0/16, every other one also IPv6 in fd99::/64, no host-side
- * port) are first attached in random order (the warm-up, at most SECONDS
- * long), then, for SECONDS, a random one at a time is attached (when it
- * is not), or detached, relabelled (another bulkhead.purpose, or none) or
- * readdressed (a free address of its family), in equal parts. Every
- * request must be accepted. One JSON summary line goes to stdout; the
- * line "churn" goes to stderr when the warm-up is done.
+ * port) are first attached in random order (the warm-up, at most
+ * WARMUP seconds, SECONDS when not given), then, for SECONDS, a random
+ * one at a time is attached (when it is not), or detached, relabelled
+ * (another bulkhead.purpose, or none) or readdressed (a free address of
+ * its family), in equal parts. Every request must be accepted. One JSON
+ * summary line goes to stdout; the line "churn" goes to stderr when the
+ * warm-up is done.
  *
- *   churn_driver SOCKET SECONDS N SEED
+ *   churn_driver SOCKET SECONDS N SEED [WARMUP]
  */
 #include <errno.h>
 #include <jansson.h>
@@ -177,22 +178,24 @@ static int dbl_cmp(const void *x, const void *y)
 
 int main(int argc, char **argv)
 {
-	unsigned long secs, n_attach = 0, n_detach = 0, n_relabel = 0;
+	unsigned long secs, warmup, n_attach = 0, n_detach = 0, n_relabel = 0;
 	unsigned long n_readdress = 0, n_err = 0, attached = 0;
 	double end, t_churn, t_start;
 	uint32_t *perm, i, j, t;
 	int fd;
 
-	if (argc != 5) {
-		fprintf(stderr, "usage: churn_driver SOCKET SECONDS N SEED\n");
+	if (argc != 5 && argc != 6) {
+		fprintf(stderr, "usage: churn_driver SOCKET SECONDS N SEED "
+			"[WARMUP]\n");
 		return 2;
 	}
 	secs = strtoul(argv[2], NULL, 10);
+	warmup = argc == 6 ? strtoul(argv[5], NULL, 10) : secs;
 	n_ctrs = (uint32_t)strtoul(argv[3], NULL, 10);
 	rng ^= strtoull(argv[4], NULL, 10) * 0x9e3779b97f4a7c15ULL;
-	if (!secs || !n_ctrs || n_ctrs > MAX_N) {
-		fprintf(stderr, "churn_driver: SECONDS > 0, N in 1..%d\n",
-			MAX_N);
+	if (!secs || !warmup || !n_ctrs || n_ctrs > MAX_N) {
+		fprintf(stderr, "churn_driver: SECONDS and WARMUP > 0, N in "
+			"1..%d\n", MAX_N);
 		return 2;
 	}
 	fd = cc_dial(argv[1]);
@@ -207,7 +210,7 @@ int main(int argc, char **argv)
 	lat = xmalloc(LAT_MAX * sizeof(*lat));
 	perm = xmalloc(n_ctrs * sizeof(*perm));
 	t_start = now_ms();
-	end = t_start + secs * 1e3;
+	end = t_start + warmup * 1e3;
 	for (i = 0; i < n_ctrs; i++) {
 		ctrs[i].purpose = pick(ARRAY_SIZE(purposes));
 		ctrs[i].v4 = free_slot(used4);

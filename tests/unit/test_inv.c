@@ -314,6 +314,53 @@ static void test_ports(void **state)
 	inventory_free(inv);
 }
 
+/* inventory_to_json writes one container's tree at a time (a state
+ * compaction's peak): its text is the one json_dumps gives for the whole
+ * array, byte for byte, also for none and for one container. */
+static void same_as_whole_tree(const struct inventory *inv)
+{
+	json_t *root = json_array();
+	char *want, *got;
+	size_t i;
+
+	for (i = 0; i < inventory_count(inv); i++)
+		json_array_append_new(root,
+				      container_to_json(inventory_at(inv, i)));
+	want = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	got = inventory_to_json(inv);
+	assert_string_equal(got, want);
+	free(want);
+	free(got);
+}
+
+static void test_json_text(void **state)
+{
+	const char *in = "[{\"id\":\"a\",\"name\":\"web-1\","
+			 "\"labels\":{\"bulkhead.purpose\":\"web\","
+			 "\"note\":\"two\\nlines\"},"
+			 "\"ips\":[\"10.0.0.9\"],\"ports\":[{\"ifname\":\"va\","
+			 "\"ips\":[\"10.0.0.2\",\"fd00::2\"]},{\"ifname\":"
+			 "\"vb\",\"ips\":[\"10.1.0.2\"]}]},"
+			 "{\"id\":\"b\",\"ips\":[\"10.2.0.2\"],\"ifname\":\"vc\"},"
+			 "{\"id\":\"c\",\"ips\":[]}]";
+	struct inventory *inv;
+	char *err = NULL;
+
+	(void)state;
+	inv = inventory_new();
+	same_as_whole_tree(inv);
+	inventory_add(inv, mk("one", "10.9.0.1"));
+	same_as_whole_tree(inv);
+	inventory_free(inv);
+	inv = inventory_from_json(in, strlen(in), &err);
+	if (!inv)
+		fail_msg("%s", err);
+	assert_int_equal(inventory_count(inv), 3);
+	same_as_whole_tree(inv);
+	inventory_free(inv);
+}
+
 /* "ports" in JSON: read, written back, the single-port form kept. */
 static void test_ports_json(void **state)
 {
@@ -487,6 +534,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_add_find_remove),
 		cmocka_unit_test(test_json_roundtrip),
+		cmocka_unit_test(test_json_text),
 		cmocka_unit_test(test_json_errors),
 		cmocka_unit_test(test_container_from_json),
 		cmocka_unit_test(test_ports),
