@@ -1803,15 +1803,22 @@ static void load_dir(struct loader *L, const char *dir)
 	free(names);
 }
 
-struct policy *policy_load(const char *path, struct diags *d)
+/* a policy directory's *.yaml, or one file */
+static void load_file_or_dir(struct loader *L, const char *path)
 {
-	struct loader *L = loader_new(d);
 	struct stat st;
 
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		load_dir(L, path);
 	else
 		load_path(L, path);
+}
+
+struct policy *policy_load(const char *path, struct diags *d)
+{
+	struct loader *L = loader_new(d);
+
+	load_file_or_dir(L, path);
 	return loader_finish(L);
 }
 
@@ -1819,12 +1826,8 @@ struct policy *policy_load_extra(const char *path, const char *name,
 				 const char *buf, size_t len, struct diags *d)
 {
 	struct loader *L = loader_new(d);
-	struct stat st;
 
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		load_dir(L, path);
-	else
-		load_path(L, path);
+	load_file_or_dir(L, path);
 	L->file = add_file(L, name);
 	load_one(L, name, buf, len);
 	return loader_finish(L);
