@@ -48,8 +48,9 @@ talk 7000 10.77.0.21 v4
 talk 7000 '[fd77::21]' v6
 talk 7001 10.77.0.21 keep
 
-lines() { grep -c "^$2-" "$NS_TMP/recv$1" 2>/dev/null || echo 0; }
-sent() { grep -c "^$1-" "$NS_TMP/sent$1" 2>/dev/null || echo 0; }
+# (grep -c prints 0 and fails when nothing matches: one number either way)
+lines() { local n; n=$(grep -c "^$2-" "$NS_TMP/recv$1" 2>/dev/null); echo "${n:-0}"; }
+sent() { local n; n=$(grep -c "^$1-" "$NS_TMP/sent$1" 2>/dev/null); echo "${n:-0}"; }
 # segs ADDR PORT: the data segments web's connections to ADDR:PORT have
 # sent (retransmissions too: a cut connection keeps trying)
 segs() {
