@@ -35,9 +35,37 @@ snapshot() {
 }
 before=$(snapshot)
 
+# talk: standard input to the control socket as it is, then what the
+# daemon answers until it hangs up or is silent for 3 s. Not socat: when
+# the daemon hangs up on a request over the limit, socat's next write
+# fails and it may exit before it prints the reply it had received.
+talk() {
+	timeout 15 python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+try:
+    s.sendall(sys.stdin.buffer.read())
+    s.shutdown(socket.SHUT_WR)
+except OSError:
+    pass  # hung up on: the reply is still there to read
+s.settimeout(3)
+buf = b""
+try:
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+except OSError:
+    pass
+sys.stdout.write(buf.decode(errors="replace"))
+' "$BHD_SOCK"
+}
 # raw: REQUEST-TEXT -> the daemon's reply line
 raw() {
-	printf '%s\n' "$1" | timeout 5 socat -t3 - "UNIX-CONNECT:$BHD_SOCK"
+	printf '%s\n' "$1" | talk
 }
 # reject DESC REQUEST ERRNO: an error reply with that errno
 reject() {
@@ -76,34 +104,12 @@ reject "oversized request" "{\"version\":1,\"op\":\"status\",\"pad\":\"$pad\"}" 
 raw "{\"version\":1,\"op\":\"status\",\"pad\":\"$pad\"}" | jq -r .error |
 	grep -q "over the limit of 65536 bytes per request"
 ok $? "  naming the limit"
-# (not socat: once the daemon hangs up, socat's next write fails and it
-# may exit before it prints the reply it had already received)
-r=$(timeout 10 python3 - "$BHD_SOCK" <<'EOF'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(5)
-s.connect(sys.argv[1])
-try:
-    s.sendall(b" " * 70000)
-except OSError:
-    pass  # hung up on: the reply is still there to read
-buf = b""
-try:
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        buf += d
-except OSError:
-    pass
-sys.stdout.write(buf.decode(errors="replace"))
-EOF
-)
+r=$(head -c 70000 /dev/zero | tr '\0' ' ' | talk)
 is "$(echo "$r" | jq -c '[.ok, .errno]')" "[false,90]" "70 KB without a newline: error, then hang-up"
 
 # several requests on one connection, answered in order
-r=$(printf '%s\n%s\n' '{"version":1,"op":"status"}' 'junk' |
-	timeout 5 socat -t3 - "UNIX-CONNECT:$BHD_SOCK" | jq -c .ok | tr '\n' ' ')
+r=$(printf '%s\n%s\n' '{"version":1,"op":"status"}' 'junk' | talk |
+	jq -c .ok | tr '\n' ' ')
 is "$r" "true false " "pipelined requests answered in order"
 
 # held: the peer inodes of the connections the daemon has accepted on its
