@@ -828,7 +828,7 @@ void flowlog_get_stats(const struct flowlog *fl, struct flowlog_stats *s)
 
 /* ---- JSON (schema 1, docs/denied-flows.md) */
 
-static json_t *side_json(const struct flowlog_side *s)
+json_t *flowlog_side_json(const struct flowlog_side *s)
 {
 	char buf[BH_ADDR_STRLEN];
 	json_t *o = json_object();
@@ -879,25 +879,39 @@ void flowlog_why_json(json_t *o, const char *rule, const char *policy_hash,
 				    json_pack("{s:s}", "name", host_name));
 }
 
-json_t *flowlog_rec_json(const struct flowlog_rec *r)
+json_t *flowlog_head_json(uint64_t emit_ms, json_t *type,
+			  const char *dataset, const char *action,
+			  uint64_t start_ms, uint64_t end_ms)
 {
-	char t[32], pb[8];
-	json_t *o = json_object(), *ev = json_object(), *net, *bh;
+	char t[32];
+	json_t *o = json_object(), *ev = json_object();
 
 	json_object_set_new(o, "@timestamp",
-			    json_string(bh_rfc3339(r->emit_ms, t)));
+			    json_string(bh_rfc3339(emit_ms, t)));
 	json_object_set_new(o, "schema", json_integer(FLOWLOG_SCHEMA));
 	json_object_set_new(ev, "kind", json_string("event"));
 	json_object_set_new(ev, "category", json_pack("[s]", "network"));
-	json_object_set_new(ev, "type", json_pack("[s]", "denied"));
-	json_object_set_new(ev, "dataset", json_string("bulkhead.denied"));
-	if (r->kind != FL_REC_OVERFLOW && r->kind != FL_REC_LOSS)
-		json_object_set_new(ev, "action",
-				    json_string(flowlog_action_str(r->action)));
-	json_object_set_new(ev, "start",
-			    json_string(bh_rfc3339(r->start_ms, t)));
-	json_object_set_new(ev, "end", json_string(bh_rfc3339(r->end_ms, t)));
+	json_object_set_new(ev, "type", type);
+	json_object_set_new(ev, "dataset", json_string(dataset));
+	if (action)
+		json_object_set_new(ev, "action", json_string(action));
+	json_object_set_new(ev, "start", json_string(bh_rfc3339(start_ms, t)));
+	json_object_set_new(ev, "end", json_string(bh_rfc3339(end_ms, t)));
 	json_object_set_new(o, "event", ev);
+	return o;
+}
+
+json_t *flowlog_rec_json(const struct flowlog_rec *r)
+{
+	char pb[8];
+	json_t *o, *net, *bh;
+
+	o = flowlog_head_json(r->emit_ms, json_pack("[s]", "denied"),
+			      "bulkhead.denied",
+			      r->kind != FL_REC_OVERFLOW &&
+			      r->kind != FL_REC_LOSS ?
+			      flowlog_action_str(r->action) : NULL,
+			      r->start_ms, r->end_ms);
 	if (r->kind == FL_REC_FLOW || r->kind == FL_REC_UNLOGGED) {
 		net = json_object();
 		if (r->kind == FL_REC_FLOW) {
@@ -913,8 +927,8 @@ json_t *flowlog_rec_json(const struct flowlog_rec *r)
 				    json_string(flowlog_direction_str(r->dir)));
 		json_object_set_new(o, "network", net);
 	}
-	json_object_set_new(o, "source", side_json(&r->src));
-	json_object_set_new(o, "destination", side_json(&r->dst));
+	json_object_set_new(o, "source", flowlog_side_json(&r->src));
+	json_object_set_new(o, "destination", flowlog_side_json(&r->dst));
 	flowlog_why_json(o, r->rule, r->policy_hash, r->host_name);
 	bh = json_object();
 	json_object_set_new(bh, "record",

@@ -736,33 +736,20 @@ uint32_t flowobs_window_ms(const struct flowobs *fo)
 	return fo->window_ms;
 }
 
-/* ---- JSON: the denied records' shape (docs/denied-flows.md), allow */
+/* ---- JSON: the denied records' shape (docs/denied-flows.md), allow;
+ * the head and the sides are flowlog's own writers */
 
 static json_t *side_json(const struct flowobs_side *s, bool port,
 			 uint16_t dport)
 {
-	char buf[BH_ADDR_STRLEN];
-	json_t *o = json_object();
+	const struct flowlog_side fs = {
+		.has_addr = s->one_addr, .addr = s->addr,
+		.has_port = port, .port = dport, .group = s->group,
+		.container_id = s->container_id,
+		.container_name = s->container_name, .labels = s->labels,
+	};
 
-	if (s->one_addr)
-		json_object_set_new(o, "ip",
-				    json_string(bh_addr_str(&s->addr, buf)));
-	if (port)
-		json_object_set_new(o, "port", json_integer(dport));
-	if (s->group)
-		json_object_set_new(o, "group", json_string(s->group));
-	if (s->container_id) {
-		json_t *c = json_object();
-
-		json_object_set_new(c, "id", json_string(s->container_id));
-		if (s->container_name)
-			json_object_set_new(c, "name",
-					    json_string(s->container_name));
-		json_object_set_new(o, "container", c);
-	}
-	if (s->labels)
-		json_object_set(o, "labels", s->labels);
-	return o;
+	return flowlog_side_json(&fs);
 }
 
 static json_t *names_json(const struct flowobs_side *s)
@@ -777,22 +764,13 @@ static json_t *names_json(const struct flowobs_side *s)
 
 json_t *flowobs_rec_json(const struct flowobs_rec *r)
 {
-	char t[32], pb[8];
-	json_t *o = json_object(), *ev = json_object(), *net, *bh;
+	char pb[8];
+	json_t *o, *net, *bh;
 
-	json_object_set_new(o, "@timestamp",
-			    json_string(bh_rfc3339(r->emit_ms, t)));
-	json_object_set_new(o, "schema", json_integer(FLOWLOG_SCHEMA));
-	json_object_set_new(ev, "kind", json_string("event"));
-	json_object_set_new(ev, "category", json_pack("[s]", "network"));
-	json_object_set_new(ev, "type", json_pack("[s,s]", "connection",
-						  "allowed"));
-	json_object_set_new(ev, "dataset", json_string("bulkhead.flows"));
-	json_object_set_new(ev, "action", json_string("allow"));
-	json_object_set_new(ev, "start",
-			    json_string(bh_rfc3339(r->start_ms, t)));
-	json_object_set_new(ev, "end", json_string(bh_rfc3339(r->end_ms, t)));
-	json_object_set_new(o, "event", ev);
+	o = flowlog_head_json(r->emit_ms, json_pack("[s,s]", "connection",
+						    "allowed"),
+			      "bulkhead.flows", "allow", r->start_ms,
+			      r->end_ms);
 	net = json_object();
 	if (r->family)
 		json_object_set_new(net, "type", json_string(

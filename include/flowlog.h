@@ -165,6 +165,14 @@ json_t *flowlog_labels_json(const struct container *c);
 void flowlog_why_json(json_t *o, const char *rule, const char *policy_hash,
 		      const char *host_name);
 /* The record as a JSON object (schema FLOWLOG_SCHEMA), new reference. */
+/* What both record kinds open with (schema 1): @timestamp, schema and
+ * event (kind, category, type — taken —, dataset, action unless NULL,
+ * start, end); and one side's object (ip, port, group, sensitivity,
+ * container, labels), for flowobs.c's allow records too. */
+json_t *flowlog_head_json(uint64_t emit_ms, json_t *type,
+			  const char *dataset, const char *action,
+			  uint64_t start_ms, uint64_t end_ms);
+json_t *flowlog_side_json(const struct flowlog_side *s);
 json_t *flowlog_rec_json(const struct flowlog_rec *r);
 const char *flowlog_action_str(enum flowlog_action a);
 const char *flowlog_dir_str(enum flowlog_dir d);

@@ -47,8 +47,9 @@ struct flowobs_side {
 					 * FLOWOBS_NAMES_MAX */
 	size_t n_names;
 	/* the labels every container of this side had when its
-	 * connections opened (flowlog_labels_json), when they were one
-	 * and the same set; NULL when none or when they differed */
+	 * connections opened (flowlog_labels_json): one set, since the
+	 * aggregate's key keeps sets apart; NULL when no container (or on
+	 * a collision of two sets' hashes) */
 	json_t *labels;
 };
 
