@@ -91,46 +91,6 @@ static bool parse_uint(const char *s, const char *end, uint64_t *v)
 	return true;
 }
 
-/* RFC 3339: 2026-11-28T12:00:00[.123](Z|+01:00), or a date alone (UTC). */
-static bool parse_rfc3339(const char *s, uint64_t *ms)
-{
-	struct tm tm = { 0 };
-	const char *p;
-	uint64_t frac = 0, scale = 1000, sec;
-	int sign, hh, mm;
-
-	p = strptime(s, "%Y-%m-%d", &tm);
-	if (!p)
-		return false;
-	if (*p == 'T' || *p == 't' || *p == ' ') {
-		p = strptime(p + 1, "%H:%M:%S", &tm);
-		if (!p)
-			return false;
-		if (*p == '.') {
-			for (p++; *p >= '0' && *p <= '9'; p++) {
-				if (scale > 1) {
-					scale /= 10;
-					frac += (uint64_t)(*p - '0') * scale;
-				}
-			}
-		}
-	}
-	sec = (uint64_t)timegm(&tm);
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		sign = *p == '+' ? 1 : -1;
-		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 || strlen(p) != 6)
-			return false;
-		sec -= (uint64_t)(sign * (hh * 3600 + mm * 60));
-		p += 6;
-	}
-	if (*p)
-		return false;
-	*ms = sec * 1000 + frac;
-	return true;
-}
-
 /* "10m", "90s", "2h", "1d", "500ms" ago, or an RFC 3339 time. */
 bool ctl_parse_when(const char *s, uint64_t now_ms, uint64_t *ms)
 {
@@ -157,7 +117,7 @@ bool ctl_parse_when(const char *s, uint64_t now_ms, uint64_t *ms)
 		*ms = now_ms - v * unit;
 		return true;
 	}
-	return parse_rfc3339(s, ms);
+	return bh_parse_rfc3339(s, ms);
 }
 
 static bool parse_port(const char *s, struct denials *dn)
@@ -235,10 +195,10 @@ static bool matches(const struct denials *dn, json_t *rec)
 
 	if (dn->have_since || dn->have_until) {
 		t = sget(rec, "event", "end", NULL);
-		if (!t || !parse_rfc3339(t, &end))
+		if (!t || !bh_parse_rfc3339(t, &end))
 			return false;
 		t = sget(rec, "event", "start", NULL);
-		if (!t || !parse_rfc3339(t, &start))
+		if (!t || !bh_parse_rfc3339(t, &start))
 			start = end;
 		if (dn->have_since && end < dn->since_ms)
 			return false;
@@ -357,10 +317,10 @@ static void edge_seen(struct ctl_edge *e, json_t *rec)
 	const char *t = sget(rec, "event", "end", NULL);
 	uint64_t start, end;
 
-	if (!t || !parse_rfc3339(t, &end))
+	if (!t || !bh_parse_rfc3339(t, &end))
 		return;
 	t = sget(rec, "event", "start", NULL);
-	if (!t || !parse_rfc3339(t, &start) || start > end)
+	if (!t || !bh_parse_rfc3339(t, &start) || start > end)
 		start = end;
 	if (!e->first_ms || start < e->first_ms)
 		e->first_ms = start;

@@ -8,7 +8,6 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/socket.h>
 
 #include "inventory.h"
@@ -97,38 +96,12 @@ static uint64_t uget(json_t *o, const char *a, const char *b)
 	return v > 0 ? (uint64_t)v : 0;
 }
 
-/* The records' times: RFC 3339, 2026-11-28T12:00:00.123Z (an offset
- * instead of Z from elsewhere). Here rather than the tool's parser, so
- * that the module links alone. */
+/* The records' times (RFC 3339, bh_parse_rfc3339) */
 static bool rec_time(json_t *rec, const char *which, uint64_t *ms)
 {
-	const char *t = sget(rec, "event", which), *p;
-	uint64_t frac = 0, scale = 1000;
-	struct tm tm = { 0 };
-	int hh, mm, sign;
-	int64_t sec;
+	const char *t = sget(rec, "event", which);
 
-	if (!t || !(p = strptime(t, "%Y-%m-%dT%H:%M:%S", &tm)))
-		return false;
-	if (*p == '.')
-		for (p++; *p >= '0' && *p <= '9'; p++)
-			if (scale > 1) {
-				scale /= 10;
-				frac += (uint64_t)(*p - '0') * scale;
-			}
-	sec = (int64_t)timegm(&tm);
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if ((*p == '+' || *p == '-') && strlen(p) == 6 &&
-		   sscanf(p + 1, "%2d:%2d", &hh, &mm) == 2) {
-		sign = *p == '+' ? 1 : -1;
-		sec -= sign * (hh * 3600 + mm * 60);
-		p += 6;
-	}
-	if (*p || sec < 0)
-		return false;
-	*ms = (uint64_t)sec * 1000 + frac;
-	return true;
+	return t && bh_parse_rfc3339(t, ms);
 }
 
 struct side_in {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -312,6 +313,46 @@ const char *bh_rfc3339(uint64_t wall_ms, char *buf)
 	n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(buf + n, 32 - n, ".%03uZ", (unsigned)(wall_ms % 1000));
 	return buf;
+}
+
+bool bh_parse_rfc3339(const char *s, uint64_t *ms)
+{
+	struct tm tm = { 0 };
+	const char *p;
+	uint64_t frac = 0, scale = 1000;
+	int sign, hh, mm;
+	int64_t sec;
+
+	p = strptime(s, "%Y-%m-%d", &tm);
+	if (!p)
+		return false;
+	if (*p == 'T' || *p == 't' || *p == ' ') {
+		p = strptime(p + 1, "%H:%M:%S", &tm);
+		if (!p)
+			return false;
+		if (*p == '.') {
+			for (p++; *p >= '0' && *p <= '9'; p++) {
+				if (scale > 1) {
+					scale /= 10;
+					frac += (uint64_t)(*p - '0') * scale;
+				}
+			}
+		}
+	}
+	sec = (int64_t)timegm(&tm);
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		sign = *p == '+' ? 1 : -1;
+		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2 || strlen(p) != 6)
+			return false;
+		sec -= sign * (hh * 3600 + mm * 60);
+		p += 6;
+	}
+	if (*p || sec < 0)
+		return false;
+	*ms = (uint64_t)sec * 1000 + frac;
+	return true;
 }
 
 int bh_read_file(const char *path, size_t max, char **out, size_t *len)

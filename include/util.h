@@ -75,6 +75,10 @@ uint64_t bh_window_left(uint64_t start, uint64_t len, uint64_t now);
 
 /* RFC 3339 UTC with milliseconds: 2026-11-28T12:00:00.123Z (buf >= 32). */
 const char *bh_rfc3339(uint64_t wall_ms, char *buf);
+/* Its reader, for records and the tools' times: 2026-11-28T12:00:00[.123]
+ * with Z or an offset (+01:00), or a date alone (UTC); not before 1970.
+ * false: not such a time. */
+bool bh_parse_rfc3339(const char *s, uint64_t *ms);
 
 /* Read a whole file, at most max bytes; -EFBIG when it is larger. */
 int bh_read_file(const char *path, size_t max, char **out, size_t *len);
