@@ -248,9 +248,26 @@ flows:
 EOF
 }
 
+# Waits (bounded, 10 s) until a socket in namespace $1 listens on
+# $2 (tcp|udp) port $3: a probe sent before the server has bound would
+# be refused and read as a drop, on a loaded machine.
+ns_wait_listen() {
+	local i opt=-t
+
+	[ "$2" = udp ] && opt=-u
+	for i in $(seq 100); do
+		nsx "$1" ss -Hln "$opt" "sport = :$3" 2>/dev/null | grep -q . &&
+			return 0
+		sleep 0.1
+	done
+	echo "# nothing listens on $2/$3 in $1 after 10 s" >&2
+	return 1
+}
+
 serve_tcp() {
 	ns_bg "$1" socat -T5 "TCP6-LISTEN:$2,ipv6only=0,reuseaddr,fork" \
 		"EXEC:echo $1" 2>/dev/null
+	ns_wait_listen "$1" tcp "$2"
 }
 
 serve_udp() {
@@ -263,6 +280,7 @@ serve_udp() {
 			"UDP6-RECVFROM:$2,ipv6only=0,reuseaddr,fork" \
 			"EXEC:echo $1" 2>/dev/null
 	fi
+	ns_wait_listen "$1" udp "$2"
 }
 
 _sockaddr() { # ADDR PORT -> socat address part
