@@ -635,6 +635,15 @@ static void enc_match(struct rb *b, const struct ruleset *rs,
 		load_addr(b, m->family, m->daddr, NFT_REG_1);
 		e_lookup(b, rs, m->set, NFT_REG_1, false, m->neg);
 		break;
+	case RM_GROUP_NUM:
+		need_family(b, m->family);
+		for (v32 = 0; v32 < rs->n_bits; v32++) {
+			load_addr(b, m->family, m->daddr, NFT_REG_1);
+			e_lookup(b, rs,
+				 (uint32_t)rs->bits[m->family == 6][v32],
+				 NFT_REG_1, false, !(m->a >> v32 & 1));
+		}
+		break;
 	case RM_ALLOW_SET:
 		/* addr . l4proto . dport in consecutive 32-bit registers,
 		 * registers and the (no-op) byteorder as nft 1.0.6 emits

@@ -284,6 +284,18 @@ static void match_set(struct rs_rule *r, int family, bool daddr, bool neg,
 	m->set = set;
 }
 
+/* The address is of a container of group g: one lookup per bit of the
+ * dispatch in the bit sets of family f (index), which exist. */
+static void match_group(struct rs_rule *r, const struct ruleset *rs, int f,
+			bool daddr, unsigned g)
+{
+	struct rs_match *m = match_add(r, RM_GROUP_NUM);
+
+	m->family = f ? 6 : 4;
+	m->daddr = daddr;
+	m->a = rs->groups[g].num;
+}
+
 static void match_fib_local(struct rs_rule *r, bool daddr, bool neg)
 {
 	struct rs_match *m = match_add(r, RM_FIB_LOCAL);
@@ -305,7 +317,6 @@ struct build {
 	size_t (*cnt)[2];		/* containers per group and family */
 	size_t ports;			/* host-side ports of containers */
 	size_t guarded[2];		/* addresses on those ports */
-	bool *need_member;		/* per group */
 	bool need_containers;		/* some flow comes from world */
 	bool need_world;		/* some flow names world */
 	int32_t cidr_set[2];		/* cidrs_v4/_v6: union of cidrs groups */
@@ -329,16 +340,6 @@ static bool port_in_set(const struct port_spec *ps)
 	return (ps->proto == IPPROTO_TCP || ps->proto == IPPROTO_UDP ||
 		ps->proto == IPPROTO_SCTP) &&
 	       ps->lo == ps->hi;
-}
-
-static bool flow_needs_rules(const struct flow *fl)
-{
-	size_t k;
-
-	for (k = 0; k < fl->n_ports; k++)
-		if (!port_in_set(&fl->ports[k]))
-			return true;
-	return false;
 }
 
 static const char *fam_sfx(int f)
@@ -466,15 +467,13 @@ static void count_containers(struct build *b, const struct inventory *inv)
 	}
 }
 
-/* Which membership sets some rule reads. */
+/* Which of the sets of every container address and of every cidrs
+ * network some rule reads. */
 static void find_needs(struct build *b)
 {
 	const struct policy *p = b->p;
 	size_t f, i, j;
 
-	for (i = GROUP_FIRST_USER; i < p->n_groups; i++)
-		if (p->groups[i].kind == GK_LABELS && p->groups[i].intra_allow)
-			b->need_member[i] = true;
 	for (f = 0; f < p->n_flows; f++) {
 		const struct flow *fl = &p->flows[f];
 
@@ -490,9 +489,6 @@ static void find_needs(struct build *b)
 					b->need_world = true;
 				if (!policy_is_container_group(p, dst))
 					continue;
-				if (policy_is_container_group(p, src) &&
-				    flow_needs_rules(fl))
-					b->need_member[src] = true;
 				if (src == GROUP_WORLD)
 					b->need_containers = true;
 				if (src == GROUP_WORLD || dst == GROUP_WORLD)
@@ -868,27 +864,7 @@ static void build_sets(struct build *b)
 		snprintf(name, sizeof(name), "cidrs_%s", fam_sfx(f));
 		b->cidr_set[f] = cidr_set_new(b, name, f, NULL);
 	}
-	/* many, each read by a few rules: last */
-	for (g = 0; g < p->n_groups; g++) {
-		rs->groups[g].member[0] = rs->groups[g].member[1] = -1;
-		rs->groups[g].member_needed = b->need_member[g];
-		if (!b->need_member[g])
-			continue;
-		for (f = 0; f < 2; f++) {
-			/* a family the group's members lack is left out (fewer
-			 * kernel objects and rules); a group with no members
-			 * keeps both, so the printed policy shows every flow */
-			if (!b->cnt[g][f] && b->cnt[g][!f])
-				continue;
-			snprintf(name, sizeof(name), "g_%s_%s",
-				 p->groups[g].name, fam_sfx(f));
-			rs->groups[g].member[f] =
-				set_new(rs, RS_INET, name,
-					f ? RS_KEY_IPV6 : RS_KEY_IPV4);
-			rs->sets[rs->groups[g].member[f]].size =
-				set_size_for(b->cnt[g][f]);
-		}
-	}
+	/* many, each read by one rule: last */
 	build_allow_sets(b);
 }
 
@@ -939,7 +915,7 @@ static void flow_rules(struct build *b, unsigned self, bool in,
 	for (f = 0; f < 2; f++) {
 		struct rs_rule *r;
 		int32_t set = -1;
-		bool fam_implied = false, one_rule = false;
+		bool fam_implied = false, one_rule = false, grp = false;
 
 		if (ps->proto == IPPROTO_ICMP && f == 1)
 			continue;
@@ -963,9 +939,10 @@ static void flow_rules(struct build *b, unsigned self, bool in,
 			/* an element of allow_in_<self>_vN instead */
 			if (in && port_in_set(ps))
 				return;
-			set = rs->groups[peer].member[f];
-			if (set < 0)
+			/* the peer's number in the bit sets */
+			if (rs->bits[f][0] < 0)
 				continue;
+			fam_implied = grp = true;
 		}
 		if (set >= 0)
 			fam_implied = true;
@@ -977,6 +954,8 @@ static void flow_rules(struct build *b, unsigned self, bool in,
 			match_nfproto(r, fam_num(f));
 		if (set >= 0) {
 			match_set(r, fam_num(f), !in, false, set);
+		} else if (grp) {
+			match_group(r, rs, f, !in, peer);
 		} else if (peer == GROUP_HOST) {
 			match_fib_local(r, !in, false);
 		} else {	/* world */
@@ -1643,7 +1622,6 @@ struct ruleset *ruleset_build(const struct policy *p,
 		rs->files[i] = xstrdup(p->files[i]);
 	rs->ports = rs->pairs[0] = rs->pairs[1] = -1;
 	b.cnt = xcalloc(p->n_groups, sizeof(*b.cnt));
-	b.need_member = xcalloc(p->n_groups, sizeof(*b.need_member));
 	b.cset = xmalloc(p->n_groups * 2 * sizeof(*b.cset));
 	for (g = 0; g < p->n_groups * 2; g++)
 		b.cset[g] = -1;
@@ -1729,11 +1707,10 @@ struct ruleset *ruleset_build(const struct policy *p,
 				if (!dir && gr->kind == GK_LABELS &&
 				    gr->intra_allow)
 					for (f = 0; f < 2; f++) {
-						if (rg->member[f] < 0)
+						if (rs->bits[f][0] < 0)
 							continue;
 						r = rule_new(rs);
-						match_set(r, fam_num(f), false,
-							  false, rg->member[f]);
+						match_group(r, rs, f, false, g);
 						r->verdict = RV_ACCEPT;
 						r->comment = xasprintf(
 							"intra %s", gr->name);
@@ -1773,7 +1750,6 @@ struct ruleset *ruleset_build(const struct policy *p,
 		free(b.inc[g].v);
 	free(b.inc);
 	free(b.cnt);
-	free(b.need_member);
 	free(b.cset);
 	return rs;
 }
@@ -1948,10 +1924,6 @@ void ruleset_container_delta(const struct ruleset *rs,
 			else if (op == RS_ELEM_ADD)
 				d->needs_full = true;
 		}
-		if (rg->member[f] >= 0)
-			delta_push(d, op, rg->member[f], a->a, len);
-		else if (rg->member_needed && op == RS_ELEM_ADD)
-			d->needs_full = true;
 		if (rs->containers[f] >= 0)
 			delta_push(d, op, rs->containers[f], a->a, len);
 		else if (rs->containers_needed && op == RS_ELEM_ADD)

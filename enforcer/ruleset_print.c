@@ -121,6 +121,7 @@ static void print_match(const struct ruleset *rs, const struct rs_chain *c,
 			const struct rs_match *m, struct strbuf *sb)
 {
 	const char *neg = m->neg ? "!= " : "";
+	unsigned bit;
 
 	switch (m->kind) {
 	case RM_NFPROTO:
@@ -175,6 +176,12 @@ static void print_match(const struct ruleset *rs, const struct rs_chain *c,
 		break;
 	case RM_ARP_PROBE:
 		sb_puts(sb, "arp saddr ip 0.0.0.0 ");
+		break;
+	case RM_GROUP_NUM:
+		for (bit = 0; bit < rs->n_bits; bit++)
+			sb_printf(sb, "%s %s@%s ", addr_kw(m),
+				  m->a >> bit & 1 ? "" : "!= ",
+				  rs->sets[rs->bits[m->family == 6][bit]].name);
 		break;
 	case RM_ALLOW_SET:
 		sb_printf(sb, "%s . meta l4proto . th dport @%s ", addr_kw(m),

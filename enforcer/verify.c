@@ -1193,9 +1193,21 @@ int verify_kernel(const struct ruleset *rs, struct nft_writer *w,
 
 /* ---- --policy: the model without the daemon ---- */
 
+/* Whether a member of family f in group g would bring no set the build
+ * lacks: every allow set its group's flows fill has that family. */
+static bool adds_no_set(const struct ruleset *rs, size_t g, int f)
+{
+	size_t i;
+
+	for (i = 0; i < rs->groups[g].n_reach; i++)
+		if (rs->groups[rs->groups[g].reach[i].dst].allow[f] < 0)
+			return false;
+	return true;
+}
+
 /* The group and family a kernel set the fresh build lacks needs a member
- * of: g_<group>_<f> its group; allow_in_<dst>_<f> a group with flows into
- * dst; any other (bit sets, containers_<f>) the family alone. */
+ * of: allow_in_<dst>_<f> a group with flows into dst; any other (bit
+ * sets, containers_<f>) the family alone. */
 static int phantom_group(const struct policy *p, const struct ruleset *rs,
 			 const char *name, size_t *g_out, int *f_out)
 {
@@ -1217,11 +1229,6 @@ static int phantom_group(const struct policy *p, const struct ruleset *rs,
 
 		if (!rs->groups[g].has_chains)
 			continue;
-		if (!strncmp(name, "g_", 2) && len == gl + 5 &&
-		    !strncmp(name + 2, gn, gl)) {
-			*g_out = g;
-			return 0;
-		}
 		if (!strncmp(name, "allow_in_", 9) && len == gl + 12 &&
 		    !strncmp(name + 9, gn, gl)) {
 			size_t src;
@@ -1235,12 +1242,9 @@ static int phantom_group(const struct policy *p, const struct ruleset *rs,
 			return -1;
 		}
 	}
-	/* the family alone: a group that has its set of that family
-	 * already (or reads none), so that no other set appears */
+	/* the family alone: a group whose member brings no other set */
 	for (g = GROUP_FIRST_USER; g < p->n_groups; g++)
-		if (rs->groups[g].has_chains &&
-		    (!rs->groups[g].member_needed ||
-		     rs->groups[g].member[f] >= 0)) {
+		if (rs->groups[g].has_chains && adds_no_set(rs, g, f)) {
 			*g_out = g;
 			return 0;
 		}

@@ -125,6 +125,10 @@ enum rs_match_kind {
 	RM_ARP_PROBE,			/* bridge: arp saddr ip 0.0.0.0 */
 	RM_ALLOW_SET,			/* ip[6] saddr . meta l4proto . th dport @set */
 	RM_IIF_PREFIX,			/* bridge: iifname "<opts.guard_ports[a]>*" */
+	/* ip[6] saddr|daddr of a container of the group numbered a: one
+	 * lookup per bit of the dispatch, @bitN for each 1-bit of a and
+	 * != @bitN for each 0-bit (no set per group to create or fill) */
+	RM_GROUP_NUM,
 };
 
 struct rs_match {
@@ -199,11 +203,6 @@ struct rs_group {
 	uint32_t num;
 	uint32_t in_chain, out_chain;
 	uint32_t spoofed;		/* counter spoofed_<group> */
-	/* g_<group>_v4/_v6 set or -1. A set some rule would read exists only
-	 * for a family the group has members of: the first member of a new
-	 * family needs a full commit (rs_delta.needs_full). */
-	int32_t member[2];
-	bool member_needed;
 	/* allow_in_<group>_v4/_v6 or -1: (source container address, proto,
 	 * port) of every flow from a container group into this one with a
 	 * single tcp/udp/sctp port, matched by one lookup in in_<group> */
@@ -273,8 +272,8 @@ void ruleset_free(struct ruleset *rs);	/* NULL is fine */
 /* `table inet bulkhead { ... }` accepted by `nft -c -f`. */
 void ruleset_print(const struct ruleset *rs, FILE *out);
 
-/* Element changes for one container: its addresses in its group's
- * membership sets, in the bit sets of its group's number and in the
+/* Element changes for one container: its addresses in the bit sets of
+ * its group's number and in the
  * allow sets of every group its group has port flows into (one element
  * per destination, protocol and port: proportional to the flows out of
  * its group, independent of the number of containers), and its port in

@@ -114,6 +114,22 @@ static bool has(const struct ruleset *rs, const char *set, const char *addr)
 	return ruleset_set_find(&rs->sets[s], a.a) >= 0;
 }
 
+/* Rules that ask whether an address has group number num (RM_GROUP_NUM):
+ * those of flows (with a YAML location) or the others (intra). */
+static size_t group_rules(const struct ruleset *rs, uint32_t num,
+			  bool flows)
+{
+	size_t i, j, n = 0;
+
+	for (i = 0; i < rs->n_rules; i++)
+		for (j = 0; j < rs->rules[i].n_m; j++)
+			if (rs->rules[i].m[j].kind == RM_GROUP_NUM &&
+			    rs->rules[i].m[j].a == num &&
+			    rs->rules[i].has_loc == flows)
+				n++;
+	return n;
+}
+
 /* addr . proto . port in an allow_in_<group> set */
 static bool has_allow(const struct ruleset *rs, const char *set,
 		      const char *addr, uint8_t proto, uint16_t port)
@@ -278,12 +294,14 @@ static void test_model(void **state)
 	assert_null(strstr(t, " : goto "));
 	assert_null(strstr(t, " : jump "));
 	free(t);
-	/* membership sets exist only where a rule reads them: web's for
-	 * its icmp to api, api's for intra: allow */
-	assert_true(has(rs, "g_web_v4", "10.1.0.2"));
-	assert_true(has(rs, "g_web_v6", "fd01::2"));
-	assert_true(has(rs, "g_api_v4", "10.1.0.3"));
-	assert_int_equal(set_idx(rs, "g_db_v4"), -1);	/* intra deny, no src */
+	/* no set per group: a rule that asks for a group's members (web's
+	 * icmp to api, api's intra: allow) reads its number in the bit
+	 * sets */
+	assert_int_equal(set_idx(rs, "g_web_v4"), -1);
+	assert_int_equal(set_idx(rs, "g_api_v4"), -1);
+	assert_int_equal(group_rules(rs, 3, false), 2);	/* api: intra v4 v6 */
+	assert_int_equal(group_rules(rs, 3, true), 2);	/* api->db range */
+	assert_int_equal(group_rules(rs, 4, true), 1);	/* web->api icmp */
 	/* container -> container single ports: one element per source
 	 * address; port ranges keep their rules */
 	assert_true(has_allow(rs, "allow_in_api_v4", "10.1.0.2", IPPROTO_TCP,
@@ -302,12 +320,11 @@ static void test_model(void **state)
 	for (i = 0; i < rs->n_rules; i++)
 		if (rs->rules[i].has_loc)
 			n_flow++;
-	/* web->api: icmp 1 (tcp/8080 is in allow_in_api_*); api->db 1 (api
-	 * has no IPv6 member, so no g_api_v6 and no rule reading it);
-	 * web,api->dns: 2x2 (out_ chains read c_dns_*); world->web 2;
-	 * host->db 1 */
-	assert_int_equal(n_flow, 1 + 1 + 4 + 2 + 1);
-	assert_int_equal(set_idx(rs, "g_api_v6"), -1);
+	/* web->api: icmp 1 (tcp/8080 is in allow_in_api_*); api->db 2
+	 * (the bit sets have both families, so api's first IPv6 member
+	 * needs no new rule); web,api->dns: 2x2 (out_ chains read
+	 * c_dns_*); world->web 2; host->db 1 */
+	assert_int_equal(n_flow, 1 + 2 + 4 + 2 + 1);
 	/* anti-spoofing: guarded ports only, one element each */
 	assert_int_equal(rs->sets[rs->ports].n, 2);
 	ruleset_free(rs);
@@ -324,7 +341,9 @@ static void test_text(void **state)
 
 	(void)state;
 	assert_non_null(strstr(t, "table inet bulkhead {\n"));
-	assert_non_null(strstr(t, "\t\tip saddr @g_web_v4 meta l4proto icmp "
+	/* web is number 4, api 3 */
+	assert_non_null(strstr(t, "\t\tip saddr != @bit0_v4 ip saddr != "
+			       "@bit1_v4 ip saddr @bit2_v4 meta l4proto icmp "
 			       "accept comment \"flow web->api t.yaml:9:5\"\n"));
 	assert_non_null(strstr(t, "\t\tip saddr . meta l4proto . th dport "
 			       "@allow_in_api_v4 accept"));
@@ -333,7 +352,8 @@ static void test_text(void **state)
 	assert_non_null(strstr(t, "type ipv4_addr . inet_proto . "
 			       "inet_service\n"));
 	assert_non_null(strstr(t, "elements = { 10.1.0.2 . tcp . 8080 }"));
-	assert_non_null(strstr(t, "\t\tip saddr @g_api_v4 tcp dport 5432-5433 "
+	assert_non_null(strstr(t, "\t\tip saddr @bit0_v4 ip saddr @bit1_v4 "
+			       "ip saddr != @bit2_v4 tcp dport 5432-5433 "
 			       "accept"));
 	assert_null(strstr(t, "tcp dport 8080"));
 	assert_non_null(strstr(t, "ip saddr != @containers_v4 ip saddr != "
@@ -414,13 +434,13 @@ static void test_delta_equals_rebuild(void **state)
 					       "fd01::99", "veth99")), 0);
 	rs = build(p, inv);
 	assert_true(rs_delta_empty(d));
-	/* the first IPv6 member of api: g_api_v6 and its rules do not
-	 * exist yet, only a full commit can bring them */
+	/* the first IPv6 member of api: its rules read the bit sets,
+	 * which have IPv6 already, so a delta brings it */
 	c = mk("a3", "api", "10.1.0.10", "fd01::10", NULL);
 	container_classify(c, p);
 	ruleset_container_delta(rs, c, RS_ELEM_ADD, d);
-	assert_true(d->needs_full);
-	assert_true(ruleset_delta_overflows(rs, d));
+	assert_false(d->needs_full);
+	assert_false(ruleset_delta_overflows(rs, d));
 	container_free(c);
 	rs_delta_free(d);
 	d = rs_delta_new();
@@ -612,9 +632,9 @@ static void test_delta_cost_flat(void **state)
 	ruleset_container_delta(rs2, c, RS_ELEM_ADD, d2);
 	assert_int_equal(d1->n, d2->n);
 	/* web is number 4: one port bit, and per address one bit,
-	 * g_web, containers, addrs and allow_in_api (web's one port flow
-	 * into a container group) */
-	assert_int_equal(d1->n, 1 + 2 * 5);
+	 * containers, addrs and allow_in_api (web's one port flow into a
+	 * container group) */
+	assert_int_equal(d1->n, 1 + 2 * 4);
 	container_free(c);
 	rs_delta_free(d1);
 	rs_delta_free(d2);
@@ -674,8 +694,10 @@ static void test_allow_elements(void **state)
 	assert_false(has_allow(rs, "allow_in_b_v4", "10.5.0.1", IPPROTO_TCP,
 			       8000));
 	assert_int_equal(rs->sets[s].n, 4 + 2);
-	/* ranges and a bare protocol keep rules on the membership set */
-	assert_true(has(rs, "g_a_v4", "10.5.0.1"));
+	/* ranges and a bare protocol keep rules, on a's number */
+	assert_int_equal(set_idx(rs, "g_a_v4"), -1);
+	assert_true(group_rules(rs, rs->groups[policy_group_find(p, "a")].num,
+				true) > 0);
 	/* an attach adds one element per (destination, proto, port) */
 	c = mk("a2", "a", "10.5.0.3", NULL, NULL);
 	container_classify(c, p);
@@ -727,10 +749,10 @@ static void test_overflow(void **state)
 		container_free(c);
 	}
 	assert_true(over);
-	/* g_web_v4 held 1 of 65 and fills first; bit2_v4 (web and db)
-	 * still has room */
-	assert_int_equal(rs->sets[set_idx(rs, "g_web_v4")].n,
-			 rs->sets[set_idx(rs, "g_web_v4")].size);
+	/* allow_in_api_v4 (web's tcp/8080) held 1 of 65 and fills first;
+	 * bit2_v4 (web and db) still has room */
+	assert_int_equal(rs->sets[set_idx(rs, "allow_in_api_v4")].n,
+			 rs->sets[set_idx(rs, "allow_in_api_v4")].size);
 	assert_true(rs->sets[s].n < rs->sets[s].size);
 	rs_delta_free(d);
 	ruleset_free(rs);
