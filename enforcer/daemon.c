@@ -172,7 +172,7 @@ static int commit_full(struct daemon *d, const struct policy *p,
 			 "table starts them from the last counts read",
 			 strerror(-ret));
 	nftmon_pause(d->mon);
-	ret = nft_commit_full(d->nft, rs, d->counts, &ne);
+	ret = nft_commit_full(d->nft, rs, d->counts, d->inv, &ne);
 	nftmon_resume(d->mon, ret == 0);
 	if (ret < 0) {
 		*err = xasprintf("the kernel refused the table: %s",

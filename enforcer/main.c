@@ -168,6 +168,7 @@ int main(int argc, char **argv)
 	unsigned long v;
 	char *end, *err = NULL;
 
+	bh_malloc_tune();
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':

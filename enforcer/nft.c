@@ -72,6 +72,9 @@ struct nft_writer {
 	int sndbuf, rcvbuf;		/* what we set last */
 	bool force;			/* SO_*BUFFORCE works (CAP_NET_ADMIN) */
 	const struct ruleset *rs;	/* while building */
+	/* a full commit that gives each set's element memory back once the
+	 * batch has its elements (nft_commit_full with an inventory) */
+	struct ruleset *drop;
 	const struct rs_delta *delta;
 	const struct nft_counts *counts;
 };
@@ -1066,8 +1069,11 @@ static void put_objects(struct nft_writer *w, enum rs_table t)
 		if (rs->chains[i].table == t)
 			put_chain(w, i);
 	for (i = 0; i < rs->n_sets; i++)
-		if (rs->sets[i].table == t)
+		if (rs->sets[i].table == t) {
 			put_set_elems(w, i);
+			if (w->drop)
+				ruleset_set_drop(w->drop, i);
+		}
 	for (i = 0; i < rs->n_chains; i++)
 		if (rs->chains[i].table == t)
 			for (j = 0; j < rs->chains[i].n; j++)
@@ -1123,16 +1129,22 @@ static void batch_release(struct nft_writer *w)
 		batch_unmap(w);
 }
 
-int nft_commit_full(struct nft_writer *w, const struct ruleset *rs,
-		    const struct nft_counts *counts, struct nft_error *e)
+int nft_commit_full(struct nft_writer *w, struct ruleset *rs,
+		    const struct nft_counts *counts,
+		    const struct inventory *inv, struct nft_error *e)
 {
 	int ret;
 
 	if (e)
 		memset(e, 0, sizeof(*e));
+	w->drop = inv ? rs : NULL;
 	nft_build_full(w, rs, counts);
+	w->drop = NULL;
 	ret = batch_send(w, e);
 	batch_release(w);
+	/* the batch's memory is back: the model's elements can return */
+	if (inv)
+		ruleset_refill(rs, inv);
 	return ret;
 }
 

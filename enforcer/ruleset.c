@@ -868,9 +868,16 @@ static void build_sets(struct build *b)
 	build_allow_sets(b);
 }
 
-static void fill_elements(struct build *b, const struct inventory *inv)
+/* The sets whose elements come from the containers (fill_elements):
+ * all but the cidrs networks (interval) and the log limiters (dynamic,
+ * filled by the kernel). */
+static bool set_of_containers(const struct rs_set *s)
 {
-	struct ruleset *rs = b->rs;
+	return !s->interval && !s->dynamic;
+}
+
+static void fill_elements(struct ruleset *rs, const struct inventory *inv)
+{
 	struct rs_delta d = { 0 };
 	size_t i, j;
 
@@ -879,7 +886,7 @@ static void fill_elements(struct build *b, const struct inventory *inv)
 	for (i = 0; i < rs->n_sets; i++) {
 		struct rs_set *s = &rs->sets[i];
 
-		if (!s->interval && !s->dynamic && s->size)
+		if (set_of_containers(s) && s->size)
 			set_reserve(s, s->size);
 	}
 	for (i = 0; i < inventory_count(inv); i++) {
@@ -1743,7 +1750,7 @@ struct ruleset *ruleset_build(const struct policy *p,
 	free(bdeny);
 	if (rs->opts.antispoof)
 		build_bridge(&b);
-	fill_elements(&b, inv);
+	fill_elements(rs, inv);
 	free(b.risk_cnt);
 
 	for (g = 0; g < p->n_groups * 2; g++)
@@ -1752,6 +1759,31 @@ struct ruleset *ruleset_build(const struct policy *p,
 	free(b.cnt);
 	free(b.cset);
 	return rs;
+}
+
+void ruleset_set_drop(struct ruleset *rs, size_t i)
+{
+	struct rs_set *s = &rs->sets[i];
+
+	if (!set_of_containers(s))
+		return;
+	free(s->keys);
+	free(s->objs);
+	free(s->heads);
+	free(s->next);
+	s->keys = NULL;
+	s->objs = NULL;
+	s->heads = s->next = NULL;
+	s->n = s->cap = s->nb = 0;
+}
+
+void ruleset_refill(struct ruleset *rs, const struct inventory *inv)
+{
+	size_t i;
+
+	for (i = 0; i < rs->n_sets; i++)
+		ruleset_set_drop(rs, i);
+	fill_elements(rs, inv);
 }
 
 void ruleset_free(struct ruleset *rs)

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,11 @@ static void oom(void)
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
 		abort();
 	abort();
+}
+
+void bh_malloc_tune(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 }
 
 void *xmalloc(size_t n)

@@ -52,9 +52,15 @@ void nft_counts_keep(struct nft_counts *c, const struct ruleset *rs);
  * present) and add every object of rs in the same batch, so no packet
  * ever meets an empty or half-built table. Each named counter starts at
  * its value in counts (0 when absent or counts is NULL). On error
- * nothing changed. */
-int nft_commit_full(struct nft_writer *w, const struct ruleset *rs,
-		    const struct nft_counts *counts, struct nft_error *e);
+ * nothing changed in the kernel.
+ * inv, when not NULL, is the inventory rs was built from: the model's
+ * copy of each set's elements is given back as soon as the batch holds
+ * them and put back from inv once the batch is sent (ruleset_refill), so
+ * the process never holds both at once (7 MiB of 68 at 100,000
+ * containers). rs is whole again on return, whatever the outcome. */
+int nft_commit_full(struct nft_writer *w, struct ruleset *rs,
+		    const struct nft_counts *counts,
+		    const struct inventory *inv, struct nft_error *e);
 
 /* Add/remove set and map elements in one batch. On error nothing changed. */
 int nft_commit_delta(struct nft_writer *w, const struct ruleset *rs,

@@ -322,6 +322,15 @@ void ruleset_index(struct ruleset *rs);
 bool ruleset_delta_overflows(const struct ruleset *rs,
 			     const struct rs_delta *d);
 
+/* A full commit's memory at its peak (nft_commit_full): once a set's
+ * elements are in the batch, ruleset_set_drop gives the model's copy back
+ * (keys, index; the set is then empty in the model; only the sets filled
+ * from the containers, others are left as they are), and
+ * ruleset_refill puts every such set's elements back from the inventory
+ * the model was built from, exactly as ruleset_build filled them. */
+void ruleset_set_drop(struct ruleset *rs, size_t set);
+void ruleset_refill(struct ruleset *rs, const struct inventory *inv);
+
 /* Index of the element with this key in set s, or -1 (a scan while the
  * set has no index yet). */
 long ruleset_set_find(const struct rs_set *s, const uint8_t *key);

@@ -19,6 +19,15 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Blocks of 128 KiB and more come from mmap and go back to the kernel
+ * when freed, always. glibc would raise that threshold to the size of the
+ * first big block freed and serve the next ones from the heap, which
+ * gives pages back only from its top: a full commit's element arrays,
+ * given back while its batch grows (nft_commit_full), would then stay
+ * resident. The daemon and the benchmark that measures it call this
+ * first. */
+void bh_malloc_tune(void);
+
 /* Grow *v (element size sz) so that it holds at least want elements. */
 void xgrow(void *v, size_t *cap, size_t want, size_t sz);
 

@@ -362,7 +362,7 @@ static void measure(unsigned long n, unsigned groups, int rounds,
 		t0 = bench_now();
 		rs = ruleset_build(p, inv, &o);
 		t1 = bench_now();
-		if (nft_commit_full(w, rs, NULL, &e) < 0) {
+		if (nft_commit_full(w, rs, NULL, inv, &e) < 0) {
 			fprintf(stderr, "commit: %s\n", e.msg);
 			exit(2);
 		}
@@ -442,6 +442,8 @@ int main(int argc, char **argv)
 	unsigned long gs[8] = { 10, 100, 1000 };
 	size_t nn = 4, ng = 3, a, b;
 	int rounds = 5, attaches = 500, i;
+
+	bh_malloc_tune();	/* as bulkheadd does */
 	const char *nft = "/usr/sbin/nft", *tmp = "/tmp";
 	struct cell last = { 0 };
 	unsigned long last_n = 0, last_g = 0;

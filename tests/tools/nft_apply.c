@@ -115,7 +115,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (full) {
-		r = nft_commit_full(w, rs, NULL, &e);
+		r = nft_commit_full(w, rs, NULL, inv, &e);
 		if (r < 0) {
 			fprintf(stderr, "nft_apply: full: %s\n", e.msg);
 			ret = 1;

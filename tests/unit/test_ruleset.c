@@ -414,6 +414,47 @@ static void test_deterministic(void **state)
 	policy_free(p);
 }
 
+/* What a full commit does to the model (nft_commit_full with an
+ * inventory): each set's elements dropped once in the batch, then put back
+ * from the inventory: the same table, and deltas work on it as before. */
+static void test_drop_refill(void **state)
+{
+	struct policy *p = load();
+	struct inventory *inv = sample();
+	struct ruleset *rs = build(p, inv);
+	struct rs_delta *d = rs_delta_new();
+	struct container *c;
+	char *before, *after;
+	size_t i;
+	int bit2;
+
+	(void)state;
+	before = print(rs);
+	ruleset_index(rs);	/* an index goes with the keys */
+	for (i = 0; i < rs->n_sets; i++)
+		ruleset_set_drop(rs, i);
+	bit2 = set_idx(rs, "bit2_v4");
+	assert_int_equal(rs->sets[bit2].n, 0);
+	assert_null(rs->sets[bit2].keys);
+	assert_true(rs->sets[set_idx(rs, "c_dns_v4")].n > 0);	/* interval */
+	ruleset_refill(rs, inv);
+	after = print(rs);
+	assert_string_equal(before, after);
+	c = mk("w7", "web", "10.1.0.77", NULL, NULL);
+	container_classify(c, p);
+	ruleset_container_delta(rs, c, RS_ELEM_ADD, d);
+	ruleset_apply_delta(rs, d);
+	assert_true(has(rs, "bit2_v4", "10.1.0.77"));
+	assert_true(has(rs, "bit2_v4", "10.1.0.2"));
+	container_free(c);
+	rs_delta_free(d);
+	free(before);
+	free(after);
+	ruleset_free(rs);
+	inventory_free(inv);
+	policy_free(p);
+}
+
 /* Deltas applied to the model leave it equal to a fresh build of the
  * changed inventory (sizes aside, which a fresh build recomputes). */
 static void test_delta_equals_rebuild(void **state)
@@ -912,6 +953,7 @@ int main(void)
 		cmocka_unit_test(test_one_family),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_deterministic),
+		cmocka_unit_test(test_drop_refill),
 		cmocka_unit_test(test_delta_equals_rebuild),
 		cmocka_unit_test(test_delta_cost_flat),
 		cmocka_unit_test(test_allow_elements),
