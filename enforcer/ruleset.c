@@ -508,6 +508,34 @@ static int reach_cmp(const void *x, const void *y)
 	return (int)a->port - (int)b->port;
 }
 
+/* The destinations with at most RS_ALLOW_RULES_MAX entries into them
+ * lose their allow set: their entries leave the sources' lists, and
+ * flow_rules() writes a rule for each instead. */
+static void reach_few_as_rules(struct ruleset *rs)
+{
+	size_t *in = xcalloc(rs->n_groups, sizeof(*in));
+	size_t g, i, k;
+
+	for (g = 0; g < rs->n_groups; g++)
+		for (i = 0; i < rs->groups[g].n_reach; i++)
+			in[rs->groups[g].reach[i].dst]++;
+	for (g = 0; g < rs->n_groups; g++) {
+		struct rs_group *rg = &rs->groups[g];
+
+		if (rg->allow_needed && in[g] <= RS_ALLOW_RULES_MAX)
+			rg->allow_needed = false;
+	}
+	for (g = 0; g < rs->n_groups; g++) {
+		struct rs_group *rg = &rs->groups[g];
+
+		for (i = 0, k = 0; i < rg->n_reach; i++)
+			if (rs->groups[rg->reach[i].dst].allow_needed)
+				rg->reach[k++] = rg->reach[i];
+		rg->n_reach = k;
+	}
+	free(in);
+}
+
 /* For each container source group, the (destination, proto, port) its
  * containers are allowed to, sorted, each once. */
 static void build_reach(struct build *b)
@@ -565,6 +593,8 @@ static void build_reach(struct build *b)
 		}
 		rg->n_reach = k;
 	}
+	if (!rs->opts.allow_sets_always)
+		reach_few_as_rules(rs);
 }
 
 /* allow_in_<group>_vN: a family exists when some source group could
@@ -944,7 +974,8 @@ static void flow_rules(struct build *b, unsigned self, bool in,
 				continue;
 		} else {
 			/* an element of allow_in_<self>_vN instead */
-			if (in && port_in_set(ps))
+			if (in && port_in_set(ps) &&
+			    rs->groups[self].allow_needed)
 				return;
 			/* the peer's number in the bit sets */
 			if (rs->bits[f][0] < 0)

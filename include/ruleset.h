@@ -44,7 +44,18 @@ struct ruleset_opts {
 	 * unassigned with no addresses (spoof_unassigned). Not owned. */
 	const char *const *guard_ports;
 	size_t n_guard_ports;
+	/* Every group with single-port flows into it gets an allow set,
+	 * however few (tests; see RS_ALLOW_RULES_MAX). */
+	bool allow_sets_always;
 };
+
+/* A group with at most this many (source group, protocol, port) entries
+ * of single-port flows into it judges them with a rule each (the source's
+ * number in the bit sets, then the port): no allow set to create and no
+ * element per source address to fill, which is what most groups of a
+ * real policy look like. More entries go into its allow set, one lookup
+ * whatever their number. */
+#define RS_ALLOW_RULES_MAX 4
 
 /* nflog_group = RULESET_NFLOG_GROUP_DEFAULT, the rate from p's
  * settings.log.rate, antispoof on. */

@@ -20,7 +20,9 @@ groups:
   api: { match: { purpose: api } }
   db:  { match: { purpose: database } }
 flows:
-  - { from: web, to: api, ports: [tcp/8080] }
+  # five ports: past RS_ALLOW_RULES_MAX, so api has an allow set to tamper
+  # with (below)
+  - { from: web, to: api, ports: [tcp/8080, tcp/8081, tcp/8082, tcp/8083, tcp/8084] }
 EOF
 serve_tcp api 8080
 

@@ -23,7 +23,8 @@ groups:
   db:  { match: { purpose: database } }
   dns: { cidrs: [10.0.0.53/32, 10.1.0.0/16] }
 flows:
-  - { from: web, to: api, ports: [tcp/8080, tcp/9000-9010] }
+  # five single ports: past RS_ALLOW_RULES_MAX, api has an allow set
+  - { from: web, to: api, ports: [tcp/8080, tcp/8081, tcp/8082, tcp/8083, tcp/8084, tcp/9000-9010] }
   - { from: api, to: db,  ports: [tcp/5432] }
   - { from: [web, api], to: dns, ports: [udp/53] }
 EOF

@@ -75,13 +75,23 @@ static char *print(const struct ruleset *rs)
 	return buf;
 }
 
-static struct ruleset *build(const struct policy *p, struct inventory *inv)
+static struct ruleset *build_opts(const struct policy *p,
+				  struct inventory *inv, bool sets_always)
 {
 	struct ruleset_opts o;
 
 	inventory_classify(inv, p);
 	ruleset_opts_from_policy(&o, p);
+	o.allow_sets_always = sets_always;
 	return ruleset_build(p, inv, &o);
+}
+
+/* The allow sets of every group with single-port flows into it, as a
+ * group with many such flows has (the sample's have one or two): most
+ * tests here are about them. */
+static struct ruleset *build(const struct policy *p, struct inventory *inv)
+{
+	return build_opts(p, inv, true);
 }
 
 static int set_idx(const struct ruleset *rs, const char *name)
@@ -412,6 +422,66 @@ static void test_deterministic(void **state)
 	inventory_free(a);
 	inventory_free(b);
 	policy_free(p);
+}
+
+/* A group with few single-port flows into it (api: web's tcp/8080) has no
+ * allow set: a rule per flow and port reads the source's number, and an
+ * attach of a source adds no element for it. Past RS_ALLOW_RULES_MAX
+ * entries the set comes back. */
+static void test_few_flows_as_rules(void **state)
+{
+	struct policy *p = load();
+	struct inventory *inv = sample();
+	struct ruleset *rs = build_opts(p, inv, false);
+	struct rs_delta *d = rs_delta_new();
+	struct strbuf sb = { 0 };
+	struct diags dg = { 0 };
+	struct container *c;
+	char *t = print(rs);
+	unsigned i;
+
+	(void)state;
+	assert_int_equal(set_idx(rs, "allow_in_api_v4"), -1);
+	assert_int_equal(set_idx(rs, "allow_in_api_v6"), -1);
+	assert_non_null(strstr(t, "\t\tip saddr != @bit0_v4 ip saddr != "
+			       "@bit1_v4 ip saddr @bit2_v4 tcp dport 8080 "
+			       "accept comment \"flow web->api t.yaml:9:5\"\n"));
+	assert_non_null(strstr(t, "\t\tip6 saddr != @bit0_v6 ip6 saddr != "
+			       "@bit1_v6 ip6 saddr @bit2_v6 tcp dport 8080 "
+			       "accept comment \"flow web->api t.yaml:9:5\"\n"));
+	free(t);
+	/* web: one port bit, per address one bit, containers, addrs */
+	c = mk("n", "web", "10.3.0.1", "fd03::1", "vethn");
+	container_classify(c, p);
+	ruleset_container_delta(rs, c, RS_ELEM_ADD, d);
+	assert_int_equal(d->n, 1 + 2 * 3);
+	container_free(c);
+	rs_delta_free(d);
+	ruleset_free(rs);
+	inventory_free(inv);
+	policy_free(p);
+
+	/* five sources into one group: its set is back */
+	sb_puts(&sb, "version: 1\ngroups:\n  dst: { match: { purpose: dst } }\n");
+	for (i = 0; i <= RS_ALLOW_RULES_MAX; i++)
+		sb_printf(&sb, "  s%u: { match: { purpose: s%u } }\n", i, i);
+	sb_puts(&sb, "flows:\n");
+	for (i = 0; i <= RS_ALLOW_RULES_MAX; i++)
+		sb_printf(&sb, "  - { from: s%u, to: dst, ports: [tcp/80] }\n",
+			  i);
+	p = policy_load_buf("f.yaml", sb.buf, sb.len, &dg);
+	assert_non_null(p);
+	inv = inventory_new();
+	assert_int_equal(inventory_add(inv, mk("a", "s0", "10.6.0.1", NULL,
+					       NULL)), 0);
+	rs = build_opts(p, inv, false);
+	assert_true(has_allow(rs, "allow_in_dst_v4", "10.6.0.1", IPPROTO_TCP,
+			      80));
+	ruleset_free(rs);
+	inventory_free(inv);
+	policy_free(p);
+	diags_free(&dg);
+	sb_free(&sb);
 }
 
 /* What a full commit does to the model (nft_commit_full with an
@@ -954,6 +1024,7 @@ int main(void)
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_deterministic),
 		cmocka_unit_test(test_drop_refill),
+		cmocka_unit_test(test_few_flows_as_rules),
 		cmocka_unit_test(test_delta_equals_rebuild),
 		cmocka_unit_test(test_delta_cost_flat),
 		cmocka_unit_test(test_allow_elements),
