@@ -216,7 +216,9 @@ struct rs_group {
 	uint32_t spoofed;		/* counter spoofed_<group> */
 	/* allow_in_<group>_v4/_v6 or -1: (source container address, proto,
 	 * port) of every flow from a container group into this one with a
-	 * single tcp/udp/sctp port, matched by one lookup in in_<group> */
+	 * single tcp/udp/sctp port, matched by one lookup in in_<group>;
+	 * only past RS_ALLOW_RULES_MAX such (source group, proto, port)
+	 * entries (allow_needed), fewer are rules */
 	int32_t allow[2];
 	bool allow_needed;
 	/* as a source: where this group's containers go in those sets, one
