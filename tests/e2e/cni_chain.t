@@ -76,15 +76,7 @@ is "$(ctr cq | jq -c '[.group, .quarantined]')" '["quarantine",true]' \
 WEB=$(ip_of cweb) API=$(ip_of capi) Q=$(ip_of cq)
 serve_tcp capi 8080
 serve_tcp cq 8080
-serve_tcp cweb 8080
-listening() { # NAME PORT: waits (bounded) until the server listens
-	for _ in $(seq 100); do
-		nsx "$1" ss -Hltn "sport = :$2" | grep -q . && return 0
-		sleep 0.05
-	done
-	return 1
-}
-for n in capi cq cweb; do listening $n 8080; done
+serve_tcp cweb 8080	# each returns once its server listens (bounded)
 is "$(probe tcp cweb "$API" 8080)" pass "declared flow web -> api passes"
 is "$(probe_deny cweb tcp capi "$WEB" 8080)" drop "undeclared api -> web drops"
 is "$(probe tcp cweb "$(ip6_of capi)" 8080)" pass "declared flow over IPv6 passes"

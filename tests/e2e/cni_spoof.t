@@ -39,11 +39,7 @@ for n in web api db; do
 done
 ip_of() { jq -r '.ips[0].address | sub("/.*"; "")' "$NS_TMP/cni/$1.result"; }
 WEB=$(ip_of web) API=$(ip_of api) DB=$(ip_of db)
-serve_tcp db 5432
-for _ in $(seq 100); do	# listening (bounded): probes must not race it
-	nsx db ss -Hltn "sport = :5432" | grep -q . && break
-	sleep 0.05
-done
+serve_tcp db 5432	# returns once it listens (bounded): no race with probes
 
 is "$(probe tcp api "$DB" 5432)" pass "the address's owner (api) reaches db"
 is "$(probe_deny api tcp web "$DB" 5432)" drop "web may not reach db"

@@ -248,26 +248,27 @@ flows:
 EOF
 }
 
-# Waits (bounded, 10 s) until a socket in namespace $1 listens on
-# $2 (tcp|udp) port $3: a probe sent before the server has bound would
-# be refused and read as a drop, on a loaded machine.
-ns_wait_listen() {
-	local i opt=-t
+# Waits (bounded: SECS, 10 by default) until a socket in the network
+# namespace at path $1 listens on $2 (tcp|udp) port $3: a probe sent
+# before the server has bound would be refused and read as a drop, on a
+# loaded machine.
+wait_listen() { # NETNS-PATH PROTO PORT [SECS]
+	local i opt=-t secs=${4:-10}
 
 	[ "$2" = udp ] && opt=-u
-	for i in $(seq 100); do
-		nsx "$1" ss -Hln "$opt" "sport = :$3" 2>/dev/null | grep -q . &&
-			return 0
-		sleep 0.1
+	for i in $(seq $((secs * 20))); do
+		nsenter --net="$1" -- ss -Hln "$opt" "sport = :$3" \
+			2>/dev/null | grep -q . && return 0
+		sleep 0.05
 	done
-	echo "# nothing listens on $2/$3 in $1 after 10 s" >&2
+	echo "# nothing listens on $2/$3 in $1 after $secs s" >&2
 	return 1
 }
 
 serve_tcp() {
 	ns_bg "$1" socat -T5 "TCP6-LISTEN:$2,ipv6only=0,reuseaddr,fork" \
 		"EXEC:echo $1" 2>/dev/null
-	ns_wait_listen "$1" tcp "$2"
+	wait_listen "$(ns_path "$1")" tcp "$2"
 }
 
 serve_udp() {
@@ -280,7 +281,7 @@ serve_udp() {
 			"UDP6-RECVFROM:$2,ipv6only=0,reuseaddr,fork" \
 			"EXEC:echo $1" 2>/dev/null
 	fi
-	ns_wait_listen "$1" udp "$2"
+	wait_listen "$(ns_path "$1")" udp "$2"
 }
 
 _sockaddr() { # ADDR PORT -> socat address part

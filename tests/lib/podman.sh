@@ -166,12 +166,7 @@ pm_serve() { # KEY PORT
 	nsenter --net="$1" -- socat -T5 TCP-LISTEN:"$2",reuseaddr,fork \
 		"SYSTEM:echo hi" 2>/dev/null &
 	NS_BG_PIDS+=($!)
-	for _ in $(seq 100); do
-		nsenter --net="$1" -- ss -Hltn "sport = :$2" | grep -q . &&
-			return 0
-		sleep 0.05
-	done
-	return 1
+	wait_listen "$1" tcp "$2" 5
 }
 
 pm_probe() { # KEY DST PORT [SECS]
