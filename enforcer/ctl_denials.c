@@ -120,6 +120,16 @@ bool ctl_parse_when(const char *s, uint64_t now_ms, uint64_t *ms)
 	return bh_parse_rfc3339(s, ms);
 }
 
+bool ctl_when_arg(const char *verb, const char *opt, const char *s,
+		  uint64_t now_ms, uint64_t *ms)
+{
+	if (ctl_parse_when(s, now_ms, ms))
+		return true;
+	fprintf(stderr, "bulkheadctl %s: --%s: '%s' is neither a duration "
+		"(10m, 24h, 7d) nor an RFC 3339 time\n", verb, opt, s);
+	return false;
+}
+
 static bool parse_port(const char *s, struct denials *dn)
 {
 	static const char *const protos[] = { "tcp", "udp", "sctp", "icmp",
@@ -672,14 +682,10 @@ static int records_main(const struct rkind *k, int argc, char **argv)
 		switch (c) {
 		case 's':
 		case 'u':
-			if (!ctl_parse_when(optarg, now, c == 's' ? &dn.since_ms :
-					&dn.until_ms)) {
-				fprintf(stderr, "bulkheadctl %s: --%s: "
-					"'%s' is neither a duration (10m, 2h) "
-					"nor an RFC 3339 time\n", k->verb,
-					c == 's' ? "since" : "until", optarg);
+			if (!ctl_when_arg(k->verb, c == 's' ? "since" : "until",
+					  optarg, now, c == 's' ? &dn.since_ms :
+					  &dn.until_ms))
 				return 2;
-			}
 			if (c == 's')
 				dn.have_since = true;
 			else

@@ -334,11 +334,8 @@ int ctl_diff(int argc, char **argv)
 		goto out;
 	}
 	cand_path = argv[optind];
-	if (!ctl_parse_when(since, bh_wall_ms(), &since_ms)) {
-		fprintf(stderr, "bulkheadctl diff: --since: '%s' is neither a "
-			"duration (7d, 24h) nor an RFC 3339 time\n", since);
+	if (!ctl_when_arg("diff", "since", since, bh_wall_ms(), &since_ms))
 		goto out;
-	}
 	cand = load_candidate(cand_path);
 	if (!cand)
 		goto out;

@@ -534,17 +534,11 @@ int ctl_map(int argc, char **argv)
 			argv[optind], MAP_USAGE);
 		goto out;
 	}
-	if (!ctl_parse_when(since, now, &m.since_ms)) {
-		fprintf(stderr, "bulkheadctl map: --since: '%s' is neither a "
-			"duration (10m, 24h) nor an RFC 3339 time\n", since);
+	if (!ctl_when_arg("map", "since", since, now, &m.since_ms))
 		goto out;
-	}
 	m.until_ms = now;
-	if (until && !ctl_parse_when(until, now, &m.until_ms)) {
-		fprintf(stderr, "bulkheadctl map: --until: '%s' is neither a "
-			"duration (10m, 24h) nor an RFC 3339 time\n", until);
+	if (until && !ctl_when_arg("map", "until", until, now, &m.until_ms))
 		goto out;
-	}
 	if (output && !*output) {
 		fprintf(stderr, "bulkheadctl map: -o: an empty path\n");
 		goto out;

@@ -331,12 +331,8 @@ int ctl_readiness(int argc, char **argv)
 			"'%s'\n%s", argv[optind], READINESS_USAGE);
 		goto out;
 	}
-	if (!ctl_parse_when(since, now, &since_ms)) {
-		fprintf(stderr, "bulkheadctl readiness: --since: '%s' is "
-			"neither a duration (7d, 24h) nor an RFC 3339 time\n",
-			since);
+	if (!ctl_when_arg("readiness", "since", since, now, &since_ms))
 		goto out;
-	}
 	if (ctl_observed_policy(&o, "readiness"))
 		goto out;
 	ret = run(&o, since, since_ms, now, json);

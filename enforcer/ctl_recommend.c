@@ -455,12 +455,8 @@ int ctl_recommend(int argc, char **argv)
 			"'%s'\n%s", argv[optind], RECOMMEND_USAGE);
 		goto out;
 	}
-	if (!ctl_parse_when(r.since, now, &since_ms)) {
-		fprintf(stderr, "bulkheadctl recommend: --since: '%s' is "
-			"neither a duration (10m, 24h) nor an RFC 3339 time\n",
-			r.since);
+	if (!ctl_when_arg("recommend", "since", r.since, now, &since_ms))
 		goto out;
-	}
 	if (ctl_observed_policy(&r.o, "recommend"))
 		goto out;
 	for (i = 0; i < r.n_groups; i++) {

@@ -63,6 +63,10 @@ struct ctl_edge {
 
 /* "10m", "2h", "1d", "500ms" ago, or an RFC 3339 time -> wall ms. */
 bool ctl_parse_when(const char *s, uint64_t now_ms, uint64_t *ms);
+/* The same for the value s of option --opt of `bulkheadctl verb`, with
+ * the message on stderr when it is neither. */
+bool ctl_when_arg(const char *verb, const char *opt, const char *s,
+		  uint64_t now_ms, uint64_t *ms);
 /* The --summary of file (NULL: the kind's default) over the records that
  * overlap [since_ms, until_ms] (0: open), largest first. *bad: lines
  * skipped (reported on stderr). 0 or -errno (the file cannot be read). */
