@@ -639,13 +639,15 @@ static void enc_match(struct rb *b, const struct ruleset *rs,
 		e_lookup(b, rs, m->set, NFT_REG_1, false, m->neg);
 		break;
 	case RM_GROUP_NUM:
+		/* the address is loaded once: a lookup leaves its source
+		 * register as it was, and nft reads each lookup back as
+		 * `ip saddr @bitN` all the same */
 		need_family(b, m->family);
-		for (v32 = 0; v32 < rs->n_bits; v32++) {
-			load_addr(b, m->family, m->daddr, NFT_REG_1);
+		load_addr(b, m->family, m->daddr, NFT_REG_1);
+		for (v32 = 0; v32 < rs->n_bits; v32++)
 			e_lookup(b, rs,
 				 (uint32_t)rs->bits[m->family == 6][v32],
 				 NFT_REG_1, false, !(m->a >> v32 & 1));
-		}
 		break;
 	case RM_ALLOW_SET:
 		/* addr . l4proto . dport in consecutive 32-bit registers,
