@@ -938,6 +938,16 @@ static void loc_str(const struct ruleset *rs, const struct src_loc *l,
 		 l->col);
 }
 
+/* Whether packets of family f (0 IPv4, 1 IPv6) can reach a group's own
+ * chains: only the trees lead there, and a family without bit sets (no
+ * container has an address of it) has no rules in them. A group chain
+ * then leaves that family's rules out, the first such address being a
+ * full commit anyway (rs_delta.needs_full). */
+static bool fam_dispatched(const struct ruleset *rs, int f)
+{
+	return rs->bits[f][0] >= 0;
+}
+
 /* One accept rule per (source, port spec, family) of a flow. */
 static void flow_rules(struct build *b, unsigned self, bool in,
 		       unsigned peer, const struct flow *fl,
@@ -978,10 +988,10 @@ static void flow_rules(struct build *b, unsigned self, bool in,
 			    rs->groups[self].allow_needed)
 				return;
 			/* the peer's number in the bit sets */
-			if (rs->bits[f][0] < 0)
-				continue;
 			fam_implied = grp = true;
 		}
+		if (!one_rule && !fam_dispatched(rs, f))
+			continue;
 		if (set >= 0)
 			fam_implied = true;
 		else if (peer == GROUP_WORLD)
@@ -1112,6 +1122,8 @@ static void deny_rules(struct build *b, unsigned g, bool in)
 		unlogged = counter_new(rs, RS_INET, name, gr->name);
 	}
 	for (f = 0; f < 2 && rs->opts.log_rate; f++) {
+		if (!fam_dispatched(rs, f))
+			continue;
 		r = rule_new(rs);
 		match_nfproto(r, fam_num(f));
 		s = stmt_add(r, RS_ST_LIMIT);
@@ -1745,7 +1757,7 @@ struct ruleset *ruleset_build(const struct policy *p,
 				if (!dir && gr->kind == GK_LABELS &&
 				    gr->intra_allow)
 					for (f = 0; f < 2; f++) {
-						if (rs->bits[f][0] < 0)
+						if (!fam_dispatched(rs, f))
 							continue;
 						r = rule_new(rs);
 						match_group(r, rs, f, false, g);
