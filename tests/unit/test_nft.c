@@ -1,6 +1,7 @@
-/* nft.c without a kernel: the last known counts (nft_counts) and the full
+/* nft.c without a kernel: the last known counts (nft_counts), the full
  * batch's counter objects, which must start at those counts so that a
- * replaced table keeps its evidence. The batch is built, never sent. */
+ * replaced table keeps its evidence, and what the group chains' rules
+ * read. The batch is built, never sent. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +16,9 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <libnftnl/expr.h>
 #include <libnftnl/object.h>
+#include <libnftnl/rule.h>
 
 #include "inventory.h"
 #include "nft.h"
@@ -224,12 +227,106 @@ static void test_batch(void **state)
 	policy_free(p);
 }
 
+/* What the rules of one chain in the last batch read: lookups of the bit
+ * sets, the address loads of the rules that make them, and any set of
+ * the IPv6 family. */
+struct chain_reads {
+	unsigned rules, bit_lookups, addr_loads, v6_sets;
+};
+
+static void rule_reads(struct nftnl_rule *r, struct chain_reads *cr)
+{
+	struct nftnl_expr_iter *it = nftnl_expr_iter_create(r);
+	unsigned bits = 0, loads = 0;
+	struct nftnl_expr *e;
+
+	assert_non_null(it);
+	while ((e = nftnl_expr_iter_next(it))) {
+		const char *kind = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+		const char *set = NULL;
+
+		if (!strcmp(kind, "payload") &&
+		    nftnl_expr_get_u32(e, NFTNL_EXPR_PAYLOAD_BASE) ==
+			    NFT_PAYLOAD_NETWORK_HEADER)
+			loads++;
+		else if (!strcmp(kind, "lookup"))
+			set = nftnl_expr_get_str(e, NFTNL_EXPR_LOOKUP_SET);
+		else if (!strcmp(kind, "dynset"))
+			set = nftnl_expr_get_str(e, NFTNL_EXPR_DYNSET_SET_NAME);
+		if (set && !strncmp(set, "bit", 3))
+			bits++;
+		if (set && strstr(set, "_v6"))
+			cr->v6_sets++;
+	}
+	nftnl_expr_iter_destroy(it);
+	cr->bit_lookups += bits;
+	if (bits)
+		cr->addr_loads += loads;
+}
+
+static void chain_reads(struct nft_writer *w, const char *chain,
+			struct chain_reads *cr)
+{
+	size_t len;
+	const void *buf = nft_last_batch(w, &len);
+	const struct nlmsghdr *nlh = buf;
+	int rest = (int)len;
+
+	memset(cr, 0, sizeof(*cr));
+	for (; mnl_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
+		struct nftnl_rule *r;
+
+		if (nlh->nlmsg_type != (NFNL_SUBSYS_NFTABLES << 8 |
+					NFT_MSG_NEWRULE))
+			continue;
+		r = nftnl_rule_alloc();
+		assert_int_equal(nftnl_rule_nlmsg_parse(nlh, r), 0);
+		if (!strcmp(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), chain)) {
+			cr->rules++;
+			rule_reads(r, cr);
+		}
+		nftnl_rule_free(r);
+	}
+}
+
+/* in_db: the flow from web reads web's number (k lookups of the source
+ * loaded once), db's intra rule db's; the inventory has IPv4 only, so no
+ * rule of the group's chains reads an IPv6 set (the trees send no IPv6
+ * packet there). */
+static void test_group_rules(void **state)
+{
+	struct nft_writer *w;
+	struct inventory *inv;
+	struct policy *p;
+	struct ruleset *rs = build(&p, &inv);
+	struct chain_reads cr;
+
+	(void)state;
+	if (nft_open(&w) < 0)
+		skip();
+	nft_build_full(w, rs, NULL);
+	chain_reads(w, "in_db", &cr);
+	assert_true(cr.rules >= 3);
+	/* intra db and flow web->db: k lookups each, one load each */
+	assert_int_equal(cr.bit_lookups, 2 * rs->n_bits);
+	assert_int_equal(cr.addr_loads, 2);
+	assert_int_equal(cr.v6_sets, 0);
+	chain_reads(w, "out_web", &cr);
+	assert_true(cr.rules >= 1);
+	assert_int_equal(cr.v6_sets, 0);
+	nft_close(w);
+	ruleset_free(rs);
+	inventory_free(inv);
+	policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_counts),
 		cmocka_unit_test(test_keep),
 		cmocka_unit_test(test_batch),
+		cmocka_unit_test(test_group_rules),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
