@@ -658,7 +658,8 @@ static int by_bits_cmp(const void *x, const void *y)
 }
 
 /* The fewest bits that number every container group (the policy loader
- * refuses more than POLICY_CONTAINER_GROUPS_MAX of them), the numbers
+ * refuses more than POLICY_CONTAINER_GROUPS_MAX of them) and
+ * RS_DISPATCH_SPARE_BITS more, at most RS_DISPATCH_BITS; the numbers
  * with the fewest 1-bits first, in the policy's group order: unassigned,
  * quarantine, then the label groups as the files list them. A container
  * is an element of one bit set per 1-bit, so the first groups cost the
@@ -676,6 +677,9 @@ static void number_groups(struct build *b)
 		n += policy_is_container_group(p, g);
 	while (k < RS_DISPATCH_BITS && (1u << k) - 1 < n)
 		k++;
+	if (!rs->opts.fewest_bits)
+		k = k + RS_DISPATCH_SPARE_BITS < RS_DISPATCH_BITS ?
+			    k + RS_DISPATCH_SPARE_BITS : RS_DISPATCH_BITS;
 	rs->n_bits = k;
 	n_nums = (1u << k) - 1;
 	nums = xmalloc(n_nums * sizeof(*nums));

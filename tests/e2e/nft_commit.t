@@ -56,9 +56,9 @@ ok $((! $?)) "a replace removes what the old policy had"
 
 # A kernel error changes nothing and names what failed.
 list >"$tmp/before"
-nsx "$T" $R/demo.yaml $R/demo.json --shrink-set bit0_v4 2>"$tmp/err"
+nsx "$T" $R/demo.yaml $R/demo.json --shrink-set bit2_v4 2>"$tmp/err"
 is $? 1 "a batch the kernel refuses fails"
-grep -q "elements to bit0_v4.*the set is full" "$tmp/err"
+grep -q "elements to bit2_v4.*the set is full" "$tmp/err"
 ok $? "the error names the set: $(cat "$tmp/err")"
 list >"$tmp/after"
 diff -q "$tmp/before" "$tmp/after" >/dev/null

@@ -76,22 +76,25 @@ static char *print(const struct ruleset *rs)
 }
 
 static struct ruleset *build_opts(const struct policy *p,
-				  struct inventory *inv, bool sets_always)
+				  struct inventory *inv, bool sets_always,
+				  bool fewest_bits)
 {
 	struct ruleset_opts o;
 
 	inventory_classify(inv, p);
 	ruleset_opts_from_policy(&o, p);
 	o.allow_sets_always = sets_always;
+	o.fewest_bits = fewest_bits;
 	return ruleset_build(p, inv, &o);
 }
 
 /* The allow sets of every group with single-port flows into it, as a
  * group with many such flows has (the sample's have one or two): most
- * tests here are about them. */
+ * tests here are about them. The sample's dispatch with the fewest bits
+ * (3), which the texts below spell out. */
 static struct ruleset *build(const struct policy *p, struct inventory *inv)
 {
-	return build_opts(p, inv, true);
+	return build_opts(p, inv, true, true);
 }
 
 static int set_idx(const struct ruleset *rs, const char *name)
@@ -432,7 +435,7 @@ static void test_few_flows_as_rules(void **state)
 {
 	struct policy *p = load();
 	struct inventory *inv = sample();
-	struct ruleset *rs = build_opts(p, inv, false);
+	struct ruleset *rs = build_opts(p, inv, false, true);
 	struct rs_delta *d = rs_delta_new();
 	struct strbuf sb = { 0 };
 	struct diags dg = { 0 };
@@ -474,7 +477,7 @@ static void test_few_flows_as_rules(void **state)
 	inv = inventory_new();
 	assert_int_equal(inventory_add(inv, mk("a", "s0", "10.6.0.1", NULL,
 					       NULL)), 0);
-	rs = build_opts(p, inv, false);
+	rs = build_opts(p, inv, false, true);
 	assert_true(has_allow(rs, "allow_in_dst_v4", "10.6.0.1", IPPROTO_TCP,
 			      80));
 	ruleset_free(rs);
@@ -889,23 +892,55 @@ static struct policy *many_groups(size_t n, struct diags *d)
 	return p;
 }
 
+/* The bits a numbering of n label groups (and unassigned, quarantine)
+ * takes, and the 1-bits of their numbers in all. */
+static unsigned fewest_bits_for(size_t n)
+{
+	unsigned k = 1;
+
+	while ((1u << k) - 1 < n + 2)
+		k++;
+	return k;
+}
+
+static size_t ones(const struct ruleset *rs)
+{
+	size_t g, sum = 0;
+
+	for (g = 0; g < rs->n_groups; g++)
+		if (rs->groups[g].has_chains)
+			sum += (size_t)__builtin_popcount(rs->groups[g].num);
+	return sum;
+}
+
 /* Every container reaches its own group's chains through each tree, at
- * every size up to the limit, and never deeper than the kernel allows. */
+ * every size up to the limit, and never deeper than the kernel allows;
+ * with RS_DISPATCH_SPARE_BITS more bits than the fewest (the default,
+ * at most RS_DISPATCH_BITS) and with the fewest. The spare bits give
+ * the groups numbers with fewer 1-bits: fewer elements per address. */
 static void test_dispatch_scale(void **state)
 {
 	static const size_t sizes[] = { 0, 1, 2, 5, 6, 13, 14, 125, 126, 1000,
 					POLICY_CONTAINER_GROUPS_MAX - 2 };
 	char id[32], purpose[32], ip4[32], ip6[48], ifn[16], want[48];
-	size_t k, g, n, to, from;
+	size_t k, g, n, to, from, ones_spare = 0;
+	int fewest;
 
 	(void)state;
-	for (k = 0; k < ARRAY_SIZE(sizes); k++) {
+	for (k = 0; k < ARRAY_SIZE(sizes) * 2; k++) {
 		struct diags d = { 0 };
 		struct policy *p;
 		struct inventory *inv = inventory_new();
 		struct ruleset *rs;
+		unsigned bits;
 
-		n = sizes[k];
+		n = sizes[k / 2];
+		fewest = k % 2;
+		bits = fewest_bits_for(n);
+		if (!fewest)
+			bits = bits + RS_DISPATCH_SPARE_BITS < RS_DISPATCH_BITS ?
+				       bits + RS_DISPATCH_SPARE_BITS :
+				       RS_DISPATCH_BITS;
 		p = many_groups(n, &d);
 		if (!p)
 			diags_print(&d, stderr);
@@ -922,9 +957,21 @@ static void test_dispatch_scale(void **state)
 			assert_int_equal(inventory_add(inv, mk(id, purpose, ip4,
 							       ip6, ifn)), 0);
 		}
-		rs = build(p, inv);
+		rs = build_opts(p, inv, true, fewest);
 		ruleset_index(rs);	/* the walks look up every element */
 		assert_true(rs->n_bits <= RS_DISPATCH_BITS);
+		assert_int_equal(rs->n_bits, bits);
+		if (!fewest) {
+			ones_spare = ones(rs);
+		} else if (n >= 5 && bits < RS_DISPATCH_BITS) {
+			/* spare bits: fewer 1-bits in all (1,000 groups:
+			 * 3.5 per group against 4.9) */
+			assert_true(ones_spare < ones(rs));
+			if (n == 1000) {
+				assert_true(ones_spare * 10 < 36 * 1002);
+				assert_true(ones(rs) * 10 > 48 * 1002);
+			}
+		}
 		to = tree_root(rs, "to");
 		from = tree_root(rs, "from");
 		for (g = 0; g <= n; g++) {
