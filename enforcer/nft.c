@@ -645,9 +645,10 @@ static void enc_match(struct rb *b, const struct ruleset *rs,
 		need_family(b, m->family);
 		load_addr(b, m->family, m->daddr, NFT_REG_1);
 		for (v32 = 0; v32 < rs->n_bits; v32++)
-			e_lookup(b, rs,
-				 (uint32_t)rs->bits[m->family == 6][v32],
-				 NFT_REG_1, false, !(m->a >> v32 & 1));
+			if (m->lo >> v32 & 1)
+				e_lookup(b, rs,
+					 (uint32_t)rs->bits[m->family == 6][v32],
+					 NFT_REG_1, false, !(m->a >> v32 & 1));
 		break;
 	case RM_ALLOW_SET:
 		/* addr . l4proto . dport in consecutive 32-bit registers,

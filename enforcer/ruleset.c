@@ -284,8 +284,8 @@ static void match_set(struct rs_rule *r, int family, bool daddr, bool neg,
 	m->set = set;
 }
 
-/* The address is of a container of group g: one lookup per bit of the
- * dispatch in the bit sets of family f (index), which exist. */
+/* The address is of a container of group g: one lookup per bit of its
+ * num_reads in the bit sets of family f (index), which exist. */
 static void match_group(struct rs_rule *r, const struct ruleset *rs, int f,
 			bool daddr, unsigned g)
 {
@@ -294,6 +294,7 @@ static void match_group(struct rs_rule *r, const struct ruleset *rs, int f,
 	m->family = f ? 6 : 4;
 	m->daddr = daddr;
 	m->a = rs->groups[g].num;
+	m->lo = (uint16_t)rs->groups[g].num_reads;
 }
 
 static void match_fib_local(struct rs_rule *r, bool daddr, bool neg)
@@ -657,6 +658,40 @@ static int by_bits_cmp(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
+/* Each container group's num_reads. A rule that asks for group n's
+ * members must refuse every other group's number u: one that lacks a
+ * 1-bit of n fails on that bit; one that has all of them and more (u a
+ * superset of n) must fail on a 0-bit of n, and reading every 0-bit b
+ * of n for which some number is a superset of n | b does it. For the
+ * most numerous numbers (the most 1-bits) no other is a superset: their
+ * rules read their 1-bits only. sup[m]: some group's number is a superset
+ * of m (sum over supersets, one pass per bit). */
+static void number_reads(struct ruleset *rs, const struct policy *p)
+{
+	uint32_t size = 1u << rs->n_bits, m, bit;
+	bool *sup = xcalloc(size, sizeof(*sup));
+	size_t g;
+
+	for (g = 0; g < p->n_groups; g++)
+		if (policy_is_container_group(p, g))
+			sup[rs->groups[g].num] = true;
+	for (bit = 0; bit < rs->n_bits; bit++)
+		for (m = 0; m < size; m++)
+			if (!(m >> bit & 1) && sup[m | 1u << bit])
+				sup[m] = true;
+	for (g = 0; g < p->n_groups; g++) {
+		uint32_t n = rs->groups[g].num, reads = n;
+
+		if (!policy_is_container_group(p, g))
+			continue;
+		for (bit = 0; bit < rs->n_bits; bit++)
+			if (!(n >> bit & 1) && sup[n | 1u << bit])
+				reads |= 1u << bit;
+		rs->groups[g].num_reads = reads;
+	}
+	free(sup);
+}
+
 /* The fewest bits that number every container group (the policy loader
  * refuses more than POLICY_CONTAINER_GROUPS_MAX of them) and
  * RS_DISPATCH_SPARE_BITS more, at most RS_DISPATCH_BITS; the numbers
@@ -690,6 +725,7 @@ static void number_groups(struct build *b)
 		if (policy_is_container_group(p, g))
 			rs->groups[g].num = nums[i++];
 	free(nums);
+	number_reads(rs, p);
 }
 
 /* bitN_v4 and bitN_v6 for every bit of the numbers, sized for the

@@ -179,9 +179,11 @@ static void print_match(const struct ruleset *rs, const struct rs_chain *c,
 		break;
 	case RM_GROUP_NUM:
 		for (bit = 0; bit < rs->n_bits; bit++)
-			sb_printf(sb, "%s %s@%s ", addr_kw(m),
-				  m->a >> bit & 1 ? "" : "!= ",
-				  rs->sets[rs->bits[m->family == 6][bit]].name);
+			if (m->lo >> bit & 1)
+				sb_printf(sb, "%s %s@%s ", addr_kw(m),
+					  m->a >> bit & 1 ? "" : "!= ",
+					  rs->sets[rs->bits[m->family == 6][bit]]
+						  .name);
 		break;
 	case RM_ALLOW_SET:
 		sb_printf(sb, "%s . meta l4proto . th dport @%s ", addr_kw(m),

@@ -140,8 +140,9 @@ enum rs_match_kind {
 	RM_ALLOW_SET,			/* ip[6] saddr . meta l4proto . th dport @set */
 	RM_IIF_PREFIX,			/* bridge: iifname "<opts.guard_ports[a]>*" */
 	/* ip[6] saddr|daddr of a container of the group numbered a: one
-	 * lookup per bit of the dispatch, @bitN for each 1-bit of a and
-	 * != @bitN for each 0-bit (no set per group to create or fill) */
+	 * lookup per bit N of the mask lo (the group's num_reads), @bitN
+	 * where a has a 1 and != @bitN where it has a 0 (no set per group
+	 * to create or fill) */
 	RM_GROUP_NUM,
 };
 
@@ -151,7 +152,7 @@ struct rs_match {
 	bool daddr;			/* daddr rather than saddr */
 	bool neg;
 	uint32_t a;			/* see the kinds */
-	uint16_t lo, hi;		/* RM_DPORT */
+	uint16_t lo, hi;		/* RM_DPORT; RM_GROUP_NUM: lo */
 	uint32_t set;			/* set index */
 };
 
@@ -224,6 +225,12 @@ struct rs_group {
 	 * fewest 1-bits go to the first groups in policy order, so that
 	 * their containers are an element of one or two bit sets each */
 	uint32_t num;
+	/* the bits a rule reads to tell num from every other group's
+	 * number: num's 1-bits, and each 0-bit that some other group's
+	 * number has on top of all of num's 1-bits (none for a number no
+	 * other contains): the addresses in the bit sets only ever carry
+	 * these numbers */
+	uint32_t num_reads;
 	uint32_t in_chain, out_chain;
 	uint32_t spoofed;		/* counter spoofed_<group> */
 	/* allow_in_<group>_v4/_v6 or -1: (source container address, proto,
