@@ -262,22 +262,19 @@ static bool intra_takes(const struct ruleset *rs, const struct rs_match *m,
 {
 	uint8_t k[RS_KEY_MAX] = { 0 };
 	struct bh_addr a = { 0 };
+	uint32_t in = 0;
 	unsigned bit;
 
 	assert_true(bh_addr_parse(key, false, &a));
 	memcpy(k, a.a, bh_addr_len(&a));
-	/* (x >> bit & 1) compared with a bool is miscompiled by gcc 12.2
-	 * at -O2 here: the mask is spelled out */
-	for (bit = 0; bit < rs->n_bits; bit++) {
-		bool member, want = (m->a & (1u << bit)) != 0;
-
-		if (!(m->lo & (1u << bit)))
-			continue;
-		member = ruleset_set_find(&rs->sets[rs->bits[0][bit]], k) >= 0;
-		if (member != want)
-			return false;
-	}
-	return true;
+	/* the bits the address is in, among those the rule reads, then one
+	 * comparison of masks (gcc 12.2 -O2 got a bool-per-bit comparison
+	 * in this loop wrong: it returned false for a bit that matched) */
+	for (bit = 0; bit < rs->n_bits; bit++)
+		if ((m->lo & (1u << bit)) &&
+		    ruleset_set_find(&rs->sets[rs->bits[0][bit]], k) >= 0)
+			in |= 1u << bit;
+	return in == (m->a & m->lo);
 }
 
 /* The counter the bridge table's ports map names for a port, or "-". */
