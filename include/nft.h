@@ -57,7 +57,8 @@ void nft_counts_keep(struct nft_counts *c, const struct ruleset *rs);
  * copy of each set's elements is given back as soon as the batch holds
  * them and put back from inv once the batch is sent (ruleset_refill), so
  * the process never holds both at once (about 7 MiB at 100,000
- * containers in 1,000 groups). rs is whole again on return, whatever the outcome. */
+ * containers in 1,000 groups). rs is whole again on return, whatever the
+ * outcome. */
 int nft_commit_full(struct nft_writer *w, struct ruleset *rs,
 		    const struct nft_counts *counts,
 		    const struct inventory *inv, struct nft_error *e);
