@@ -954,6 +954,29 @@ static size_t ones(const struct ruleset *rs)
 	return sum;
 }
 
+/* The chains of tree "to" or "from". A chain goes on with the numbers
+ * without its split bit in its own next rules, so a rule that goes to
+ * another chain of the tree always reads a bit set first: no
+ * unconditional goto leads into the tree. */
+static size_t tree_chains(const struct ruleset *rs, const char *tree)
+{
+	size_t plen = strlen(tree), i, n = 0;
+
+	for (i = 0; i < rs->n_chains; i++)
+		if (!strncmp(rs->chains[i].name, tree, plen) &&
+		    rs->chains[i].name[plen] == '_')
+			n++;
+	for (i = 0; i < rs->n_rules; i++) {
+		const struct rs_rule *r = &rs->rules[i];
+		const char *to = rs->chains[r->target].name;
+
+		if (r->verdict == RV_GOTO && !r->n_m &&
+		    !strncmp(to, tree, plen) && to[plen] == '_')
+			fail_msg("an unconditional goto %s", to);
+	}
+	return n;
+}
+
 /* Every container reaches its own group's chains through each tree, at
  * every size up to the limit, and never deeper than the kernel allows;
  * with RS_DISPATCH_SPARE_BITS more bits than the fewest (the default,
@@ -1015,6 +1038,15 @@ static void test_dispatch_scale(void **state)
 		}
 		to = tree_root(rs, "to");
 		from = tree_root(rs, "from");
+		/* a chain only where a 1-bit leads to more than one number:
+		 * 1,002 numbers (with 0 and the built-in groups) in 13 bits
+		 * make 284 chains per tree, a chain per split made 1,002 */
+		assert_int_equal(tree_chains(rs, "to"),
+				 tree_chains(rs, "from"));
+		if (n == 1000 && !fewest)
+			assert_true(tree_chains(rs, "to") < 300);
+		if (!fewest && n + 2 <= bits)	/* one 1-bit each: one chain */
+			assert_int_equal(tree_chains(rs, "to"), 1);
 		for (g = 0; g <= n; g++) {
 			const char *grp = g == n ? "unassigned" : purpose;
 
