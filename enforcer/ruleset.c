@@ -772,11 +772,13 @@ static const struct {
 /* leaf[num]: the chain of the group with that number; leaf[0] = -1: for
  * an address of no container the tree ends without a verdict and the base
  * chain that jumped to its root goes on. cand: 0 and every number in use,
- * sorted. */
+ * sorted. below[num]: the numbers that the group's own chain sends on
+ * before its rules, cand[below[num].at .. + n) (n = 0: none). */
 struct tree {
 	enum tree_kind kind;
 	int32_t *leaf;
 	uint32_t *cand;
+	struct { uint32_t at, n; } *below;
 	size_t n;
 	uint32_t root;
 };
@@ -788,79 +790,89 @@ static int u32_cmp(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-/* The chain that judges the numbers cand[0..n), sorted: a group's own
- * chain when only one is left, else a new chain of the tree. */
-static int32_t tree_chain(struct ruleset *rs, const struct tree *t,
-			  const uint32_t *cand, size_t n)
+/* The numbers cand[0..n), sorted, share every bit above the highest one
+ * in which the first and the last differ; that bit splits them in two.
+ * tree_spine() writes, into the current chain, one rule per split: the
+ * numbers with the bit go to the chain of the smallest of them, and the
+ * chain goes on with the others, down to cand[0]. Each call of the
+ * callback gets the numbers with the bit, so that the smallest one's
+ * chain can read the rest the same way before its own rules.
+ * Why no chains of their own for the splits: every commit, an attach's
+ * too, walks every chain of the namespace, and a chain per split made as
+ * many tree chains as groups (docs/ruleset.md). */
+static void tree_split(const uint32_t *cand, size_t n,
+		       void (*one)(void *arg, unsigned bit, size_t m, size_t n),
+		       void *arg)
 {
-	if (n == 1)
-		return t->leaf[cand[0]];
-	return (int32_t)chain_new(rs, RS_INET, RS_HOOK_NONE, 0, "%s_%u_%u",
-				  tree_kinds[t->kind].name, cand[0],
-				  cand[n - 1]);
-}
-
-/* A goto to the next chain of the tree, or to a group's own chain (a
- * leaf: a comment gives its number, for the reader of the bit sets). */
-static void tree_goto(struct rs_rule *r, int32_t to, const uint32_t *cand,
-		      size_t n)
-{
-	r->verdict = RV_GOTO;
-	r->target = (uint32_t)to;
-	if (n == 1)
-		r->comment = xasprintf("group number %u", cand[0]);
-}
-
-/* A chain of the tree judges the numbers cand[0..n), sorted. They share
- * every bit above the highest one in which the first and the last
- * differ; that bit splits them in two: the numbers with it go to a chain
- * (or a leaf) of their own, and the chain goes on with those without it,
- * in its next rules, down to the one number left (a goto to its leaf) or
- * number 0 (no rule: the tree returns). A path reads the same bits as
- * with a chain for each side, one goto fewer per 0-bit, and the tree has
- * a chain only where a 1-bit leads to more than one number: 284 chains
- * instead of 1,002 at 1,000 groups, each of which every commit's walk of
- * the table's chains visits (docs/ruleset.md). */
-static void tree_fill(struct ruleset *rs, const struct tree *t,
-		      uint32_t chain, const uint32_t *cand, size_t n)
-{
-	struct { const uint32_t *cand; size_t n; int32_t chain; }
-		ones[RS_DISPATCH_BITS];
-	size_t m, i, n_ones = 0;
-	struct rs_rule *r;
 	unsigned bit;
-	int32_t one;
-	int f;
+	size_t m;
 
-	chain_begin(rs, chain);
 	while (n > 1) {
 		bit = 31 - (unsigned)__builtin_clz(cand[0] ^ cand[n - 1]);
 		for (m = 0; !(cand[m] >> bit & 1); m++)
 			;
-		one = tree_chain(rs, t, cand + m, n - m);
-		for (f = 0; f < 2; f++) {
-			if (rs->bits[f][bit] < 0)
-				continue;
-			r = rule_new(rs);
-			match_set(r, fam_num(f), tree_kinds[t->kind].daddr,
-				  false, (uint32_t)rs->bits[f][bit]);
-			tree_goto(r, one, cand + m, n - m);
-		}
-		if (n - m > 1)
-			ones[n_ones++] = (typeof(ones[0])){ cand + m, n - m,
-							     one };
+		one(arg, bit, m, n);
 		n = m;
 	}
-	if (t->leaf[cand[0]] >= 0)
-		tree_goto(rule_new(rs), t->leaf[cand[0]], cand, 1);
-	/* each bit splits once on the way down: at most one per bit */
-	for (i = 0; i < n_ones; i++)
-		tree_fill(rs, t, (uint32_t)ones[i].chain, ones[i].cand,
-			  ones[i].n);
+}
+
+struct tree_walk {
+	struct ruleset *rs;
+	struct tree *t;
+	uint32_t at;
+};
+
+/* below[] of the smallest number with the split bit: the others with it */
+static void plan_one(void *arg, unsigned bit, size_t m, size_t n)
+{
+	struct tree_walk *w = arg;
+	struct tree *t = w->t;
+	uint32_t at = w->at + (uint32_t)m;
+
+	(void)bit;
+	if (n - m < 2)
+		return;
+	t->below[t->cand[at]].at = at;
+	t->below[t->cand[at]].n = (uint32_t)(n - m);
+	tree_split(t->cand + at, n - m, plan_one,
+		   &(struct tree_walk){ w->rs, t, at });
+}
+
+/* ip daddr @bitN_v4 goto in_<group> comment "group number <n>", per
+ * family with bit sets */
+static void spine_one(void *arg, unsigned bit, size_t m, size_t n)
+{
+	struct tree_walk *w = arg;
+	uint32_t num = w->t->cand[w->at + m];
+	struct rs_rule *r;
+	int f;
+
+	(void)n;
+	for (f = 0; f < 2; f++) {
+		if (w->rs->bits[f][bit] < 0)
+			continue;
+		r = rule_new(w->rs);
+		match_set(r, fam_num(f), tree_kinds[w->t->kind].daddr, false,
+			  (uint32_t)w->rs->bits[f][bit]);
+		r->verdict = RV_GOTO;
+		r->target = (uint32_t)w->t->leaf[num];
+		r->comment = xasprintf("group number %u", num);
+	}
+}
+
+/* The rules that send on the numbers below num (the root: below 0, all
+ * of them), into the current chain. */
+static void tree_spine(struct ruleset *rs, struct tree *t, uint32_t num)
+{
+	uint32_t at = num ? t->below[num].at : 0;
+	size_t n = num ? t->below[num].n : t->n;
+
+	tree_split(t->cand + at, n, spine_one,
+		   &(struct tree_walk){ rs, t, at });
 }
 
 /* The tree's root chain, made now so that base chains can jump to it;
- * its rules come with tree_grow. */
+ * its rules come with tree_root_rules, the groups' with their chains. */
 static void tree_init(struct ruleset *rs, struct tree *t,
 		      enum tree_kind kind)
 {
@@ -868,6 +880,7 @@ static void tree_init(struct ruleset *rs, struct tree *t,
 
 	t->kind = kind;
 	t->leaf = xmalloc(((size_t)1 << rs->n_bits) * sizeof(*t->leaf));
+	t->below = xcalloc((size_t)1 << rs->n_bits, sizeof(*t->below));
 	t->cand = xmalloc((rs->n_groups + 1) * sizeof(*t->cand));
 	t->leaf[0] = -1;
 	t->n = 0;
@@ -882,14 +895,23 @@ static void tree_init(struct ruleset *rs, struct tree *t,
 		t->cand[t->n++] = rg->num;
 	}
 	qsort(t->cand, t->n, sizeof(*t->cand), u32_cmp);
-	/* 0 and the two built-in container groups at least: never a leaf */
-	t->root = (uint32_t)tree_chain(rs, t, t->cand, t->n);
+	tree_split(t->cand, t->n, plan_one, &(struct tree_walk){ rs, t, 0 });
+	/* 0 and the two built-in container groups at least */
+	t->root = (uint32_t)chain_new(rs, RS_INET, RS_HOOK_NONE, 0, "%s_%u_%u",
+				      tree_kinds[kind].name, t->cand[0],
+				      t->cand[t->n - 1]);
 }
 
-static void tree_grow(struct ruleset *rs, struct tree *t)
+static void tree_root_rules(struct ruleset *rs, struct tree *t)
 {
-	tree_fill(rs, t, t->root, t->cand, t->n);
+	chain_begin(rs, t->root);
+	tree_spine(rs, t, 0);
+}
+
+static void tree_free(struct tree *t)
+{
 	free(t->leaf);
+	free(t->below);
 	free(t->cand);
 }
 
@@ -1791,8 +1813,8 @@ struct ruleset *ruleset_build(const struct policy *p,
 	nd_rule(rs);
 	ct_rule(rs, CT_ESTABLISHED | CT_RELATED, RV_ACCEPT);
 	jump_rule(rs, to.root);
-	tree_grow(rs, &to);
-	tree_grow(rs, &from);
+	tree_root_rules(rs, &to);
+	tree_root_rules(rs, &from);
 
 	for (g = 0; g < p->n_groups; g++) {
 		const struct group *gr = &p->groups[g];
@@ -1809,6 +1831,8 @@ struct ruleset *ruleset_build(const struct policy *p,
 			uint32_t ch = dir ? rg->out_chain : rg->in_chain;
 
 			chain_begin(rs, ch);
+			/* first the groups whose numbers contain this one's */
+			tree_spine(rs, dir ? &from : &to, rg->num);
 			if (!deny_all) {
 				if (!dir && gr->kind == GK_LABELS &&
 				    gr->intra_allow)
@@ -1844,6 +1868,8 @@ struct ruleset *ruleset_build(const struct policy *p,
 			}
 		}
 	}
+	tree_free(&to);
+	tree_free(&from);
 	if (p->n_boundaries)
 		boundary_rules(&b, bchain, bdeny);
 	free(bdeny);

@@ -163,15 +163,16 @@ static bool has_allow(const struct ruleset *rs, const char *set,
 }
 
 /* The dispatch as the kernel runs it: from a tree's root, each rule
- * either tests the address against a bit set and goes to its target, or
- * (no match) goes there at once; a chain that ends returns. The name of
- * the first chain outside the tree, or "-" when the tree returned (no
- * container). */
+ * tests the address against a bit set and goes to its target, a group's
+ * chain; that chain's first rules (gotos, each reading one bit set) send
+ * on the numbers that contain its own, and when none takes the address
+ * it is the address's chain. The name of that chain, or "-" when the
+ * root ended (no container). */
 static const char *walk_from(const struct ruleset *rs, size_t root,
 			     const char *tree, const char *key)
 {
 	uint8_t k[RS_KEY_MAX] = { 0 };
-	size_t plen = strlen(tree), i, steps = 0;
+	size_t i, steps = 0;
 	const struct rs_chain *c = &rs->chains[root];
 	struct bh_addr a = { 0 };
 	int fam;
@@ -185,23 +186,25 @@ static const char *walk_from(const struct ruleset *rs, size_t root,
 		for (i = 0; i < c->n && !r; i++) {
 			const struct rs_rule *x = &rs->rules[c->first + i];
 
-			assert_int_equal(x->verdict, RV_GOTO);
-			if (!x->n_m) {
-				r = x;
-				continue;
+			if (x->verdict != RV_GOTO) {
+				/* a group's own rules: nothing after them */
+				assert_true(c != &rs->chains[root]);
+				break;
 			}
 			assert_int_equal(x->n_m, 1);
 			assert_int_equal(x->m[0].kind, RM_ADDR_SET);
+			assert_int_equal(x->m[0].daddr, !strcmp(tree, "to"));
+			assert_non_null(strstr(rs->chains[x->target].name,
+					       strcmp(tree, "to") ? "out_" :
+								    "in_"));
 			if (x->m[0].family != fam)
 				continue;
 			if (ruleset_set_find(&rs->sets[x->m[0].set], k) >= 0)
 				r = x;
 		}
 		if (!r)
-			return "-";
+			return c == &rs->chains[root] ? "-" : c->name;
 		c = &rs->chains[r->target];
-		if (strncmp(c->name, tree, plen) || c->name[plen] != '_')
-			return c->name;
 	}
 	fail_msg("the %s tree is deeper than %d", tree, RS_DISPATCH_BITS);
 	return NULL;
@@ -238,16 +241,20 @@ static const char *walk(const struct ruleset *rs, const char *tree,
 }
 
 /* The group-number match of the intra rule of a group's chain
- * (in_<group>, its first rule). */
+ * (in_<group>, its first rule after the dispatch's gotos). */
 static const struct rs_match *intra_match(const struct ruleset *rs,
 					  const char *chain)
 {
 	const struct rs_match *m;
 	int c = chain_idx(rs, chain);
+	size_t i = 0;
 
 	assert_true(c >= 0);
-	assert_true(rs->chains[c].n > 0);
-	m = &rs->rules[rs->chains[c].first].m[0];
+	while (i < rs->chains[c].n &&
+	       rs->rules[rs->chains[c].first + i].verdict == RV_GOTO)
+		i++;
+	assert_true(i < rs->chains[c].n);
+	m = &rs->rules[rs->chains[c].first + i].m[0];
 	if (m->kind == RM_NFPROTO)
 		m++;
 	assert_int_equal(m->kind, RM_GROUP_NUM);
@@ -420,7 +427,13 @@ static void test_text(void **state)
 	assert_non_null(strstr(t, "log prefix \"bh/in/web/deny\" group 4200 "
 			       "drop\n"));
 	assert_non_null(strstr(t, "\t\tjump to_0_5\n\t\tjump from_0_5\n"));
-	assert_non_null(strstr(t, "\t\tip daddr @bit2_v4 goto to_4_5\n"));
+	/* the root sends 4 and 5 to web's chain (number 4), whose first
+	 * rules send 5 on to db's */
+	assert_non_null(strstr(t, "\t\tip daddr @bit2_v4 goto in_web "
+			       "comment \"group number 4\"\n"));
+	assert_non_null(strstr(t, "\tchain in_web {\n\t\tip daddr @bit0_v4 "
+			       "goto in_db comment \"group number 5\"\n"));
+	assert_null(strstr(t, "chain to_4_5"));
 	assert_non_null(strstr(t, "\t\tip6 saddr @bit0_v6 goto out_db "
 			       "comment \"group number 5\"\n"));
 	/* the bridge table: one chain, the ports map names the counter */
@@ -954,10 +967,7 @@ static size_t ones(const struct ruleset *rs)
 	return sum;
 }
 
-/* The chains of tree "to" or "from". A chain goes on with the numbers
- * without its split bit in its own next rules, so a rule that goes to
- * another chain of the tree always reads a bit set first: no
- * unconditional goto leads into the tree. */
+/* The chains of tree "to" or "from" (named to_<lo>_<hi>). */
 static size_t tree_chains(const struct ruleset *rs, const char *tree)
 {
 	size_t plen = strlen(tree), i, n = 0;
@@ -966,14 +976,6 @@ static size_t tree_chains(const struct ruleset *rs, const char *tree)
 		if (!strncmp(rs->chains[i].name, tree, plen) &&
 		    rs->chains[i].name[plen] == '_')
 			n++;
-	for (i = 0; i < rs->n_rules; i++) {
-		const struct rs_rule *r = &rs->rules[i];
-		const char *to = rs->chains[r->target].name;
-
-		if (r->verdict == RV_GOTO && !r->n_m &&
-		    !strncmp(to, tree, plen) && to[plen] == '_')
-			fail_msg("an unconditional goto %s", to);
-	}
 	return n;
 }
 
@@ -1038,15 +1040,11 @@ static void test_dispatch_scale(void **state)
 		}
 		to = tree_root(rs, "to");
 		from = tree_root(rs, "from");
-		/* a chain only where a 1-bit leads to more than one number:
-		 * 1,002 numbers (with 0 and the built-in groups) in 13 bits
-		 * make 284 chains per tree, a chain per split made 1,002 */
-		assert_int_equal(tree_chains(rs, "to"),
-				 tree_chains(rs, "from"));
-		if (n == 1000 && !fewest)
-			assert_true(tree_chains(rs, "to") < 300);
-		if (!fewest && n + 2 <= bits)	/* one 1-bit each: one chain */
-			assert_int_equal(tree_chains(rs, "to"), 1);
+		/* the root is the tree's one chain: the rest of the dispatch
+		 * lives in the groups' chains (a chain per split made 1,002
+		 * chains per tree at 1,000 groups) */
+		assert_int_equal(tree_chains(rs, "to"), 1);
+		assert_int_equal(tree_chains(rs, "from"), 1);
 		for (g = 0; g <= n; g++) {
 			const char *grp = g == n ? "unassigned" : purpose;
 
