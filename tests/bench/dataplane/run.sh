@@ -53,12 +53,17 @@
 #             port and family) replaced by one
 #             `ip saddr . meta l4proto . th dport` set lookup, to show what
 #             that ruleset change would buy; not what bulkhead ships
+#   bh1000nb  what-ifs, only on request: bh1000 without the bridge
+#   bh1000eb  table (no anti-spoofing), and with its prerouting chain
+#             emptied (the hook without its rules), to tell the cost of
+#             the dispatch and the group chains from that of the
+#             per-packet anti-spoofing hook and lookup
 # Every configuration runs with short conntrack timeouts in the host
 # namespace (TCP close 1 s, UDP 1 s and 2 s), so that the connections of a
 # measurement also end (DESTROY events) inside it.
 # Defaults: 10 rounds, TCP 4 s and UDP 2 s per configuration after a 1 s
-# warm-up each, 64 operations in flight, every configuration but ctobs0
-# (only on request: --configs); --smoke is 1
+# warm-up each, 64 operations in flight, every configuration but ctobs0,
+# bh1000nb and bh1000eb (only on request: --configs); --smoke is 1
 # round of 1 s each without warm-up. Results: --out DIR (default
 # $BH_BUILD/bench/dataplane): results.txt, machine.txt, summary.txt
 # (observer.txt: the observer's status after each of its runs); the
@@ -80,7 +85,7 @@ OBS="$BH_BUILD/bench/dp_observe"
 APPLY="$BH_BUILD/tests/tools/nft_apply"
 
 DEFAULT_CONFIGS="none ct ctobs bh1 bh1000 bh1000obs bh1000st iptmid iptend nftmid nftend bh1000x"
-ALL_CONFIGS="$DEFAULT_CONFIGS ctobs0"
+ALL_CONFIGS="$DEFAULT_CONFIGS ctobs0 bh1000nb bh1000eb"
 rounds=10 duration=4 udp_duration=2 warmup=1 conc=64 smoke=0
 configs=$DEFAULT_CONFIGS out="" gen_only="" report_only=""
 N_GROUPS=999		# client groups g000..g998; srv makes 1,000
@@ -410,6 +415,8 @@ load_config() {
 	ctobs0) hx nft -f "$work/ct.nft" && start_observer "$DP_OBSERVE_BASE" ;;
 	bh1) apply 1 ;;
 	bh1000) apply 1000 ;;
+	bh1000nb) apply 1000 && hx nft delete table bridge bulkhead ;;
+	bh1000eb) apply 1000 && hx nft flush chain bridge bulkhead prerouting ;;
 	bh1000obs) apply 1000 && start_observer ;;
 	bh1000st) apply 1000 && hx nft -f "$work/bh1000st.nft" ;;
 	bh1000x) hx nft -f "$work/bh1000x.nft" ;;
