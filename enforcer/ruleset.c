@@ -757,8 +757,9 @@ static void bit_sets(struct build *b, const size_t *total)
 		}
 }
 
-/* The trees of chains that read the bit sets: "to" reads the destination
- * address (leaves in_<group>), "from" the source (out_<group>). */
+/* The trees that read the bit sets: "to" reads the destination address
+ * (it leads to in_<group>), "from" the source (out_<group>). Each is a
+ * root chain and the first rules of the groups' chains. */
 enum tree_kind { TREE_TO, TREE_FROM };
 
 static const struct {

@@ -202,11 +202,12 @@ struct rs_counter {
  * element of every such map at commit (15-73 ms per attach at 100,000
  * addresses). Instead each container group has a number 1..2^bits-1 and
  * an address is an element of the plain set bitN_v4/_v6 for each 1-bit N
- * of its group's number; a fixed tree of small chains reads the bits, one
- * lookup per level, and its leaves are the groups' chains. An address in
- * no bit set is number 0: no container. The tree's depth counts against
- * the kernel's jump stack (16): a base chain, at most RS_DISPATCH_BITS
- * levels and a group's chain. */
+ * of its group's number; a tree reads the bits, one lookup per level: its
+ * root chain sends an address on to a group's chain, whose first rules
+ * send on the numbers that contain its own. An address in no bit set is
+ * number 0: no container. The depth counts against the kernel's jump
+ * stack (16): a base chain, the root and one goto per 1-bit, at most
+ * RS_DISPATCH_BITS. */
 #define RS_DISPATCH_BITS 13
 
 /* Bits the numbering uses beyond the fewest that number every group (up
