@@ -126,36 +126,56 @@ struct seen {
 	uint64_t packets, bytes;
 };
 
+/* fn for each message of type NFT_MSG_<msg> in the last batch built;
+ * the batch ends exactly at its last message */
+static void batch_each(struct nft_writer *w, uint16_t msg,
+		       void (*fn)(const struct nlmsghdr *nlh, void *arg),
+		       void *arg)
+{
+	size_t len;
+	const struct nlmsghdr *nlh = nft_last_batch(w, &len);
+	int rest = (int)len;
+
+	for (; mnl_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest))
+		if (nlh->nlmsg_type == (NFNL_SUBSYS_NFTABLES << 8 | msg))
+			fn(nlh, arg);
+	assert_int_equal(rest, 0);
+}
+
+struct objs {
+	struct seen *v;
+	size_t n, max;
+};
+
+static void obj_seen(const struct nlmsghdr *nlh, void *arg)
+{
+	struct objs *os = arg;
+	struct seen *v = os->v;
+	size_t n = os->n;
+	struct nftnl_obj *o;
+
+	assert_true(n < os->max);
+	o = nftnl_obj_alloc();
+	assert_int_equal(nftnl_obj_nlmsg_parse(nlh, o), 0);
+	assert_int_equal(nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE),
+			 NFT_OBJECT_COUNTER);
+	snprintf(v[n].name, sizeof(v[n].name), "%s",
+		 nftnl_obj_get_str(o, NFTNL_OBJ_NAME));
+	v[n].family = (int)nftnl_obj_get_u32(o, NFTNL_OBJ_FAMILY);
+	v[n].has_counts = nftnl_obj_is_set(o, NFTNL_OBJ_CTR_PKTS);
+	v[n].packets = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS);
+	v[n].bytes = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_BYTES);
+	nftnl_obj_free(o);
+	os->n++;
+}
+
 /* Every NEWOBJ of the last batch built. */
 static size_t batch_objs(struct nft_writer *w, struct seen *v, size_t max)
 {
-	size_t len, n = 0;
-	const void *buf = nft_last_batch(w, &len);
-	const struct nlmsghdr *nlh = buf;
-	int rest = (int)len;
+	struct objs os = { v, 0, max };
 
-	for (; mnl_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
-		struct nftnl_obj *o;
-
-		if (nlh->nlmsg_type != (NFNL_SUBSYS_NFTABLES << 8 |
-					NFT_MSG_NEWOBJ))
-			continue;
-		assert_true(n < max);
-		o = nftnl_obj_alloc();
-		assert_int_equal(nftnl_obj_nlmsg_parse(nlh, o), 0);
-		assert_int_equal(nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE),
-				 NFT_OBJECT_COUNTER);
-		snprintf(v[n].name, sizeof(v[n].name), "%s",
-			 nftnl_obj_get_str(o, NFTNL_OBJ_NAME));
-		v[n].family = (int)nftnl_obj_get_u32(o, NFTNL_OBJ_FAMILY);
-		v[n].has_counts = nftnl_obj_is_set(o, NFTNL_OBJ_CTR_PKTS);
-		v[n].packets = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS);
-		v[n].bytes = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_BYTES);
-		nftnl_obj_free(o);
-		n++;
-	}
-	assert_int_equal(rest, 0);
-	return n;
+	batch_each(w, NFT_MSG_NEWOBJ, obj_seen, &os);
+	return os.n;
 }
 
 static const struct seen *find(const struct seen *v, size_t n,
@@ -264,29 +284,30 @@ static void rule_reads(struct nftnl_rule *r, struct chain_reads *cr)
 		cr->addr_loads += loads;
 }
 
+struct chain_rules {
+	const char *chain;
+	struct chain_reads *cr;
+};
+
+static void rule_seen(const struct nlmsghdr *nlh, void *arg)
+{
+	struct chain_rules *c = arg;
+	struct nftnl_rule *r = nftnl_rule_alloc();
+
+	assert_int_equal(nftnl_rule_nlmsg_parse(nlh, r), 0);
+	if (!strcmp(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), c->chain)) {
+		c->cr->rules++;
+		rule_reads(r, c->cr);
+	}
+	nftnl_rule_free(r);
+}
+
 static void chain_reads(struct nft_writer *w, const char *chain,
 			struct chain_reads *cr)
 {
-	size_t len;
-	const void *buf = nft_last_batch(w, &len);
-	const struct nlmsghdr *nlh = buf;
-	int rest = (int)len;
-
 	memset(cr, 0, sizeof(*cr));
-	for (; mnl_nlmsg_ok(nlh, rest); nlh = mnl_nlmsg_next(nlh, &rest)) {
-		struct nftnl_rule *r;
-
-		if (nlh->nlmsg_type != (NFNL_SUBSYS_NFTABLES << 8 |
-					NFT_MSG_NEWRULE))
-			continue;
-		r = nftnl_rule_alloc();
-		assert_int_equal(nftnl_rule_nlmsg_parse(nlh, r), 0);
-		if (!strcmp(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), chain)) {
-			cr->rules++;
-			rule_reads(r, cr);
-		}
-		nftnl_rule_free(r);
-	}
+	batch_each(w, NFT_MSG_NEWRULE, rule_seen,
+		   &(struct chain_rules){ chain, cr });
 }
 
 /* in_db: the flow from web reads web's number (k lookups of the source
