@@ -1067,9 +1067,9 @@ static void test_dispatch_scale(void **state)
 		 * else's, though it reads only the bits that tell its number
 		 * from the others (all pairs up to 1,000 groups) */
 		for (g = 0; g < n && n <= 1000; g++) {
+			const struct rs_match *m;
 			size_t h;
 
-			const struct rs_match *m;
 
 			snprintf(want, sizeof(want), "in_g%zu", g);
 			m = intra_match(rs, want);
